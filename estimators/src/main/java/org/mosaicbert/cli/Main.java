@@ -1,0 +1,72 @@
+package org.mosaicbert.cli;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The {@code mosaicbert} command line: {@code mosaicbert SUBCOMMAND [flags]}, locally through {@code bin/mosaicbert}
+ * or on a cluster through {@code spark-submit --class org.mosaicbert.cli.Main spark-mosaicbert.jar SUBCOMMAND ...}.
+ *
+ * <p>Only results go to standard output. Everything else, Spark's logs included, goes to standard error: while a
+ * subcommand runs, {@code System.out} itself points at standard error, so a library that prints cannot mix its
+ * text into the results.
+ */
+public final class Main {
+  static final List<Subcommand> SUBCOMMANDS = List.of(new EncodeCommand());
+
+  private Main() {}
+
+  public static void main(String[] args) {
+    // System.exit: Spark's barrier-mode timer and other non-daemon threads must not keep the JVM alive.
+    System.exit(run(args, System.in, System.out, System.err));
+  }
+
+  /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 bad command line). */
+  public static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
+    if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
+      (args.length == 0 ? err : out).print(overview());
+      return args.length == 0 ? 2 : 0;
+    }
+    Subcommand command = SUBCOMMANDS.stream().filter(c -> c.name().equals(args[0])).findFirst().orElse(null);
+    if (command == null) {
+      err.println("mosaicbert: unknown subcommand '" + args[0] + "'\n");
+      err.print(overview());
+      return 2;
+    }
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    if (Arrays.asList(rest).contains("--help") || Arrays.asList(rest).contains("-h")) {
+      out.print(command.help());
+      return 0;
+    }
+    PrintStream stdout = System.out;
+    System.setOut(err);
+    try {
+      int code = command.run(rest, in, out);
+      out.flush();
+      return code;
+    } catch (UsageException e) {
+      err.println(e.getMessage());
+      return 2;
+    } catch (IllegalArgumentException e) {
+      err.println(command.name() + ": " + e.getMessage());
+      return 1;
+    } catch (Exception e) {
+      err.println(command.name() + " failed: " + e);
+      e.printStackTrace(err);
+      return 1;
+    } finally {
+      System.setOut(stdout);
+    }
+  }
+
+  static String overview() {
+    StringBuilder s = new StringBuilder("usage: mosaicbert SUBCOMMAND [flags]   (mosaicbert SUBCOMMAND --help for its flags)\n\n"
+        + "subcommands:\n");
+    for (Subcommand c : SUBCOMMANDS) {
+      s.append(String.format("  %-14s %s%n", c.name(), c.summary()));
+    }
+    return s.toString();
+  }
+}

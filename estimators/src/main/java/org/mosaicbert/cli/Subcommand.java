@@ -1,0 +1,18 @@
+package org.mosaicbert.cli;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+
+/** One subcommand of {@code mosaicbert}. Results go to {@code out}; logs and progress go to standard error. */
+public interface Subcommand {
+  String name();
+
+  /** One line for the list of subcommands. */
+  String summary();
+
+  /** The full {@code --help} text: usage line, then one line per flag. */
+  String help();
+
+  /** @return the process exit code: 0 on success */
+  int run(String[] args, InputStream in, PrintStream out) throws Exception;
+}
