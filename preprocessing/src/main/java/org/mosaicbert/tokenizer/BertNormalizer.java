@@ -14,7 +14,8 @@ import java.text.Normalizer;
  *
  * Works on code points in {@link IntList}s so that no intermediate strings are made for ASCII text.
  */
-public record BertNormalizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase) {
+public record BertNormalizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase)
+    implements java.io.Serializable {
 
   /** The uncased BERT normalizer (bert-base-uncased): all four on. */
   public static BertNormalizer uncased() {

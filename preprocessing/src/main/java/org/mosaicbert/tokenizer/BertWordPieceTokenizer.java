@@ -16,6 +16,7 @@ public final class BertWordPieceTokenizer {
   /** Characters per chunk; a chunk ends at the next ASCII whitespace after this many. */
   private static final int CHUNK_CHARS = 8192;
 
+  private final TokenizerSpec spec;
   private final Vocabulary vocabulary;
   private final BertNormalizer normalizer;
   private final WordPiece wordPiece;
@@ -25,10 +26,12 @@ public final class BertWordPieceTokenizer {
   private final int[] specialTokenIds;
   private final String specialFirstChars;
 
-  BertWordPieceTokenizer(Vocabulary vocabulary, BertNormalizer normalizer, WordPiece wordPiece,
-      BertPostProcessor postProcessor, List<String> specialTokens) {
+  BertWordPieceTokenizer(TokenizerSpec spec, Vocabulary vocabulary, WordPiece wordPiece,
+      BertPostProcessor postProcessor) {
+    List<String> specialTokens = spec.specialTokens();
+    this.spec = spec;
     this.vocabulary = vocabulary;
-    this.normalizer = normalizer;
+    this.normalizer = spec.normalizer();
     this.wordPiece = wordPiece;
     this.postProcessor = postProcessor;
     this.specialTokens = specialTokens.stream()
@@ -48,6 +51,11 @@ public final class BertWordPieceTokenizer {
     this.specialFirstChars = firsts.toString();
   }
 
+  /** What this tokenizer is made of, to ship to Spark executors. */
+  public TokenizerSpec spec() {
+    return spec;
+  }
+
   public Vocabulary vocabulary() {
     return vocabulary;
   }
@@ -62,6 +70,19 @@ public final class BertWordPieceTokenizer {
 
   public int sepId() {
     return postProcessor.sepId();
+  }
+
+  /**
+   * The words of a text after normalization and pre-tokenization, special tokens included as text: what
+   * vocabulary training counts.
+   */
+  public static void forEachWord(BertNormalizer normalizer, String text, java.util.function.Consumer<String> words) {
+    IntList normalized = new IntList(text.length() + 16);
+    normalizer.normalize(text, 0, text.length(), normalized, new IntList(text.length() + 16));
+    BertPreTokenizer.split(normalized.array(), normalized.size(), (cps, start, end) -> {
+      words.accept(new String(cps, start, end - start));
+      return true;
+    });
   }
 
   /** Token ids of a text without special tokens and without truncation. */

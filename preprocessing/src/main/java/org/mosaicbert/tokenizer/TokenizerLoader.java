@@ -39,8 +39,7 @@ public final class TokenizerLoader {
   /** A {@code vocab.txt} with the given normalizer and BERT's {@code [UNK]}, {@code ##} and 100. */
   public static BertWordPieceTokenizer fromVocabTxt(Path vocabTxt, BertNormalizer normalizer) {
     Vocabulary vocab = Vocabulary.readVocabTxt(vocabTxt);
-    return assemble(vocab, normalizer, "[UNK]", "##", WordPiece.DEFAULT_MAX_INPUT_CHARS_PER_WORD,
-        BERT_SPECIAL_TOKENS.stream().filter(t -> vocab.id(t) >= 0).toList(), vocabTxt.toString());
+    return assemble(TokenizerSpec.bert(Arrays.asList(vocab.tokens()), normalizer), vocabTxt.toString());
   }
 
   /**
@@ -104,13 +103,13 @@ public final class TokenizerLoader {
       }
       special.add(content);
     }
-    return assemble(vocab, normalizer, model.path("unk_token").asText("[UNK]"),
+    return assemble(new TokenizerSpec(Arrays.asList(tokens), normalizer, model.path("unk_token").asText("[UNK]"),
         model.path("continuing_subword_prefix").asText("##"),
-        model.path("max_input_chars_per_word").asInt(WordPiece.DEFAULT_MAX_INPUT_CHARS_PER_WORD), special, where);
+        model.path("max_input_chars_per_word").asInt(WordPiece.DEFAULT_MAX_INPUT_CHARS_PER_WORD), special), where);
   }
 
-  private static BertWordPieceTokenizer assemble(Vocabulary vocab, BertNormalizer normalizer, String unk,
-      String prefix, int maxChars, List<String> special, String where) {
+  static BertWordPieceTokenizer assemble(TokenizerSpec spec, String where) {
+    Vocabulary vocab = new Vocabulary(spec.tokens());
     int cls = vocab.id("[CLS]");
     int sep = vocab.id("[SEP]");
     if (cls < 0 || sep < 0) {
@@ -118,8 +117,8 @@ public final class TokenizerLoader {
           + "vocabulary needs [PAD], [UNK], [CLS], [SEP] and [MASK]");
     }
     try {
-      return new BertWordPieceTokenizer(vocab, normalizer, new WordPiece(vocab, unk, prefix, maxChars),
-          new BertPostProcessor(cls, sep), special);
+      return new BertWordPieceTokenizer(spec, vocab, new WordPiece(vocab, spec.unkToken(),
+          spec.continuingSubwordPrefix(), spec.maxInputCharsPerWord()), new BertPostProcessor(cls, sep));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
     }

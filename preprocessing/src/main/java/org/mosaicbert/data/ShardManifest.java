@@ -1,0 +1,77 @@
+package org.mosaicbert.data;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.Serializable;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * {@code manifest.json} of a folder of training shards, written last: everything a trainer needs to plan and resume
+ * its reads (shards, rows per row group, token counts, the vocabulary) without listing or scanning the data.
+ */
+public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Tokenizer tokenizer, List<Shard> shards,
+    long totalRows, long totalTokens, Skipped skipped, Input input) implements Serializable {
+
+  public static final int FORMAT_VERSION = 1;
+  public static final String FILE_NAME = "manifest.json";
+
+  /** The vocabulary ({@code vocab.txt} in the same folder): its hash, size and embedding rows. */
+  public record Vocab(String file, String sha256, int size, int paddedSize) implements Serializable {}
+
+  /** The four BERT normalizer flags the shards were made with. */
+  public record Tokenizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase) implements Serializable {}
+
+  /** One shard: its path relative to the folder, its rows and tokens, and the rows of each row group. */
+  public record Shard(String path, long rows, long tokens, List<Long> rowGroups) implements Serializable {}
+
+  /** Documents left out: empty after cleaning (no word pieces), or unreadable (with --skip-bad-records). */
+  public record Skipped(long empty, long bad) implements Serializable {}
+
+  /** What was read. */
+  public record Input(String path, String format, String textColumn, List<InputFile> files) implements Serializable {}
+
+  /** One input file: its records, and how many became samples, were empty or bad. */
+  public record InputFile(String path, String format, long records, long samples, long empty, long bad) implements Serializable {}
+
+  private static ObjectMapper mapper() {
+    return new ObjectMapper()
+        .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+        .enable(SerializationFeature.INDENT_OUTPUT)
+        .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+  }
+
+  public void write(Path file, Configuration conf) throws IOException {
+    try (OutputStream out = file.getFileSystem(conf).create(file, true)) {
+      mapper().writeValue(out, this);
+    }
+  }
+
+  public static ShardManifest read(Path dir, Configuration conf) {
+    Path file = new Path(dir, FILE_NAME);
+    try {
+      FileSystem fs = file.getFileSystem(conf);
+      if (!fs.exists(file)) {
+        throw new IllegalArgumentException(dir + " has no " + FILE_NAME + ": it is not a folder of training shards "
+            + "(make one with: mosaicbert tokenize --output " + dir + ")");
+      }
+      try (InputStream in = fs.open(file)) {
+        ShardManifest manifest = mapper().readValue(in, ShardManifest.class);
+        if (manifest.formatVersion() != FORMAT_VERSION) {
+          throw new IllegalArgumentException(file + " has format_version " + manifest.formatVersion() + "; this "
+              + "version reads " + FORMAT_VERSION + ": tokenize the corpus again");
+        }
+        return manifest;
+      }
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+}
