@@ -1,7 +1,8 @@
 package org.mosaicbert.data;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
@@ -115,24 +116,53 @@ public final class CorpusReader {
     return fields.length == 3 && DefaultCorpus.isEnglish(fields[2]) ? new Record(index, fields[2], null) : null;
   }
 
+  /** Finds the text field with the streaming parser: no tree is built for the other fields (C4's url, timestamp). */
   private Record jsonRecord(CorpusFile file, long index, String line) {
-    JsonNode node;
-    try {
-      node = json.readTree(line);
-    } catch (JsonProcessingException e) {
-      return new Record(index, null, where(file, index) + ": malformed JSON (" + e.getOriginalMessage() + "); each "
-          + "line must be one JSON object such as {\"" + textColumn + "\": \"...\"}");
+    try (JsonParser parser = json.getFactory().createParser(line)) {
+      if (parser.nextToken() != JsonToken.START_OBJECT) {
+        return new Record(index, null, where(file, index) + ": not a JSON object; each line must be one JSON object "
+            + "such as {\"" + textColumn + "\": \"...\"}");
+      }
+      String text = null;
+      JsonToken found = null;
+      for (JsonToken token = parser.nextToken(); token == JsonToken.FIELD_NAME; token = parser.nextToken()) {
+        String name = parser.currentName();
+        JsonToken value = parser.nextToken();
+        if (name.equals(textColumn) && found == null) {
+          found = value;
+          text = value == JsonToken.VALUE_STRING ? parser.getText() : null;
+        }
+        parser.skipChildren();
+      }
+      if (parser.nextToken() != null) {
+        return new Record(index, null, where(file, index) + ": text after the JSON object; each line must hold "
+            + "exactly one JSON object");
+      }
+      if (found == null) {
+        return new Record(index, null, where(file, index) + ": no \"" + textColumn + "\" field; name the field "
+            + "that holds the document with --text-column");
+      }
+      if (text == null) {
+        return new Record(index, null, where(file, index) + ": field \"" + textColumn + "\" is "
+            + describe(found) + ", not a string");
+      }
+      return new Record(index, text, null);
+    } catch (IOException e) {
+      String message = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+      return new Record(index, null, where(file, index) + ": malformed JSON (" + message + "); each line must be one "
+          + "JSON object such as {\"" + textColumn + "\": \"...\"}");
     }
-    JsonNode text = node == null || !node.isObject() ? null : node.get(textColumn);
-    if (text == null) {
-      return new Record(index, null, where(file, index) + ": no \"" + textColumn + "\" field; name the field that "
-          + "holds the document with --text-column");
-    }
-    if (!text.isTextual()) {
-      return new Record(index, null, where(file, index) + ": field \"" + textColumn + "\" is "
-          + text.getNodeType().name().toLowerCase(java.util.Locale.ROOT) + ", not a string");
-    }
-    return new Record(index, text.asText(), null);
+  }
+
+  private static String describe(JsonToken token) {
+    return switch (token) {
+      case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
+      case VALUE_TRUE, VALUE_FALSE -> "a boolean";
+      case VALUE_NULL -> "null";
+      case START_OBJECT -> "an object";
+      case START_ARRAY -> "an array";
+      default -> token.name();
+    };
   }
 
   private Records parquetRecords(CorpusFile file) throws IOException {

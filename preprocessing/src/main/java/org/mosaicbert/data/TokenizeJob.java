@@ -146,12 +146,14 @@ public final class TokenizeJob {
     int maxSeqLen = options.maxSeqLen();
     boolean skipBad = options.skipBadRecords();
 
-    // 1. One task per file, records in file order.
-    JavaRDD<Outcome> outcomes = jsc.parallelize(files, files.size()).mapPartitions((Iterator<CorpusFile> it) -> {
+    // 1. Each task reads a run of consecutive files, records in file order. A few tasks per core: enough to balance
+    //    the load, few enough that building the tokenizer (a trie of the whole vocabulary) stays cheap.
+    int tasks = Math.min(files.size(), 4 * jsc.defaultParallelism());
+    JavaRDD<Outcome> outcomes = jsc.parallelize(files, tasks).mapPartitions((Iterator<CorpusFile> it) -> {
       BertWordPieceTokenizer tokenizer = specBroadcast.value().build();
       CorpusReader reader = new CorpusReader(hadoopConf.toConfiguration(), textColumn);
       return new OutcomeIterator(it, reader, tokenizer, maxSeqLen, skipBad);
-    }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+    }).persist(StorageLevel.MEMORY_AND_DISK());
     try {
       // 2. Counts per file, then each file's first global row.
       Map<Integer, FileCounts> counts = outcomes.mapToPair(o -> new Tuple2<>(o.file(), FileCounts.of(o)))
@@ -182,17 +184,8 @@ public final class TokenizeJob {
       int numShards = (int) ((totalRows + rowsPerShard - 1) / rowsPerShard);
 
       // 3. Route rows to shards and write each shard in row order.
-      JavaPairRDD<Long, TokenizedSample> numbered = outcomes.mapPartitionsWithIndex((partition, it) -> {
-        List<Tuple2<Long, TokenizedSample>> out = new ArrayList<>();
-        long row = firstRow[partition]; // partition p read file p
-        while (it.hasNext()) {
-          Outcome o = it.next();
-          if (o.isSample()) {
-            out.add(new Tuple2<>(row++, new TokenizedSample(o.sampleId(), o.inputIds())));
-          }
-        }
-        return out.iterator();
-      }, true).mapToPair(t -> t);
+      JavaPairRDD<Long, TokenizedSample> numbered = outcomes
+          .mapPartitions(it -> new RowNumbering(it, firstRow), true).mapToPair(t -> t);
       String tmpDir = tmp.toString();
       List<ShardManifest.Shard> shards = new ArrayList<>(numbered
           .repartitionAndSortWithinPartitions(new ShardPartitioner(numShards, rowsPerShard))
@@ -260,6 +253,43 @@ public final class TokenizeJob {
     @Override
     public int hashCode() {
       return Long.hashCode(rowsPerShard) * 31 + numShards;
+    }
+  }
+
+  /** Gives each sample of a partition its global row: a partition holds whole files, in order. */
+  private static final class RowNumbering implements Iterator<Tuple2<Long, TokenizedSample>> {
+    private final Iterator<Outcome> outcomes;
+    private final long[] firstRow;
+    private int file = -1;
+    private long row;
+    private Outcome next;
+
+    RowNumbering(Iterator<Outcome> outcomes, long[] firstRow) {
+      this.outcomes = outcomes;
+      this.firstRow = firstRow;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while (next == null && outcomes.hasNext()) {
+        Outcome o = outcomes.next();
+        if (o.file() != file) {
+          file = o.file();
+          row = firstRow[file];
+        }
+        next = o.isSample() ? o : null;
+      }
+      return next != null;
+    }
+
+    @Override
+    public Tuple2<Long, TokenizedSample> next() {
+      if (!hasNext()) {
+        throw new NoSuchElementException();
+      }
+      Outcome o = next;
+      next = null;
+      return new Tuple2<>(row++, new TokenizedSample(o.sampleId(), o.inputIds()));
     }
   }
 

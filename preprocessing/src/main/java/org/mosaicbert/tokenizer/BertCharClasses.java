@@ -57,11 +57,9 @@ final class BertCharClasses {
     if (cp < 128) {
       return (ASCII[cp] & CONTROL) != 0;
     }
-    if (RustUnicodeExceptions.NOT_OTHER.contains(cp)) {
-      return false;
-    }
     int type = Character.getType(cp);
-    return type == Character.CONTROL || type == Character.FORMAT || type == Character.PRIVATE_USE;
+    return type == Character.CONTROL || type == Character.PRIVATE_USE
+        || (type == Character.FORMAT && !RustUnicodeExceptions.NOT_OTHER.contains(cp));
   }
 
   /**
@@ -85,9 +83,6 @@ final class BertCharClasses {
     if (cp < 128) {
       return (ASCII[cp] & PUNCTUATION) != 0;
     }
-    if (RustUnicodeExceptions.NOT_PUNCTUATION.contains(cp)) {
-      return false;
-    }
     switch (Character.getType(cp)) {
       case Character.CONNECTOR_PUNCTUATION:
       case Character.DASH_PUNCTUATION:
@@ -96,9 +91,12 @@ final class BertCharClasses {
       case Character.INITIAL_QUOTE_PUNCTUATION:
       case Character.FINAL_QUOTE_PUNCTUATION:
       case Character.OTHER_PUNCTUATION:
-        return true;
-      default:
+        return !RustUnicodeExceptions.NOT_PUNCTUATION.contains(cp);
+      case Character.OTHER_SYMBOL:
+      case Character.NON_SPACING_MARK:
         return RustUnicodeExceptions.PUNCTUATION.contains(cp);
+      default:
+        return false;
     }
   }
 
@@ -107,10 +105,7 @@ final class BertCharClasses {
     if (cp < 0x300) {
       return false;
     }
-    if (RustUnicodeExceptions.NOT_NONSPACING_MARK.contains(cp)) {
-      return false;
-    }
-    return Character.getType(cp) == Character.NON_SPACING_MARK;
+    return Character.getType(cp) == Character.NON_SPACING_MARK && !RustUnicodeExceptions.NOT_NONSPACING_MARK.contains(cp);
   }
 
   /**

@@ -1,11 +1,10 @@
 package org.mosaicbert.tokenizer;
 
-import java.util.Arrays;
+import java.util.BitSet;
 
-/** An immutable set of code points, stored as sorted inclusive ranges {@code [first, last]}. */
+/** An immutable set of code points, given as sorted inclusive ranges, looked up in one bit test. */
 final class CodePointSet {
-  private final int[] firsts;
-  private final int[] lasts;
+  private final BitSet bits = new BitSet();
 
   /** @param ranges pairs of inclusive bounds, sorted, not overlapping: {@code first0, last0, first1, last1, ...} */
   static CodePointSet ofRanges(int... ranges) {
@@ -16,23 +15,15 @@ final class CodePointSet {
     if (ranges.length % 2 != 0) {
       throw new IllegalArgumentException("ranges come in pairs, got " + ranges.length + " bounds");
     }
-    firsts = new int[ranges.length / 2];
-    lasts = new int[ranges.length / 2];
-    for (int i = 0; i < firsts.length; i++) {
-      firsts[i] = ranges[2 * i];
-      lasts[i] = ranges[2 * i + 1];
-      if (lasts[i] < firsts[i] || (i > 0 && firsts[i] <= lasts[i - 1])) {
-        throw new IllegalArgumentException("range " + i + " is empty, unsorted or overlapping");
+    for (int i = 0; i < ranges.length; i += 2) {
+      if (ranges[i + 1] < ranges[i] || (i > 0 && ranges[i] <= ranges[i - 1])) {
+        throw new IllegalArgumentException("range " + i / 2 + " is empty, unsorted or overlapping");
       }
+      bits.set(ranges[i], ranges[i + 1] + 1);
     }
   }
 
   boolean contains(int cp) {
-    int i = Arrays.binarySearch(firsts, cp);
-    if (i >= 0) {
-      return true;
-    }
-    int before = -i - 2;
-    return before >= 0 && cp <= lasts[before];
+    return bits.get(cp);
   }
 }

@@ -144,7 +144,7 @@ class TokenizeJobTest {
     Files.delete(missing);
     Path number = write("number.jsonl", "{\"text\": \"ok\"}\n\n{\"text\": 42}\n".getBytes(StandardCharsets.UTF_8));
     message = failure(number).getMessage();
-    assertTrue(message.contains(number + " line 3: field \"text\" is number, not a string"), message);
+    assertTrue(message.contains(number + " line 3: field \"text\" is a number, not a string"), message);
   }
 
   @Test
