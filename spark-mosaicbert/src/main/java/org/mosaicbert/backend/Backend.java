@@ -1,0 +1,112 @@
+package org.mosaicbert.backend;
+
+/**
+ * The kernels of the MosaicBERT encoder, one method each, named for their math; nothing else. Shapes are in the
+ * Javadoc; activations are unpadded and token-major, {@code [nnz, hidden]}. Linear weights are PyTorch's
+ * {@code [out, in]}: y = x·Wᵀ + b.
+ *
+ * <p>The accumulate convention, stated once: parameter gradients are added to ({@code +=}); activation gradients and
+ * forward outputs are written ({@code =}).
+ */
+public interface Backend extends AutoCloseable {
+  /** A zeroed buffer of {@code floats} floats; allocation happens once, at model construction. */
+  Buffer allocate(long floats, String name);
+
+  void upload(View dst, float[] src, int srcOffset, int n);
+
+  void download(float[] dst, int dstOffset, View src, int n);
+
+  void zero(View x, long n);
+
+  /** dst = src over n floats. */
+  void copy(View dst, View src, long n);
+
+  /** x *= s over n floats. */
+  void scale(View x, long n, float s);
+
+  /** out[rows, outDim] = inp[rows, in] · weight[outDim, in]ᵀ (+ bias[outDim] when not null). */
+  void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim);
+
+  /**
+   * dweight[outDim, in] += doutᵀ·inp; dbias[outDim] += column sums of dout (when not null); dinp[rows, in] =
+   * dout·weight, or += when {@code accumulate} (when dinp is not null).
+   */
+  void linearBackward(View dinp, boolean accumulate, View dweight, View dbias, View dout, View inp, View weight,
+      int rows, int in, int outDim);
+
+  /** out[n, H] = word[ids[i]] + type[typeIds[i]]. */
+  void embedding(View out, int[] ids, int[] typeIds, View word, View type, int n, int hidden);
+
+  /** dword[ids[i]] += dout[i] (except rows whose id is padId); dtype[typeIds[i]] += dout[i]. */
+  void embeddingBackward(View dword, View dtype, View dout, int[] ids, int[] typeIds, int n, int hidden, int padId);
+
+  /** out = a + b over n floats (out may alias a). */
+  void add(View out, View a, View b, long n);
+
+  /** out[n, H] = LayerNorm(inp) · w + b; mean[n], rstd[n] kept for the backward pass. */
+  void layerNorm(View out, View mean, View rstd, View inp, View w, View b, int n, int hidden, float eps);
+
+  /** dinp = LayerNorm'ᵀ·dout; dw += Σ dout·x̂; db += Σ dout. */
+  void layerNormBackward(View dinp, View dw, View db, View dout, View inp, View w, View mean, View rstd, int n,
+      int hidden);
+
+  /**
+   * Inverted dropout in place: element (r, c) is zeroed when uniform(mix(rowKeys[r], site), c) falls below p, else
+   * scaled by 1/(1-p). The mask is a pure function of the keys, so the same call on a gradient is the backward pass.
+   */
+  void dropout(View x, int rows, int width, float p, long[] rowKeys, long site);
+
+  /** out[n, I] = GELU(g[:, :I]) ⊙ g[:, I:] with g [n, 2I] (exact erf GELU on the first half). */
+  void geglu(View out, View g, int n, int intermediate);
+
+  /** dg[n, 2I] from dout[n, I]. */
+  void gegluBackward(View dg, View dout, View g, int n, int intermediate);
+
+  /** out = GELU(inp), exact erf form. */
+  void gelu(View out, View inp, long n);
+
+  void geluBackward(View dinp, View dout, View inp, long n);
+
+  /** out = tanh(inp). */
+  void tanh(View out, View inp, long n);
+
+  /** dinp = dout · (1 - out²). */
+  void tanhBackward(View dinp, View dout, View out, long n);
+
+  /**
+   * ALiBi self-attention per sequence over the unpadded layout: for each sequence b (rows cuSeqlens[b] ..
+   * cuSeqlens[b+1]) and head h, P = softmax(Q·Kᵀ/√d − slope[h]·|i−j|), ctx = P·V. qkv [nnz, 3H] holds Q | K | V,
+   * each head-major; ctx [nnz, H]; probs keeps P for the backward pass at probsOffsets[b] + h·S².
+   */
+  void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
+      int headDim, float[] slopes);
+
+  /** dqkv [nnz, 3H] from dctx [nnz, H]. */
+  void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
+      int numSeqs, int heads, int headDim);
+
+  /** out[i] = inp[rows[i]] for rows.length rows of width floats. */
+  void gatherRows(View out, View inp, int[] rows, int width);
+
+  /** out[rows[i]] += inp[i]. */
+  void scatterAddRows(View out, View inp, int[] rows, int width);
+
+  /**
+   * Softmax cross-entropy: probs[r] = softmax(logits[r]) (probs may alias logits); returns the sum over rows of
+   * −log probs[r][labels[r]], and counts the rows whose largest logit is the label into {@code correct[0]}.
+   */
+  double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct);
+
+  /** dlogits = (probs − onehot(labels)) · scale (dlogits may alias probs). */
+  void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale);
+
+  /**
+   * Decoupled AdamW (Composer): p ← p·(1 − decay) then Adam with bias correction: p ← p − stepSize·m/(√v/√(1−β2ᵗ) + ε),
+   * stepSize = lr/(1−β1ᵗ).
+   */
+  void adamw(View params, View grads, View m, View v, long n, float lr, float beta1, float beta2, float eps,
+      float decay, int step);
+
+  @Override
+  void close();
+}

@@ -1,0 +1,14 @@
+package org.mosaicbert.backend;
+
+/** A block of float32 memory owned by a {@link Backend} (off-heap on the CPU, device memory on a GPU). */
+public interface Buffer {
+  /** Size in floats. */
+  long size();
+
+  String name();
+
+  /** A view starting {@code offset} floats into this buffer. */
+  default View at(long offset) {
+    return new View(this, offset);
+  }
+}

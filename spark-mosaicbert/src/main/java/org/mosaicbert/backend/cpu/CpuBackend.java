@@ -1,0 +1,713 @@
+package org.mosaicbert.backend.cpu;
+
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.IntStream;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas_nolapack;
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.View;
+import org.mosaicbert.model.Hashing;
+
+/**
+ * The CPU backend: float32 in off-heap buffers, GEMMs through OpenBLAS on the same memory (no copies), the other
+ * kernels in Java, split over {@code threads} threads by rows (or by sequence and head for attention).
+ */
+public final class CpuBackend implements Backend {
+  private final int threads;
+  private final ForkJoinPool pool;
+  private final List<CpuBuffer> buffers = new ArrayList<>();
+  private final ThreadLocal<CpuBuffer> scratchBuffer = new ThreadLocal<>();
+
+  public CpuBackend(int threads) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+    }
+    this.threads = threads;
+    this.pool = new ForkJoinPool(threads);
+    openblas_nolapack.blas_set_num_threads(threads);
+  }
+
+  public int threads() {
+    return threads;
+  }
+
+  private static FloatBuffer fb(View v) {
+    return ((CpuBuffer) v.buffer()).floats;
+  }
+
+  private static int off(View v) {
+    return (int) v.offset();
+  }
+
+  /** A pointer to the view's first float, for OpenBLAS. */
+  private static FloatPointer ptr(View v) {
+    return new FloatPointer(((CpuBuffer) v.buffer()).pointer).position(v.offset());
+  }
+
+  /** Runs body(from, to) over [0, n) in about 4 chunks per thread. */
+  private void parallel(int n, RangeBody body) {
+    if (n <= 0) {
+      return;
+    }
+    int chunks = Math.min(n, threads * 4);
+    if (chunks == 1 || threads == 1) {
+      body.run(0, n);
+      return;
+    }
+    pool.submit(() -> IntStream.range(0, chunks).parallel().forEach(c -> {
+      long from = (long) n * c / chunks;
+      long to = (long) n * (c + 1) / chunks;
+      body.run((int) from, (int) to);
+    })).join();
+  }
+
+  @FunctionalInterface
+  private interface RangeBody {
+    void run(int from, int to);
+  }
+
+  @Override
+  public Buffer allocate(long floats, String name) {
+    CpuBuffer b = new CpuBuffer(floats, name);
+    buffers.add(b);
+    return b;
+  }
+
+  @Override
+  public void upload(View dst, float[] src, int srcOffset, int n) {
+    fb(dst).put(off(dst), src, srcOffset, n);
+  }
+
+  @Override
+  public void download(float[] dst, int dstOffset, View src, int n) {
+    fb(src).get(off(src), dst, dstOffset, n);
+  }
+
+  @Override
+  public void zero(View x, long n) {
+    FloatBuffer b = fb(x);
+    int o = off(x);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        b.put(o + i, 0f);
+      }
+    });
+  }
+
+  @Override
+  public void copy(View dst, View src, long n) {
+    FloatBuffer d = fb(dst);
+    FloatBuffer s = fb(src);
+    int dof = off(dst);
+    int so = off(src);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        d.put(dof + i, s.get(so + i));
+      }
+    });
+  }
+
+  @Override
+  public void scale(View x, long n, float s) {
+    FloatBuffer b = fb(x);
+    int o = off(x);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        b.put(o + i, b.get(o + i) * s);
+      }
+    });
+  }
+
+  @Override
+  public void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim) {
+    if (rows == 0) {
+      return;
+    }
+    float beta = 0f;
+    if (bias != null) {
+      FloatBuffer o = fb(out);
+      FloatBuffer b = fb(bias);
+      int oo = off(out);
+      int bo = off(bias);
+      parallel(rows, (from, to) -> {
+        for (int r = from; r < to; r++) {
+          for (int c = 0; c < outDim; c++) {
+            o.put(oo + r * outDim + c, b.get(bo + c));
+          }
+        }
+      });
+      beta = 1f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outDim, in, 1f, ptr(inp), in, ptr(weight), in, beta,
+        ptr(out), outDim);
+  }
+
+  @Override
+  public void linearBackward(View dinp, boolean accumulate, View dweight, View dbias, View dout, View inp,
+      View weight, int rows, int in, int outDim) {
+    if (rows == 0) {
+      if (dinp != null && !accumulate) {
+        zero(dinp, 0);
+      }
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, outDim, in, rows, 1f, ptr(dout), outDim, ptr(inp), in, 1f,
+        ptr(dweight), in);
+    if (dbias != null) {
+      FloatBuffer d = fb(dout);
+      FloatBuffer db = fb(dbias);
+      int doo = off(dout);
+      int dbo = off(dbias);
+      parallel(outDim, (from, to) -> {
+        for (int c = from; c < to; c++) {
+          double s = 0;
+          for (int r = 0; r < rows; r++) {
+            s += d.get(doo + r * outDim + c);
+          }
+          db.put(dbo + c, (float) (db.get(dbo + c) + s));
+        }
+      });
+    }
+    if (dinp != null) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, outDim, 1f, ptr(dout), outDim, ptr(weight), in,
+          accumulate ? 1f : 0f, ptr(dinp), in);
+    }
+  }
+
+  @Override
+  public void embedding(View out, int[] ids, int[] typeIds, View word, View type, int n, int hidden) {
+    FloatBuffer o = fb(out);
+    FloatBuffer w = fb(word);
+    FloatBuffer t = fb(type);
+    int oo = off(out);
+    int wo = off(word);
+    int to0 = off(type);
+    parallel(n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        int wr = wo + ids[i] * hidden;
+        int tr = to0 + typeIds[i] * hidden;
+        for (int c = 0; c < hidden; c++) {
+          o.put(oo + i * hidden + c, w.get(wr + c) + t.get(tr + c));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void embeddingBackward(View dword, View dtype, View dout, int[] ids, int[] typeIds, int n, int hidden,
+      int padId) {
+    FloatBuffer dw = fb(dword);
+    FloatBuffer dt = fb(dtype);
+    FloatBuffer d = fb(dout);
+    int dwo = off(dword);
+    int dto = off(dtype);
+    int doo = off(dout);
+    // Rows of one token id may repeat, so split by column: each thread owns a slice of every row.
+    parallel(hidden, (from, to) -> {
+      for (int i = 0; i < n; i++) {
+        int src = doo + i * hidden;
+        int tr = dto + typeIds[i] * hidden;
+        for (int c = from; c < to; c++) {
+          dt.put(tr + c, dt.get(tr + c) + d.get(src + c));
+        }
+        if (ids[i] == padId) {
+          continue;
+        }
+        int wr = dwo + ids[i] * hidden;
+        for (int c = from; c < to; c++) {
+          dw.put(wr + c, dw.get(wr + c) + d.get(src + c));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void add(View out, View a, View b, long n) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(a);
+    FloatBuffer y = fb(b);
+    int oo = off(out);
+    int xo = off(a);
+    int yo = off(b);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        o.put(oo + i, x.get(xo + i) + y.get(yo + i));
+      }
+    });
+  }
+
+  @Override
+  public void layerNorm(View out, View mean, View rstd, View inp, View w, View b, int n, int hidden, float eps) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(inp);
+    FloatBuffer wb = fb(w);
+    FloatBuffer bb = fb(b);
+    FloatBuffer mb = fb(mean);
+    FloatBuffer rb = fb(rstd);
+    int oo = off(out);
+    int xo = off(inp);
+    int wo = off(w);
+    int bo = off(b);
+    int mo = off(mean);
+    int ro = off(rstd);
+    parallel(n, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        int row = xo + r * hidden;
+        double sum = 0;
+        for (int c = 0; c < hidden; c++) {
+          sum += x.get(row + c);
+        }
+        double mu = sum / hidden;
+        double var = 0;
+        for (int c = 0; c < hidden; c++) {
+          double dx = x.get(row + c) - mu;
+          var += dx * dx;
+        }
+        float rs = (float) (1.0 / Math.sqrt(var / hidden + eps));
+        float m = (float) mu;
+        mb.put(mo + r, m);
+        rb.put(ro + r, rs);
+        int orow = oo + r * hidden;
+        for (int c = 0; c < hidden; c++) {
+          o.put(orow + c, (x.get(row + c) - m) * rs * wb.get(wo + c) + bb.get(bo + c));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void layerNormBackward(View dinp, View dw, View db, View dout, View inp, View w, View mean, View rstd,
+      int n, int hidden) {
+    FloatBuffer di = fb(dinp);
+    FloatBuffer d = fb(dout);
+    FloatBuffer x = fb(inp);
+    FloatBuffer wb = fb(w);
+    FloatBuffer mb = fb(mean);
+    FloatBuffer rb = fb(rstd);
+    int dio = off(dinp);
+    int doo = off(dout);
+    int xo = off(inp);
+    int wo = off(w);
+    int mo = off(mean);
+    int ro = off(rstd);
+    int chunks = Math.max(1, Math.min(n, threads * 4));
+    double[][] dwPart = new double[chunks][hidden];
+    double[][] dbPart = new double[chunks][hidden];
+    parallel(chunks, (cf, ct) -> {
+      for (int chunk = cf; chunk < ct; chunk++) {
+        double[] dwp = dwPart[chunk];
+        double[] dbp = dbPart[chunk];
+        int from = (int) ((long) n * chunk / chunks);
+        int to = (int) ((long) n * (chunk + 1) / chunks);
+        for (int r = from; r < to; r++) {
+          int row = r * hidden;
+          float m = mb.get(mo + r);
+          float rs = rb.get(ro + r);
+          double sumG = 0;
+          double sumGX = 0;
+          for (int c = 0; c < hidden; c++) {
+            float xhat = (x.get(xo + row + c) - m) * rs;
+            float g = d.get(doo + row + c);
+            dwp[c] += g * xhat;
+            dbp[c] += g;
+            float gw = g * wb.get(wo + c);
+            sumG += gw;
+            sumGX += gw * xhat;
+          }
+          float meanG = (float) (sumG / hidden);
+          float meanGX = (float) (sumGX / hidden);
+          for (int c = 0; c < hidden; c++) {
+            float xhat = (x.get(xo + row + c) - m) * rs;
+            float gw = d.get(doo + row + c) * wb.get(wo + c);
+            di.put(dio + row + c, (gw - meanG - xhat * meanGX) * rs);
+          }
+        }
+      }
+    });
+    FloatBuffer dwb = fb(dw);
+    FloatBuffer dbb = fb(db);
+    int dwo = off(dw);
+    int dbo = off(db);
+    for (int c = 0; c < hidden; c++) {
+      double sw = 0;
+      double sb = 0;
+      for (int k = 0; k < chunks; k++) {
+        sw += dwPart[k][c];
+        sb += dbPart[k][c];
+      }
+      dwb.put(dwo + c, (float) (dwb.get(dwo + c) + sw));
+      dbb.put(dbo + c, (float) (dbb.get(dbo + c) + sb));
+    }
+  }
+
+  @Override
+  public void dropout(View x, int rows, int width, float p, long[] rowKeys, long site) {
+    if (p <= 0f) {
+      return;
+    }
+    FloatBuffer b = fb(x);
+    int o = off(x);
+    float keepScale = 1f / (1f - p);
+    parallel(rows, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        long key = Hashing.key(rowKeys[r], site);
+        int row = o + r * width;
+        for (int c = 0; c < width; c++) {
+          boolean drop = Hashing.uniform(key, c) < p;
+          b.put(row + c, drop ? 0f : b.get(row + c) * keepScale);
+        }
+      }
+    });
+  }
+
+  @Override
+  public void geglu(View out, View g, int n, int intermediate) {
+    FloatBuffer o = fb(out);
+    FloatBuffer gb = fb(g);
+    int oo = off(out);
+    int go = off(g);
+    parallel(n, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        int grow = go + r * 2 * intermediate;
+        int orow = oo + r * intermediate;
+        for (int c = 0; c < intermediate; c++) {
+          o.put(orow + c, Erf.gelu(gb.get(grow + c)) * gb.get(grow + intermediate + c));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void gegluBackward(View dg, View dout, View g, int n, int intermediate) {
+    FloatBuffer dgb = fb(dg);
+    FloatBuffer d = fb(dout);
+    FloatBuffer gb = fb(g);
+    int dgo = off(dg);
+    int doo = off(dout);
+    int go = off(g);
+    parallel(n, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        int grow = go + r * 2 * intermediate;
+        int dgrow = dgo + r * 2 * intermediate;
+        int drow = doo + r * intermediate;
+        for (int c = 0; c < intermediate; c++) {
+          float gate = gb.get(grow + c);
+          float lin = gb.get(grow + intermediate + c);
+          float dm = d.get(drow + c);
+          dgb.put(dgrow + c, dm * lin * Erf.geluGrad(gate));
+          dgb.put(dgrow + intermediate + c, dm * Erf.gelu(gate));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void gelu(View out, View inp, long n) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(inp);
+    int oo = off(out);
+    int xo = off(inp);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        o.put(oo + i, Erf.gelu(x.get(xo + i)));
+      }
+    });
+  }
+
+  @Override
+  public void geluBackward(View dinp, View dout, View inp, long n) {
+    FloatBuffer di = fb(dinp);
+    FloatBuffer d = fb(dout);
+    FloatBuffer x = fb(inp);
+    int dio = off(dinp);
+    int doo = off(dout);
+    int xo = off(inp);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        di.put(dio + i, d.get(doo + i) * Erf.geluGrad(x.get(xo + i)));
+      }
+    });
+  }
+
+  @Override
+  public void tanh(View out, View inp, long n) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(inp);
+    int oo = off(out);
+    int xo = off(inp);
+    for (int i = 0; i < n; i++) {
+      o.put(oo + i, (float) Math.tanh(x.get(xo + i)));
+    }
+  }
+
+  @Override
+  public void tanhBackward(View dinp, View dout, View out, long n) {
+    FloatBuffer di = fb(dinp);
+    FloatBuffer d = fb(dout);
+    FloatBuffer y = fb(out);
+    int dio = off(dinp);
+    int doo = off(dout);
+    int yo = off(out);
+    for (int i = 0; i < n; i++) {
+      float t = y.get(yo + i);
+      di.put(dio + i, d.get(doo + i) * (1f - t * t));
+    }
+  }
+
+  @Override
+  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs,
+      int heads, int headDim, float[] slopes) {
+    int hidden = heads * headDim;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    FloatBuffer pb = fb(probs);
+    parallel(numSeqs * heads, (from, to) -> {
+      for (int task = from; task < to; task++) {
+        int b = task / heads;
+        int h = task % heads;
+        int start = cuSeqlens[b];
+        int len = cuSeqlens[b + 1] - start;
+        if (len == 0) {
+          continue;
+        }
+        View q = qkv.at((long) start * 3 * hidden + h * headDim);
+        View k = q.at(hidden);
+        View v = q.at(2L * hidden);
+        View p = probs.at(probsOffsets[b] + (long) h * len * len);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, headDim, scale, ptr(q), 3 * hidden, ptr(k),
+            3 * hidden, 0f, ptr(p), len);
+        softmaxWithAlibi(pb, off(p), len, slopes[h]);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, headDim, len, 1f, ptr(p), len, ptr(v), 3 * hidden,
+            0f, ptr(ctx.at((long) start * hidden + h * headDim)), hidden);
+      }
+    });
+  }
+
+  /** Rows of scores[len, len] in place: subtract slope·|i−j|, then softmax. */
+  private static void softmaxWithAlibi(FloatBuffer s, int base, int len, float slope) {
+    for (int i = 0; i < len; i++) {
+      int row = base + i * len;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int j = 0; j < len; j++) {
+        float v = s.get(row + j) - slope * Math.abs(i - j);
+        s.put(row + j, v);
+        max = Math.max(max, v);
+      }
+      double sum = 0;
+      for (int j = 0; j < len; j++) {
+        float e = (float) Math.exp(s.get(row + j) - max);
+        s.put(row + j, e);
+        sum += e;
+      }
+      float inv = (float) (1.0 / sum);
+      for (int j = 0; j < len; j++) {
+        s.put(row + j, s.get(row + j) * inv);
+      }
+    }
+  }
+
+  @Override
+  public void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
+      int numSeqs, int heads, int headDim) {
+    int hidden = heads * headDim;
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    FloatBuffer pb = fb(probs);
+    parallel(numSeqs * heads, (from, to) -> {
+      for (int task = from; task < to; task++) {
+        int b = task / heads;
+        int h = task % heads;
+        int start = cuSeqlens[b];
+        int len = cuSeqlens[b + 1] - start;
+        if (len == 0) {
+          continue;
+        }
+        CpuBuffer dsBuf = scratch(len * len);
+        View ds = dsBuf.at(0);
+        FloatBuffer dsb = dsBuf.floats;
+        long rowBase = (long) start * 3 * hidden + h * headDim;
+        View q = qkv.at(rowBase);
+        View k = q.at(hidden);
+        View v = q.at(2L * hidden);
+        View dq = dqkv.at(rowBase);
+        View dk = dq.at(hidden);
+        View dv = dq.at(2L * hidden);
+        View dc = dctx.at((long) start * hidden + h * headDim);
+        View p = probs.at(probsOffsets[b] + (long) h * len * len);
+        // dP = dctx·Vᵀ ; dV = Pᵀ·dctx
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, headDim, 1f, ptr(dc), hidden, ptr(v),
+            3 * hidden, 0f, ptr(ds), len);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, headDim, len, 1f, ptr(p), len, ptr(dc), hidden, 0f,
+            ptr(dv), 3 * hidden);
+        // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+        int po = off(p);
+        for (int i = 0; i < len; i++) {
+          double dot = 0;
+          for (int j = 0; j < len; j++) {
+            dot += dsb.get(i * len + j) * pb.get(po + i * len + j);
+          }
+          float fdot = (float) dot;
+          for (int j = 0; j < len; j++) {
+            dsb.put(i * len + j, pb.get(po + i * len + j) * (dsb.get(i * len + j) - fdot));
+          }
+        }
+        // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, headDim, len, scale, ptr(ds), len, ptr(k),
+            3 * hidden, 0f, ptr(dq), 3 * hidden);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, headDim, len, scale, ptr(ds), len, ptr(q),
+            3 * hidden, 0f, ptr(dk), 3 * hidden);
+      }
+    });
+  }
+
+  /** This thread's scratch buffer of at least n floats (off-heap, for OpenBLAS). */
+  private CpuBuffer scratch(int n) {
+    CpuBuffer b = scratchBuffer.get();
+    if (b == null || b.size() < n) {
+      if (b != null) {
+        synchronized (buffers) {
+          buffers.remove(b);
+        }
+        b.free();
+      }
+      b = new CpuBuffer(Math.max(n, 128 * 128), "attention scratch");
+      synchronized (buffers) {
+        buffers.add(b);
+      }
+      scratchBuffer.set(b);
+    }
+    return b;
+  }
+
+  @Override
+  public void gatherRows(View out, View inp, int[] rows, int width) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(inp);
+    int oo = off(out);
+    int xo = off(inp);
+    parallel(rows.length, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        int src = xo + rows[i] * width;
+        int dst = oo + i * width;
+        for (int c = 0; c < width; c++) {
+          o.put(dst + c, x.get(src + c));
+        }
+      }
+    });
+  }
+
+  @Override
+  public void scatterAddRows(View out, View inp, int[] rows, int width) {
+    FloatBuffer o = fb(out);
+    FloatBuffer x = fb(inp);
+    int oo = off(out);
+    int xo = off(inp);
+    for (int i = 0; i < rows.length; i++) {
+      int dst = oo + rows[i] * width;
+      int src = xo + i * width;
+      for (int c = 0; c < width; c++) {
+        o.put(dst + c, o.get(dst + c) + x.get(src + c));
+      }
+    }
+  }
+
+  @Override
+  public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
+    FloatBuffer pr = fb(probs);
+    FloatBuffer lg = fb(logits);
+    int po = off(probs);
+    int lo = off(logits);
+    double[] losses = new double[rows];
+    int[] hits = new int[rows];
+    parallel(rows, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        int row = r * classes;
+        float max = Float.NEGATIVE_INFINITY;
+        int argmax = 0;
+        for (int c = 0; c < classes; c++) {
+          float v = lg.get(lo + row + c);
+          if (v > max) {
+            max = v;
+            argmax = c;
+          }
+        }
+        double sum = 0;
+        for (int c = 0; c < classes; c++) {
+          sum += Math.exp(lg.get(lo + row + c) - max);
+        }
+        double logSum = Math.log(sum) + max;
+        losses[r] = logSum - lg.get(lo + row + labels[r]);
+        hits[r] = argmax == labels[r] ? 1 : 0;
+        for (int c = 0; c < classes; c++) {
+          pr.put(po + row + c, (float) Math.exp(lg.get(lo + row + c) - logSum));
+        }
+      }
+    });
+    double total = 0;
+    for (int r = 0; r < rows; r++) {
+      total += losses[r];
+      correct[0] += hits[r];
+    }
+    return total;
+  }
+
+  @Override
+  public void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale) {
+    FloatBuffer d = fb(dlogits);
+    FloatBuffer pr = fb(probs);
+    int dlo = off(dlogits);
+    int po = off(probs);
+    parallel(rows, (from, to) -> {
+      for (int r = from; r < to; r++) {
+        int row = r * classes;
+        for (int c = 0; c < classes; c++) {
+          float g = pr.get(po + row + c) - (c == labels[r] ? 1f : 0f);
+          d.put(dlo + row + c, g * scale);
+        }
+      }
+    });
+  }
+
+  @Override
+  public void adamw(View params, View grads, View m, View v, long n, float lr, float beta1, float beta2, float eps,
+      float decay, int step) {
+    FloatBuffer p = fb(params);
+    FloatBuffer g = fb(grads);
+    FloatBuffer mb = fb(m);
+    FloatBuffer vb = fb(v);
+    int po = off(params);
+    int go = off(grads);
+    int mo = off(m);
+    int vo = off(v);
+    float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
+    float sqrtBias2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
+    float keep = 1f - decay;
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        float gi = g.get(go + i);
+        float mi = beta1 * mb.get(mo + i) + (1 - beta1) * gi;
+        float vi = beta2 * vb.get(vo + i) + (1 - beta2) * gi * gi;
+        mb.put(mo + i, mi);
+        vb.put(vo + i, vi);
+        float pi = p.get(po + i) * keep;
+        p.put(po + i, pi - stepSize * mi / ((float) Math.sqrt(vi) / sqrtBias2 + eps));
+      }
+    });
+  }
+
+  @Override
+  public void close() {
+    synchronized (buffers) {
+      buffers.forEach(CpuBuffer::free);
+      buffers.clear();
+    }
+    pool.shutdown();
+  }
+}

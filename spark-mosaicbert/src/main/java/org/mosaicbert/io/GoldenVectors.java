@@ -1,0 +1,159 @@
+package org.mosaicbert.io;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+
+/**
+ * Checks the engine against a golden-vector folder ({@code ../shared/reference/README.md}): outputs and losses
+ * element-wise within the README's tolerances, every gradient tensor by relative Frobenius error below 1e-4.
+ */
+public final class GoldenVectors {
+  private GoldenVectors() {}
+
+  /** One compared tensor. */
+  public record Row(String name, double maxAbs, double maxRel, double relFrobenius, boolean pass) {}
+
+  public record Report(List<Row> rows, boolean pass) {}
+
+  public static Report check(Path dir, Backend backend, PrintStream out) {
+    ModelConfig config = ModelConfig.read(dir.resolve("config.json"));
+    SafeTensors inputs = SafeTensors.open(dir.resolve("inputs.safetensors"));
+    long[][] ids = rows(inputs, "input_ids");
+    long[][] mask = rows(inputs, "attention_mask");
+    long[][] types = inputs.has("token_type_ids") ? rows(inputs, "token_type_ids") : null;
+    long[][] mlmLabels = inputs.has("mlm_labels") ? rows(inputs, "mlm_labels") : null;
+    float[] classLabels = null;
+    if (inputs.has("cls_labels")) {
+      SafeTensors.Entry e = inputs.entry("cls_labels");
+      if (e.dtype() == SafeTensors.DType.F32) {
+        classLabels = inputs.floats("cls_labels");
+      } else {
+        long[] l = inputs.longs("cls_labels");
+        classLabels = new float[l.length];
+        for (int i = 0; i < l.length; i++) {
+          classLabels[i] = l[i];
+        }
+      }
+    }
+    long[] sampleIds = new long[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      sampleIds[i] = i;
+    }
+    UnpaddedBatch batch = UnpaddedBatch.fromPadded(ids, mask, types, sampleIds, mlmLabels, classLabels);
+    SafeTensors outputs = SafeTensors.open(dir.resolve("outputs.safetensors"));
+    List<Row> rows = new ArrayList<>();
+    int masked = batch.maskedRows().length;
+    try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.BOTH, backend,
+        new MosaicBert.Capacity(batch.nnz(), batch.numSequences(), Math.max(1, batch.maxSeqLen()), masked))) {
+      ModelWeights.load(model, dir.resolve("model.safetensors"), 0);
+      out.printf("%-62s %12s %12s %12s%n", "tensor", "max abs err", "max rel err", "rel frob err");
+      if (mlmLabels != null && masked > 0) {
+        MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, null);
+        rows.add(output(out, "last_hidden_state_unpadded", model.lastHiddenState(), outputs));
+        rows.add(output(out, "mlm_logits", model.mlmLogits(), outputs));
+        rows.add(lossRow(out, "mlm_loss", loss.sum() / loss.count(), outputs));
+        model.zeroGradients();
+        model.backward(loss.count());
+        gradients(out, model, dir.resolve("grads_mlm.safetensors"), rows);
+      }
+      if (classLabels != null) {
+        MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.CLASSIFICATION, null);
+        rows.add(output(out, "pooled_output", model.pooledOutput(), outputs));
+        rows.add(output(out, "cls_logits", model.classifierLogits(), outputs));
+        rows.add(lossRow(out, "cls_loss", loss.sum() / loss.count(), outputs));
+        model.zeroGradients();
+        model.backward(loss.count());
+        gradients(out, model, dir.resolve("grads_cls.safetensors"), rows);
+      }
+    }
+    boolean pass = !rows.isEmpty() && rows.stream().allMatch(Row::pass);
+    out.println(pass ? "PASS" : "FAIL");
+    return new Report(rows, pass);
+  }
+
+  private static long[][] rows(SafeTensors st, String name) {
+    SafeTensors.Entry e = st.entry(name);
+    if (e.shape().length != 2) {
+      throw new IllegalArgumentException(st.file() + ": " + name + " must be [batch, seq], got " + e.shapeString());
+    }
+    long[] flat = st.longs(name);
+    int b = (int) e.shape()[0];
+    int s = (int) e.shape()[1];
+    long[][] out = new long[b][s];
+    for (int i = 0; i < b; i++) {
+      System.arraycopy(flat, i * s, out[i], 0, s);
+    }
+    return out;
+  }
+
+  private static Row output(PrintStream out, String name, float[] actual, SafeTensors expected) {
+    if (!expected.has(name)) {
+      return print(out, new Row(name + " (absent)", 0, 0, 0, true));
+    }
+    float[] e = expected.floats(name);
+    Row row = compare(name, actual, e);
+    boolean within = true;
+    for (int i = 0; i < Math.min(actual.length, e.length); i++) {
+      within &= Math.abs(actual[i] - e[i]) <= 2e-5 + 1e-4 * Math.abs(e[i]);
+    }
+    return print(out, new Row(row.name(), row.maxAbs(), row.maxRel(), row.relFrobenius(),
+        within && actual.length == e.length));
+  }
+
+  private static Row lossRow(PrintStream out, String name, double actual, SafeTensors expected) {
+    double e = expected.floats(name)[0];
+    double rel = Math.abs(actual - e) / Math.abs(e);
+    return print(out, new Row(name, Math.abs(actual - e), rel, rel, rel <= 1e-5));
+  }
+
+  private static void gradients(PrintStream out, MosaicBert model, Path file, List<Row> rows) {
+    if (!Files.exists(file)) {
+      return;
+    }
+    SafeTensors grads = SafeTensors.open(file);
+    for (String name : grads.entries().keySet()) {
+      if (!model.layout().has(name)) {
+        rows.add(print(out, new Row(name + " (not a parameter of this model)", 0, 0, 0, false)));
+        continue;
+      }
+      Row row = compare(name, model.gradient(name), grads.floats(name));
+      rows.add(print(out, new Row(name, row.maxAbs(), row.maxRel(), row.relFrobenius(), row.relFrobenius() < 1e-4)));
+    }
+  }
+
+  private static Row compare(String name, float[] actual, float[] expected) {
+    if (actual.length != expected.length) {
+      return new Row(name + " (size " + actual.length + " vs " + expected.length + ")", Double.NaN, Double.NaN,
+          Double.NaN, false);
+    }
+    double maxAbs = 0;
+    double maxRel = 0;
+    double err2 = 0;
+    double ref2 = 0;
+    for (int i = 0; i < actual.length; i++) {
+      double d = Math.abs((double) actual[i] - expected[i]);
+      maxAbs = Math.max(maxAbs, d);
+      if (expected[i] != 0) {
+        maxRel = Math.max(maxRel, d / Math.abs(expected[i]));
+      }
+      err2 += d * d;
+      ref2 += (double) expected[i] * expected[i];
+    }
+    double frob = ref2 == 0 ? Math.sqrt(err2) : Math.sqrt(err2 / ref2);
+    return new Row(name, maxAbs, maxRel, frob, true);
+  }
+
+  private static Row print(PrintStream out, Row row) {
+    out.printf("%-62s %12.3e %12.3e %12.3e %s%n", row.name(), row.maxAbs(), row.maxRel(), row.relFrobenius(),
+        row.pass() ? "ok" : "FAIL");
+    return row;
+  }
+}

@@ -1,0 +1,525 @@
+package org.mosaicbert.model;
+
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.View;
+import org.mosaicbert.config.ModelConfig;
+
+/**
+ * The MosaicBERT encoder with its heads, forward and backward written out by hand against a {@link Backend}, in the
+ * manner of llm.c: one flat parameter buffer and one flat gradient buffer laid out by {@link ParameterLayout}, all
+ * activations allocated once for a {@link Capacity}, no autograd, no allocation per step.
+ *
+ * <p>What differs from BERT (spec section 1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
+ * attention per sequence over unpadded tokens, post-LN blocks with a GeGLU feed-forward (GELU on the first half,
+ * dropout before {@code wo}), and an MLM head run only on the masked rows, its decoder tied to the word embeddings.
+ *
+ * <p>Losses are sums; {@link #backward} divides by a divisor the caller chooses: the masked tokens (MLM) or
+ * sequences (classification) of the whole global batch, so gradients do not depend on micro-batching or workers.
+ */
+public final class MosaicBert implements AutoCloseable {
+  /** What the forward pass ends in. */
+  public enum Objective { MLM, CLASSIFICATION, ENCODE }
+
+  /** The largest micro-batch the activations are sized for; a larger one is refused, never grown into. */
+  public record Capacity(int maxTokens, int maxSequences, int maxSeqLen, int maxMasked) {
+    public Capacity {
+      if (maxTokens < 1 || maxSequences < 1 || maxSeqLen < 1 || maxMasked < 0) {
+        throw new IllegalArgumentException("capacity must be positive: " + this);
+      }
+    }
+  }
+
+  /** The randomness of a training step: dropout is keyed by (seed, epoch, sample, position); null means eval. */
+  public record Randomness(long seed, long epoch) {}
+
+  /** What a forward pass measured: the loss summed over {@code count} rows, and the rows predicted right. */
+  public record Loss(double sum, long count, long correct) {}
+
+  private static final long SITE_EMBEDDINGS = 1;
+  private static final long SITE_CLASSIFIER = 2;
+  private static final float MLM_HEAD_LN_EPS = 1e-12f; // hard-coded upstream, whatever the config says
+
+  private final ModelConfig config;
+  private final ParameterLayout layout;
+  private final Backend backend;
+  private final Capacity capacity;
+  private final Buffer params;
+  private final Buffer grads;
+  private final Buffer acts;
+  private final Buffer scratch;
+  private final float[] slopes;
+  private final LayerViews[] layers;
+  private final long[] rowKeys;
+  private final long[] sequenceKeys;
+  private final long[] probsOffsets;
+
+  // Activation views (named for what backward reads).
+  private final View embSum;
+  private final View embMean;
+  private final View embRstd;
+  private final View hm;
+  private final View t1;
+  private final View t2;
+  private final View tMean;
+  private final View tRstd;
+  private final View t3;
+  private final View logits;
+  private final View mlmProbs;
+  private final View cls;
+  private final View pooledPre;
+  private final View pooled;
+  private final View pooledDrop;
+  private final View clsLogits;
+  private final View clsProbs;
+  // Gradient scratch.
+  private final View dX;
+  private final View dA;
+  private final View dLn;
+  private final View dG;
+  private final View dM;
+  private final View dCtx;
+  private final View dQkv;
+  private final View dHead1;
+  private final View dHead2;
+
+  /** Views of one layer's saved activations; xs[l] is its input, xs[l + 1] its output. */
+  private record LayerViews(View qkv, View probs, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a, View g,
+      View m, View ln2In, View ln2Mean, View ln2Rstd) {}
+
+  private final View[] xs;
+
+  // The batch of the last forward pass, for backward.
+  private UnpaddedBatch batch;
+  private Objective objective;
+  private Randomness randomness;
+  private float[] regressionPredictions;
+
+  public MosaicBert(ModelConfig config, ParameterLayout.Heads heads, Backend backend, Capacity capacity) {
+    this.config = config;
+    this.layout = new ParameterLayout(config, heads);
+    this.backend = backend;
+    this.capacity = capacity;
+    this.slopes = AlibiSlopes.of(config.numHeads());
+    this.params = backend.allocate(layout.size(), "parameters");
+    this.grads = backend.allocate(layout.size(), "gradients");
+
+    int t = capacity.maxTokens();
+    int b = capacity.maxSequences();
+    int mk = capacity.maxMasked();
+    int h = config.hiddenSize();
+    int inter = config.intermediateSize();
+    int v = config.vocabSize();
+    int c = config.numLabels();
+    long probsPerLayer = (long) config.numHeads() * t * capacity.maxSeqLen();
+    long perLayer = 3L * t * h + probsPerLayer + 4L * t * h + 4L * t + 2L * t * inter + (long) t * inter;
+    long heads0 = 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
+    long total = 2L * t * h + 2L * t + (long) (config.numLayers()) * perLayer + (long) config.numLayers() * t * h
+        + heads0;
+    this.acts = backend.allocate(total, "activations");
+    long[] at = {0};
+    embSum = carve(at, (long) t * h);
+    embMean = carve(at, t);
+    embRstd = carve(at, t);
+    xs = new View[config.numLayers() + 1];
+    xs[0] = carve(at, (long) t * h);
+    layers = new LayerViews[config.numLayers()];
+    for (int l = 0; l < config.numLayers(); l++) {
+      layers[l] = new LayerViews(carve(at, 3L * t * h), carve(at, probsPerLayer), carve(at, (long) t * h),
+          carve(at, (long) t * h), carve(at, t), carve(at, t), carve(at, (long) t * h), carve(at, 2L * t * inter),
+          carve(at, (long) t * inter), carve(at, (long) t * h), carve(at, t), carve(at, t));
+      xs[l + 1] = carve(at, (long) t * h);
+    }
+    hm = carve(at, (long) mk * h);
+    t1 = carve(at, (long) mk * h);
+    t2 = carve(at, (long) mk * h);
+    tMean = carve(at, mk);
+    tRstd = carve(at, mk);
+    t3 = carve(at, (long) mk * h);
+    logits = carve(at, (long) mk * v);
+    mlmProbs = carve(at, (long) mk * v);
+    cls = carve(at, (long) b * h);
+    pooledPre = carve(at, (long) b * h);
+    pooled = carve(at, (long) b * h);
+    pooledDrop = carve(at, (long) b * h);
+    clsLogits = carve(at, (long) b * c);
+    clsProbs = carve(at, (long) b * c);
+    if (at[0] > total) {
+      throw new IllegalStateException("activation plan overflows: " + at[0] + " > " + total);
+    }
+    long rows = Math.max(t, Math.max(b, mk));
+    this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h, "gradient scratch");
+    long[] s = {0};
+    dX = carveIn(scratch, s, rows * h);
+    dA = carveIn(scratch, s, rows * h);
+    dLn = carveIn(scratch, s, rows * h);
+    dCtx = carveIn(scratch, s, rows * h);
+    dG = carveIn(scratch, s, 2L * t * inter);
+    dM = carveIn(scratch, s, (long) t * inter);
+    dQkv = carveIn(scratch, s, 3L * t * h);
+    dHead1 = dA;
+    dHead2 = dCtx;
+    rowKeys = new long[t];
+    sequenceKeys = new long[b];
+    probsOffsets = new long[b];
+  }
+
+  private View carve(long[] at, long n) {
+    return carveIn(acts, at, n);
+  }
+
+  private static View carveIn(Buffer buffer, long[] at, long n) {
+    View view = buffer.at(at[0]);
+    at[0] += n;
+    return view;
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  public ParameterLayout layout() {
+    return layout;
+  }
+
+  public Backend backend() {
+    return backend;
+  }
+
+  public Buffer parameters() {
+    return params;
+  }
+
+  public Buffer gradients() {
+    return grads;
+  }
+
+  public Capacity capacity() {
+    return capacity;
+  }
+
+  private View param(String name) {
+    return params.at(layout.offset(name));
+  }
+
+  private View grad(String name) {
+    return grads.at(layout.offset(name));
+  }
+
+  private static String layerName(int l, String suffix) {
+    return "bert.encoder.layer." + l + "." + suffix;
+  }
+
+  public void zeroGradients() {
+    backend.zero(grads.at(0), layout.size());
+  }
+
+  /** Runs the encoder and the objective's head on a micro-batch; keeps what backward needs. */
+  public Loss forward(UnpaddedBatch batch, Objective objective, Randomness randomness) {
+    checkCapacity(batch, objective);
+    this.batch = batch;
+    this.objective = objective;
+    this.randomness = randomness;
+    int n = batch.nnz();
+    int h = config.hiddenSize();
+    int inter = config.intermediateSize();
+    boolean train = randomness != null;
+    float pHidden = train ? (float) config.hiddenDropout() : 0f;
+    if (train) {
+      for (int b = 0; b < batch.numSequences(); b++) {
+        for (int r = batch.cuSeqlens()[b]; r < batch.cuSeqlens()[b + 1]; r++) {
+          rowKeys[r] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], batch.positions()[r]);
+        }
+        sequenceKeys[b] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], -1);
+      }
+    }
+    long probs = 0;
+    for (int b = 0; b < batch.numSequences(); b++) {
+      probsOffsets[b] = probs;
+      long len = batch.cuSeqlens()[b + 1] - batch.cuSeqlens()[b];
+      probs += config.numHeads() * len * len;
+    }
+
+    // Embeddings: word + token type, LayerNorm, dropout.
+    backend.embedding(embSum, batch.inputIds(), batch.tokenTypeIds(), param("bert.embeddings.word_embeddings.weight"),
+        param("bert.embeddings.token_type_embeddings.weight"), n, h);
+    backend.layerNorm(xs[0], embMean, embRstd, embSum, param("bert.embeddings.LayerNorm.weight"),
+        param("bert.embeddings.LayerNorm.bias"), n, h, (float) config.layerNormEps());
+    backend.dropout(xs[0], n, h, pHidden, rowKeys, SITE_EMBEDDINGS);
+
+    for (int l = 0; l < config.numLayers(); l++) {
+      LayerViews a = layers[l];
+      View x = xs[l];
+      backend.linear(a.qkv(), x, param(layerName(l, "attention.self.Wqkv.weight")),
+          param(layerName(l, "attention.self.Wqkv.bias")), n, h, 3 * h);
+      backend.attention(a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets, batch.numSequences(),
+          config.numHeads(), config.headDim(), slopes);
+      // Post-LN attention output: LN(x + dropout(dense(ctx))).
+      backend.linear(a.ln1In(), a.ctx(), param(layerName(l, "attention.output.dense.weight")),
+          param(layerName(l, "attention.output.dense.bias")), n, h, h);
+      backend.dropout(a.ln1In(), n, h, pHidden, rowKeys, siteAttention(l));
+      backend.add(a.ln1In(), a.ln1In(), x, (long) n * h);
+      backend.layerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(),
+          param(layerName(l, "attention.output.LayerNorm.weight")),
+          param(layerName(l, "attention.output.LayerNorm.bias")), n, h, (float) config.layerNormEps());
+      // GeGLU: LN(a + wo(dropout(GELU(gate) ⊙ lin))).
+      backend.linear(a.g(), a.a(), param(layerName(l, "mlp.gated_layers.weight")), null, n, h, 2 * inter);
+      backend.geglu(a.m(), a.g(), n, inter);
+      backend.dropout(a.m(), n, inter, pHidden, rowKeys, siteMlp(l));
+      backend.linear(a.ln2In(), a.m(), param(layerName(l, "mlp.wo.weight")), param(layerName(l, "mlp.wo.bias")), n,
+          inter, h);
+      backend.add(a.ln2In(), a.ln2In(), a.a(), (long) n * h);
+      backend.layerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), param(layerName(l, "mlp.layernorm.weight")),
+          param(layerName(l, "mlp.layernorm.bias")), n, h, (float) config.layerNormEps());
+    }
+    return switch (objective) {
+      case MLM -> mlmForward();
+      case CLASSIFICATION -> classifierForward(train);
+      case ENCODE -> new Loss(0, 0, 0);
+    };
+  }
+
+  private static long siteAttention(int layer) {
+    return 16 + 2L * layer;
+  }
+
+  private static long siteMlp(int layer) {
+    return 17 + 2L * layer;
+  }
+
+  private void checkCapacity(UnpaddedBatch batch, Objective objective) {
+    if (batch.nnz() > capacity.maxTokens() || batch.numSequences() > capacity.maxSequences()
+        || batch.maxSeqLen() > capacity.maxSeqLen() || batch.maskedRows().length > capacity.maxMasked()) {
+      throw new IllegalArgumentException("micro-batch of " + batch.nnz() + " tokens, " + batch.numSequences()
+          + " sequences (longest " + batch.maxSeqLen() + "), " + batch.maskedRows().length + " masked rows exceeds "
+          + "the model's capacity " + capacity + "; lower the micro-batch size or build the model with a larger one");
+    }
+    if (objective == Objective.MLM && !layout.has("cls.predictions.decoder.bias")) {
+      throw new IllegalStateException("this model has no MLM head");
+    }
+    if (objective == Objective.CLASSIFICATION && !layout.has("classifier.weight")) {
+      throw new IllegalStateException("this model has no classification head");
+    }
+    if (objective == Objective.CLASSIFICATION && batch.classLabels() == null) {
+      throw new IllegalArgumentException("a classification batch needs labels");
+    }
+  }
+
+  private View last() {
+    return xs[config.numLayers()];
+  }
+
+  private Loss mlmForward() {
+    int m = batch.maskedRows().length;
+    int h = config.hiddenSize();
+    backend.gatherRows(hm, last(), batch.maskedRows(), h);
+    backend.linear(t1, hm, param("cls.predictions.transform.dense.weight"),
+        param("cls.predictions.transform.dense.bias"), m, h, h);
+    backend.gelu(t2, t1, (long) m * h);
+    backend.layerNorm(t3, tMean, tRstd, t2, param("cls.predictions.transform.LayerNorm.weight"),
+        param("cls.predictions.transform.LayerNorm.bias"), m, h, MLM_HEAD_LN_EPS);
+    backend.linear(logits, t3, param("bert.embeddings.word_embeddings.weight"), param("cls.predictions.decoder.bias"),
+        m, h, config.vocabSize());
+    long[] correct = {0};
+    double sum = backend.crossEntropy(mlmProbs, logits, batch.mlmLabels(), m, config.vocabSize(), correct);
+    return new Loss(sum, m, correct[0]);
+  }
+
+  private Loss classifierForward(boolean train) {
+    int b = batch.numSequences();
+    int h = config.hiddenSize();
+    int c = config.numLabels();
+    backend.gatherRows(cls, last(), batch.firstRows(), h);
+    backend.linear(pooledPre, cls, param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b, h, h);
+    backend.tanh(pooled, pooledPre, (long) b * h);
+    backend.copy(pooledDrop, pooled, (long) b * h);
+    backend.dropout(pooledDrop, b, h, train ? (float) config.effectiveClassifierDropout() : 0f, sequenceKeys,
+        SITE_CLASSIFIER);
+    backend.linear(clsLogits, pooledDrop, param("classifier.weight"), param("classifier.bias"), b, h, c);
+    if (config.isRegression()) {
+      regressionPredictions = new float[b];
+      backend.download(regressionPredictions, 0, clsLogits, b);
+      double sum = 0;
+      for (int i = 0; i < b; i++) {
+        double d = regressionPredictions[i] - batch.classLabels()[i];
+        sum += d * d;
+      }
+      return new Loss(sum, b, 0);
+    }
+    long[] correct = {0};
+    double sum = backend.crossEntropy(clsProbs, clsLogits, classIndices(), b, c, correct);
+    return new Loss(sum, b, correct[0]);
+  }
+
+  private int[] classIndices() {
+    float[] labels = batch.classLabels();
+    int[] out = new int[labels.length];
+    for (int i = 0; i < labels.length; i++) {
+      out[i] = (int) labels[i];
+      if (out[i] != labels[i] || out[i] < 0 || out[i] >= config.numLabels()) {
+        throw new IllegalArgumentException("class label " + labels[i] + " of sequence " + i + " is not in 0.."
+            + (config.numLabels() - 1));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Adds the gradients of (last forward's loss sum) / {@code divisor} to the gradient buffer. The divisor is the
+   * number of masked tokens (MLM) or sequences (classification) of the whole global batch.
+   */
+  public void backward(double divisor) {
+    if (batch == null || objective == Objective.ENCODE) {
+      throw new IllegalStateException("backward needs a forward pass with a loss first");
+    }
+    int n = batch.nnz();
+    int h = config.hiddenSize();
+    int inter = config.intermediateSize();
+    float scale = (float) (1.0 / divisor);
+    float pHidden = randomness != null ? (float) config.hiddenDropout() : 0f;
+    backend.zero(dX, (long) n * h);
+    if (objective == Objective.MLM) {
+      mlmBackward(scale);
+    } else {
+      classifierBackward(scale);
+    }
+    for (int l = config.numLayers() - 1; l >= 0; l--) {
+      LayerViews a = layers[l];
+      // dX holds d(output of layer l).
+      backend.layerNormBackward(dLn, grad(layerName(l, "mlp.layernorm.weight")),
+          grad(layerName(l, "mlp.layernorm.bias")), dX, a.ln2In(), param(layerName(l, "mlp.layernorm.weight")),
+          a.ln2Mean(), a.ln2Rstd(), n, h);
+      backend.linearBackward(dM, false, grad(layerName(l, "mlp.wo.weight")), grad(layerName(l, "mlp.wo.bias")), dLn,
+          a.m(), param(layerName(l, "mlp.wo.weight")), n, inter, h);
+      backend.dropout(dM, n, inter, pHidden, rowKeys, siteMlp(l));
+      backend.gegluBackward(dG, dM, a.g(), n, inter);
+      backend.copy(dA, dLn, (long) n * h); // the residual around the MLP
+      backend.linearBackward(dA, true, grad(layerName(l, "mlp.gated_layers.weight")), null, dG, a.a(),
+          param(layerName(l, "mlp.gated_layers.weight")), n, h, 2 * inter);
+      backend.layerNormBackward(dLn, grad(layerName(l, "attention.output.LayerNorm.weight")),
+          grad(layerName(l, "attention.output.LayerNorm.bias")), dA, a.ln1In(),
+          param(layerName(l, "attention.output.LayerNorm.weight")), a.ln1Mean(), a.ln1Rstd(), n, h);
+      backend.copy(dX, dLn, (long) n * h); // the residual around attention
+      backend.dropout(dLn, n, h, pHidden, rowKeys, siteAttention(l));
+      backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
+          grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
+          param(layerName(l, "attention.output.dense.weight")), n, h, h);
+      backend.attentionBackward(dQkv, dCtx, a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
+          batch.numSequences(), config.numHeads(), config.headDim());
+      backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
+          grad(layerName(l, "attention.self.Wqkv.bias")), dQkv, xs[l], param(layerName(l, "attention.self.Wqkv.weight")),
+          n, h, 3 * h);
+    }
+    backend.dropout(dX, n, h, pHidden, rowKeys, SITE_EMBEDDINGS);
+    backend.layerNormBackward(dLn, grad("bert.embeddings.LayerNorm.weight"), grad("bert.embeddings.LayerNorm.bias"),
+        dX, embSum, param("bert.embeddings.LayerNorm.weight"), embMean, embRstd, n, h);
+    backend.embeddingBackward(grad("bert.embeddings.word_embeddings.weight"),
+        grad("bert.embeddings.token_type_embeddings.weight"), dLn, batch.inputIds(), batch.tokenTypeIds(), n, h,
+        config.padTokenId());
+  }
+
+  private void mlmBackward(float scale) {
+    int m = batch.maskedRows().length;
+    int h = config.hiddenSize();
+    backend.crossEntropyBackward(mlmProbs, mlmProbs, batch.mlmLabels(), m, config.vocabSize(), scale);
+    // The decoder is tied: its weight gradient lands on the word embeddings.
+    backend.linearBackward(dHead1, false, grad("bert.embeddings.word_embeddings.weight"),
+        grad("cls.predictions.decoder.bias"), mlmProbs, t3, param("bert.embeddings.word_embeddings.weight"), m, h,
+        config.vocabSize());
+    backend.layerNormBackward(dHead2, grad("cls.predictions.transform.LayerNorm.weight"),
+        grad("cls.predictions.transform.LayerNorm.bias"), dHead1, t2,
+        param("cls.predictions.transform.LayerNorm.weight"), tMean, tRstd, m, h);
+    backend.geluBackward(dHead1, dHead2, t1, (long) m * h);
+    backend.linearBackward(dHead2, false, grad("cls.predictions.transform.dense.weight"),
+        grad("cls.predictions.transform.dense.bias"), dHead1, hm, param("cls.predictions.transform.dense.weight"), m,
+        h, h);
+    backend.scatterAddRows(dX, dHead2, batch.maskedRows(), h);
+  }
+
+  private void classifierBackward(float scale) {
+    int b = batch.numSequences();
+    int h = config.hiddenSize();
+    int c = config.numLabels();
+    if (config.isRegression()) {
+      float[] d = new float[b];
+      for (int i = 0; i < b; i++) {
+        d[i] = 2f * (regressionPredictions[i] - batch.classLabels()[i]) * scale;
+      }
+      backend.upload(clsProbs, d, 0, b);
+    } else {
+      backend.crossEntropyBackward(clsProbs, clsProbs, classIndices(), b, c, scale);
+    }
+    backend.linearBackward(dHead1, false, grad("classifier.weight"), grad("classifier.bias"), clsProbs, pooledDrop,
+        param("classifier.weight"), b, h, c);
+    backend.dropout(dHead1, b, h, randomness != null ? (float) config.effectiveClassifierDropout() : 0f, sequenceKeys,
+        SITE_CLASSIFIER);
+    backend.tanhBackward(dHead2, dHead1, pooled, (long) b * h);
+    backend.linearBackward(dHead1, false, grad("bert.pooler.dense.weight"), grad("bert.pooler.dense.bias"), dHead2,
+        cls, param("bert.pooler.dense.weight"), b, h, h);
+    backend.scatterAddRows(dX, dHead1, batch.firstRows(), h);
+  }
+
+  /** The encoder output of the last forward pass, [nnz, H]. */
+  public float[] lastHiddenState() {
+    float[] out = new float[batch.nnz() * config.hiddenSize()];
+    backend.download(out, 0, last(), out.length);
+    return out;
+  }
+
+  /** MLM logits [masked rows, V] of the last forward pass. */
+  public float[] mlmLogits() {
+    float[] out = new float[batch.maskedRows().length * config.vocabSize()];
+    backend.download(out, 0, logits, out.length);
+    return out;
+  }
+
+  /** Class probabilities [B, C] of the last classification forward pass (not for regression). */
+  public float[] classProbabilities() {
+    float[] out = new float[batch.numSequences() * config.numLabels()];
+    backend.download(out, 0, clsProbs, out.length);
+    return out;
+  }
+
+  /** Pooled output [B, H] of the last classification forward pass. */
+  public float[] pooledOutput() {
+    float[] out = new float[batch.numSequences() * config.hiddenSize()];
+    backend.download(out, 0, pooled, out.length);
+    return out;
+  }
+
+  /** Classifier logits [B, C] of the last forward pass (the predictions of a regression head). */
+  public float[] classifierLogits() {
+    float[] out = new float[batch.numSequences() * config.numLabels()];
+    backend.download(out, 0, clsLogits, out.length);
+    return out;
+  }
+
+  /** A parameter tensor's values. */
+  public float[] parameter(String name) {
+    ParameterLayout.Tensor t = layout.get(name);
+    float[] out = new float[(int) t.size()];
+    backend.download(out, 0, params.at(t.offset()), out.length);
+    return out;
+  }
+
+  public void setParameter(String name, float[] values) {
+    ParameterLayout.Tensor t = layout.get(name);
+    if (values.length != t.size()) {
+      throw new IllegalArgumentException("parameter " + name + " " + t.shapeString() + " takes " + t.size()
+          + " values, got " + values.length);
+    }
+    backend.upload(params.at(t.offset()), values, 0, values.length);
+  }
+
+  public float[] gradient(String name) {
+    ParameterLayout.Tensor t = layout.get(name);
+    float[] out = new float[(int) t.size()];
+    backend.download(out, 0, grads.at(t.offset()), out.length);
+    return out;
+  }
+
+  @Override
+  public void close() {
+    backend.close();
+  }
+}
