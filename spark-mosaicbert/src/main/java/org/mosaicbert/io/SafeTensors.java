@@ -336,6 +336,7 @@ public final class SafeTensors {
       switch (t.dtype()) {
         case F32 -> b.putFloat(t.floats()[i]);
         case BF16 -> b.putShort(floatToBf16(t.floats()[i]));
+        case F16 -> b.putShort(floatToHalf(t.floats()[i]));
         case I64 -> b.putLong(t.longs()[i]);
         case I32 -> b.putInt(Math.toIntExact(t.longs()[i]));
         default -> throw new IllegalArgumentException("writing " + t.dtype() + " is not supported");
@@ -353,6 +354,41 @@ public final class SafeTensors {
     }
     int rounding = 0x7FFF + ((bits >>> 16) & 1);
     return (short) ((bits + rounding) >>> 16);
+  }
+
+  /** float32 to IEEE half, round to nearest even; out of range becomes infinity, as PyTorch does. */
+  static short floatToHalf(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    int sign = (bits >>> 16) & 0x8000;
+    int exponent = (bits >>> 23) & 0xFF;
+    int mantissa = bits & 0x7FFFFF;
+    if (exponent == 0xFF) {
+      return (short) (sign | 0x7C00 | (mantissa != 0 ? 0x200 : 0));
+    }
+    int e = exponent - 127 + 15;
+    if (e >= 31) {
+      return (short) (sign | 0x7C00);
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        return (short) sign;
+      }
+      mantissa |= 0x800000;
+      int shift = 14 - e;
+      int half = mantissa >> shift;
+      int rest = mantissa & ((1 << shift) - 1);
+      int midpoint = 1 << (shift - 1);
+      if (rest > midpoint || (rest == midpoint && (half & 1) == 1)) {
+        half++;
+      }
+      return (short) (sign | half);
+    }
+    int half = (e << 10) | (mantissa >> 13);
+    int rest = mantissa & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1) == 1)) {
+      half++; // may carry into the exponent, which is still right (up to infinity)
+    }
+    return (short) (sign | half);
   }
 
   private static void writeFully(FileChannel out, ByteBuffer b) throws IOException {

@@ -1,0 +1,50 @@
+package org.mosaicbert.train;
+
+import java.util.Arrays;
+import org.mosaicbert.model.Hashing;
+
+/**
+ * Dynamic MLM masking as Hugging Face's {@code DataCollatorForLanguageModeling} does it (MosaicBERT: probability
+ * 0.3): each non-special token is chosen with the probability; a chosen token becomes {@code [MASK]} (80%), a random
+ * token of the vocabulary (10%) or stays (10%), and its label is the original id.
+ *
+ * <p>Every decision is a hash of (seed, epoch, sample id, position): the masks of a sample do not depend on which
+ * worker or micro-batch it lands in.
+ */
+public record MlmMasking(double probability, int maskId, int vocabSize, int[] specialIds, long seed) {
+  public static final double MOSAICBERT_PROBABILITY = 0.3;
+
+  public MlmMasking {
+    if (probability <= 0 || probability >= 1) {
+      throw new IllegalArgumentException("maskProbability must be in (0, 1), got " + probability);
+    }
+    specialIds = specialIds.clone();
+    Arrays.sort(specialIds);
+  }
+
+  /** The masked ids and the labels (original id where chosen, -100 elsewhere) of one sample. */
+  public record Masked(int[] inputIds, int[] labels) {}
+
+  public Masked apply(int[] ids, long epoch, long sampleId) {
+    int[] out = ids.clone();
+    int[] labels = new int[ids.length];
+    Arrays.fill(labels, -100);
+    long key = Hashing.key(seed, epoch, sampleId, 0x4D4C4DL);
+    for (int p = 0; p < ids.length; p++) {
+      if (Arrays.binarySearch(specialIds, ids[p]) >= 0) {
+        continue;
+      }
+      if (Hashing.uniform(key, 3L * p) >= probability) {
+        continue;
+      }
+      labels[p] = ids[p];
+      float how = Hashing.uniform(key, 3L * p + 1);
+      if (how < 0.8f) {
+        out[p] = maskId;
+      } else if (how < 0.9f) {
+        out[p] = (int) (Hashing.uniform(key, 3L * p + 2) * vocabSize);
+      }
+    }
+    return new Masked(out, labels);
+  }
+}

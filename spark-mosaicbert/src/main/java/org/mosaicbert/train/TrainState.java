@@ -1,0 +1,84 @@
+package org.mosaicbert.train;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.io.SafeTensors;
+
+/**
+ * A training-state checkpoint, {@code train_state.safetensors}: the flat parameters and both AdamW moments, with the
+ * step and seed in the metadata, written under a temporary name, flushed and renamed; then
+ * {@code train_state.sha256}, likewise. Loading verifies the checksum first, so a torn or damaged checkpoint is
+ * refused, never half-used.
+ */
+public final class TrainState {
+  public static final String FILE = "train_state.safetensors";
+  public static final String CHECKSUM = "train_state.sha256";
+
+  private TrainState() {}
+
+  public record Loaded(float[] params, float[] m, float[] v, int step, long seed, Map<String, String> metadata) {}
+
+  public static void write(Path dir, Backend backend, Buffer params, DecoupledAdamW optimizer, long seed,
+      Map<String, String> extra) throws IOException {
+    Files.createDirectories(dir);
+    long n = params.size();
+    float[] p = new float[(int) n];
+    float[] m = new float[(int) n];
+    float[] v = new float[(int) n];
+    backend.download(p, 0, params.at(0), p.length);
+    backend.download(m, 0, optimizer.firstMoment().at(0), m.length);
+    backend.download(v, 0, optimizer.secondMoment().at(0), v.length);
+    Map<String, String> metadata = new java.util.TreeMap<>(extra);
+    metadata.put("step", Integer.toString(optimizer.stepCount()));
+    metadata.put("seed", Long.toString(seed));
+    Path file = dir.resolve(FILE);
+    SafeTensors.write(file, List.of(SafeTensors.Tensor.f32("params", p, n), SafeTensors.Tensor.f32("adamw.m", m, n),
+        SafeTensors.Tensor.f32("adamw.v", v, n)), metadata);
+    Path tmp = dir.resolve("." + CHECKSUM + ".tmp");
+    Files.writeString(tmp, sha256(file) + "  " + FILE + "\n", StandardCharsets.UTF_8);
+    Files.move(tmp, dir.resolve(CHECKSUM), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  public static Loaded read(Path dir) throws IOException {
+    Path file = dir.resolve(FILE);
+    Path sum = dir.resolve(CHECKSUM);
+    if (!Files.exists(file) || !Files.exists(sum)) {
+      throw new IllegalArgumentException(dir + " holds no complete training state (" + FILE + " and " + CHECKSUM
+          + "); it was not written, or not finished");
+    }
+    String expected = Files.readString(sum, StandardCharsets.UTF_8).trim().split("\\s+")[0];
+    String actual = sha256(file);
+    if (!expected.equals(actual)) {
+      throw new IllegalArgumentException(file + " does not match its checksum (" + actual + ", expected " + expected
+          + "): the checkpoint is damaged; resume from an earlier one");
+    }
+    SafeTensors st = SafeTensors.open(file);
+    Map<String, String> meta = st.metadata();
+    return new Loaded(st.floats("params"), st.floats("adamw.m"), st.floats("adamw.v"),
+        Integer.parseInt(meta.get("step")), Long.parseLong(meta.get("seed")), meta);
+  }
+
+  static String sha256(Path file) throws IOException {
+    try (InputStream in = new DigestInputStream(Files.newInputStream(file), MessageDigest.getInstance("SHA-256"))) {
+      byte[] buffer = new byte[1 << 16];
+      while (in.read(buffer) >= 0) {
+        // digesting
+      }
+      return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+    }
+  }
+}

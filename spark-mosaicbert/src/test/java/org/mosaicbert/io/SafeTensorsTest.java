@@ -1,0 +1,113 @@
+package org.mosaicbert.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+
+class SafeTensorsTest {
+  @TempDir Path tmp;
+
+  @Test
+  void writesAndReadsEveryDtype() throws IOException {
+    Path file = tmp.resolve("t.safetensors");
+    float[] values = {1.5f, -2.25f, 0f, 3.1415927f, 1e-3f, -65504f};
+    SafeTensors.write(file, List.of(
+        SafeTensors.Tensor.f32("a.f32", values, 2, 3),
+        new SafeTensors.Tensor("b.bf16", SafeTensors.DType.BF16, new long[] {6}, values, null),
+        new SafeTensors.Tensor("c.f16", SafeTensors.DType.F16, new long[] {6}, values, null),
+        SafeTensors.Tensor.i64("d.i64", new long[] {1, -2, 1L << 40}, 3),
+        new SafeTensors.Tensor("e.i32", SafeTensors.DType.I32, new long[] {2}, null, new long[] {7, -9})),
+        Map.of("format", "pt"));
+    SafeTensors st = SafeTensors.open(file);
+    assertArrayEquals(values, st.floats("a.f32"));
+    assertArrayEquals(new float[] {1.5f, -2.25f, 0f, 3.140625f, 9.994507E-4f, -65536f}, st.floats("b.bf16"));
+    assertArrayEquals(new float[] {1.5f, -2.25f, 0f, 3.140625f, 0.0010004044f, -65504f}, st.floats("c.f16"));
+    assertArrayEquals(new long[] {1, -2, 1L << 40}, st.longs("d.i64"));
+    assertArrayEquals(new long[] {7, -9}, st.longs("e.i32"));
+    assertEquals("pt", st.metadata().get("format"));
+  }
+
+  private Path raw(String header, int dataBytes) throws IOException {
+    byte[] json = header.getBytes(StandardCharsets.UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(8 + json.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(json.length).put(json);
+    Path file = tmp.resolve("bad.safetensors");
+    Files.write(file, b.array());
+    return file;
+  }
+
+  private String error(Path file) {
+    return assertThrows(IllegalArgumentException.class, () -> SafeTensors.open(file)).getMessage();
+  }
+
+  @Test
+  void untrustedHeadersAreRefusedWithClearErrors() throws IOException {
+    assertTrue(error(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8))
+        .contains("outside the data section"));
+    assertTrue(error(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16))
+        .contains("needs 12"));
+    assertTrue(error(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+        + "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12)).contains("overlap"));
+    assertTrue(error(raw("{\"x\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8))
+        .contains("dtype 'Q4'"));
+    assertTrue(error(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}", 8))
+        .contains("more elements than the file holds"));
+    Path longHeader = tmp.resolve("long.safetensors");
+    Files.write(longHeader, ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(1L << 40).array());
+    assertTrue(error(longHeader).contains("declares a header of"));
+    Path tiny = tmp.resolve("tiny.safetensors");
+    Files.write(tiny, new byte[3]);
+    assertTrue(error(tiny).contains("shorter than the 8-byte header length"));
+    Path pickle = tmp.resolve("pytorch_model.bin");
+    Files.write(pickle, new byte[64]);
+    assertTrue(error(pickle).contains("unpickling runs code"));
+  }
+
+  @Test
+  void loadingStripsComposersPrefixAndReportsFreshHeads() throws IOException {
+    ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64);
+    Path file = tmp.resolve("mlm.safetensors");
+    try (MosaicBert mlm = new MosaicBert(c, ParameterLayout.Heads.MLM, new CpuBackend(1),
+        new MosaicBert.Capacity(8, 1, 8, 8))) {
+      ModelWeights.initialize(mlm, 1);
+      List<SafeTensors.Tensor> tensors = new java.util.ArrayList<>();
+      for (ParameterLayout.Tensor t : mlm.layout().tensors()) {
+        tensors.add(SafeTensors.Tensor.f32("model." + t.name(), mlm.parameter(t.name()),
+            java.util.Arrays.stream(t.shape()).asLongStream().toArray()));
+      }
+      SafeTensors.write(file, tensors, Map.of());
+      try (MosaicBert classifier = new MosaicBert(c, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(1),
+          new MosaicBert.Capacity(8, 1, 8, 8))) {
+        ModelWeights.LoadReport report = ModelWeights.load(classifier, file, 5);
+        assertEquals(List.of("bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
+            "classifier.bias"), report.initialised());
+        assertTrue(report.ignored().contains("cls.predictions.decoder.bias"));
+        assertArrayEquals(mlm.parameter("bert.encoder.layer.0.mlp.wo.weight"),
+            classifier.parameter("bert.encoder.layer.0.mlp.wo.weight"));
+      }
+      ModelConfig wider = new ModelConfig(64, 32, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64);
+      try (MosaicBert other = new MosaicBert(wider, ParameterLayout.Heads.MLM, new CpuBackend(1),
+          new MosaicBert.Capacity(8, 1, 8, 8))) {
+        String message = assertThrows(IllegalArgumentException.class, () -> ModelWeights.load(other, file, 0))
+            .getMessage();
+        assertTrue(message.contains("has shape [64, 16] but the config gives [64, 32]"), message);
+      }
+    }
+  }
+}

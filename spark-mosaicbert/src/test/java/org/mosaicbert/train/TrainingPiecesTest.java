@@ -1,0 +1,151 @@
+package org.mosaicbert.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+
+class TrainingPiecesTest {
+  @TempDir Path tmp;
+
+  private static final ModelConfig TINY = new ModelConfig(64, 16, 2, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64,
+      64);
+
+  private static List<Sample> samples(int n, long seed) {
+    SplittableRandom rnd = new SplittableRandom(seed);
+    List<Sample> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int len = 3 + rnd.nextInt(12);
+      int[] ids = new int[len];
+      ids[0] = 2;
+      ids[len - 1] = 3;
+      for (int p = 1; p < len - 1; p++) {
+        ids[p] = 5 + rnd.nextInt(59);
+      }
+      out.add(new Sample(100 + i, ids));
+    }
+    return out;
+  }
+
+  private static MlmMasking masking() {
+    return new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17);
+  }
+
+  @Test
+  void maskingIsAPureFunctionOfSeedEpochAndSample() {
+    MlmMasking masking = masking();
+    int[] ids = new int[200];
+    java.util.Arrays.fill(ids, 9);
+    ids[0] = 2;
+    ids[199] = 3;
+    MlmMasking.Masked a = masking.apply(ids, 0, 42);
+    assertArrayEquals(a.labels(), masking.apply(ids, 0, 42).labels());
+    assertTrue(!java.util.Arrays.equals(a.labels(), masking.apply(ids, 1, 42).labels()), "another epoch, other masks");
+    assertEquals(-100, a.labels()[0], "[CLS] is never masked");
+    assertEquals(-100, a.labels()[199], "[SEP] is never masked");
+    long chosen = java.util.Arrays.stream(a.labels()).filter(l -> l > 0).count();
+    assertTrue(chosen > 35 && chosen < 85, "about 30% of 198: " + chosen);
+  }
+
+  @Test
+  void theScheduleWarmsUpThenDecaysToAlphaF() {
+    LinearWithWarmup s = LinearWithWarmup.ofFraction(0.06, 1000, 0.02);
+    assertEquals(60, s.warmupSteps());
+    assertEquals(0.0, s.factor(0));
+    assertEquals(0.5, s.factor(30), 1e-12);
+    assertEquals(1.0, s.factor(60), 1e-12);
+    assertEquals(0.51, s.factor(530), 1e-12);
+    assertEquals(0.02, s.factor(1000), 1e-12);
+  }
+
+  /** Gradients of one batch equal the sum over its micro-batches when each divides by the global masked count. */
+  @Test
+  void microBatchingDoesNotChangeTheGradient() {
+    List<Sample> samples = samples(6, 1);
+    MosaicBert.Randomness randomness = new MosaicBert.Randomness(5, 0);
+    UnpaddedBatch whole = Batches.mlm(samples, masking(), 0);
+    try (MosaicBert model = new MosaicBert(TINY, ParameterLayout.Heads.MLM, new CpuBackend(2),
+        new MosaicBert.Capacity(128, 8, 16, 64))) {
+      ModelWeights.initialize(model, 9);
+      model.zeroGradients();
+      MosaicBert.Loss loss = model.forward(whole, MosaicBert.Objective.MLM, randomness);
+      model.backward(loss.count());
+      float[] expected = model.gradient("bert.encoder.layer.0.attention.self.Wqkv.weight");
+      model.zeroGradients();
+      for (List<Sample> part : List.of(samples.subList(0, 2), samples.subList(2, 5), samples.subList(5, 6))) {
+        model.forward(Batches.mlm(part, masking(), 0), MosaicBert.Objective.MLM, randomness);
+        model.backward(loss.count());
+      }
+      float[] actual = model.gradient("bert.encoder.layer.0.attention.self.Wqkv.weight");
+      for (int i = 0; i < expected.length; i++) {
+        assertEquals(expected[i], actual[i], 1e-6 + 1e-4 * Math.abs(expected[i]), "element " + i);
+      }
+    }
+  }
+
+  private static float[] train(int steps, Path checkpointAt, int checkpointStep, Path resumeFrom) throws IOException {
+    List<Sample> samples = samples(8, 2);
+    try (MosaicBert model = new MosaicBert(TINY, ParameterLayout.Heads.MLM, new CpuBackend(2),
+        new MosaicBert.Capacity(128, 8, 16, 64))) {
+      ModelWeights.initialize(model, 9);
+      DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
+          new DecoupledAdamW.Hyper(1e-2, 0.9, 0.98, 1e-6, 1e-5));
+      LinearWithWarmup schedule = LinearWithWarmup.ofFraction(0.2, steps, 0.02);
+      int start = 0;
+      if (resumeFrom != null) {
+        TrainState.Loaded state = TrainState.read(resumeFrom);
+        model.backend().upload(model.parameters().at(0), state.params(), 0, state.params().length);
+        adamw.restore(state.m(), state.v(), state.step());
+        start = state.step();
+      }
+      for (int step = start; step < steps; step++) {
+        UnpaddedBatch batch = Batches.mlm(samples, masking(), step);
+        model.zeroGradients();
+        MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, new MosaicBert.Randomness(5, step));
+        model.backward(loss.count());
+        adamw.step(model.parameters(), model.gradients(), schedule.factor(step));
+        if (checkpointAt != null && step + 1 == checkpointStep) {
+          TrainState.write(checkpointAt, model.backend(), model.parameters(), adamw, 5, Map.of());
+        }
+      }
+      float[] out = new float[(int) model.layout().size()];
+      model.backend().download(out, 0, model.parameters().at(0), out.length);
+      return out;
+    }
+  }
+
+  @Test
+  void trainingIsBitIdenticalAcrossRunsAndAcrossACheckpointResume() throws IOException {
+    float[] straight = train(6, tmp.resolve("ckpt"), 3, null);
+    assertArrayEquals(straight, train(6, null, 0, null), "same seed, same data: the same weights, bit for bit");
+    assertArrayEquals(straight, train(6, null, 0, tmp.resolve("ckpt")), "resumed at step 3: the same weights");
+  }
+
+  @Test
+  void aDamagedCheckpointIsRefused() throws IOException {
+    train(2, tmp.resolve("ckpt"), 2, null);
+    Path file = tmp.resolve("ckpt").resolve(TrainState.FILE);
+    byte[] bytes = Files.readAllBytes(file);
+    bytes[bytes.length - 1] ^= 1;
+    Files.write(file, bytes);
+    String message = assertThrows(IllegalArgumentException.class, () -> TrainState.read(tmp.resolve("ckpt")))
+        .getMessage();
+    assertTrue(message.contains("does not match its checksum"), message);
+  }
+}
