@@ -46,7 +46,7 @@ public final class MosaicBert implements AutoCloseable {
   private final Capacity capacity;
   private final Buffer params;
   private final Buffer grads;
-  private final Buffer acts;
+  private final Buffer[] acts;
   private final Buffer scratch;
   private final float[] slopes;
   private final LayerViews[] layers;
@@ -112,40 +112,41 @@ public final class MosaicBert implements AutoCloseable {
     int v = config.vocabSize();
     int c = config.numLabels();
     long probsPerLayer = (long) config.numHeads() * t * capacity.maxSeqLen();
-    long perLayer = 3L * t * h + probsPerLayer + 4L * t * h + 4L * t + 2L * t * inter + (long) t * inter;
-    long heads0 = 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
-    long total = 2L * t * h + 2L * t + (long) (config.numLayers()) * perLayer + (long) config.numLayers() * t * h
-        + heads0;
-    this.acts = backend.allocate(total, "activations");
+    long perLayer = 3L * t * h + probsPerLayer + 5L * t * h + 4L * t + 2L * t * inter + (long) t * inter;
+    long outside = 3L * t * h + 2L * t + 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
+    // One buffer for the embeddings and heads, one per layer: each stays far below a buffer's 2^31-byte limit.
+    this.acts = new Buffer[config.numLayers() + 1];
+    acts[0] = backend.allocate(outside, "activations: embeddings and heads");
     long[] at = {0};
-    embSum = carve(at, (long) t * h);
-    embMean = carve(at, t);
-    embRstd = carve(at, t);
+    embSum = carveIn(acts[0], at, (long) t * h);
+    embMean = carveIn(acts[0], at, t);
+    embRstd = carveIn(acts[0], at, t);
     xs = new View[config.numLayers() + 1];
-    xs[0] = carve(at, (long) t * h);
+    xs[0] = carveIn(acts[0], at, (long) t * h);
+    hm = carveIn(acts[0], at, (long) mk * h);
+    t1 = carveIn(acts[0], at, (long) mk * h);
+    t2 = carveIn(acts[0], at, (long) mk * h);
+    tMean = carveIn(acts[0], at, mk);
+    tRstd = carveIn(acts[0], at, mk);
+    t3 = carveIn(acts[0], at, (long) mk * h);
+    logits = carveIn(acts[0], at, (long) mk * v);
+    mlmProbs = carveIn(acts[0], at, (long) mk * v);
+    cls = carveIn(acts[0], at, (long) b * h);
+    pooledPre = carveIn(acts[0], at, (long) b * h);
+    pooled = carveIn(acts[0], at, (long) b * h);
+    pooledDrop = carveIn(acts[0], at, (long) b * h);
+    clsLogits = carveIn(acts[0], at, (long) b * c);
+    clsProbs = carveIn(acts[0], at, (long) b * c);
     layers = new LayerViews[config.numLayers()];
     for (int l = 0; l < config.numLayers(); l++) {
-      layers[l] = new LayerViews(carve(at, 3L * t * h), carve(at, probsPerLayer), carve(at, (long) t * h),
-          carve(at, (long) t * h), carve(at, t), carve(at, t), carve(at, (long) t * h), carve(at, 2L * t * inter),
-          carve(at, (long) t * inter), carve(at, (long) t * h), carve(at, t), carve(at, t));
-      xs[l + 1] = carve(at, (long) t * h);
-    }
-    hm = carve(at, (long) mk * h);
-    t1 = carve(at, (long) mk * h);
-    t2 = carve(at, (long) mk * h);
-    tMean = carve(at, mk);
-    tRstd = carve(at, mk);
-    t3 = carve(at, (long) mk * h);
-    logits = carve(at, (long) mk * v);
-    mlmProbs = carve(at, (long) mk * v);
-    cls = carve(at, (long) b * h);
-    pooledPre = carve(at, (long) b * h);
-    pooled = carve(at, (long) b * h);
-    pooledDrop = carve(at, (long) b * h);
-    clsLogits = carve(at, (long) b * c);
-    clsProbs = carve(at, (long) b * c);
-    if (at[0] > total) {
-      throw new IllegalStateException("activation plan overflows: " + at[0] + " > " + total);
+      Buffer buf = backend.allocate(perLayer, "activations: layer " + l);
+      acts[l + 1] = buf;
+      long[] p = {0};
+      layers[l] = new LayerViews(carveIn(buf, p, 3L * t * h), carveIn(buf, p, probsPerLayer),
+          carveIn(buf, p, (long) t * h), carveIn(buf, p, (long) t * h), carveIn(buf, p, t), carveIn(buf, p, t),
+          carveIn(buf, p, (long) t * h), carveIn(buf, p, 2L * t * inter), carveIn(buf, p, (long) t * inter),
+          carveIn(buf, p, (long) t * h), carveIn(buf, p, t), carveIn(buf, p, t));
+      xs[l + 1] = carveIn(buf, p, (long) t * h);
     }
     long rows = Math.max(t, Math.max(b, mk));
     this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h, "gradient scratch");
@@ -162,10 +163,6 @@ public final class MosaicBert implements AutoCloseable {
     rowKeys = new long[t];
     sequenceKeys = new long[b];
     probsOffsets = new long[b];
-  }
-
-  private View carve(long[] at, long n) {
-    return carveIn(acts, at, n);
   }
 
   private static View carveIn(Buffer buffer, long[] at, long n) {

@@ -26,6 +26,16 @@ public final class CpuBackend implements Backend {
   private final ForkJoinPool pool;
   private final List<CpuBuffer> buffers = new ArrayList<>();
   private final ThreadLocal<CpuBuffer> scratchBuffer = new ThreadLocal<>();
+  /** Per-thread row buffers: rows are copied in bulk to heap arrays so that the JIT vectorizes the loops over them. */
+  private final ThreadLocal<float[][]> rows = ThreadLocal.withInitial(() -> new float[3][0]);
+
+  private float[] row(int which, int n) {
+    float[][] r = rows.get();
+    if (r[which].length < n) {
+      r[which] = new float[n];
+    }
+    return r[which];
+  }
 
   public CpuBackend(int threads) {
     if (threads < 1) {
@@ -33,7 +43,27 @@ public final class CpuBackend implements Backend {
     }
     this.threads = threads;
     this.pool = new ForkJoinPool(threads);
-    openblas_nolapack.blas_set_num_threads(threads);
+    // OpenBLAS runs single-threaded: we split large GEMMs by rows over our own threads (gemm below), and run the
+    // many small per-head attention GEMMs side by side; OpenBLAS threads on top of ours would oversubscribe the cores.
+    openblas_nolapack.blas_set_num_threads(1);
+  }
+
+  /**
+   * C[M, N] = alpha·op(A)·op(B) + beta·C (row-major), split by rows of C over the threads when large. op(A) rows are
+   * rows of A (no transpose) or columns of A (transposed), so a block of C rows needs only an offset into A.
+   */
+  private void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, View a, int lda, View b,
+      int ldb, float beta, View c, int ldc) {
+    int blocks = (long) m * n * k < (1L << 21) ? 1 : Math.min(threads, Math.max(1, m / 16));
+    parallel(blocks, (from, to) -> {
+      for (int blk = from; blk < to; blk++) {
+        int r0 = (int) ((long) m * blk / blocks);
+        int r1 = (int) ((long) m * (blk + 1) / blocks);
+        View aBlock = transA ? a.at(r0) : a.at((long) r0 * lda);
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, r1 - r0, n,
+            k, alpha, ptr(aBlock), lda, ptr(b), ldb, beta, ptr(c.at((long) r0 * ldc)), ldc);
+      }
+    });
   }
 
   public int threads() {
@@ -138,17 +168,16 @@ public final class CpuBackend implements Backend {
       FloatBuffer b = fb(bias);
       int oo = off(out);
       int bo = off(bias);
+      float[] biasRow = new float[outDim];
+      b.get(bo, biasRow, 0, outDim);
       parallel(rows, (from, to) -> {
         for (int r = from; r < to; r++) {
-          for (int c = 0; c < outDim; c++) {
-            o.put(oo + r * outDim + c, b.get(bo + c));
-          }
+          o.put(oo + r * outDim, biasRow, 0, outDim);
         }
       });
       beta = 1f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outDim, in, 1f, ptr(inp), in, ptr(weight), in, beta,
-        ptr(out), outDim);
+    gemm(false, true, rows, outDim, in, 1f, inp, in, weight, in, beta, out, outDim);
   }
 
   @Override
@@ -160,8 +189,7 @@ public final class CpuBackend implements Backend {
       }
       return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, outDim, in, rows, 1f, ptr(dout), outDim, ptr(inp), in, 1f,
-        ptr(dweight), in);
+    gemm(true, false, outDim, in, rows, 1f, dout, outDim, inp, in, 1f, dweight, in);
     if (dbias != null) {
       FloatBuffer d = fb(dout);
       FloatBuffer db = fb(dbias);
@@ -178,8 +206,7 @@ public final class CpuBackend implements Backend {
       });
     }
     if (dinp != null) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, outDim, 1f, ptr(dout), outDim, ptr(weight), in,
-          accumulate ? 1f : 0f, ptr(dinp), in);
+      gemm(false, false, rows, in, outDim, 1f, dout, outDim, weight, in, accumulate ? 1f : 0f, dinp, in);
     }
   }
 
@@ -358,13 +385,15 @@ public final class CpuBackend implements Backend {
     int o = off(x);
     float keepScale = 1f / (1f - p);
     parallel(rows, (from, to) -> {
+      float[] v = row(0, width);
       for (int r = from; r < to; r++) {
         long key = Hashing.key(rowKeys[r], site);
         int row = o + r * width;
+        b.get(row, v, 0, width);
         for (int c = 0; c < width; c++) {
-          boolean drop = Hashing.uniform(key, c) < p;
-          b.put(row + c, drop ? 0f : b.get(row + c) * keepScale);
+          v[c] = Hashing.uniform(key, c) < p ? 0f : v[c] * keepScale;
         }
+        b.put(row, v, 0, width);
       }
     });
   }
@@ -376,12 +405,16 @@ public final class CpuBackend implements Backend {
     int oo = off(out);
     int go = off(g);
     parallel(n, (from, to) -> {
+      float[] gate = row(0, intermediate);
+      float[] lin = row(1, intermediate);
       for (int r = from; r < to; r++) {
         int grow = go + r * 2 * intermediate;
-        int orow = oo + r * intermediate;
+        gb.get(grow, gate, 0, intermediate);
+        gb.get(grow + intermediate, lin, 0, intermediate);
         for (int c = 0; c < intermediate; c++) {
-          o.put(orow + c, Erf.gelu(gb.get(grow + c)) * gb.get(grow + intermediate + c));
+          gate[c] = Erf.gelu(gate[c]) * lin[c];
         }
+        o.put(oo + r * intermediate, gate, 0, intermediate);
       }
     });
   }
@@ -395,17 +428,25 @@ public final class CpuBackend implements Backend {
     int doo = off(dout);
     int go = off(g);
     parallel(n, (from, to) -> {
+      float[] gate = row(0, intermediate);
+      float[] lin = row(1, intermediate);
+      float[] dm = row(2, intermediate);
       for (int r = from; r < to; r++) {
         int grow = go + r * 2 * intermediate;
-        int dgrow = dgo + r * 2 * intermediate;
-        int drow = doo + r * intermediate;
+        gb.get(grow, gate, 0, intermediate);
+        gb.get(grow + intermediate, lin, 0, intermediate);
+        d.get(doo + r * intermediate, dm, 0, intermediate);
         for (int c = 0; c < intermediate; c++) {
-          float gate = gb.get(grow + c);
-          float lin = gb.get(grow + intermediate + c);
-          float dm = d.get(drow + c);
-          dgb.put(dgrow + c, dm * lin * Erf.geluGrad(gate));
-          dgb.put(dgrow + intermediate + c, dm * Erf.gelu(gate));
+          float x = gate[c];
+          float cdf = 0.5f * (1f + Erf.erf(x * 0.70710678f));
+          float pdf = 0.39894228f * (float) Math.exp(-0.5f * x * x);
+          float dmc = dm[c];
+          gate[c] = dmc * lin[c] * (cdf + x * pdf); // d gate
+          lin[c] = dmc * x * cdf; // d lin
         }
+        int dgrow = dgo + r * 2 * intermediate;
+        dgb.put(dgrow, gate, 0, intermediate);
+        dgb.put(dgrow + intermediate, lin, 0, intermediate);
       }
     });
   }

@@ -1,0 +1,135 @@
+package org.mosaicbert.model;
+
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.train.Batches;
+import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.MlmMasking;
+import org.mosaicbert.train.Sample;
+
+/**
+ * The engine benchmark: tokens/s and model GFLOP/s of a training step (forward, backward, AdamW) and of inference
+ * (forward), and their ratio to the SGEMM throughput the same process measures on a square 2048 multiply.
+ */
+public final class EngineBenchmark {
+  private EngineBenchmark() {}
+
+  public record Figures(double sgemmGflops, double trainTokensPerSecond, double trainGflops,
+      double inferenceTokensPerSecond, double inferenceGflops) {}
+
+  public static Figures run(ModelConfig config, int seqLen, int batchSize, int steps, int threads, PrintStream out) {
+    double sgemm = sgemmGflops(2048, threads);
+    out.printf("SGEMM 2048x2048x2048 (OpenBLAS with its own %d threads): %.1f GFLOP/s%n", threads, sgemm);
+
+    List<Sample> samples = new ArrayList<>();
+    SplittableRandom rnd = new SplittableRandom(1);
+    for (int b = 0; b < batchSize; b++) {
+      int[] ids = new int[seqLen];
+      ids[0] = 1;
+      ids[seqLen - 1] = 2;
+      for (int p = 1; p < seqLen - 1; p++) {
+        ids[p] = 5 + rnd.nextInt(config.vocabSize() - 5);
+      }
+      samples.add(new Sample(b, ids));
+    }
+    MlmMasking masking = new MlmMasking(MlmMasking.MOSAICBERT_PROBABILITY, 4, config.vocabSize(), new int[] {0, 1, 2},
+        17);
+    UnpaddedBatch batch = Batches.mlm(samples, masking, 0);
+    int tokens = batch.nnz();
+    int masked = batch.maskedRows().length;
+    ParameterLayout encoderOnly = new ParameterLayout(config, ParameterLayout.Heads.MLM);
+    long encoderParams = encoderOnly.nonEmbeddingSize() - headParams(config);
+    double attention = 12.0 * config.numLayers() * config.hiddenSize() * (double) batchSize * seqLen * seqLen;
+    double head = 6.0 * masked * ((double) config.hiddenSize() * config.hiddenSize()
+        + (double) config.hiddenSize() * config.vocabSize());
+    double trainFlops = 6.0 * encoderParams * tokens + attention + head;
+    double inferenceFlops = trainFlops / 3;
+    out.printf("model: hidden %d, layers %d, heads %d, intermediate %d, vocab %d; batch %d x %d = %d tokens, %d masked%n",
+        config.hiddenSize(), config.numLayers(), config.numHeads(), config.intermediateSize(), config.vocabSize(),
+        batchSize, seqLen, tokens, masked);
+    out.printf("FLOPs counted the MFU way: training = 6 x %,d encoder parameters x tokens + attention 12 x layers x "
+        + "hidden x sum(S^2) + MLM head 6 x masked x (H^2 + H x V) = %.1f GFLOP; inference = a third = %.1f GFLOP%n",
+        encoderParams, trainFlops / 1e9, inferenceFlops / 1e9);
+
+    try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(threads),
+        new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
+      ModelWeights.initialize(model, 1);
+      DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
+          DecoupledAdamW.Hyper.mosaicBertPretraining());
+      MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
+      double trainSeconds = Double.MAX_VALUE;
+      for (int s = 0; s <= steps; s++) { // step 0 warms up
+        long t0 = System.nanoTime();
+        model.zeroGradients();
+        MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, randomness);
+        model.backward(loss.count());
+        adamw.step(model.parameters(), model.gradients(), 1.0);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (s > 0) {
+          trainSeconds = Math.min(trainSeconds, seconds);
+        }
+        out.printf("  training step %d: %.3f s, loss %.4f%n", s, seconds, loss.sum() / loss.count());
+      }
+      double inferenceSeconds = Double.MAX_VALUE;
+      for (int s = 0; s <= steps; s++) {
+        long t0 = System.nanoTime();
+        model.forward(batch, MosaicBert.Objective.MLM, null);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (s > 0) {
+          inferenceSeconds = Math.min(inferenceSeconds, seconds);
+        }
+      }
+      Figures f = new Figures(sgemm, tokens / trainSeconds, trainFlops / trainSeconds / 1e9,
+          tokens / inferenceSeconds, inferenceFlops / inferenceSeconds / 1e9);
+      out.printf("training step (best of %d): %.3f s, %.0f tokens/s, %.1f model GFLOP/s = %.0f%% of SGEMM%n", steps,
+          trainSeconds, f.trainTokensPerSecond(), f.trainGflops(), 100 * f.trainGflops() / sgemm);
+      out.printf("inference (best of %d):     %.3f s, %.0f tokens/s, %.1f model GFLOP/s = %.0f%% of SGEMM%n", steps,
+          inferenceSeconds, f.inferenceTokensPerSecond(), f.inferenceGflops(), 100 * f.inferenceGflops() / sgemm);
+      return f;
+    }
+  }
+
+  private static long headParams(ModelConfig c) {
+    long h = c.hiddenSize();
+    return h * h + h + 2 * h + c.vocabSize();
+  }
+
+  /** Best of three square multiplies. */
+  static double sgemmGflops(int n, int threads) {
+    org.bytedeco.openblas.global.openblas_nolapack.blas_set_num_threads(threads);
+    FloatPointer a = new FloatPointer((long) n * n);
+    FloatPointer b = new FloatPointer((long) n * n);
+    FloatPointer c = new FloatPointer((long) n * n);
+    try {
+      for (long i = 0; i < (long) n * n; i++) {
+        a.put(i, (i % 7) * 0.1f);
+        b.put(i, (i % 5) * 0.1f);
+      }
+      double best = Double.MAX_VALUE;
+      for (int r = 0; r < 4; r++) {
+        long t0 = System.nanoTime();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1f, a, n, b, n, 0f, c, n);
+        double s = (System.nanoTime() - t0) / 1e9;
+        if (r > 0) {
+          best = Math.min(best, s);
+        }
+      }
+      return 2.0 * n * n * n / best / 1e9;
+    } finally {
+      org.bytedeco.openblas.global.openblas_nolapack.blas_set_num_threads(1);
+      a.deallocate();
+      b.deallocate();
+      c.deallocate();
+    }
+  }
+}
