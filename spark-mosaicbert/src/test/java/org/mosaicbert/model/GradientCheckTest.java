@@ -63,9 +63,13 @@ class GradientCheckTest {
   private static void check(ModelConfig c, int[] lengths, MosaicBert.Objective objective,
       MosaicBert.Randomness randomness) {
     SplittableRandom rnd = new SplittableRandom(7);
-    UnpaddedBatch batch = batch(lengths, c, rnd, objective == MosaicBert.Objective.CLASSIFICATION);
+    check(c, batch(lengths, c, rnd, objective == MosaicBert.Objective.CLASSIFICATION), objective, randomness, rnd);
+  }
+
+  private static void check(ModelConfig c, UnpaddedBatch batch, MosaicBert.Objective objective,
+      MosaicBert.Randomness randomness, SplittableRandom rnd) {
     try (MosaicBert model = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CpuBackend(2),
-        new MosaicBert.Capacity(batch.nnz(), lengths.length, 16, batch.maskedRows().length))) {
+        new MosaicBert.Capacity(batch.nnz(), batch.numSequences(), 16, batch.maskedRows().length))) {
       ModelWeights.initialize(model, 3);
       // LayerNorm weights and biases away from 1 and 0, so that every term of their gradients matters.
       for (ParameterLayout.Tensor t : model.layout().tensors()) {
@@ -124,6 +128,24 @@ class GradientCheckTest {
   @Test
   void classificationGradientsWithSixHeads() {
     check(config(24, 6, 3, 0.0), new int[] {7, 4, 2}, MosaicBert.Objective.CLASSIFICATION, null);
+  }
+
+  /** Padded rows as a tokenizer gives them, every row shorter than the padded length: unpadding removes them all. */
+  @Test
+  void gradientsFromAPaddedBatchWithEveryRowPadded() {
+    ModelConfig c = config(24, 4, 2, 0.0);
+    long[][] ids = {{1, 7, 9, 11, 2, 0, 0, 0}, {1, 5, 2, 0, 0, 0, 0, 0}, {1, 2, 0, 0, 0, 0, 0, 0}};
+    long[][] mask = new long[3][8];
+    long[][] labels = new long[3][8];
+    for (int b = 0; b < 3; b++) {
+      for (int s = 0; s < 8; s++) {
+        mask[b][s] = ids[b][s] != 0 ? 1 : 0;
+        labels[b][s] = s == 1 ? 13 + b : -100;
+      }
+    }
+    UnpaddedBatch batch = UnpaddedBatch.fromPadded(ids, mask, null, new long[] {4, 5, 6}, labels, new float[] {0, 1, 1});
+    check(c, batch, MosaicBert.Objective.MLM, null, new SplittableRandom(3));
+    check(c, batch, MosaicBert.Objective.CLASSIFICATION, null, new SplittableRandom(4));
   }
 
   @Test

@@ -1,0 +1,43 @@
+package org.mosaicbert.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.testing.SharedTestData;
+
+class ModelConfigTest {
+  @TempDir Path tmp;
+
+  @Test
+  void configJsonRoundTrips() throws IOException {
+    ModelConfig golden = ModelConfig.read(SharedTestData.path("reference/vectors-a/config.json"));
+    assertEquals(128, golden.vocabSize());
+    assertEquals(3, golden.numLabels());
+    assertEquals("single_label_classification", golden.problemType());
+    Path file = tmp.resolve("config.json");
+    golden.write(file, List.of("BertForMaskedLM"));
+    assertEquals(golden, ModelConfig.read(file));
+    ModelConfig regression = ModelConfig.preset("tiny", 1000).withHead(1);
+    regression.write(file, List.of("BertForSequenceClassification"));
+    assertEquals(regression, ModelConfig.read(file));
+    assertEquals(1024, regression.vocabSize(), "1000 padded to a multiple of 64");
+  }
+
+  @Test
+  void inconsistentValuesNameTheKey() throws IOException {
+    Path file = tmp.resolve("config.json");
+    Files.writeString(file, "{\"vocab_size\": 100, \"hidden_size\": 770, \"num_hidden_layers\": 2, "
+        + "\"num_attention_heads\": 12, \"intermediate_size\": 64}");
+    String message = assertThrows(IllegalArgumentException.class, () -> ModelConfig.read(file)).getMessage();
+    assertTrue(message.contains("hidden_size = 770 is not a multiple of num_attention_heads 12"), message);
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelConfig.preset("huge", 100)).getMessage()
+        .contains("the presets are [tiny, mini, small, base, large]"));
+  }
+}
