@@ -3,7 +3,9 @@ package org.mosaicbert.cli;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.Set;
+import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.model.EngineBenchmark;
 
 /** {@code bench}: engine throughput against the machine's own SGEMM. */
@@ -22,6 +24,7 @@ final class BenchCommand implements Subcommand {
   public String help() {
     return """
         usage: mosaicbert bench [--preset base] [--seq-len 128] [--batch 32] [--steps 3] [--threads N]
+               mosaicbert bench --allreduce [--preset base]
 
         Times a training step (forward, backward, AdamW) and inference (forward) of a model preset on a synthetic
         MLM batch (30% masked) and prints tokens/s, model GFLOP/s (counted the MFU way, the formula is printed) and
@@ -32,13 +35,28 @@ final class BenchCommand implements Subcommand {
           --batch N       sequences per step (default 32)
           --steps N       timed steps after one warm-up step; the best is reported (default 3)
           --threads N     CPU threads (default: all cores)
+          --allreduce     instead: the TCP ring allreduce on loopback with 2 and 4 ranks, 1 MB up to the size of
+                          the preset's gradients; algorithm and bus bandwidth as nccl-tests define them
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
-    Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads"), Set.of());
+    Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads"),
+        Set.of("allreduce"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
+    if (args.flag("allreduce")) {
+      long gradientBytes = 4 * new ParameterLayout(config, ParameterLayout.Heads.MLM).size();
+      java.util.List<Long> sizes = new java.util.ArrayList<>();
+      for (long s = 1 << 20; s < gradientBytes; s *= 8) {
+        sizes.add(s);
+      }
+      sizes.add(gradientBytes);
+      out.printf("allreduce on loopback (this machine has %d cores; 4 ranks time-slice on fewer)%n",
+          Runtime.getRuntime().availableProcessors());
+      LoopbackRing.benchmark(new int[] {2, 4}, sizes.stream().mapToLong(Long::longValue).toArray(), out);
+      return 0;
+    }
     EngineBenchmark.run(config, args.intValue("seq-len", 128, 3), args.intValue("batch", 32, 1),
         args.intValue("steps", 3, 1), args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1), out);
     return 0;
