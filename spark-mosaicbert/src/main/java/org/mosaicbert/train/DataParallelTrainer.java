@@ -1,0 +1,153 @@
+package org.mosaicbert.train;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.collective.Collective;
+import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One rank of data-parallel MLM pretraining. Each step: take this rank's fixed slice of the step's global batch
+ * ({@link SampleOrder}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
+ * whole global batch), run the micro-batches (bucketed by length), allreduce the one flat gradient buffer with the
+ * loss statistics appended, and step the optimizer. Every rank runs the same steps; rank 0 writes checkpoints and
+ * metrics. Nothing depends on the number of ranks but the float summation order.
+ */
+public final class DataParallelTrainer {
+  /** Tests set this system property to a step number to make rank 1 fail there once (the retry path). */
+  public static final String FAULT_INJECTION_PROPERTY = "mosaicbert.faultInjection.failAtStep";
+  private static final Logger LOG = LoggerFactory.getLogger(DataParallelTrainer.class);
+
+  private DataParallelTrainer() {}
+
+  /**
+   * Trains and returns the final flat parameters.
+   *
+   * @param dataset the samples, in their stable order (by sample id)
+   * @param initialParameters flat parameters to start from, or null for a fresh initialisation from the seed
+   */
+  public static float[] train(TrainPlan plan, Collective collective, List<Sample> dataset, float[] initialParameters,
+      CheckpointStore store) {
+    int rank = collective.rank();
+    int share = plan.perWorkerBatch();
+    try (MosaicBert model = new MosaicBert(plan.config(), ParameterLayout.Heads.MLM,
+        new CpuBackend(plan.threadsPerWorker()), new MosaicBert.Capacity(plan.microBatchSize() * plan.maxSeqLen(),
+        plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()))) {
+      long n = model.layout().size();
+      if (initialParameters != null) {
+        if (initialParameters.length != n) {
+          throw new IllegalArgumentException("initial weights have " + initialParameters.length + " values, the model "
+              + n);
+        }
+        model.backend().upload(model.parameters().at(0), initialParameters, 0, (int) n);
+      } else {
+        ModelWeights.initialize(model, plan.seed());
+      }
+      DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), n, plan.hyper());
+      long start = 0;
+      Optional<TrainState.Loaded> resume = store.latest();
+      if (resume.isPresent()) {
+        TrainState.Loaded state = resume.get();
+        if (state.params().length != n) {
+          throw new IllegalArgumentException("the checkpoint holds " + state.params().length + " parameters, this "
+              + "model " + n + ": it comes from another model config; use another checkpointDir");
+        }
+        model.backend().upload(model.parameters().at(0), state.params(), 0, (int) n);
+        adamw.restore(state.m(), state.v(), state.step());
+        start = state.step();
+        if (rank == 0) {
+          LOG.info("resuming from the checkpoint of step {}", start);
+        }
+      }
+      SampleOrder order = new SampleOrder(plan.seed(), dataset.size());
+      MlmMasking masking = plan.masking();
+      LinearWithWarmup schedule = plan.schedule();
+      float[] reduced = new float[(int) n + 2];
+      String faultStep = System.getProperty(FAULT_INJECTION_PROPERTY);
+      for (long step = start; step < plan.totalSteps(); step++) {
+        long t0 = System.nanoTime();
+        if (faultStep != null && rank == 1 && step == Long.parseLong(faultStep)
+            && System.getProperty(FAULT_INJECTION_PROPERTY + ".done") == null) {
+          System.setProperty(FAULT_INJECTION_PROPERTY + ".done", "true");
+          throw new IllegalStateException("fault injected at step " + step + " (" + FAULT_INJECTION_PROPERTY + ")");
+        }
+        List<UnpaddedBatch> microBatches = microBatches(plan, order, dataset, masking, step, rank, share);
+        long masked = microBatches.stream().mapToLong(b -> b.maskedRows().length).sum();
+        long tokens = microBatches.stream().mapToLong(UnpaddedBatch::nnz).sum();
+        float[] counts = {masked, tokens};
+        collective.allReduceSum(counts);
+        double divisor = Math.max(1, counts[0]);
+        model.zeroGradients();
+        double lossSum = 0;
+        long correct = 0;
+        MosaicBert.Randomness randomness = new MosaicBert.Randomness(plan.seed(), step);
+        for (UnpaddedBatch batch : microBatches) {
+          MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, randomness);
+          model.backward(divisor);
+          lossSum += loss.sum();
+          correct += loss.correct();
+        }
+        long t1 = System.nanoTime();
+        model.backend().download(reduced, 0, model.gradients().at(0), (int) n);
+        reduced[(int) n] = (float) lossSum;
+        reduced[(int) n + 1] = correct;
+        collective.allReduceSum(reduced);
+        model.backend().upload(model.gradients().at(0), reduced, 0, (int) n);
+        long t2 = System.nanoTime();
+        double factor = schedule.factor(step);
+        adamw.step(model.parameters(), model.gradients(), factor);
+        long t3 = System.nanoTime();
+        long done = step + 1;
+        if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
+          double seconds = (t3 - t0) / 1e9;
+          store.appendMetrics(String.format(Locale.ROOT, "{\"step\": %d, \"loss\": %.6f, \"masked_accuracy\": %.6f, "
+              + "\"lr\": %.6e, \"tokens_per_s\": %.1f, \"step_s\": %.4f, \"compute_s\": %.4f, \"allreduce_s\": %.4f, "
+              + "\"total_steps\": %d}", done, reduced[(int) n] / divisor, reduced[(int) n + 1] / divisor,
+              plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9,
+              plan.totalSteps()));
+        }
+        if (rank == 0 && plan.checkpointEvery() > 0 && (done % plan.checkpointEvery() == 0
+            || done == plan.totalSteps())) {
+          Path local = Files.createTempDirectory("mosaicbert-checkpoint");
+          TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());
+          store.publish(done, local);
+        }
+      }
+      float[] params = new float[(int) n];
+      model.backend().download(params, 0, model.parameters().at(0), (int) n);
+      return params;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** This rank's slice of step {@code step}, masked, sorted by length and cut into micro-batches. */
+  static List<UnpaddedBatch> microBatches(TrainPlan plan, SampleOrder order, List<Sample> dataset, MlmMasking masking,
+      long step, int rank, int share) {
+    List<Sample> slice = new ArrayList<>(share);
+    long first = step * plan.globalBatchSize() + (long) rank * share;
+    for (int i = 0; i < share; i++) {
+      slice.add(dataset.get(order.at(first + i).index()));
+    }
+    // Length buckets keep micro-batches of similar lengths together; ties by sample id keep it deterministic.
+    slice.sort(Comparator.comparingInt((Sample s) -> s.inputIds().length).thenComparingLong(Sample::sampleId));
+    List<UnpaddedBatch> out = new ArrayList<>();
+    for (int from = 0; from < slice.size(); from += plan.microBatchSize()) {
+      out.add(Batches.mlm(slice.subList(from, Math.min(slice.size(), from + plan.microBatchSize())), masking, step));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,77 @@
+package org.mosaicbert.train;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Checkpoints in a local folder: {@code step-000123/} each, complete once its {@code DONE} marker exists (written
+ * last), and {@code metrics.jsonl}.
+ */
+public final class LocalCheckpointStore implements CheckpointStore {
+  private final Path dir;
+
+  public LocalCheckpointStore(Path dir) {
+    this.dir = dir;
+  }
+
+  public static String stepFolder(long step) {
+    return String.format("step-%09d", step);
+  }
+
+  @Override
+  public Optional<TrainState.Loaded> latest() throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return Optional.empty();
+    }
+    try (Stream<Path> entries = Files.list(dir)) {
+      Optional<Path> newest = entries.filter(p -> p.getFileName().toString().startsWith("step-"))
+          .filter(p -> Files.exists(p.resolve("DONE")))
+          .max(Comparator.comparing(p -> p.getFileName().toString()));
+      return newest.isEmpty() ? Optional.empty() : Optional.of(TrainState.read(newest.get()));
+    }
+  }
+
+  @Override
+  public void publish(long step, Path localDir) throws IOException {
+    Files.createDirectories(dir);
+    Path target = dir.resolve(stepFolder(step));
+    Path tmp = dir.resolve("." + stepFolder(step) + ".tmp");
+    deleteFolder(tmp);
+    Files.createDirectories(tmp);
+    try (Stream<Path> files = Files.list(localDir)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, tmp.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+    Files.writeString(tmp.resolve("DONE"), "step " + step + "\n", StandardCharsets.UTF_8);
+    deleteFolder(target); // the same step written again after a retry
+    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+    deleteFolder(localDir);
+  }
+
+  private static void deleteFolder(Path folder) throws IOException {
+    if (!Files.exists(folder)) {
+      return;
+    }
+    try (Stream<Path> files = Files.list(folder)) {
+      for (Path f : files.toList()) {
+        Files.delete(f);
+      }
+    }
+    Files.delete(folder);
+  }
+
+  @Override
+  public void appendMetrics(String jsonLine) throws IOException {
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("metrics.jsonl"), jsonLine + "\n", StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+  }
+}

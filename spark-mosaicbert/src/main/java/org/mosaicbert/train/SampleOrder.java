@@ -1,0 +1,48 @@
+package org.mosaicbert.train;
+
+import java.util.SplittableRandom;
+import org.mosaicbert.model.Hashing;
+
+/**
+ * The one global sample order: epoch e visits the dataset in a permutation that is a pure function of (seed, e); the
+ * sample stream is epoch 0, then epoch 1, ... So step k's global batch, and each rank's fixed slice of it, follow from
+ * k alone: a resumed run needs nothing but the step number, and the order does not depend on the number of workers.
+ */
+public final class SampleOrder {
+  private final long seed;
+  private final int size;
+  private long cachedEpoch = -1;
+  private int[] permutation;
+
+  public SampleOrder(long seed, int size) {
+    this.seed = seed;
+    this.size = size;
+  }
+
+  /** The dataset index and epoch at stream position p. */
+  public record Position(int index, long epoch) {}
+
+  public Position at(long position) {
+    long epoch = position / size;
+    if (epoch != cachedEpoch) {
+      permutation = permutation(epoch);
+      cachedEpoch = epoch;
+    }
+    return new Position(permutation[(int) (position % size)], epoch);
+  }
+
+  private int[] permutation(long epoch) {
+    int[] p = new int[size];
+    for (int i = 0; i < size; i++) {
+      p[i] = i;
+    }
+    SplittableRandom rnd = new SplittableRandom(Hashing.key(seed, epoch, 0x5EEDL));
+    for (int i = size - 1; i > 0; i--) {
+      int j = rnd.nextInt(i + 1);
+      int t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    return p;
+  }
+}

@@ -1,0 +1,92 @@
+package org.mosaicbert.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.collective.Collective;
+import org.mosaicbert.collective.LoopbackRing;
+import org.mosaicbert.config.ModelConfig;
+
+class DataParallelTrainerTest {
+  @TempDir Path tmp;
+
+  private static final ModelConfig TINY = new ModelConfig(64, 16, 2, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64,
+      64);
+
+  static List<Sample> dataset(int n) {
+    SplittableRandom rnd = new SplittableRandom(3);
+    List<Sample> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int len = 4 + rnd.nextInt(12);
+      int[] ids = new int[len];
+      ids[0] = 2;
+      ids[len - 1] = 3;
+      for (int p = 1; p < len - 1; p++) {
+        ids[p] = 5 + rnd.nextInt(59);
+      }
+      out.add(new Sample(i, ids));
+    }
+    return out;
+  }
+
+  static TrainPlan plan(int workers, int microBatch, int checkpointEvery) {
+    return new TrainPlan(TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5), 8, 0.25, 0.02, 8, microBatch,
+        workers, 17, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 20, checkpointEvery, 1, 1);
+  }
+
+  private static float[] train(int workers, int microBatch, CheckpointStore store) {
+    List<float[]> results = LoopbackRing.run(workers, 30_000,
+        c -> DataParallelTrainer.train(plan(workers, microBatch, 3), c, dataset(20), null, store));
+    return results.get(0);
+  }
+
+  @Test
+  void oneTwoAndFourWorkersReachTheSameWeights() {
+    float[] one = train(1, 8, CheckpointStore.none());
+    float[] oneMicro = train(1, 3, CheckpointStore.none());
+    float[] two = train(2, 2, CheckpointStore.none());
+    float[] four = train(4, 1, CheckpointStore.none());
+    for (float[] other : List.of(oneMicro, two, four)) {
+      double err = 0;
+      double ref = 0;
+      for (int i = 0; i < one.length; i++) {
+        err += (one[i] - other[i]) * (one[i] - other[i]);
+        ref += one[i] * one[i];
+      }
+      assertTrue(Math.sqrt(err / ref) < 1e-5, "relative difference " + Math.sqrt(err / ref));
+    }
+  }
+
+  @Test
+  void aResumedRunEndsWithBitIdenticalWeights() {
+    float[] straight = train(2, 2, CheckpointStore.none());
+    Path dir = tmp.resolve("ckpt");
+    LocalCheckpointStore store = new LocalCheckpointStore(dir);
+    System.setProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY, "5");
+    try {
+      assertThrows(IllegalStateException.class, () -> train(2, 2, store), "rank 1 fails at step 5");
+    } finally {
+      System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY);
+    }
+    assertTrue(Files.exists(dir.resolve(LocalCheckpointStore.stepFolder(3)).resolve("DONE")));
+    float[] resumed = train(2, 2, store);
+    System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
+    assertArrayEquals(straight, resumed, "resumed from step 3: the same bits as the uninterrupted run");
+  }
+
+  @Test
+  void theGlobalBatchMustSplitEvenly() {
+    String message = assertThrows(IllegalArgumentException.class, () -> plan(3, 1, 0)).getMessage();
+    assertTrue(message.contains("globalBatchSize 8 is not a multiple of numWorkers 3"), message);
+    assertEquals(8, plan(4, 2, 0).globalBatchSize());
+  }
+}
