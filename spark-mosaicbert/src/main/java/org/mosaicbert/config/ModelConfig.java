@@ -23,7 +23,7 @@ import java.util.Locale;
 public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numHeads, int intermediateSize,
     int typeVocabSize, double layerNormEps, double hiddenDropout, double attentionDropout, double classifierDropout,
     double initializerRange, int numLabels, String problemType, int padTokenId, int maxPositionEmbeddings,
-    int alibiStartingSize) {
+    int alibiStartingSize) implements java.io.Serializable {
 
   public static final List<String> PRESETS = List.of("tiny", "mini", "small", "base", "large");
 

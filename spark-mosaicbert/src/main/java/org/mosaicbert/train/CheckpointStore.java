@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /** Where rank 0 keeps training checkpoints and metrics (a local folder, or any Hadoop file system). */
-public interface CheckpointStore {
+public interface CheckpointStore extends java.io.Serializable {
   /** The newest complete checkpoint, if any. */
   Optional<TrainState.Loaded> latest() throws IOException;
 

@@ -9,7 +9,8 @@ import org.mosaicbert.backend.Buffer;
  * are flat buffers with the parameters' layout.
  */
 public final class DecoupledAdamW {
-  public record Hyper(double lr, double beta1, double beta2, double eps, double weightDecay) {
+  public record Hyper(double lr, double beta1, double beta2, double eps, double weightDecay)
+      implements java.io.Serializable {
     /** MosaicBERT-Base pretraining: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5. */
     public static Hyper mosaicBertPretraining() {
       return new Hyper(5e-4, 0.9, 0.98, 1e-6, 1e-5);

@@ -1,0 +1,150 @@
+package org.mosaicbert.ml;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.collective.Collective;
+import org.mosaicbert.collective.TcpRingCollective;
+import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.train.CheckpointStore;
+import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.TrainPlan;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The launcher: checks the cluster can run the workers at once, then runs one barrier stage with one task per worker.
+ * Each task binds a port, learns its peers' through {@code BarrierTaskContext.allGather}, joins the TCP ring (a
+ * per-job secret keeps strangers out) and runs {@link DataParallelTrainer}. A shuffle after the stage lets Spark retry
+ * the whole stage when a task dies; the retried tasks resume from the newest checkpoint.
+ */
+final class BarrierTraining {
+  private static final Logger LOG = LoggerFactory.getLogger(BarrierTraining.class);
+
+  private BarrierTraining() {}
+
+  /**
+   * The dataset in its stable order: by sample id when the column exists, else by row order (with generated ids).
+   * Token ids are checked against the vocabulary. The samples travel to the workers as a broadcast, so this path is
+   * for datasets that fit in memory (the default corpus, fine-tuning sets, samples of C4).
+   */
+  static List<Sample> collectSamples(Dataset<Row> df, String idsCol, String sampleIdCol, int vocabSize,
+      int maxSeqLen) {
+    boolean hasIds = Arrays.asList(df.columns()).contains(sampleIdCol);
+    List<Row> rows = hasIds ? df.select(sampleIdCol, idsCol).orderBy(sampleIdCol).collectAsList()
+        : df.select(idsCol).collectAsList();
+    List<Sample> samples = new ArrayList<>(rows.size());
+    for (int i = 0; i < rows.size(); i++) {
+      Row row = rows.get(i);
+      long id = hasIds ? row.getLong(0) : i;
+      List<Integer> list = row.getList(hasIds ? 1 : 0);
+      if (list == null || list.isEmpty()) {
+        throw new IllegalArgumentException("sample " + id + " has no token ids in column '" + idsCol + "'");
+      }
+      if (list.size() > maxSeqLen) {
+        throw new IllegalArgumentException("sample " + id + " has " + list.size() + " tokens, more than maxSeqLen "
+            + maxSeqLen + "; tokenize with a smaller --max-seq-len or raise maxSeqLen");
+      }
+      int[] ids = new int[list.size()];
+      for (int p = 0; p < ids.length; p++) {
+        Integer v = list.get(p);
+        if (v == null || v < 0 || v >= vocabSize) {
+          throw new IllegalArgumentException("sample " + id + " has token id " + v + " at position " + p
+              + ", outside the vocabulary [0, " + vocabSize + "): the data and the vocabulary do not match");
+        }
+        ids[p] = v;
+      }
+      samples.add(new Sample(id, ids));
+    }
+    if (samples.isEmpty()) {
+      throw new IllegalArgumentException("the dataset is empty: there is nothing to train on");
+    }
+    return samples;
+  }
+
+  static float[] run(SparkSession spark, TrainPlan plan, List<Sample> samples, float[] initial, String checkpointDir,
+      int timeoutSeconds) {
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    checkCluster(jsc, plan.numWorkers());
+    Broadcast<List<Sample>> data = jsc.broadcast(samples);
+    Broadcast<float[]> init = jsc.broadcast(initial);
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    CheckpointStore store = checkpointDir.isEmpty() ? CheckpointStore.none()
+        : new HadoopCheckpointStore(checkpointDir, HadoopConf.of(spark.sparkContext().hadoopConfiguration()));
+    List<Integer> ranks = new ArrayList<>();
+    for (int r = 0; r < plan.numWorkers(); r++) {
+      ranks.add(r);
+    }
+    int timeoutMillis = timeoutSeconds * 1000;
+    scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> task =
+        (scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> & Serializable)
+            it -> scala.collection.JavaConverters.asScalaIteratorConverter(
+                trainRank(plan, data.value(), init.value(), store, secret, timeoutMillis)).asScala();
+    JavaRDD<float[]> trained = JavaRDD.fromRDD(jsc.parallelize(ranks, plan.numWorkers()).rdd().barrier()
+        .mapPartitions(task, false, scala.reflect.ClassTag$.MODULE$.apply(float[].class)),
+        scala.reflect.ClassTag$.MODULE$.apply(float[].class))
+        // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a
+        // shuffle is (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint.
+        .repartition(1);
+    try {
+      List<float[]> result = trained.collect();
+      return result.get(0);
+    } finally {
+      data.destroy();
+      init.destroy();
+    }
+  }
+
+  private static Iterator<float[]> trainRank(TrainPlan plan, List<Sample> samples, float[] initial,
+      CheckpointStore store, byte[] secret, int timeoutMillis) {
+    BarrierTaskContext ctx = BarrierTaskContext.get();
+    int rank = ctx.partitionId();
+    String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName("0.0.0.0"))) {
+      String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
+      try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret, timeoutMillis)) {
+        float[] params = DataParallelTrainer.train(plan, ring, samples, initial, store);
+        return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("worker " + rank + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** A barrier stage waits for all its slots at once; with too few it would wait for minutes, then fail. */
+  private static void checkCluster(JavaSparkContext jsc, int workers) {
+    SparkConf conf = jsc.getConf();
+    if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
+      throw new IllegalArgumentException("spark.dynamicAllocation.enabled=true: Spark refuses barrier stages with "
+          + "dynamic allocation; turn it off for training");
+    }
+    int cpusPerTask = conf.getInt("spark.task.cpus", 1);
+    int slots = jsc.sc().defaultParallelism() / cpusPerTask;
+    if (workers > slots) {
+      throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " tasks this "
+          + "cluster can run at once (default parallelism " + jsc.sc().defaultParallelism() + " / spark.task.cpus "
+          + cpusPerTask + "); a barrier stage needs them all together: lower numWorkers or add executors");
+    }
+    if (!conf.contains("spark.barrier.sync.timeout")) {
+      LOG.warn("spark.barrier.sync.timeout is not set (Spark's default is a year); set it, e.g. to 600 seconds, so "
+          + "that a lost worker ends the stage instead of stalling it");
+    }
+  }
+}

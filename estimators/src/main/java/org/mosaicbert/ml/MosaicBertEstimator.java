@@ -1,0 +1,312 @@
+package org.mosaicbert.ml;
+
+import java.io.File;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.ml.Estimator;
+import org.apache.spark.ml.param.DoubleParam;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.LongParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.DefaultParamsWritable;
+import org.apache.spark.ml.util.Identifiable$;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.tokenizer.TokenizerLoader;
+import org.mosaicbert.tokenizer.Vocabulary;
+import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.TrainPlan;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * MosaicBERT pretraining as an MLlib {@code Estimator}: {@code fit} runs one Spark barrier stage with one task per
+ * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierTraining}). Defaults follow the MosaicBERT
+ * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
+ * alpha_f 0.02, 30% masking.
+ */
+public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implements DefaultParamsWritable {
+  private static final Logger LOG = LoggerFactory.getLogger(MosaicBertEstimator.class);
+
+  private final String uid;
+  private final Param<String> objective;
+  private final Param<String> modelConfig;
+  private final Param<String> vocab;
+  private final Param<String> initModel;
+  private final Param<String> inputIdsCol;
+  private final Param<String> sampleIdCol;
+  private final IntParam numWorkers;
+  private final Param<String> device;
+  private final IntParam threadsPerWorker;
+  private final IntParam globalBatchSize;
+  private final IntParam microBatchSize;
+  private final LongParam maxSteps;
+  private final DoubleParam maxEpochs;
+  private final DoubleParam lr;
+  private final DoubleParam warmupFraction;
+  private final DoubleParam alphaF;
+  private final DoubleParam weightDecay;
+  private final DoubleParam beta1;
+  private final DoubleParam beta2;
+  private final DoubleParam eps;
+  private final DoubleParam maskProbability;
+  private final LongParam seed;
+  private final Param<String> checkpointDir;
+  private final IntParam checkpointEvery;
+  private final IntParam metricsEvery;
+  private final IntParam maxSeqLen;
+  private final IntParam ringTimeoutSeconds;
+
+  public MosaicBertEstimator() {
+    this(Identifiable$.MODULE$.randomUID("mosaicbert"));
+  }
+
+  public MosaicBertEstimator(String uid) {
+    this.uid = uid;
+    objective = new Param<>(this, "objective", "what to train: mlm (pretraining)",
+        ParamValidators.inArray(new String[] {"mlm"}));
+    modelConfig = new Param<>(this, "modelConfig", "a preset (tiny, mini, small, base, large) or the path of a "
+        + "config.json");
+    vocab = new Param<>(this, "vocab", "the vocab.txt of the token ids (the model keeps it)");
+    initModel = new Param<>(this, "initModel", "a model folder to start from (empty: fresh weights)");
+    inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]");
+    sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
+        + "masks); when absent, the row order is used");
+    numWorkers = new IntParam(this, "numWorkers", "data-parallel workers (barrier tasks)", ParamValidators.gtEq(1));
+    device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(new String[] {"cpu", "gpu",
+        "auto"}));
+    threadsPerWorker = new IntParam(this, "threadsPerWorker", "CPU threads of each worker", ParamValidators.gtEq(1));
+    globalBatchSize = new IntParam(this, "globalBatchSize", "sequences per optimizer step, all workers together",
+        ParamValidators.gtEq(1));
+    microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
+        ParamValidators.gtEq(1));
+    maxSteps = new LongParam(this, "maxSteps", "optimizer steps (0: use maxEpochs)", ParamValidators.gtEq(0));
+    maxEpochs = new DoubleParam(this, "maxEpochs", "passes over the data when maxSteps is 0", ParamValidators.gt(0));
+    lr = new DoubleParam(this, "lr", "peak learning rate", ParamValidators.gt(0));
+    warmupFraction = new DoubleParam(this, "warmupFraction", "share of the steps spent warming up",
+        ParamValidators.inRange(0, 1));
+    alphaF = new DoubleParam(this, "alphaF", "final learning-rate factor", ParamValidators.inRange(0, 1));
+    weightDecay = new DoubleParam(this, "weightDecay", "decoupled weight decay", ParamValidators.gtEq(0));
+    beta1 = new DoubleParam(this, "beta1", "Adam beta1", ParamValidators.inRange(0, 1, true, false));
+    beta2 = new DoubleParam(this, "beta2", "Adam beta2", ParamValidators.inRange(0, 1, true, false));
+    eps = new DoubleParam(this, "eps", "Adam epsilon", ParamValidators.gt(0));
+    maskProbability = new DoubleParam(this, "maskProbability", "share of tokens masked", ParamValidators.inRange(0, 1,
+        false, false));
+    seed = new LongParam(this, "seed", "seed of initialisation, data order, masks and dropout");
+    checkpointDir = new Param<>(this, "checkpointDir", "where checkpoints and metrics.jsonl go (empty: none); a "
+        + "fit with an existing checkpointDir resumes from its newest complete checkpoint");
+    checkpointEvery = new IntParam(this, "checkpointEvery", "steps between checkpoints", ParamValidators.gtEq(1));
+    metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
+    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence accepted", ParamValidators.gtEq(2));
+    ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
+        + "step fails", ParamValidators.gtEq(1));
+    setDefault(objective, "mlm");
+    setDefault(modelConfig, "tiny");
+    setDefault(vocab, "");
+    setDefault(initModel, "");
+    setDefault(inputIdsCol, "input_ids");
+    setDefault(sampleIdCol, "sample_id");
+    setDefault(numWorkers, 1);
+    setDefault(device, "auto");
+    setDefault(threadsPerWorker, 1);
+    setDefault(globalBatchSize, 32);
+    setDefault(microBatchSize, 32);
+    setDefault(maxSteps, 0L);
+    setDefault(maxEpochs, 1.0);
+    setDefault(lr, 5e-4);
+    setDefault(warmupFraction, 0.06);
+    setDefault(alphaF, 0.02);
+    setDefault(weightDecay, 1e-5);
+    setDefault(beta1, 0.9);
+    setDefault(beta2, 0.98);
+    setDefault(eps, 1e-6);
+    setDefault(maskProbability, 0.3);
+    setDefault(seed, 17L);
+    setDefault(checkpointDir, "");
+    setDefault(checkpointEvery, 100);
+    setDefault(metricsEvery, 10);
+    setDefault(maxSeqLen, 512);
+    setDefault(ringTimeoutSeconds, 300);
+  }
+
+  @Override
+  public String uid() {
+    return uid;
+  }
+
+  // Param accessors (MLlib finds params through public no-argument methods).
+  public Param<String> objective() { return objective; }
+  public Param<String> modelConfig() { return modelConfig; }
+  public Param<String> vocab() { return vocab; }
+  public Param<String> initModel() { return initModel; }
+  public Param<String> inputIdsCol() { return inputIdsCol; }
+  public Param<String> sampleIdCol() { return sampleIdCol; }
+  public IntParam numWorkers() { return numWorkers; }
+  public Param<String> device() { return device; }
+  public IntParam threadsPerWorker() { return threadsPerWorker; }
+  public IntParam globalBatchSize() { return globalBatchSize; }
+  public IntParam microBatchSize() { return microBatchSize; }
+  public LongParam maxSteps() { return maxSteps; }
+  public DoubleParam maxEpochs() { return maxEpochs; }
+  public DoubleParam lr() { return lr; }
+  public DoubleParam warmupFraction() { return warmupFraction; }
+  public DoubleParam alphaF() { return alphaF; }
+  public DoubleParam weightDecay() { return weightDecay; }
+  public DoubleParam beta1() { return beta1; }
+  public DoubleParam beta2() { return beta2; }
+  public DoubleParam eps() { return eps; }
+  public DoubleParam maskProbability() { return maskProbability; }
+  public LongParam seed() { return seed; }
+  public Param<String> checkpointDir() { return checkpointDir; }
+  public IntParam checkpointEvery() { return checkpointEvery; }
+  public IntParam metricsEvery() { return metricsEvery; }
+  public IntParam maxSeqLen() { return maxSeqLen; }
+  public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
+
+  public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
+  public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
+  public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
+  public MosaicBertEstimator setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
+  public MosaicBertEstimator setSampleIdCol(String v) { set(sampleIdCol, v); return this; }
+  public MosaicBertEstimator setNumWorkers(int v) { set(numWorkers, v); return this; }
+  public MosaicBertEstimator setDevice(String v) { set(device, v); return this; }
+  public MosaicBertEstimator setThreadsPerWorker(int v) { set(threadsPerWorker, v); return this; }
+  public MosaicBertEstimator setGlobalBatchSize(int v) { set(globalBatchSize, v); return this; }
+  public MosaicBertEstimator setMicroBatchSize(int v) { set(microBatchSize, v); return this; }
+  public MosaicBertEstimator setMaxSteps(long v) { set(maxSteps, v); return this; }
+  public MosaicBertEstimator setMaxEpochs(double v) { set(maxEpochs, v); return this; }
+  public MosaicBertEstimator setLr(double v) { set(lr, v); return this; }
+  public MosaicBertEstimator setWarmupFraction(double v) { set(warmupFraction, v); return this; }
+  public MosaicBertEstimator setAlphaF(double v) { set(alphaF, v); return this; }
+  public MosaicBertEstimator setWeightDecay(double v) { set(weightDecay, v); return this; }
+  public MosaicBertEstimator setBeta1(double v) { set(beta1, v); return this; }
+  public MosaicBertEstimator setBeta2(double v) { set(beta2, v); return this; }
+  public MosaicBertEstimator setEps(double v) { set(eps, v); return this; }
+  public MosaicBertEstimator setMaskProbability(double v) { set(maskProbability, v); return this; }
+  public MosaicBertEstimator setSeed(long v) { set(seed, v); return this; }
+  public MosaicBertEstimator setCheckpointDir(String v) { set(checkpointDir, v); return this; }
+  public MosaicBertEstimator setCheckpointEvery(int v) { set(checkpointEvery, v); return this; }
+  public MosaicBertEstimator setMetricsEvery(int v) { set(metricsEvery, v); return this; }
+  public MosaicBertEstimator setMaxSeqLen(int v) { set(maxSeqLen, v); return this; }
+  public MosaicBertEstimator setRingTimeoutSeconds(int v) { set(ringTimeoutSeconds, v); return this; }
+
+  @SuppressWarnings("unchecked")
+  private <T> T value(Param<?> p) {
+    return (T) getOrDefault(p);
+  }
+
+  @Override
+  public StructType transformSchema(StructType schema) {
+    String col = value(inputIdsCol);
+    if (!java.util.Arrays.asList(schema.fieldNames()).contains(col)) {
+      throw new IllegalArgumentException("the input has no column '" + col + "' (inputIdsCol); its columns: "
+          + java.util.Arrays.toString(schema.fieldNames()));
+    }
+    StructField field = schema.apply(col);
+    if (!(field.dataType() instanceof ArrayType a) || !a.elementType().equals(DataTypes.IntegerType)) {
+      throw new IllegalArgumentException("column '" + col + "' (inputIdsCol) must be array<int>, got "
+          + field.dataType().simpleString());
+    }
+    String sid = value(sampleIdCol);
+    if (java.util.Arrays.asList(schema.fieldNames()).contains(sid)
+        && !schema.apply(sid).dataType().equals(DataTypes.LongType)) {
+      throw new IllegalArgumentException("column '" + sid + "' (sampleIdCol) must be long, got "
+          + schema.apply(sid).dataType().simpleString());
+    }
+    return schema;
+  }
+
+  @Override
+  public MosaicBertModel fit(Dataset<?> dataset) {
+    transformSchema(dataset.schema());
+    String deviceName = value(device);
+    if (deviceName.equals("gpu")) {
+      throw new IllegalArgumentException("device=gpu: the CUDA backend is not part of this build yet; use device=cpu "
+          + "or auto");
+    }
+    if (deviceName.equals("auto")) {
+      LOG.info("device=auto: no CUDA backend in this build, training on the CPU");
+    }
+    String vocabPath = value(vocab);
+    if (vocabPath.isEmpty()) {
+      throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
+    }
+    Vocabulary vocabulary = Vocabulary.readVocabTxt(Path.of(vocabPath));
+    ModelConfig config = resolveConfig(vocabulary.size());
+    List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), value(inputIdsCol), value(sampleIdCol),
+        config.vocabSize(), value(maxSeqLen));
+    int workers = value(numWorkers);
+    int global = value(globalBatchSize);
+    long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
+        : (long) Math.ceil((double) value(maxEpochs) * samples.size() / global);
+    int[] special = TokenizerLoader.BERT_SPECIAL_TOKENS.stream().mapToInt(vocabulary::id).filter(id -> id >= 0)
+        .toArray();
+    int maskId = vocabulary.id("[MASK]");
+    if (maskId < 0) {
+      throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
+    }
+    int longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
+    TrainPlan plan = new TrainPlan(config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
+        value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
+        global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
+        samples.size(), value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
+    float[] initial = null;
+    String init = value(initModel);
+    if (!init.isEmpty()) {
+      initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(),
+          ParameterLayout.Heads.MLM).parameters();
+    }
+    LOG.info("fit: {} samples, {} steps of {} sequences on {} workers; {}", samples.size(), steps, global, workers,
+        explainParams().replace('\n', ';'));
+    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, samples, initial, value(checkpointDir),
+        value(ringTimeoutSeconds));
+    List<String> tokens = new ArrayList<>();
+    for (int i = 0; i < vocabulary.size(); i++) {
+      tokens.add(vocabulary.token(i));
+    }
+    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, ParameterLayout.Heads.MLM, params,
+        tokens));
+    return copyValues(model, extractParamMap()).setParent(this);
+  }
+
+  private ModelConfig resolveConfig(int vocabularySize) {
+    String value = value(modelConfig);
+    if (ModelConfig.PRESETS.contains(value)) {
+      return ModelConfig.preset(value, vocabularySize);
+    }
+    if (!new File(value).isFile()) {
+      throw new IllegalArgumentException("modelConfig '" + value + "' is neither a preset " + ModelConfig.PRESETS
+          + " nor an existing config.json");
+    }
+    ModelConfig config = ModelConfig.read(Path.of(value));
+    if (config.vocabSize() < vocabularySize) {
+      throw new IllegalArgumentException(value + ": vocab_size " + config.vocabSize() + " is smaller than the "
+          + vocabularySize + " tokens of the vocabulary");
+    }
+    return config;
+  }
+
+  @Override
+  public MosaicBertEstimator copy(ParamMap extra) {
+    return defaultCopy(extra);
+  }
+
+  public static MLReader<MosaicBertEstimator> read() {
+    return new DefaultParamsReader<>();
+  }
+
+  public static MosaicBertEstimator load(String path) {
+    return read().load(path);
+  }
+}

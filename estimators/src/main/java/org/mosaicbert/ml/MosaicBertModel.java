@@ -1,0 +1,222 @@
+package org.mosaicbert.ml;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.ml.Model;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.ml.linalg.Vectors;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.DefaultParamsWriter;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.ml.util.MLWritable;
+import org.apache.spark.ml.util.MLWriter;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.StructType;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+
+/**
+ * A fitted MosaicBERT: config, weights and vocabulary. For the MLM objective {@code transform} adds an
+ * {@code embedding} column: the mean of the last hidden states over the real tokens (an MLM checkpoint has no
+ * trained pooler). Saved as a flat, Hugging Face-like folder ({@link ModelFolder}) plus Spark's {@code metadata/}.
+ */
+public final class MosaicBertModel extends Model<MosaicBertModel> implements MLWritable {
+  private final String uid;
+  private final ModelFolder folder;
+  private final Param<String> inputIdsCol;
+  private final Param<String> embeddingCol;
+  private final IntParam batchSize;
+  private final IntParam threads;
+
+  MosaicBertModel(String uid, ModelFolder folder) {
+    this.uid = uid;
+    this.folder = folder;
+    inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>");
+    embeddingCol = new Param<>(this, "embeddingCol", "output column: the mean last hidden state (ML Vector)");
+    batchSize = new IntParam(this, "batchSize", "sequences per forward pass when scoring", ParamValidators.gtEq(1));
+    threads = new IntParam(this, "threads", "CPU threads per scoring task", ParamValidators.gtEq(1));
+    setDefault(inputIdsCol, "input_ids");
+    setDefault(embeddingCol, "embedding");
+    setDefault(batchSize, 32);
+    setDefault(threads, 1);
+  }
+
+  @Override
+  public String uid() {
+    return uid;
+  }
+
+  public Param<String> inputIdsCol() { return inputIdsCol; }
+  public Param<String> embeddingCol() { return embeddingCol; }
+  public IntParam batchSize() { return batchSize; }
+  public IntParam threads() { return threads; }
+
+  public MosaicBertModel setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
+  public MosaicBertModel setEmbeddingCol(String v) { set(embeddingCol, v); return this; }
+  public MosaicBertModel setBatchSize(int v) { set(batchSize, v); return this; }
+  public MosaicBertModel setThreads(int v) { set(threads, v); return this; }
+
+  /** The model's config, weights (flat, in the engine's parameter layout) and vocabulary. */
+  public ModelFolder folder() {
+    return folder;
+  }
+
+  @Override
+  public StructType transformSchema(StructType schema) {
+    String in = getOrDefault(inputIdsCol);
+    String out = getOrDefault(embeddingCol);
+    if (!Arrays.asList(schema.fieldNames()).contains(in)) {
+      throw new IllegalArgumentException("the input has no column '" + in + "' (inputIdsCol)");
+    }
+    if (Arrays.asList(schema.fieldNames()).contains(out)) {
+      throw new IllegalArgumentException("the output column '" + out + "' (embeddingCol) exists already");
+    }
+    return schema.add(out, SQLDataTypes.VectorType(), true);
+  }
+
+  @Override
+  public Dataset<Row> transform(Dataset<?> dataset) {
+    StructType outSchema = transformSchema(dataset.schema());
+    Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
+        scala.reflect.ClassTag$.MODULE$.apply(ModelFolder.class));
+    int idsIndex = Arrays.asList(dataset.schema().fieldNames()).indexOf(getOrDefault(inputIdsCol));
+    int batch = (Integer) getOrDefault(batchSize);
+    int threadCount = (Integer) getOrDefault(threads);
+    int hidden = folder.config().hiddenSize();
+    MapPartitionsFunction<Row, Row> score = rows -> {
+      List<Row> out = new ArrayList<>();
+      List<Row> pending = new ArrayList<>();
+      MosaicBert engine = null;
+      try {
+        while (rows.hasNext() || !pending.isEmpty()) {
+          if (rows.hasNext()) {
+            pending.add(rows.next());
+            if (pending.size() < batch && rows.hasNext()) {
+              continue;
+            }
+          }
+          int longest = pending.stream().mapToInt(r -> r.isNullAt(idsIndex) ? 0 : r.getList(idsIndex).size()).max()
+              .orElse(0);
+          if (engine == null || engine.capacity().maxSeqLen() < longest) {
+            if (engine != null) {
+              engine.close();
+            }
+            ModelFolder f = model.value();
+            engine = new MosaicBert(f.config(), f.heads(), new CpuBackend(threadCount),
+                new MosaicBert.Capacity(batch * Math.max(longest, 128), batch, Math.max(longest, 128), 1));
+            engine.backend().upload(engine.parameters().at(0), f.parameters(), 0, f.parameters().length);
+          }
+          out.addAll(embed(engine, pending, idsIndex, hidden));
+          pending.clear();
+        }
+      } finally {
+        if (engine != null) {
+          engine.close();
+        }
+      }
+      return out.iterator();
+    };
+    return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
+  }
+
+  /** Mean-pooled last hidden states of a batch of rows (null or empty ids give a null embedding). */
+  private static List<Row> embed(MosaicBert engine, List<Row> rows, int idsIndex, int hidden) {
+    List<int[]> seqs = new ArrayList<>();
+    for (Row r : rows) {
+      if (!r.isNullAt(idsIndex) && !r.getList(idsIndex).isEmpty()) {
+        List<Integer> ids = r.getList(idsIndex);
+        seqs.add(ids.stream().mapToInt(Integer::intValue).toArray());
+      }
+    }
+    float[] states = new float[0];
+    int[] cu = new int[seqs.size() + 1];
+    if (!seqs.isEmpty()) {
+      for (int i = 0; i < seqs.size(); i++) {
+        cu[i + 1] = cu[i] + seqs.get(i).length;
+      }
+      int[] ids = new int[cu[seqs.size()]];
+      int[] positions = new int[ids.length];
+      for (int i = 0; i < seqs.size(); i++) {
+        System.arraycopy(seqs.get(i), 0, ids, cu[i], seqs.get(i).length);
+        for (int p = 0; p < seqs.get(i).length; p++) {
+          positions[cu[i] + p] = p;
+        }
+      }
+      engine.forward(new UnpaddedBatch(ids, new int[ids.length], cu, new long[seqs.size()], positions, new int[0],
+          new int[0], null), MosaicBert.Objective.ENCODE, null);
+      states = engine.lastHiddenState();
+    }
+    List<Row> out = new ArrayList<>();
+    int s = 0;
+    for (Row r : rows) {
+      Object[] values = new Object[r.size() + 1];
+      for (int i = 0; i < r.size(); i++) {
+        values[i] = r.get(i);
+      }
+      if (!r.isNullAt(idsIndex) && !r.getList(idsIndex).isEmpty()) {
+        double[] mean = new double[hidden];
+        for (int t = cu[s]; t < cu[s + 1]; t++) {
+          for (int c = 0; c < hidden; c++) {
+            mean[c] += states[t * hidden + c];
+          }
+        }
+        int len = cu[s + 1] - cu[s];
+        for (int c = 0; c < hidden; c++) {
+          mean[c] /= len;
+        }
+        values[r.size()] = Vectors.dense(mean);
+        s++;
+      }
+      out.add(RowFactory.create(values));
+    }
+    return out;
+  }
+
+  @Override
+  public MosaicBertModel copy(ParamMap extra) {
+    return copyValues(new MosaicBertModel(uid, folder), extra).setParent(parent());
+  }
+
+  @Override
+  public MLWriter write() {
+    return new MLWriter() {
+      @Override
+      public void saveImpl(String path) {
+        DefaultParamsWriter.saveMetadata(MosaicBertModel.this, path, sparkSession().sparkContext(),
+            scala.Option.empty(), scala.Option.empty());
+        folder.write(path, sparkSession().sparkContext().hadoopConfiguration());
+      }
+    };
+  }
+
+  public static MLReader<MosaicBertModel> read() {
+    return new MLReader<>() {
+      @Override
+      public MosaicBertModel load(String path) {
+        DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession().sparkContext(),
+            MosaicBertModel.class.getName());
+        MosaicBertModel model = new MosaicBertModel(metadata.uid(), ModelFolder.read(path,
+            sparkSession().sparkContext().hadoopConfiguration(), ParameterLayout.Heads.MLM));
+        metadata.getAndSetParams(model, scala.Option.empty());
+        return model;
+      }
+    };
+  }
+
+  public static MosaicBertModel load(String path) {
+    return read().load(path);
+  }
+
+}

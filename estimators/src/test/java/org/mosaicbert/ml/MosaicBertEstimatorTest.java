@@ -1,0 +1,159 @@
+package org.mosaicbert.ml;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.ml.Pipeline;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.PipelineStage;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.testing.TestCorpora;
+import org.mosaicbert.tokenizer.BertNormalizer;
+import org.mosaicbert.tokenizer.BertWordPieceTokenizer;
+import org.mosaicbert.tokenizer.TokenizerLoader;
+import org.mosaicbert.tokenizer.TokenizerSpec;
+import org.mosaicbert.tokenizer.WordPieceTrainer;
+import org.mosaicbert.train.DataParallelTrainer;
+
+/** The estimator in Spark local mode with 4 slots and task retries (local[4,2]): real barrier stages. */
+class MosaicBertEstimatorTest {
+  private static SparkSession spark;
+  private static Path vocabFile;
+  private static Dataset<Row> data;
+
+  @TempDir static Path tmp;
+
+  @BeforeAll
+  static void setUp() throws IOException {
+    spark = SparkSession.builder().master("local[4,2]").appName("estimator-test")
+        .config("spark.ui.enabled", "false").config("spark.barrier.sync.timeout", "60")
+        .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2").getOrCreate();
+    List<String> docs = TestCorpora.c4Documents().subList(0, 200);
+    Map<String, Long> words = new HashMap<>();
+    docs.forEach(d -> BertWordPieceTokenizer.forEachWord(BertNormalizer.uncased(), d, w -> words.merge(w, 1L,
+        Long::sum)));
+    List<String> vocab = new WordPieceTrainer(512, 2, 1000, TokenizerLoader.BERT_SPECIAL_TOKENS).train(words);
+    vocabFile = tmp.resolve("vocab.txt");
+    Files.write(vocabFile, vocab);
+    BertWordPieceTokenizer tokenizer = TokenizerSpec.bert(vocab, BertNormalizer.uncased()).build();
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < docs.size(); i++) {
+      int[] ids = tokenizer.encode(docs.get(i), 32);
+      List<Integer> list = new ArrayList<>();
+      for (int id : ids) {
+        list.add(id);
+      }
+      rows.add(RowFactory.create((long) (1000 - i), list));
+    }
+    StructType schema = new StructType().add("sample_id", DataTypes.LongType)
+        .add("input_ids", DataTypes.createArrayType(DataTypes.IntegerType));
+    data = spark.createDataFrame(rows, schema);
+  }
+
+  @AfterAll
+  static void tearDown() {
+    spark.stop();
+  }
+
+  private static MosaicBertEstimator estimator(int workers) {
+    return new MosaicBertEstimator().setVocab(vocabFile.toString()).setModelConfig("tiny").setNumWorkers(workers)
+        .setGlobalBatchSize(8).setMicroBatchSize(4).setMaxSteps(6).setLr(2e-3).setRingTimeoutSeconds(20);
+  }
+
+  private static double relativeDifference(float[] a, float[] b) {
+    double err = 0;
+    double ref = 0;
+    for (int i = 0; i < a.length; i++) {
+      err += (a[i] - b[i]) * (a[i] - b[i]);
+      ref += a[i] * a[i];
+    }
+    return Math.sqrt(err / ref);
+  }
+
+  @Test
+  void oneTwoAndFourWorkersTrainTheSameModel() {
+    float[] one = estimator(1).fit(data).folder().parameters();
+    float[] two = estimator(2).fit(data).folder().parameters();
+    float[] four = estimator(4).fit(data).folder().parameters();
+    assertTrue(relativeDifference(one, two) < 1e-5, "2 workers: " + relativeDifference(one, two));
+    assertTrue(relativeDifference(one, four) < 1e-5, "4 workers: " + relativeDifference(one, four));
+  }
+
+  @Test
+  void aKilledTaskIsRetriedAndResumesToTheSameBits() {
+    float[] straight = estimator(2).fit(data).folder().parameters();
+    String dir = tmp.resolve("checkpoints").toString();
+    System.setProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY, "4");
+    float[] resumed;
+    try {
+      resumed = estimator(2).setCheckpointDir(dir).setCheckpointEvery(2).fit(data).folder().parameters();
+    } finally {
+      System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY);
+    }
+    assertEquals("true", System.getProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done"),
+        "the fault fired, and Spark retried the barrier stage");
+    System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
+    assertArrayEquals(straight, resumed, "resumed from the step-4 checkpoint: bit-identical weights");
+    assertTrue(Files.exists(tmp.resolve("checkpoints").resolve("metrics.jsonl")));
+  }
+
+  @Test
+  void theModelEmbedsRowsAndSavesAndLoadsInAPipeline() throws IOException {
+    Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {estimator(1).setMaxSteps(2)});
+    PipelineModel fitted = pipeline.fit(data);
+    Dataset<Row> scored = fitted.transform(data.limit(5));
+    List<Row> rows = scored.select("sample_id", "embedding").collectAsList();
+    assertEquals(5, rows.size());
+    assertEquals(128, ((Vector) rows.get(0).get(1)).size(), "tiny: hidden 128");
+    String path = tmp.resolve("pipeline").toString();
+    fitted.write().overwrite().save(path);
+    assertTrue(Files.exists(tmp.resolve("pipeline/stages").toFile().listFiles()[0].toPath().resolve("config.json")));
+    PipelineModel loaded = PipelineModel.load(path);
+    List<Row> again = loaded.transform(data.limit(5)).select("sample_id", "embedding").collectAsList();
+    assertEquals(rows, again, "the loaded model gives the same embeddings");
+  }
+
+  @Test
+  void badInputsAreRefusedWithClearMessages() {
+    String missing = assertThrows(IllegalArgumentException.class,
+        () -> estimator(1).setInputIdsCol("tokens").fit(data)).getMessage();
+    assertTrue(missing.contains("no column 'tokens' (inputIdsCol)"), missing);
+    String wrongType = assertThrows(IllegalArgumentException.class,
+        () -> estimator(1).setInputIdsCol("sample_id").fit(data)).getMessage();
+    assertTrue(wrongType.contains("must be array<int>, got bigint"), wrongType);
+    Dataset<Row> outside = spark.createDataFrame(List.of(RowFactory.create(1L, List.of(2, 99999, 3))),
+        data.schema());
+    String ids = assertThrows(IllegalArgumentException.class, () -> estimator(1).fit(outside)).getMessage();
+    assertTrue(ids.contains("sample 1 has token id 99999 at position 1, outside the vocabulary"), ids);
+    String empty = assertThrows(IllegalArgumentException.class, () -> estimator(1).fit(data.limit(0)))
+        .getMessage();
+    assertTrue(empty.contains("the dataset is empty"), empty);
+    String slots = assertThrows(IllegalArgumentException.class, () -> estimator(8).fit(data)).getMessage();
+    assertTrue(slots.contains("numWorkers 8 is more than the 4 tasks this cluster can run at once"), slots);
+    String dir = tmp.resolve("other-config").toString();
+    estimator(1).setMaxSteps(2).setCheckpointDir(dir).setCheckpointEvery(1).fit(data);
+    Exception other = assertThrows(Exception.class,
+        () -> estimator(1).setModelConfig("mini").setMaxSteps(3).setCheckpointDir(dir).fit(data));
+    assertTrue(String.valueOf(other.getMessage()).contains("it comes from another model config"), other.getMessage());
+  }
+}
