@@ -18,7 +18,8 @@ final class LocalSpark {
       builder.master("local[*]")
           .config("spark.driver.host", "127.0.0.1")
           .config("spark.driver.bindAddress", "127.0.0.1")
-          .config("spark.ui.enabled", "false");
+          .config("spark.ui.enabled", "false")
+          .config("spark.barrier.sync.timeout", "600");
     }
     return builder.getOrCreate();
   }

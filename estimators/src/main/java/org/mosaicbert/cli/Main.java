@@ -14,7 +14,8 @@ import java.util.List;
  * text into the results.
  */
 public final class Main {
-  static final List<Subcommand> SUBCOMMANDS = List.of(new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(), new CheckVectorsCommand(),
+  static final List<Subcommand> SUBCOMMANDS = List.of(new PretrainCommand(), new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(),
+      new CheckVectorsCommand(),
       new BenchCommand());
 
   private Main() {}

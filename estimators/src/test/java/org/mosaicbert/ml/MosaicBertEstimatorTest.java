@@ -120,6 +120,10 @@ class MosaicBertEstimatorTest {
   @Test
   void theModelEmbedsRowsAndSavesAndLoadsInAPipeline() throws IOException {
     Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {estimator(1).setMaxSteps(2)});
+    pipeline.write().overwrite().save(tmp.resolve("unfitted").toString());
+    MosaicBertEstimator reloaded = (MosaicBertEstimator) Pipeline.load(tmp.resolve("unfitted").toString())
+        .getStages()[0];
+    assertEquals(2L, reloaded.getOrDefault(reloaded.maxSteps()), "the estimator's params survive save and load");
     PipelineModel fitted = pipeline.fit(data);
     Dataset<Row> scored = fitted.transform(data.limit(5));
     List<Row> rows = scored.select("sample_id", "embedding").collectAsList();

@@ -1,0 +1,44 @@
+package org.mosaicbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.cli.EncodeCommandTest.Result;
+
+/** The main job on a fresh machine: no data given, so the embedded corpus is tokenized, then a model trained. */
+class PretrainCommandTest {
+  @TempDir Path tmp;
+
+  @Test
+  void pretrainsOnTheEmbeddedCorpusAndWritesAModelFolder() throws IOException {
+    Path recipe = tmp.resolve("quick.yaml");
+    Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 4ba\nglobal_train_batch_size: 8\n"
+        + "device_train_microbatch_size: 4\nmetrics_every: 1\n");
+    Path output = tmp.resolve("model");
+    Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
+        recipe.toString(), "--workers", "2");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("4 steps of 8 sequences, 2 worker(s)"), r.out());
+    for (String f : new String[] {"config.json", "model.safetensors", "vocab.txt", "training_args.json", "metadata"}) {
+      assertTrue(Files.exists(output.resolve(f)), f);
+    }
+    assertTrue(Files.exists(tmp.resolve("model.checkpoints").resolve("loss.png")));
+    assertEquals(4, Files.readAllLines(tmp.resolve("model.checkpoints").resolve("metrics.jsonl")).size());
+    assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
+  }
+
+  @Test
+  void anUnknownRecipeKeyIsNamed() throws IOException {
+    Path recipe = tmp.resolve("bad.yaml");
+    Files.writeString(recipe, "optimizer:\n  learning_rate: 1e-3\n");
+    Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("m").toString(), "--recipe",
+        recipe.toString());
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("unknown key 'optimizer.learning_rate'"), r.err());
+  }
+}
