@@ -21,9 +21,11 @@ import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.TcpRingCollective;
 import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -78,11 +80,46 @@ final class BarrierTraining {
     return samples;
   }
 
-  static float[] run(SparkSession spark, TrainPlan plan, List<Sample> samples, float[] initial, String checkpointDir,
+  /**
+   * The manifest of the shard folder a DataFrame reads, when the DataFrame is exactly a read of that folder's shards
+   * (no filter, no projection of other sources); else null.
+   */
+  static ShardManifest manifestOf(Dataset<?> df, org.apache.hadoop.conf.Configuration conf) {
+    if (!(df.queryExecution().analyzed()
+        instanceof org.apache.spark.sql.execution.datasources.LogicalRelation)) {
+      return null;
+    }
+    String[] files = df.inputFiles();
+    if (files.length == 0) {
+      return null;
+    }
+    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(files[0]).getParent();
+    try {
+      if (!dir.getFileSystem(conf).exists(new org.apache.hadoop.fs.Path(dir, ShardManifest.FILE_NAME))) {
+        return null;
+      }
+    } catch (IOException e) {
+      return null;
+    }
+    ShardManifest manifest = ShardManifest.read(dir, conf);
+    java.util.Set<String> read = new java.util.TreeSet<>();
+    for (String f : files) {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(f);
+      if (!p.getParent().equals(dir)) {
+        return null;
+      }
+      read.add(p.getName());
+    }
+    java.util.Set<String> shards = new java.util.TreeSet<>();
+    manifest.shards().forEach(s -> shards.add(s.path()));
+    return read.equals(shards) ? manifest : null;
+  }
+
+  static float[] run(SparkSession spark, TrainPlan plan, SampleStream samples, float[] initial, String checkpointDir,
       int timeoutSeconds) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     checkCluster(jsc, plan.numWorkers());
-    Broadcast<List<Sample>> data = jsc.broadcast(samples);
+    Broadcast<SampleStream> data = jsc.broadcast(samples);
     Broadcast<float[]> init = jsc.broadcast(initial);
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
@@ -112,7 +149,7 @@ final class BarrierTraining {
     }
   }
 
-  private static Iterator<float[]> trainRank(TrainPlan plan, List<Sample> samples, float[] initial,
+  private static Iterator<float[]> trainRank(TrainPlan plan, SampleStream samples, float[] initial,
       CheckpointStore store, byte[] secret, int timeoutMillis) {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();

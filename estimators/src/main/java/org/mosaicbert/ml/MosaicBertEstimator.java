@@ -21,23 +21,32 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.data.ShardManifest;
+import org.mosaicbert.data.ShardSampleStream;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * MosaicBERT pretraining as an MLlib {@code Estimator}: {@code fit} runs one Spark barrier stage with one task per
- * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierTraining}). Defaults follow the MosaicBERT
+ * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierTraining}). A DataFrame that is a plain
+ * read of a shard folder made by {@code mosaicbert tokenize} is read through its manifest, each worker reading only
+ * the row groups of its slices; any other DataFrame is ordered by sample id, collected and broadcast (for data that
+ * fits in memory, such as fine-tuning sets). Defaults follow the MosaicBERT
  * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
  * alpha_f 0.02, 30% masking.
  */
 public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implements DefaultParamsWritable {
   private static final Logger LOG = LoggerFactory.getLogger(MosaicBertEstimator.class);
+  /** Row groups per shuffle window when reading shards through their manifest. */
+  static final int SHARD_WINDOW = 8;
 
   private final String uid;
   private final Param<String> objective;
@@ -244,32 +253,55 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     }
     Vocabulary vocabulary = Vocabulary.readVocabTxt(Path.of(vocabPath));
     ModelConfig config = resolveConfig(vocabulary.size());
-    List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), value(inputIdsCol), value(sampleIdCol),
-        config.vocabSize(), value(maxSeqLen));
+    var hadoopConf = dataset.sparkSession().sparkContext().hadoopConfiguration();
+    ShardManifest manifest = BarrierTraining.manifestOf(dataset, hadoopConf);
+    SampleStream stream;
+    int longest;
+    if (manifest != null) {
+      if (!manifest.vocab().sha256().equals(vocabulary.sha256())) {
+        throw new IllegalArgumentException("the shards were tokenized with another vocabulary (sha256 "
+            + manifest.vocab().sha256() + ") than " + vocabPath + " (" + vocabulary.sha256() + "); use the shards' "
+            + "vocab.txt");
+      }
+      if (manifest.maxSeqLen() > (int) value(maxSeqLen)) {
+        throw new IllegalArgumentException("the shards hold samples of up to " + manifest.maxSeqLen() + " tokens, more "
+            + "than maxSeqLen " + value(maxSeqLen));
+      }
+      String dir = new org.apache.hadoop.fs.Path(dataset.inputFiles()[0]).getParent().toString();
+      stream = new ShardSampleStream(dir, manifest, HadoopConf.of(hadoopConf), value(seed), SHARD_WINDOW,
+          config.vocabSize());
+      longest = manifest.maxSeqLen();
+      LOG.info("reading {} through its manifest: each worker reads only the row groups of its slices", dir);
+    } else {
+      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), value(inputIdsCol), value(sampleIdCol),
+          config.vocabSize(), value(maxSeqLen));
+      stream = SampleStream.inMemory(samples, value(seed));
+      longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
+    }
+    long epochSize = stream.epochSize();
     int workers = value(numWorkers);
     int global = value(globalBatchSize);
     long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
-        : (long) Math.ceil((double) value(maxEpochs) * samples.size() / global);
+        : (long) Math.ceil((double) value(maxEpochs) * epochSize / global);
     int[] special = TokenizerLoader.BERT_SPECIAL_TOKENS.stream().mapToInt(vocabulary::id).filter(id -> id >= 0)
         .toArray();
     int maskId = vocabulary.id("[MASK]");
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
-    int longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
     TrainPlan plan = new TrainPlan(config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
         value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
         global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
-        samples.size(), value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
+        epochSize, value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
     float[] initial = null;
     String init = value(initModel);
     if (!init.isEmpty()) {
       initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(),
           ParameterLayout.Heads.MLM).parameters();
     }
-    LOG.info("fit: {} samples, {} steps of {} sequences on {} workers; {}", samples.size(), steps, global, workers,
+    LOG.info("fit: {} samples, {} steps of {} sequences on {} workers; {}", epochSize, steps, global, workers,
         explainParams().replace('\n', ';'));
-    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, samples, initial, value(checkpointDir),
+    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, stream, initial, value(checkpointDir),
         value(ringTimeoutSeconds));
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {

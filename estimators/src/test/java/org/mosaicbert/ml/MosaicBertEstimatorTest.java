@@ -138,6 +138,33 @@ class MosaicBertEstimatorTest {
   }
 
   @Test
+  void shardsAreReadThroughTheirManifestWithTheSameResultForAnyWorkerCount() throws IOException {
+    Path docs = tmp.resolve("docs.jsonl");
+    List<String> lines = new ArrayList<>();
+    for (String d : TestCorpora.c4Documents().subList(0, 200)) {
+      lines.add(new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode().put("text", d).toString());
+    }
+    Files.write(docs, lines);
+    String shards = tmp.resolve("shards").toString();
+    org.mosaicbert.data.TokenizeJob.run(spark, new org.mosaicbert.data.TokenizeJob.Options(docs.toString(),
+        vocabFile.toString(), shards, 32, null, "text", 40, true, false, false, 8192));
+    Dataset<Row> read = spark.read().parquet(shards + "/shard-*.parquet");
+    assertTrue(BarrierTraining.manifestOf(read, spark.sparkContext().hadoopConfiguration()) != null);
+    assertTrue(BarrierTraining.manifestOf(read.limit(10), spark.sparkContext().hadoopConfiguration()) == null,
+        "a filtered read is not the shard folder");
+    float[] one = estimator(1).fit(read).folder().parameters();
+    float[] two = estimator(2).fit(read).folder().parameters();
+    assertTrue(relativeDifference(one, two) < 1e-5, "2 workers: " + relativeDifference(one, two));
+    Path otherVocab = tmp.resolve("other-vocab.txt");
+    List<String> other = new ArrayList<>(Files.readAllLines(vocabFile));
+    other.set(other.size() - 1, "##zzz");
+    Files.write(otherVocab, other);
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> estimator(1).setVocab(otherVocab.toString()).fit(read)).getMessage();
+    assertTrue(message.contains("the shards were tokenized with another vocabulary"), message);
+  }
+
+  @Test
   void badInputsAreRefusedWithClearMessages() {
     String missing = assertThrows(IllegalArgumentException.class,
         () -> estimator(1).setInputIdsCol("tokens").fit(data)).getMessage();

@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One rank of data-parallel MLM pretraining. Each step: take this rank's fixed slice of the step's global batch
- * ({@link SampleOrder}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
+ * ({@link SampleStream}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
  * whole global batch), run the micro-batches (bucketed by length), allreduce the one flat gradient buffer with the
  * loss statistics appended, and step the optimizer. Every rank runs the same steps; rank 0 writes checkpoints and
  * metrics. Nothing depends on the number of ranks but the float summation order.
@@ -36,10 +36,10 @@ public final class DataParallelTrainer {
   /**
    * Trains and returns the final flat parameters.
    *
-   * @param dataset the samples, in their stable order (by sample id)
+   * @param stream the samples in the order of the run
    * @param initialParameters flat parameters to start from, or null for a fresh initialisation from the seed
    */
-  public static float[] train(TrainPlan plan, Collective collective, List<Sample> dataset, float[] initialParameters,
+  public static float[] train(TrainPlan plan, Collective collective, SampleStream stream, float[] initialParameters,
       CheckpointStore store) {
     int rank = collective.rank();
     int share = plan.perWorkerBatch();
@@ -72,7 +72,6 @@ public final class DataParallelTrainer {
           LOG.info("resuming from the checkpoint of step {}", start);
         }
       }
-      SampleOrder order = new SampleOrder(plan.seed(), dataset.size());
       MlmMasking masking = plan.masking();
       LinearWithWarmup schedule = plan.schedule();
       float[] reduced = new float[(int) n + 2];
@@ -84,7 +83,7 @@ public final class DataParallelTrainer {
           System.setProperty(FAULT_INJECTION_PROPERTY + ".done", "true");
           throw new IllegalStateException("fault injected at step " + step + " (" + FAULT_INJECTION_PROPERTY + ")");
         }
-        List<UnpaddedBatch> microBatches = microBatches(plan, order, dataset, masking, step, rank, share);
+        List<UnpaddedBatch> microBatches = microBatches(plan, stream, masking, step, rank, share);
         long masked = microBatches.stream().mapToLong(b -> b.maskedRows().length).sum();
         long tokens = microBatches.stream().mapToLong(UnpaddedBatch::nnz).sum();
         float[] counts = {masked, tokens};
@@ -135,13 +134,9 @@ public final class DataParallelTrainer {
   }
 
   /** This rank's slice of step {@code step}, masked, sorted by length and cut into micro-batches. */
-  static List<UnpaddedBatch> microBatches(TrainPlan plan, SampleOrder order, List<Sample> dataset, MlmMasking masking,
-      long step, int rank, int share) {
-    List<Sample> slice = new ArrayList<>(share);
-    long first = step * plan.globalBatchSize() + (long) rank * share;
-    for (int i = 0; i < share; i++) {
-      slice.add(dataset.get(order.at(first + i).index()));
-    }
+  static List<UnpaddedBatch> microBatches(TrainPlan plan, SampleStream stream, MlmMasking masking, long step,
+      int rank, int share) {
+    List<Sample> slice = new ArrayList<>(stream.range(step * plan.globalBatchSize() + (long) rank * share, share));
     // Length buckets keep micro-batches of similar lengths together; ties by sample id keep it deterministic.
     slice.sort(Comparator.comparingInt((Sample s) -> s.inputIds().length).thenComparingLong(Sample::sampleId));
     List<UnpaddedBatch> out = new ArrayList<>();

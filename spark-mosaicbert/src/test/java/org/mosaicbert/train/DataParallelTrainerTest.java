@@ -45,7 +45,8 @@ class DataParallelTrainerTest {
 
   private static float[] train(int workers, int microBatch, CheckpointStore store) {
     List<float[]> results = LoopbackRing.run(workers, 30_000,
-        c -> DataParallelTrainer.train(plan(workers, microBatch, 3), c, dataset(20), null, store));
+        c -> DataParallelTrainer.train(plan(workers, microBatch, 3), c, SampleStream.inMemory(dataset(20), 17), null,
+            store));
     return results.get(0);
   }
 

@@ -1,0 +1,64 @@
+package org.mosaicbert.data;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.testing.LocalSpark;
+import org.mosaicbert.testing.SharedTestData;
+import org.mosaicbert.train.Sample;
+
+class ShardSampleStreamTest {
+  private static SparkSession spark;
+  @TempDir static Path tmp;
+  private static ShardManifest manifest;
+
+  @BeforeAll
+  static void tokenize() {
+    spark = LocalSpark.start();
+    manifest = TokenizeJob.run(spark, new TokenizeJob.Options(SharedTestData.path("data/c4").toString(),
+        SharedTestData.vocabTxt().toString(), tmp.resolve("shards").toString(), 64, null, "text", 100, false, false,
+        false, 8192)).manifest();
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  private static ShardSampleStream stream(int window) {
+    return new ShardSampleStream(tmp.resolve("shards").toString(), manifest,
+        HadoopConf.of(spark.sparkContext().hadoopConfiguration()), 17, window, 30522);
+  }
+
+  @Test
+  void everyEpochVisitsEverySampleOnceInItsOwnOrder() {
+    ShardSampleStream s = stream(2);
+    assertEquals(1030, s.epochSize());
+    List<Sample> epoch0 = s.range(0, 1030);
+    List<Sample> epoch1 = s.range(1030, 1030);
+    Set<Long> ids = new HashSet<>();
+    epoch0.forEach(x -> ids.add(x.sampleId()));
+    assertEquals(1030, ids.size(), "each sample exactly once");
+    assertNotEquals(epoch0.stream().map(Sample::sampleId).toList(), epoch1.stream().map(Sample::sampleId).toList());
+    assertEquals(epoch0.get(500).sampleId(), stream(2).range(500, 1).get(0).sampleId(), "a pure function of the "
+        + "position: a fresh stream (another worker, a resumed run) agrees");
+  }
+
+  @Test
+  void aSliceIsReadFromTheRowGroupsOfItsWindowOnly() {
+    ShardSampleStream s = stream(2);
+    assertEquals(11, manifest.shards().size(), "1030 rows at 100 per shard, one row group each");
+    List<String> touched = s.rowGroupsOf(40, 16);
+    assertTrue(touched.size() <= 4, "16 samples come from at most two windows of two row groups: " + touched);
+  }
+}
