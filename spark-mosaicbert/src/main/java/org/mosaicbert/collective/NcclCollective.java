@@ -1,0 +1,149 @@
+package org.mosaicbert.collective;
+
+import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
+import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
+import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
+import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
+import static org.bytedeco.cuda.global.nccl.ncclFloat32;
+import static org.bytedeco.cuda.global.nccl.ncclGetErrorString;
+import static org.bytedeco.cuda.global.nccl.ncclGetUniqueId;
+import static org.bytedeco.cuda.global.nccl.ncclSum;
+
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.nccl.ncclComm;
+import org.bytedeco.cuda.nccl.ncclUniqueId;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * NCCL collectives for GPU workers, through the JavaCPP CUDA presets.
+ *
+ * <p><b>Unverified: this class has never run.</b> It is written against the NCCL and CUDA runtime APIs of
+ * {@code org.bytedeco:cuda:13.1-9.19-1.5.13}, compiles, and is kept off every CPU path (nothing loads the CUDA
+ * libraries unless this class is used). It is checked on a GPU machine with the CUDA backend (issue 6).
+ *
+ * <p>Rendezvous: rank 0 calls {@link #newUniqueId()} and shares the bytes with the other ranks (in Spark, through
+ * {@code BarrierTaskContext.allGather}); every rank then constructs its collective with them. The device operations
+ * take device pointers; the {@link Collective} methods on host arrays stage through one device buffer.
+ */
+public final class NcclCollective implements Collective {
+  private final int rank;
+  private final int worldSize;
+  private final ncclComm comm = new ncclComm();
+  private final CUstream_st stream = new CUstream_st();
+  private FloatPointer staging;
+  private long stagingFloats;
+
+  /** A fresh NCCL unique id (128 bytes), made by rank 0. */
+  public static byte[] newUniqueId() {
+    ncclUniqueId id = new ncclUniqueId();
+    ncclCheck(ncclGetUniqueId(id), "ncclGetUniqueId");
+    byte[] bytes = new byte[128];
+    id.internal().get(bytes);
+    return bytes;
+  }
+
+  public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device) {
+    this.rank = rank;
+    this.worldSize = worldSize;
+    cudaCheck(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+    cudaCheck(cudaStreamCreate(stream), "cudaStreamCreate");
+    ncclUniqueId id = new ncclUniqueId();
+    id.internal().put(uniqueId);
+    ncclCheck(ncclCommInitRank(comm, worldSize, id, rank), "ncclCommInitRank(rank " + rank + " of " + worldSize
+        + ")");
+  }
+
+  @Override
+  public int rank() {
+    return rank;
+  }
+
+  @Override
+  public int worldSize() {
+    return worldSize;
+  }
+
+  /** In place on the device: buffer[0, count) ← Σ over ranks. */
+  public void allReduceSum(Pointer deviceBuffer, long count) {
+    ncclCheck(ncclAllReduce(deviceBuffer, deviceBuffer, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce");
+    cudaCheck(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
+
+  /** In place on the device: buffer[0, count) ← root's. */
+  public void broadcast(Pointer deviceBuffer, long count, int root) {
+    ncclCheck(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
+    cudaCheck(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
+
+  @Override
+  public void allReduceSum(float[] data) {
+    FloatPointer device = stage(data);
+    allReduceSum(device, data.length);
+    unstage(device, data);
+  }
+
+  @Override
+  public void broadcast(float[] data, int root) {
+    FloatPointer device = stage(data);
+    broadcast(device, data.length, root);
+    unstage(device, data);
+  }
+
+  private FloatPointer stage(float[] data) {
+    if (staging == null || stagingFloats < data.length) {
+      if (staging != null) {
+        cudaFree(staging);
+      }
+      staging = new FloatPointer();
+      cudaCheck(cudaMalloc(staging, 4L * data.length), "cudaMalloc(" + 4L * data.length + " bytes)");
+      stagingFloats = data.length;
+    }
+    try (FloatPointer host = new FloatPointer(data)) {
+      cudaCheck(cudaMemcpy(staging, host, 4L * data.length, cudaMemcpyHostToDevice), "cudaMemcpy host to device");
+    }
+    return staging;
+  }
+
+  private static void unstage(FloatPointer device, float[] data) {
+    try (FloatPointer host = new FloatPointer(data.length)) {
+      cudaCheck(cudaMemcpy(host, device, 4L * data.length, cudaMemcpyDeviceToHost), "cudaMemcpy device to host");
+      host.get(data);
+    }
+  }
+
+  private static void ncclCheck(int status, String call) {
+    if (status != 0) {
+      throw new IllegalStateException(call + " failed: " + ncclGetErrorString(status).getString()
+          + " (NCCL status " + status + "); check that every rank uses the same unique id and world size, and that "
+          + "the GPUs can reach each other (NCCL_DEBUG=INFO tells more)");
+    }
+  }
+
+  private static void cudaCheck(int status, String call) {
+    if (status != 0) {
+      throw new IllegalStateException(call + " failed: " + cudaGetErrorString(status).getString() + " (CUDA error "
+          + status + ")");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (staging != null) {
+      cudaFree(staging);
+      staging = null;
+    }
+    ncclCommDestroy(comm);
+    cudaStreamDestroy(stream);
+  }
+}
