@@ -7,7 +7,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.apache.hadoop.fs.Path;
 import org.apache.parquet.column.page.PageReadStore;
 import org.apache.parquet.example.data.Group;
@@ -19,6 +18,7 @@ import org.apache.parquet.io.RecordReader;
 import org.apache.parquet.schema.MessageType;
 import org.mosaicbert.model.Hashing;
 import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.SampleOrder;
 import org.mosaicbert.train.SampleStream;
 
 /**
@@ -71,21 +71,6 @@ public final class ShardSampleStream implements SampleStream {
     return blocks;
   }
 
-  private static int[] permutation(int n, long key) {
-    int[] p = new int[n];
-    for (int i = 0; i < n; i++) {
-      p[i] = i;
-    }
-    SplittableRandom rnd = new SplittableRandom(key);
-    for (int i = n - 1; i > 0; i--) {
-      int j = rnd.nextInt(i + 1);
-      int t = p[i];
-      p[i] = p[j];
-      p[j] = t;
-    }
-    return p;
-  }
-
   /** An epoch's windows: the blocks of each, and the stream offset (within the epoch) where each starts. */
   private record EpochPlan(List<List<Block>> windows, long[] starts) {
     int windowOf(long offset) {
@@ -105,7 +90,7 @@ public final class ShardSampleStream implements SampleStream {
     }
     return plans.computeIfAbsent(epoch, e -> {
       List<Block> blocks = blocks();
-      int[] order = permutation(blocks.size(), Hashing.key(seed, e, 0xB10CL));
+      int[] order = SampleOrder.permutation(blocks.size(), Hashing.key(seed, e, 0xB10CL));
       List<List<Block>> windows = new ArrayList<>();
       for (int w = 0; w * window < blocks.size(); w++) {
         List<Block> members = new ArrayList<>();
@@ -169,7 +154,7 @@ public final class ShardSampleStream implements SampleStream {
     for (Block b : members) {
       rows.addAll(readRowGroup(b));
     }
-    int[] perm = permutation(rows.size(), Hashing.key(seed, epoch, w, 0x0B5L));
+    int[] perm = SampleOrder.permutation(rows.size(), Hashing.key(seed, epoch, w, 0x0B5L));
     Sample[] shuffled = new Sample[rows.size()];
     for (int i = 0; i < perm.length; i++) {
       shuffled[i] = rows.get(perm[i]);

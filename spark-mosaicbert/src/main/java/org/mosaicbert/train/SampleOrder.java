@@ -32,12 +32,17 @@ public final class SampleOrder {
   }
 
   private int[] permutation(long epoch) {
-    int[] p = new int[size];
-    for (int i = 0; i < size; i++) {
+    return permutation(size, Hashing.key(seed, epoch, 0x5EEDL));
+  }
+
+  /** A uniformly random permutation of [0, n) (Fisher-Yates), a pure function of {@code key}. */
+  public static int[] permutation(int n, long key) {
+    int[] p = new int[n];
+    for (int i = 0; i < n; i++) {
       p[i] = i;
     }
-    SplittableRandom rnd = new SplittableRandom(Hashing.key(seed, epoch, 0x5EEDL));
-    for (int i = size - 1; i > 0; i--) {
+    SplittableRandom rnd = new SplittableRandom(key);
+    for (int i = n - 1; i > 0; i--) {
       int j = rnd.nextInt(i + 1);
       int t = p[i];
       p[i] = p[j];
