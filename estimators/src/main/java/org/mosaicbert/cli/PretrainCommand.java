@@ -133,33 +133,22 @@ final class PretrainCommand implements Subcommand {
 
       Dataset<Row> shards = spark.read().parquet(manifest.shards().stream()
           .map(s -> new org.apache.hadoop.fs.Path(data, s.path()).toString()).toArray(String[]::new));
-      // The driver follows metrics.jsonl when the output is on local disk (a remote one is left to the cluster's UI).
-      boolean local = !checkpoints.matches("^[a-zA-Z][a-zA-Z0-9+.-]*:.*") || checkpoints.startsWith("file:");
-      Progress progress = new Progress(local ? Path.of(checkpoints.replaceFirst("^file:", ""), "metrics.jsonl")
-          : Path.of("/nonexistent-remote-metrics"));
-      progress.start();
-      MosaicBertModel model;
-      try {
-        model = estimator.fit(shards);
-      } finally {
-        progress.stop();
-      }
+      MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
       (args.flag("overwrite") ? model.write().overwrite() : model.write()).save(output);
       org.apache.hadoop.fs.Path argsFile = new org.apache.hadoop.fs.Path(output, "training_args.json");
       try (var stream = argsFile.getFileSystem(conf).create(argsFile, true)) {
         stream.write(resolvedJson.getBytes(StandardCharsets.UTF_8));
       }
-      List<double[]> curve = progress.curve();
-      if (local && !curve.isEmpty()) {
-        LossCurve.write(curve, Path.of(checkpoints.replaceFirst("^file:", ""), "loss.png"));
-      }
       double seconds = (System.nanoTime() - start) / 1e9;
       out.printf("model: %s (%s preset, %d steps of %d sequences, %d worker(s))%n", output, modelConfig, steps, batch,
           workers);
-      if (!curve.isEmpty()) {
-        out.printf("loss: %.3f at step %d -> %.3f at step %d (loss curve: %s)%n", curve.get(0)[1],
-            (long) curve.get(0)[0], curve.get(curve.size() - 1)[1], (long) curve.get(curve.size() - 1)[0],
-            Path.of(checkpoints, "loss.png"));
+      List<JsonNode> metrics = readMetrics(checkpoints, conf);
+      if (!metrics.isEmpty()) {
+        JsonNode first = metrics.get(0);
+        JsonNode last = metrics.get(metrics.size() - 1);
+        out.printf("loss: %.3f at step %d -> %.3f at step %d, %.0f tokens/s (metrics and loss.png in %s)%n",
+            first.path("loss").asDouble(), first.path("step").asLong(), last.path("loss").asDouble(),
+            last.path("step").asLong(), last.path("tokens_per_s").asDouble(), checkpoints);
       }
       out.printf("time: %.1f s%n", seconds);
       return 0;
@@ -177,69 +166,20 @@ final class PretrainCommand implements Subcommand {
     return local;
   }
 
-  /** Follows metrics.jsonl while the barrier stage runs and logs progress with an ETA. */
-  private static final class Progress {
-    private final Path file;
-    private final List<double[]> curve = new ArrayList<>();
-    private Thread thread;
-    private volatile boolean running = true;
-    private int linesSeen;
-
-    Progress(Path file) {
-      this.file = file;
+  private static List<JsonNode> readMetrics(String checkpoints, org.apache.hadoop.conf.Configuration conf)
+      throws IOException {
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(checkpoints, "metrics.jsonl");
+    List<JsonNode> out = new ArrayList<>();
+    if (!file.getFileSystem(conf).exists(file)) {
+      return out;
     }
-
-    void start() {
-      thread = new Thread(() -> {
-        long t0 = System.nanoTime();
-        while (running) {
-          poll(t0);
-          try {
-            Thread.sleep(1000);
-          } catch (InterruptedException e) {
-            return;
-          }
+    try (InputStream stream = file.getFileSystem(conf).open(file)) {
+      for (String line : new String(stream.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+        if (!line.isBlank()) {
+          out.add(new ObjectMapper().readTree(line));
         }
-      }, "pretrain-progress");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    private synchronized void poll(long t0) {
-      if (!Files.exists(file)) {
-        return;
-      }
-      try {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        for (int i = linesSeen; i < lines.size(); i++) {
-          JsonNode m = new ObjectMapper().readTree(lines.get(i));
-          long step = m.path("step").asLong();
-          long total = m.path("total_steps").asLong();
-          double elapsed = (System.nanoTime() - t0) / 1e9;
-          curve.add(new double[] {step, m.path("loss").asDouble()});
-          LOG.info(String.format("step %d/%d  loss %.4f  masked acc %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
-              + "(compute %.2f, allreduce %.2f)  ETA %.0f s", step, total, m.path("loss").asDouble(),
-              m.path("masked_accuracy").asDouble(), m.path("lr").asDouble(), m.path("tokens_per_s").asDouble(),
-              m.path("step_s").asDouble(), m.path("compute_s").asDouble(), m.path("allreduce_s").asDouble(),
-              m.path("step_s").asDouble() * (total - step)));
-          linesSeen = i + 1;
-          if (elapsed < 0) {
-            return;
-          }
-        }
-      } catch (IOException e) {
-        LOG.debug("metrics not readable yet: {}", e.getMessage());
       }
     }
-
-    void stop() {
-      running = false;
-      thread.interrupt();
-      poll(System.nanoTime());
-    }
-
-    synchronized List<double[]> curve() {
-      return new ArrayList<>(curve);
-    }
+    return out;
   }
 }

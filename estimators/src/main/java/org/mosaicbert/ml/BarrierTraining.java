@@ -140,10 +140,15 @@ final class BarrierTraining {
         // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a
         // shuffle is (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint.
         .repartition(1);
+    TrainingProgress progress = checkpointDir.isEmpty() ? null
+        : new TrainingProgress(checkpointDir, spark.sparkContext().hadoopConfiguration());
     try {
       List<float[]> result = trained.collect();
       return result.get(0);
     } finally {
+      if (progress != null) {
+        progress.close();
+      }
       data.destroy();
       init.destroy();
     }

@@ -1,4 +1,4 @@
-package org.mosaicbert.cli;
+package org.mosaicbert.ml;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
