@@ -61,11 +61,8 @@ public final class Args {
     return args;
   }
 
+  /** Whether the flag (a switch, or a flag with a value) was given. */
   public boolean has(String name) {
-    return values.containsKey(name);
-  }
-
-  public boolean flag(String name) {
     return values.containsKey(name);
   }
 

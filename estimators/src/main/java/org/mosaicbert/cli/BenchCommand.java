@@ -45,7 +45,7 @@ final class BenchCommand implements Subcommand {
     Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads"),
         Set.of("allreduce"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
-    if (args.flag("allreduce")) {
+    if (args.has("allreduce")) {
       long gradientBytes = 4 * new ParameterLayout(config, ParameterLayout.Heads.MLM).size();
       java.util.List<Long> sizes = new java.util.ArrayList<>();
       for (long s = 1 << 20; s < gradientBytes; s *= 8) {

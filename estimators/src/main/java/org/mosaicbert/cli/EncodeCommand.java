@@ -50,9 +50,9 @@ final class EncodeCommand implements Subcommand {
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
     Args args = Args.parse(name(), argv, Set.of("vocab", "max-length"), Set.of("cased", "no-special-tokens"));
-    boolean special = !args.flag("no-special-tokens");
+    boolean special = !args.has("no-special-tokens");
     int maxLength = args.intValue("max-length", Integer.MAX_VALUE, special ? 2 : 1);
-    BertWordPieceTokenizer tokenizer = TokenizerLoader.load(args.path("vocab"), args.flag("cased"));
+    BertWordPieceTokenizer tokenizer = TokenizerLoader.load(args.path("vocab"), args.has("cased"));
 
     CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
         .onMalformedInput(CodingErrorAction.REPLACE)

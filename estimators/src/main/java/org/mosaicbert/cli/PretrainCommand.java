@@ -134,7 +134,7 @@ final class PretrainCommand implements Subcommand {
       Dataset<Row> shards = spark.read().parquet(manifest.shards().stream()
           .map(s -> new org.apache.hadoop.fs.Path(data, s.path()).toString()).toArray(String[]::new));
       MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
-      (args.flag("overwrite") ? model.write().overwrite() : model.write()).save(output);
+      (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       org.apache.hadoop.fs.Path argsFile = new org.apache.hadoop.fs.Path(output, "training_args.json");
       try (var stream = argsFile.getFileSystem(conf).create(argsFile, true)) {
         stream.write(resolvedJson.getBytes(StandardCharsets.UTF_8));

@@ -62,9 +62,9 @@ final class TokenizeCommand implements Subcommand {
         CorpusFormat.parseOrAuto(args.string("format", "auto")),
         args.string("text-column", TokenizeJob.DEFAULT_TEXT_COLUMN),
         args.intValue("rows-per-shard", 0, 1),
-        args.flag("overwrite"),
-        args.flag("skip-bad-records"),
-        args.flag("cased"),
+        args.has("overwrite"),
+        args.has("skip-bad-records"),
+        args.has("cased"),
         args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64));
     LOG.info("tokenize: {}", options);
     SparkSession spark = LocalSpark.session(name());

@@ -60,9 +60,9 @@ final class TrainVocabCommand implements Subcommand {
       var conf = spark.sparkContext().hadoopConfiguration();
       List<CorpusFile> files = args.has("input") ? CorpusListing.list(args.requiredString("input"), format, conf)
           : List.of(DefaultCorpus.file());
-      TrainVocabJob.Result result = SparkJobs.writeAtomically(output, args.flag("overwrite"), conf, tmp -> {
-        TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.flag("skip-bad-records"),
-            args.flag("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
+      TrainVocabJob.Result result = SparkJobs.writeAtomically(output, args.has("overwrite"), conf, tmp -> {
+        TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.has("skip-bad-records"),
+            args.has("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
         TrainVocabJob.writeVocab(trained.tokens(), tmp, conf);
         return trained;
       });

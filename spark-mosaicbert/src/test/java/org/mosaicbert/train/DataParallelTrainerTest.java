@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
 
