@@ -21,6 +21,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.ShardSampleStream;
@@ -289,7 +290,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
-    TrainPlan plan = new TrainPlan(config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
+    TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
         value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
         global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
         epochSize, value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));

@@ -67,9 +67,9 @@ final class TrainingProgress implements AutoCloseable {
         long step = m.path("step").asLong();
         long total = m.path("total_steps").asLong();
         curve.add(new double[] {step, m.path("loss").asDouble()});
-        LOG.info(String.format("step %d/%d  loss %.4f  masked acc %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
+        LOG.info(String.format("step %d/%d  loss %.4f  accuracy %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
             + "(compute %.2f, allreduce %.2f)  ETA %.0f s", step, total, m.path("loss").asDouble(),
-            m.path("masked_accuracy").asDouble(), m.path("lr").asDouble(), m.path("tokens_per_s").asDouble(),
+            m.path("accuracy").asDouble(), m.path("lr").asDouble(), m.path("tokens_per_s").asDouble(),
             m.path("step_s").asDouble(), m.path("compute_s").asDouble(), m.path("allreduce_s").asDouble(),
             m.path("step_s").asDouble() * (total - step)));
         linesSeen = i + 1;

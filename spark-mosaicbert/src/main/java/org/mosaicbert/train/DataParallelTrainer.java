@@ -20,7 +20,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One rank of data-parallel MLM pretraining. Each step: take this rank's fixed slice of the step's global batch
+ * One rank of data-parallel training: MLM pretraining or classification/regression fine-tuning. Each step: take this rank's fixed slice of the step's global batch
  * ({@link SampleStream}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
  * whole global batch), run the micro-batches (bucketed by length), allreduce the one flat gradient buffer with the
  * loss statistics appended, and step the optimizer. Every rank runs the same steps; rank 0 writes checkpoints and
@@ -34,7 +34,8 @@ public final class DataParallelTrainer {
   private DataParallelTrainer() {}
 
   /**
-   * Trains and returns the final flat parameters.
+   * Trains and returns the final flat parameters. The metrics' accuracy is masked-token accuracy (MLM) or the
+   * share of sequences classified right (classification).
    *
    * @param stream the samples in the order of the run
    * @param initialParameters flat parameters to start from, or null for a fresh initialisation from the seed
@@ -43,7 +44,7 @@ public final class DataParallelTrainer {
       CheckpointStore store) {
     int rank = collective.rank();
     int share = plan.perWorkerBatch();
-    try (MosaicBert model = new MosaicBert(plan.config(), ParameterLayout.Heads.MLM,
+    try (MosaicBert model = new MosaicBert(plan.config(), plan.heads(),
         new CpuBackend(plan.threadsPerWorker()), new MosaicBert.Capacity(plan.microBatchSize() * plan.maxSeqLen(),
         plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()))) {
       long n = model.layout().size();
@@ -84,7 +85,9 @@ public final class DataParallelTrainer {
           throw new IllegalStateException("fault injected at step " + step + " (" + FAULT_INJECTION_PROPERTY + ")");
         }
         List<UnpaddedBatch> microBatches = microBatches(plan, stream, masking, step, rank, share);
-        long masked = microBatches.stream().mapToLong(b -> b.maskedRows().length).sum();
+        // The divisor: masked tokens (MLM) or sequences (classification) of the whole global batch.
+        long masked = microBatches.stream().mapToLong(b -> plan.objective() == MosaicBert.Objective.MLM
+            ? b.maskedRows().length : b.numSequences()).sum();
         long tokens = microBatches.stream().mapToLong(UnpaddedBatch::nnz).sum();
         float[] counts = {masked, tokens};
         collective.allReduceSum(counts);
@@ -94,7 +97,7 @@ public final class DataParallelTrainer {
         long correct = 0;
         MosaicBert.Randomness randomness = new MosaicBert.Randomness(plan.seed(), step);
         for (UnpaddedBatch batch : microBatches) {
-          MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, randomness);
+          MosaicBert.Loss loss = model.forward(batch, plan.objective(), randomness);
           model.backward(divisor);
           lossSum += loss.sum();
           correct += loss.correct();
@@ -112,7 +115,7 @@ public final class DataParallelTrainer {
         long done = step + 1;
         if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
-          store.appendMetrics(String.format(Locale.ROOT, "{\"step\": %d, \"loss\": %.6f, \"masked_accuracy\": %.6f, "
+          store.appendMetrics(String.format(Locale.ROOT, "{\"step\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
               + "\"lr\": %.6e, \"tokens_per_s\": %.1f, \"step_s\": %.4f, \"compute_s\": %.4f, \"allreduce_s\": %.4f, "
               + "\"total_steps\": %d}", done, reduced[(int) n] / divisor, reduced[(int) n + 1] / divisor,
               plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9,
@@ -141,7 +144,8 @@ public final class DataParallelTrainer {
     slice.sort(Comparator.comparingInt((Sample s) -> s.inputIds().length).thenComparingLong(Sample::sampleId));
     List<UnpaddedBatch> out = new ArrayList<>();
     for (int from = 0; from < slice.size(); from += plan.microBatchSize()) {
-      out.add(Batches.mlm(slice.subList(from, Math.min(slice.size(), from + plan.microBatchSize())), masking, step));
+      List<Sample> part = slice.subList(from, Math.min(slice.size(), from + plan.microBatchSize()));
+      out.add(plan.objective() == MosaicBert.Objective.MLM ? Batches.mlm(part, masking, step) : Batches.labelled(part));
     }
     return out;
   }

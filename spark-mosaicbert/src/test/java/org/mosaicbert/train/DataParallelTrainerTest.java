@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.MosaicBert;
 
 class DataParallelTrainerTest {
   @TempDir Path tmp;
@@ -38,7 +39,8 @@ class DataParallelTrainerTest {
   }
 
   static TrainPlan plan(int workers, int microBatch, int checkpointEvery) {
-    return new TrainPlan(TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5), 8, 0.25, 0.02, 8, microBatch,
+    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5), 8,
+        0.25, 0.02, 8, microBatch,
         workers, 17, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 20, checkpointEvery, 1, 1);
   }
 
@@ -81,6 +83,63 @@ class DataParallelTrainerTest {
     float[] resumed = train(2, 2, store);
     System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
     assertArrayEquals(straight, resumed, "resumed from step 3: the same bits as the uninterrupted run");
+  }
+
+  /** A synthetic task: label 1 when token 7 occurs. Fine-tuning learns it, the same with 1 or 2 workers. */
+  @Test
+  void classificationFineTuningLearnsAndIsWorkerCountIndependent() {
+    SplittableRandom rnd = new SplittableRandom(9);
+    List<Sample> data = new ArrayList<>();
+    for (int i = 0; i < 64; i++) {
+      int len = 6 + rnd.nextInt(6);
+      int[] ids = new int[len];
+      int[] types = new int[len];
+      ids[0] = 2;
+      ids[len - 1] = 3;
+      boolean positive = i % 2 == 0;
+      for (int p = 1; p < len - 1; p++) {
+        ids[p] = 8 + rnd.nextInt(56);
+        types[p] = p > len / 2 ? 1 : 0;
+      }
+      if (positive) {
+        ids[1 + rnd.nextInt(len - 2)] = 7;
+      }
+      data.add(new Sample(i, ids, types, positive ? 1f : 0f));
+    }
+    ModelConfig classifier = TINY.withHead(2);
+    java.util.function.IntFunction<TrainPlan> plan = workers -> new TrainPlan(MosaicBert.Objective.CLASSIFICATION,
+        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), 120, 0.1, 0.0, 16, 8 / workers * 2 / 2,
+        workers, 5, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 64, 0, 10, 1);
+    List<String> metrics = new ArrayList<>();
+    CheckpointStore collect = new CheckpointStore() {
+      @Override
+      public java.util.Optional<TrainState.Loaded> latest() {
+        return java.util.Optional.empty();
+      }
+
+      @Override
+      public void publish(long step, Path localDir) {}
+
+      @Override
+      public void appendMetrics(String jsonLine) {
+        metrics.add(jsonLine);
+      }
+    };
+    float[] one = LoopbackRing.run(1, 30_000,
+        c -> DataParallelTrainer.train(plan.apply(1), c, SampleStream.inMemory(data, 5), null, collect)).get(0);
+    String last = metrics.get(metrics.size() - 1);
+    double accuracy = Double.parseDouble(last.replaceAll(".*\"accuracy\": ([0-9.]+).*", "$1"));
+    assertTrue(accuracy >= 0.9, "the classifier learns the rule: " + last);
+    float[] two = LoopbackRing.run(2, 30_000,
+        c -> DataParallelTrainer.train(plan.apply(2), c, SampleStream.inMemory(data, 5), null,
+            CheckpointStore.none())).get(0);
+    double err = 0;
+    double ref = 0;
+    for (int i = 0; i < one.length; i++) {
+      err += (one[i] - two[i]) * (one[i] - two[i]);
+      ref += one[i] * one[i];
+    }
+    assertTrue(Math.sqrt(err / ref) < 1e-5, "2 workers: " + Math.sqrt(err / ref));
   }
 
   @Test
