@@ -81,6 +81,59 @@ final class BarrierTraining {
   }
 
   /**
+   * A labelled dataset (fine-tuning) in row order: texts tokenized here with the vocabulary ([CLS] a [SEP] b [SEP],
+   * truncated longest-first to maxSeqLen), or token ids taken from {@code idsCol} when {@code textCol} is empty.
+   */
+  static List<Sample> collectLabelled(Dataset<Row> df, String textCol, String pairCol, String idsCol, String labelCol,
+      org.mosaicbert.tokenizer.Vocabulary vocabulary, int maxSeqLen, int vocabSize) {
+    boolean text = !textCol.isEmpty();
+    boolean pair = text && !pairCol.isEmpty();
+    List<String> tokens = new ArrayList<>();
+    for (int i = 0; i < vocabulary.size(); i++) {
+      tokens.add(vocabulary.token(i));
+    }
+    org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer = org.mosaicbert.tokenizer.TokenizerSpec.bert(tokens,
+        org.mosaicbert.tokenizer.BertNormalizer.uncased()).build();
+    List<Row> rows = (text ? pair ? df.select(textCol, pairCol, labelCol) : df.select(textCol, labelCol)
+        : df.select(idsCol, labelCol)).collectAsList();
+    List<Sample> samples = new ArrayList<>(rows.size());
+    for (int i = 0; i < rows.size(); i++) {
+      Row row = rows.get(i);
+      int labelIndex = row.size() - 1;
+      if (row.isNullAt(labelIndex)) {
+        throw new IllegalArgumentException("row " + i + " has no label in column '" + labelCol + "'");
+      }
+      float label = ((Number) row.get(labelIndex)).floatValue();
+      if (text) {
+        if (row.isNullAt(0)) {
+          throw new IllegalArgumentException("row " + i + " has a null text in column '" + textCol + "'");
+        }
+        org.mosaicbert.tokenizer.Encoding e = pair
+            ? tokenizer.encodePair(row.getString(0), row.isNullAt(1) ? "" : row.getString(1), maxSeqLen)
+            : single(tokenizer.encode(row.getString(0), maxSeqLen));
+        samples.add(new Sample(i, e.ids(), e.typeIds(), label));
+      } else {
+        List<Integer> list = row.getList(0);
+        int[] ids = list.stream().mapToInt(Integer::intValue).toArray();
+        for (int id : ids) {
+          if (id < 0 || id >= vocabSize) {
+            throw new IllegalArgumentException("row " + i + " has token id " + id + ", outside the vocabulary");
+          }
+        }
+        samples.add(new Sample(i, ids, null, label));
+      }
+    }
+    if (samples.isEmpty()) {
+      throw new IllegalArgumentException("the dataset is empty: there is nothing to train on");
+    }
+    return samples;
+  }
+
+  private static org.mosaicbert.tokenizer.Encoding single(int[] ids) {
+    return new org.mosaicbert.tokenizer.Encoding(ids, new int[ids.length]);
+  }
+
+  /**
    * The manifest of the shard folder a DataFrame reads, when the DataFrame is exactly a read of that folder's shards
    * (no filter, no projection of other sources); else null.
    */

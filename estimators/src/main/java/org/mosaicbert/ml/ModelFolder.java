@@ -49,7 +49,21 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     }
   }
 
-  public static ModelFolder read(String path, Configuration conf, ParameterLayout.Heads heads) {
+  /** Reads a model folder with the heads its weights have (a classifier when they hold one, else MLM). */
+  public static ModelFolder read(String path, Configuration conf) {
+    return read(path, conf, null, null, 0);
+  }
+
+  /**
+   * Reads a model folder into the given config and heads: tensors the folder lacks (a pooler and classifier when
+   * fine-tuning from an MLM checkpoint) are freshly initialised from {@code seed}; those the target does not have
+   * (an MLM head, a classifier of another label count when {@code dropClassifier}) are left out.
+   *
+   * @param target the config to read into, or null for the folder's own
+   * @param heads the heads to read into, or null for the folder's own
+   */
+  public static ModelFolder read(String path, Configuration conf, ModelConfig target, ParameterLayout.Heads heads,
+      long seed) {
     try {
       Path local = Files.createTempDirectory("mosaicbert-model");
       org.apache.hadoop.fs.Path source = new org.apache.hadoop.fs.Path(path);
@@ -61,11 +75,15 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
         }
         fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.resolve(name).toString()), true);
       }
-      ModelConfig config = ModelConfig.read(local.resolve(CONFIG));
+      ModelConfig own = ModelConfig.read(local.resolve(CONFIG));
+      ModelConfig config = target != null ? target : own;
+      boolean hasClassifier = org.mosaicbert.io.SafeTensors.open(local.resolve(WEIGHTS)).has("classifier.weight");
+      ParameterLayout.Heads layout = heads != null ? heads
+          : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
       List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
       float[] params;
-      try (MosaicBert model = holder(config, heads)) {
-        ModelWeights.load(model, local.resolve(WEIGHTS), 0);
+      try (MosaicBert model = holder(config, layout)) {
+        ModelWeights.load(model, local.resolve(WEIGHTS), seed, own.numLabels() != config.numLabels());
         params = new float[(int) model.layout().size()];
         model.backend().download(params, 0, model.parameters().at(0), params.length);
       }
@@ -73,9 +91,27 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
         Files.deleteIfExists(local.resolve(name));
       }
       Files.deleteIfExists(local);
-      return new ModelFolder(config, heads, params, vocab);
+      return new ModelFolder(config, layout, params, vocab);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the model folder " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The config.json of a model folder. */
+  public static ModelConfig readConfig(String path, Configuration conf) {
+    try {
+      Path local = Files.createTempFile("mosaicbert-config", ".json");
+      org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(path, CONFIG);
+      FileSystem fs = file.getFileSystem(conf);
+      if (!fs.exists(file)) {
+        throw new IllegalArgumentException(path + " is not a model folder: it has no " + CONFIG);
+      }
+      fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.toString()), true);
+      ModelConfig config = ModelConfig.read(local);
+      Files.deleteIfExists(local);
+      return config;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + path + "/" + CONFIG + ": " + e.getMessage(), e);
     }
   }
 

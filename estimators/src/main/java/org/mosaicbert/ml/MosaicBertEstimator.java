@@ -51,6 +51,10 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   private final String uid;
   private final Param<String> objective;
+  private final Param<String> labelCol;
+  private final Param<String> textCol;
+  private final Param<String> textPairCol;
+  private final IntParam numLabels;
   private final Param<String> modelConfig;
   private final Param<String> vocab;
   private final Param<String> initModel;
@@ -84,8 +88,14 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   public MosaicBertEstimator(String uid) {
     this.uid = uid;
-    objective = new Param<>(this, "objective", "what to train: mlm (pretraining)",
-        ParamValidators.inArray(new String[] {"mlm"}));
+    objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
+        + "(fine-tuning)", ParamValidators.inArray(new String[] {"mlm", "classification", "regression"}));
+    labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index or regression target");
+    textCol = new Param<>(this, "textCol", "text column tokenized inside the stage (fine-tuning; empty: use "
+        + "inputIdsCol)");
+    textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task (empty: single text)");
+    numLabels = new IntParam(this, "numLabels", "classes of a classification head (0: from the data)",
+        ParamValidators.gtEq(0));
     modelConfig = new Param<>(this, "modelConfig", "a preset (tiny, mini, small, base, large) or the path of a "
         + "config.json");
     vocab = new Param<>(this, "vocab", "the vocab.txt of the token ids (the model keeps it)");
@@ -122,6 +132,10 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
         + "step fails", ParamValidators.gtEq(1));
     setDefault(objective, "mlm");
+    setDefault(labelCol, "label");
+    setDefault(textCol, "");
+    setDefault(textPairCol, "");
+    setDefault(numLabels, 0);
     setDefault(modelConfig, "tiny");
     setDefault(vocab, "");
     setDefault(initModel, "");
@@ -157,6 +171,10 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   // Param accessors (MLlib finds params through public no-argument methods).
   public Param<String> objective() { return objective; }
+  public Param<String> labelCol() { return labelCol; }
+  public Param<String> textCol() { return textCol; }
+  public Param<String> textPairCol() { return textPairCol; }
+  public IntParam numLabels() { return numLabels; }
   public Param<String> modelConfig() { return modelConfig; }
   public Param<String> vocab() { return vocab; }
   public Param<String> initModel() { return initModel; }
@@ -184,6 +202,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public IntParam maxSeqLen() { return maxSeqLen; }
   public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
 
+  public MosaicBertEstimator setObjective(String v) { set(objective, v); return this; }
+  public MosaicBertEstimator setLabelCol(String v) { set(labelCol, v); return this; }
+  public MosaicBertEstimator setTextCol(String v) { set(textCol, v); return this; }
+  public MosaicBertEstimator setTextPairCol(String v) { set(textPairCol, v); return this; }
+  public MosaicBertEstimator setNumLabels(int v) { set(numLabels, v); return this; }
   public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
   public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
   public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
@@ -218,6 +241,23 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   @Override
   public StructType transformSchema(StructType schema) {
+    java.util.List<String> names = java.util.Arrays.asList(schema.fieldNames());
+    if (!((String) value(objective)).equals("mlm")) {
+      String label = value(labelCol);
+      if (!names.contains(label)) {
+        throw new IllegalArgumentException("the input has no column '" + label + "' (labelCol); fine-tuning needs "
+            + "labels");
+      }
+      String text = value(textCol);
+      if (!text.isEmpty()) {
+        for (String c : new String[] {text, value(textPairCol)}) {
+          if (!c.isEmpty() && (!names.contains(c) || !schema.apply(c).dataType().equals(DataTypes.StringType))) {
+            throw new IllegalArgumentException("column '" + c + "' must exist and be a string (textCol/textPairCol)");
+          }
+        }
+        return schema;
+      }
+    }
     String col = value(inputIdsCol);
     if (!java.util.Arrays.asList(schema.fieldNames()).contains(col)) {
       throw new IllegalArgumentException("the input has no column '" + col + "' (inputIdsCol); its columns: "
@@ -253,12 +293,30 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
     }
     Vocabulary vocabulary = Vocabulary.readVocabTxt(Path.of(vocabPath));
-    ModelConfig config = resolveConfig(vocabulary.size());
     var hadoopConf = dataset.sparkSession().sparkContext().hadoopConfiguration();
-    ShardManifest manifest = BarrierTraining.manifestOf(dataset, hadoopConf);
+    String init = value(initModel);
+    ModelConfig config = init.isEmpty() ? resolveConfig(vocabulary.size()) : ModelFolder.readConfig(init, hadoopConf);
+    String objectiveName = value(objective);
+    boolean mlm = objectiveName.equals("mlm");
+    ShardManifest manifest = mlm ? BarrierTraining.manifestOf(dataset, hadoopConf) : null;
     SampleStream stream;
     int longest;
-    if (manifest != null) {
+    if (!mlm) {
+      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), value(textCol), value(textPairCol),
+          value(inputIdsCol), value(labelCol), vocabulary, value(maxSeqLen), config.vocabSize());
+      int labels = objectiveName.equals("regression") ? 1 : (int) value(numLabels) > 0 ? value(numLabels)
+          : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
+      for (Sample sample : samples) {
+        if (labels > 1 && (sample.label() != Math.rint(sample.label()) || sample.label() < 0
+            || sample.label() >= labels)) {
+          throw new IllegalArgumentException("sample " + sample.sampleId() + " has label " + sample.label()
+              + ", not a class index in 0.." + (labels - 1) + " (labelCol; or objective=regression)");
+        }
+      }
+      config = config.withHead(labels);
+      stream = SampleStream.inMemory(samples, value(seed));
+      longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
+    } else if (manifest != null) {
       if (!manifest.vocab().sha256().equals(vocabulary.sha256())) {
         throw new IllegalArgumentException("the shards were tokenized with another vocabulary (sha256 "
             + manifest.vocab().sha256() + ") than " + vocabPath + " (" + vocabulary.sha256() + "); use the shards' "
@@ -290,26 +348,25 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
-    TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
+    TrainPlan plan = new TrainPlan(mlm ? MosaicBert.Objective.MLM : MosaicBert.Objective.CLASSIFICATION, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
         value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
         global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
         epochSize, value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
     float[] initial = null;
-    String init = value(initModel);
     if (!init.isEmpty()) {
-      initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(),
-          ParameterLayout.Heads.MLM).parameters();
+      initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
+          plan.heads(), value(seed)).parameters();
     }
-    LOG.info("fit: {} samples, {} steps of {} sequences on {} workers; {}", epochSize, steps, global, workers,
-        explainParams().replace('\n', ';'));
+    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", objectiveName, epochSize, steps, global,
+        workers);
+    LOG.debug("params: {}", explainParams().replace('\n', ';'));
     float[] params = BarrierTraining.run(dataset.sparkSession(), plan, stream, initial, value(checkpointDir),
         value(ringTimeoutSeconds));
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, ParameterLayout.Heads.MLM, params,
-        tokens));
+    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens));
     return copyValues(model, extractParamMap()).setParent(this);
   }
 

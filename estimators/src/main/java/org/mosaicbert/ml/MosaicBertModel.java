@@ -39,6 +39,12 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   private final Param<String> embeddingCol;
   private final IntParam batchSize;
   private final IntParam threads;
+  private final Param<String> textCol;
+  private final Param<String> textPairCol;
+  private final IntParam maxSeqLen;
+  private final Param<String> predictionCol;
+  private final Param<String> probabilityCol;
+  private final Param<String> rawPredictionCol;
 
   MosaicBertModel(String uid, ModelFolder folder) {
     this.uid = uid;
@@ -47,6 +53,18 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     embeddingCol = new Param<>(this, "embeddingCol", "output column: the mean last hidden state (ML Vector)");
     batchSize = new IntParam(this, "batchSize", "sequences per forward pass when scoring", ParamValidators.gtEq(1));
     threads = new IntParam(this, "threads", "CPU threads per scoring task", ParamValidators.gtEq(1));
+    textCol = new Param<>(this, "textCol", "text column to tokenize (empty: use inputIdsCol)");
+    textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task");
+    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence after tokenization", ParamValidators.gtEq(2));
+    predictionCol = new Param<>(this, "predictionCol", "output: predicted class index or regression value");
+    probabilityCol = new Param<>(this, "probabilityCol", "output: class probabilities (ML Vector)");
+    rawPredictionCol = new Param<>(this, "rawPredictionCol", "output: classifier logits (ML Vector)");
+    setDefault(textCol, "");
+    setDefault(textPairCol, "");
+    setDefault(maxSeqLen, 512);
+    setDefault(predictionCol, "prediction");
+    setDefault(probabilityCol, "probability");
+    setDefault(rawPredictionCol, "rawPrediction");
     setDefault(inputIdsCol, "input_ids");
     setDefault(embeddingCol, "embedding");
     setDefault(batchSize, 32);
@@ -59,6 +77,14 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   }
 
   public Param<String> inputIdsCol() { return inputIdsCol; }
+  public Param<String> textCol() { return textCol; }
+  public Param<String> textPairCol() { return textPairCol; }
+  public IntParam maxSeqLen() { return maxSeqLen; }
+  public Param<String> predictionCol() { return predictionCol; }
+  public Param<String> probabilityCol() { return probabilityCol; }
+  public Param<String> rawPredictionCol() { return rawPredictionCol; }
+  public MosaicBertModel setTextCol(String v) { set(textCol, v); return this; }
+  public MosaicBertModel setTextPairCol(String v) { set(textPairCol, v); return this; }
   public Param<String> embeddingCol() { return embeddingCol; }
   public IntParam batchSize() { return batchSize; }
   public IntParam threads() { return threads; }
@@ -75,6 +101,18 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
 
   @Override
   public StructType transformSchema(StructType schema) {
+    if (folder.heads() == ParameterLayout.Heads.CLASSIFIER) {
+      String in = getOrDefault(textCol).isEmpty() ? getOrDefault(inputIdsCol) : getOrDefault(textCol);
+      if (!Arrays.asList(schema.fieldNames()).contains(in)) {
+        throw new IllegalArgumentException("the input has no column '" + in + "' (textCol or inputIdsCol)");
+      }
+      StructType out = schema;
+      if (!folder.config().isRegression()) {
+        out = out.add(getOrDefault(rawPredictionCol), SQLDataTypes.VectorType(), true)
+            .add(getOrDefault(probabilityCol), SQLDataTypes.VectorType(), true);
+      }
+      return out.add(getOrDefault(predictionCol), org.apache.spark.sql.types.DataTypes.DoubleType, true);
+    }
     String in = getOrDefault(inputIdsCol);
     String out = getOrDefault(embeddingCol);
     if (!Arrays.asList(schema.fieldNames()).contains(in)) {
@@ -91,7 +129,12 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     StructType outSchema = transformSchema(dataset.schema());
     Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
         scala.reflect.ClassTag$.MODULE$.apply(ModelFolder.class));
-    int idsIndex = Arrays.asList(dataset.schema().fieldNames()).indexOf(getOrDefault(inputIdsCol));
+    List<String> names = Arrays.asList(dataset.schema().fieldNames());
+    int idsIndex = names.indexOf(getOrDefault(inputIdsCol));
+    int textIndex = getOrDefault(textCol).isEmpty() ? -1 : names.indexOf(getOrDefault(textCol));
+    int pairIndex = getOrDefault(textPairCol).isEmpty() ? -1 : names.indexOf(getOrDefault(textPairCol));
+    int maxLen = (Integer) getOrDefault(maxSeqLen);
+    boolean classifier = folder.heads() == ParameterLayout.Heads.CLASSIFIER;
     int batch = (Integer) getOrDefault(batchSize);
     int threadCount = (Integer) getOrDefault(threads);
     int hidden = folder.config().hiddenSize();
@@ -99,6 +142,9 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
       List<Row> out = new ArrayList<>();
       List<Row> pending = new ArrayList<>();
       MosaicBert engine = null;
+      org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer = textIndex < 0 ? null
+          : org.mosaicbert.tokenizer.TokenizerSpec.bert(model.value().vocab(),
+              org.mosaicbert.tokenizer.BertNormalizer.uncased()).build();
       try {
         while (rows.hasNext() || !pending.isEmpty()) {
           if (rows.hasNext()) {
@@ -107,8 +153,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
               continue;
             }
           }
-          int longest = pending.stream().mapToInt(r -> r.isNullAt(idsIndex) ? 0 : r.getList(idsIndex).size()).max()
-              .orElse(0);
+          int longest = tokenizer != null ? maxLen
+              : pending.stream().mapToInt(r -> r.isNullAt(idsIndex) ? 0 : r.getList(idsIndex).size()).max().orElse(0);
           if (engine == null || engine.capacity().maxSeqLen() < longest) {
             if (engine != null) {
               engine.close();
@@ -118,7 +164,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
                 new MosaicBert.Capacity(batch * Math.max(longest, 128), batch, Math.max(longest, 128), 1));
             engine.backend().upload(engine.parameters().at(0), f.parameters(), 0, f.parameters().length);
           }
-          out.addAll(embed(engine, pending, idsIndex, hidden));
+          out.addAll(classifier ? classify(engine, pending, idsIndex, textIndex, pairIndex, tokenizer, maxLen)
+              : embed(engine, pending, idsIndex, hidden));
           pending.clear();
         }
       } finally {
@@ -129,6 +176,92 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
       return out.iterator();
     };
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
+  }
+
+  /**
+   * Classifier outputs of a batch of rows: rawPrediction (logits), probability and prediction for classification,
+   * prediction alone for regression. A row with no text or ids gets nulls.
+   */
+  private static List<Row> classify(MosaicBert engine, List<Row> rows, int idsIndex, int textIndex, int pairIndex,
+      org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer, int maxLen) {
+    List<org.mosaicbert.train.Sample> samples = new ArrayList<>();
+    List<Integer> scored = new ArrayList<>();
+    for (int i = 0; i < rows.size(); i++) {
+      Row r = rows.get(i);
+      int[] ids;
+      int[] types;
+      if (tokenizer != null) {
+        if (r.isNullAt(textIndex) || r.getString(textIndex).isEmpty()) {
+          continue;
+        }
+        if (pairIndex >= 0) {
+          org.mosaicbert.tokenizer.Encoding e = tokenizer.encodePair(r.getString(textIndex),
+              r.isNullAt(pairIndex) ? "" : r.getString(pairIndex), maxLen);
+          ids = e.ids();
+          types = e.typeIds();
+        } else {
+          ids = tokenizer.encode(r.getString(textIndex), maxLen);
+          types = new int[ids.length];
+        }
+      } else {
+        if (r.isNullAt(idsIndex) || r.getList(idsIndex).isEmpty()) {
+          continue;
+        }
+        List<Integer> list = r.getList(idsIndex);
+        ids = list.stream().mapToInt(Integer::intValue).toArray();
+        types = new int[ids.length];
+      }
+      samples.add(new org.mosaicbert.train.Sample(i, ids, types, 0f));
+      scored.add(i);
+    }
+    int labels = engine.config().numLabels();
+    float[] logits = new float[0];
+    if (!samples.isEmpty()) {
+      engine.forward(org.mosaicbert.train.Batches.labelled(samples), MosaicBert.Objective.CLASSIFICATION, null);
+      logits = engine.classifierLogits();
+    }
+    List<Row> out = new ArrayList<>();
+    int s = 0;
+    for (int i = 0; i < rows.size(); i++) {
+      Row r = rows.get(i);
+      boolean has = s < scored.size() && scored.get(s) == i;
+      int extra = labels == 1 ? 1 : 3;
+      Object[] values = new Object[r.size() + extra];
+      for (int c = 0; c < r.size(); c++) {
+        values[c] = r.get(c);
+      }
+      if (has) {
+        if (labels == 1) {
+          values[r.size()] = (double) logits[s];
+        } else {
+          double[] raw = new double[labels];
+          double max = Double.NEGATIVE_INFINITY;
+          int argmax = 0;
+          for (int k = 0; k < labels; k++) {
+            raw[k] = logits[s * labels + k];
+            if (raw[k] > max) {
+              max = raw[k];
+              argmax = k;
+            }
+          }
+          double[] probability = new double[labels];
+          double sum = 0;
+          for (int k = 0; k < labels; k++) {
+            probability[k] = Math.exp(raw[k] - max);
+            sum += probability[k];
+          }
+          for (int k = 0; k < labels; k++) {
+            probability[k] /= sum;
+          }
+          values[r.size()] = Vectors.dense(raw);
+          values[r.size() + 1] = Vectors.dense(probability);
+          values[r.size() + 2] = (double) argmax;
+        }
+        s++;
+      }
+      out.add(RowFactory.create(values));
+    }
+    return out;
   }
 
   /** Mean-pooled last hidden states of a batch of rows (null or empty ids give a null embedding). */
@@ -208,7 +341,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
         DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession().sparkContext(),
             MosaicBertModel.class.getName());
         MosaicBertModel model = new MosaicBertModel(metadata.uid(), ModelFolder.read(path,
-            sparkSession().sparkContext().hadoopConfiguration(), ParameterLayout.Heads.MLM));
+            sparkSession().sparkContext().hadoopConfiguration()));
         metadata.getAndSetParams(model, scala.Option.empty());
         return model;
       }

@@ -61,12 +61,20 @@ public final class ModelWeights {
    * classifier when fine-tuning from an MLM checkpoint) are freshly initialised from {@code seed} and reported.
    */
   public static LoadReport load(MosaicBert model, Path file, long seed) {
+    return load(model, file, seed, false);
+  }
+
+  /**
+   * As {@link #load(MosaicBert, Path, long)}; with {@code freshClassifier} the file's classifier is not used (the
+   * recipe's MNLI-to-RTE/MRPC/STS-B chaining keeps encoder and pooler, drops the 3-way classifier).
+   */
+  public static LoadReport load(MosaicBert model, Path file, long seed, boolean freshClassifier) {
     SafeTensors st = SafeTensors.open(file);
     String prefix = st.entries().keySet().stream().allMatch(n -> n.startsWith("model.")) ? "model." : "";
     List<String> initialised = new ArrayList<>();
     for (ParameterLayout.Tensor t : model.layout().tensors()) {
       String name = prefix + t.name();
-      if (!st.has(name)) {
+      if (!st.has(name) || (freshClassifier && t.name().startsWith("classifier."))) {
         initialize(model, t, seed);
         initialised.add(t.name());
         continue;
