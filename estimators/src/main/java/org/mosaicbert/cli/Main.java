@@ -14,7 +14,7 @@ import java.util.List;
  * text into the results.
  */
 public final class Main {
-  static final List<Subcommand> SUBCOMMANDS = List.of(new PretrainCommand(), new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(),
+  static final List<Subcommand> SUBCOMMANDS = List.of(new PretrainCommand(), new GlueCommand(), new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(),
       new CheckVectorsCommand(),
       new BenchCommand());
 
