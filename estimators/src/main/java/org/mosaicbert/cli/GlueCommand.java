@@ -79,13 +79,14 @@ final class GlueCommand implements Subcommand {
           --max-steps N      cap on steps per task (default: the recipe's epochs)
           --train-rows N     cap on training rows per task (default: all)
           --workers N        data-parallel workers (default 1)
+          --lr X             one learning rate for every task instead of the recipe's (small models, short runs)
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
     Args args = Args.parse(name(), argv, Set.of("model", "data", "output", "tasks", "seeds", "max-seq-len",
-        "max-steps", "train-rows", "workers"), Set.of("from-scratch"));
+        "max-steps", "train-rows", "workers", "lr"), Set.of("from-scratch"));
     String model = args.requiredString("model");
     Path data = args.path("data");
     Path output = args.path("output");
@@ -141,7 +142,9 @@ final class GlueCommand implements Subcommand {
               .setVocab(vocab.toString()).setModelConfig(Path.of(model, "config.json").toString())
               .setInitModel(init).setTextCol("text").setTextPairCol(task.isPair() ? "text_pair" : "")
               .setMaxSeqLen(maxSeqLen).setGlobalBatchSize(batch).setMicroBatchSize(batch / workers)
-              .setNumWorkers(workers).setMaxSteps(steps).setLr(recipe[0]).setWeightDecay(recipe[1])
+              .setNumWorkers(workers).setMaxSteps(steps)
+              .setLr(args.has("lr") ? Double.parseDouble(args.requiredString("lr")) : recipe[0])
+              .setWeightDecay(recipe[1])
               .setWarmupFraction(0.06).setAlphaF(0.0).setSeed(seed);
           LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows, steps, batch,
               init.isEmpty() ? "random weights" : init);
