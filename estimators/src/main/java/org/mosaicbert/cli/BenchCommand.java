@@ -37,14 +37,26 @@ final class BenchCommand implements Subcommand {
           --threads N     CPU threads (default: all cores)
           --allreduce     instead: the TCP ring allreduce on loopback with 2 and 4 ranks, 1 MB up to the size of
                           the preset's gradients; algorithm and bus bandwidth as nccl-tests define them
+          --scoring FILE  instead: rows/s of classification scoring of the sentences of a GLUE TSV (first column
+                          that is text; e.g. SST-2 dev.tsv), tokenized with bert-base-uncased's vocabulary
+          --vocab FILE    the vocab.txt for --scoring
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
-    Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads"),
-        Set.of("allreduce"));
+    Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads", "scoring",
+        "vocab"), Set.of("allreduce"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
+    if (args.has("scoring")) {
+      var tokenizer = org.mosaicbert.tokenizer.TokenizerLoader.load(args.path("vocab"), false);
+      var task = org.mosaicbert.glue.GlueTask.named("SST-2");
+      int[] lengths = org.mosaicbert.glue.GlueReader.examples(task, args.path("scoring")).stream()
+          .mapToInt(e -> tokenizer.encode(e.text(), 256).length).toArray();
+      EngineBenchmark.scoring(config, lengths, args.intValue("batch", 32, 1),
+          args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1), out);
+      return 0;
+    }
     if (args.has("allreduce")) {
       long gradientBytes = 4 * new ParameterLayout(config, ParameterLayout.Heads.MLM).size();
       java.util.List<Long> sizes = new java.util.ArrayList<>();

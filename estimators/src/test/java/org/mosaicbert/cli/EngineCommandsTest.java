@@ -54,6 +54,15 @@ class EngineCommandsTest {
   }
 
   @Test
+  void benchScoringPrintsRowsPerSecondOnGlueSentences() {
+    Result r = EncodeCommandTest.run(new byte[0], "bench", "--preset", "tiny", "--scoring",
+        SharedTestData.path("data/glue/SST-2/dev.tsv").toString(), "--vocab", SharedTestData.vocabTxt().toString(),
+        "--threads", "1");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().matches("(?s).*872 rows of mean length [0-9.]+ in [0-9.]+ s = [0-9.]+ rows/s.*"), r.out());
+  }
+
+  @Test
   void benchPrintsThroughputAndTheRatioToSgemm() {
     Result r = EncodeCommandTest.run(new byte[0], "bench", "--preset", "tiny", "--batch", "2", "--seq-len", "16",
         "--steps", "1", "--threads", "1");

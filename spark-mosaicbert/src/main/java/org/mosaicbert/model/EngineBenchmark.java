@@ -99,6 +99,48 @@ public final class EngineBenchmark {
     }
   }
 
+  /**
+   * Scoring throughput: rows/s of classification forward passes over sentences of the given lengths, in batches as
+   * {@code MosaicBertModel.transform} runs them inside one Spark task.
+   */
+  public static double scoring(ModelConfig config, int[] lengths, int batchSize, int threads, PrintStream out) {
+    ModelConfig classifier = config.withHead(2);
+    int longest = java.util.Arrays.stream(lengths).max().orElse(1);
+    SplittableRandom rnd = new SplittableRandom(3);
+    try (MosaicBert model = new MosaicBert(classifier, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(threads),
+        new MosaicBert.Capacity(batchSize * longest, batchSize, longest, 1))) {
+      ModelWeights.initialize(model, 1);
+      List<UnpaddedBatch> batches = new ArrayList<>();
+      for (int from = 0; from < lengths.length; from += batchSize) {
+        List<Sample> part = new ArrayList<>();
+        for (int i = from; i < Math.min(lengths.length, from + batchSize); i++) {
+          int[] ids = new int[lengths[i]];
+          for (int p = 0; p < ids.length; p++) {
+            ids[p] = 5 + rnd.nextInt(config.vocabSize() - 5);
+          }
+          part.add(new Sample(i, ids, null, 0f));
+        }
+        batches.add(Batches.labelled(part));
+      }
+      double best = Double.MAX_VALUE;
+      for (int round = 0; round < 3; round++) {
+        long t0 = System.nanoTime();
+        for (UnpaddedBatch b : batches) {
+          model.forward(b, MosaicBert.Objective.CLASSIFICATION, null);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (round > 0) {
+          best = Math.min(best, seconds);
+        }
+      }
+      double rows = lengths.length / best;
+      out.printf("scoring (classification forward, batches of %d, %d threads): %d rows of mean length %.1f in %.2f s "
+          + "= %.1f rows/s%n", batchSize, threads, lengths.length, java.util.Arrays.stream(lengths).average()
+          .orElse(0), best, rows);
+      return rows;
+    }
+  }
+
   private static long headParams(ModelConfig c) {
     long h = c.hiddenSize();
     return h * h + h + 2 * h + c.vocabSize();
