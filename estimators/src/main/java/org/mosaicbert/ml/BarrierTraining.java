@@ -108,9 +108,8 @@ final class BarrierTraining {
         if (row.isNullAt(0)) {
           throw new IllegalArgumentException("row " + i + " has a null text in column '" + textCol + "'");
         }
-        org.mosaicbert.tokenizer.Encoding e = pair
-            ? tokenizer.encodePair(row.getString(0), row.isNullAt(1) ? "" : row.getString(1), maxSeqLen)
-            : single(tokenizer.encode(row.getString(0), maxSeqLen));
+        org.mosaicbert.tokenizer.Encoding e = tokenizer.encode(row.getString(0),
+            pair ? (row.isNullAt(1) ? "" : row.getString(1)) : null, maxSeqLen);
         samples.add(new Sample(i, e.ids(), e.typeIds(), label));
       } else {
         List<Integer> list = row.getList(0);
@@ -127,10 +126,6 @@ final class BarrierTraining {
       throw new IllegalArgumentException("the dataset is empty: there is nothing to train on");
     }
     return samples;
-  }
-
-  private static org.mosaicbert.tokenizer.Encoding single(int[] ids) {
-    return new org.mosaicbert.tokenizer.Encoding(ids, new int[ids.length]);
   }
 
   /**

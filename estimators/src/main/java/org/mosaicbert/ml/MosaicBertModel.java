@@ -194,15 +194,10 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
         if (r.isNullAt(textIndex) || r.getString(textIndex).isEmpty()) {
           continue;
         }
-        if (pairIndex >= 0) {
-          org.mosaicbert.tokenizer.Encoding e = tokenizer.encodePair(r.getString(textIndex),
-              r.isNullAt(pairIndex) ? "" : r.getString(pairIndex), maxLen);
-          ids = e.ids();
-          types = e.typeIds();
-        } else {
-          ids = tokenizer.encode(r.getString(textIndex), maxLen);
-          types = new int[ids.length];
-        }
+        org.mosaicbert.tokenizer.Encoding e = tokenizer.encode(r.getString(textIndex),
+            pairIndex < 0 ? null : r.isNullAt(pairIndex) ? "" : r.getString(pairIndex), maxLen);
+        ids = e.ids();
+        types = e.typeIds();
       } else {
         if (r.isNullAt(idsIndex) || r.getList(idsIndex).isEmpty()) {
           continue;
@@ -266,29 +261,20 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
 
   /** Mean-pooled last hidden states of a batch of rows (null or empty ids give a null embedding). */
   private static List<Row> embed(MosaicBert engine, List<Row> rows, int idsIndex, int hidden) {
-    List<int[]> seqs = new ArrayList<>();
+    List<org.mosaicbert.train.Sample> seqs = new ArrayList<>();
     for (Row r : rows) {
       if (!r.isNullAt(idsIndex) && !r.getList(idsIndex).isEmpty()) {
         List<Integer> ids = r.getList(idsIndex);
-        seqs.add(ids.stream().mapToInt(Integer::intValue).toArray());
+        seqs.add(new org.mosaicbert.train.Sample(seqs.size(), ids.stream().mapToInt(Integer::intValue).toArray(),
+            null, 0f));
       }
     }
     float[] states = new float[0];
     int[] cu = new int[seqs.size() + 1];
     if (!seqs.isEmpty()) {
-      for (int i = 0; i < seqs.size(); i++) {
-        cu[i + 1] = cu[i] + seqs.get(i).length;
-      }
-      int[] ids = new int[cu[seqs.size()]];
-      int[] positions = new int[ids.length];
-      for (int i = 0; i < seqs.size(); i++) {
-        System.arraycopy(seqs.get(i), 0, ids, cu[i], seqs.get(i).length);
-        for (int p = 0; p < seqs.get(i).length; p++) {
-          positions[cu[i] + p] = p;
-        }
-      }
-      engine.forward(new UnpaddedBatch(ids, new int[ids.length], cu, new long[seqs.size()], positions, new int[0],
-          new int[0], null), MosaicBert.Objective.ENCODE, null);
+      UnpaddedBatch batch = org.mosaicbert.train.Batches.labelled(seqs);
+      cu = batch.cuSeqlens();
+      engine.forward(batch, MosaicBert.Objective.ENCODE, null);
       states = engine.lastHiddenState();
     }
     List<Row> out = new ArrayList<>();

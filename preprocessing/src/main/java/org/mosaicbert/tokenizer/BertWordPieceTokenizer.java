@@ -110,6 +110,18 @@ public final class BertWordPieceTokenizer {
     return postProcessor.single(tokens, budget);
   }
 
+  /**
+   * One example as a model reads it: {@code [CLS] a [SEP]} with segment ids 0 when {@code b} is null, else
+   * {@code [CLS] a [SEP] b [SEP]} truncated longest-first; {@code maxLength} ids in all.
+   */
+  public Encoding encode(String a, String b, int maxLength) {
+    if (b != null) {
+      return encodePair(a, b, maxLength);
+    }
+    int[] ids = encode(a, maxLength);
+    return new Encoding(ids, new int[ids.length]);
+  }
+
   /** {@code [CLS] a [SEP] b [SEP]} with segment ids, not truncated. */
   public Encoding encodePair(String a, String b) {
     return encodePair(a, b, Integer.MAX_VALUE);

@@ -8,65 +8,64 @@ import org.mosaicbert.model.UnpaddedBatch;
 public final class Batches {
   private Batches() {}
 
+  /** Samples laid back to back: token ids (as given per sample), segment ids, positions, sequence bounds. */
+  private record Packed(int[] ids, int[] types, int[] positions, int[] cu, long[] sampleIds) {}
+
+  private static Packed pack(List<Sample> samples, List<int[]> idsPerSample) {
+    int nnz = samples.stream().mapToInt(s -> s.inputIds().length).sum();
+    Packed out = new Packed(new int[nnz], new int[nnz], new int[nnz], new int[samples.size() + 1],
+        new long[samples.size()]);
+    for (int b = 0; b < samples.size(); b++) {
+      Sample s = samples.get(b);
+      int start = out.cu()[b];
+      int length = s.inputIds().length;
+      System.arraycopy(idsPerSample.get(b), 0, out.ids(), start, length);
+      if (s.tokenTypeIds() != null) {
+        System.arraycopy(s.tokenTypeIds(), 0, out.types(), start, length);
+      }
+      for (int p = 0; p < length; p++) {
+        out.positions()[start + p] = p;
+      }
+      out.cu()[b + 1] = start + length;
+      out.sampleIds()[b] = s.sampleId();
+    }
+    return out;
+  }
+
   /** An MLM micro-batch: each sample masked by its own key (seed, epoch, sample id). */
   public static UnpaddedBatch mlm(List<Sample> samples, MlmMasking masking, long epoch) {
-    int nnz = samples.stream().mapToInt(s -> s.inputIds().length).sum();
-    int[] ids = new int[nnz];
-    int[] types = new int[nnz];
-    int[] positions = new int[nnz];
-    int[] cu = new int[samples.size() + 1];
-    long[] sampleIds = new long[samples.size()];
+    List<MlmMasking.Masked> masked = new ArrayList<>(samples.size());
+    for (Sample s : samples) {
+      masked.add(masking.apply(s.inputIds(), epoch, s.sampleId()));
+    }
+    Packed packed = pack(samples, masked.stream().map(MlmMasking.Masked::inputIds).toList());
     List<Integer> maskedRows = new ArrayList<>();
     List<Integer> labels = new ArrayList<>();
     for (int b = 0; b < samples.size(); b++) {
-      Sample s = samples.get(b);
-      MlmMasking.Masked masked = masking.apply(s.inputIds(), epoch, s.sampleId());
-      int start = cu[b];
-      System.arraycopy(masked.inputIds(), 0, ids, start, s.inputIds().length);
-      if (s.tokenTypeIds() != null) {
-        System.arraycopy(s.tokenTypeIds(), 0, types, start, s.tokenTypeIds().length);
-      }
-      for (int p = 0; p < s.inputIds().length; p++) {
-        positions[start + p] = p;
-        if (masked.labels()[p] > 0) {
-          maskedRows.add(start + p);
-          labels.add(masked.labels()[p]);
+      int[] sampleLabels = masked.get(b).labels();
+      for (int p = 0; p < sampleLabels.length; p++) {
+        if (sampleLabels[p] > 0) {
+          maskedRows.add(packed.cu()[b] + p);
+          labels.add(sampleLabels[p]);
         }
       }
-      cu[b + 1] = start + s.inputIds().length;
-      sampleIds[b] = s.sampleId();
     }
-    return new UnpaddedBatch(ids, types, cu, sampleIds, positions,
+    return new UnpaddedBatch(packed.ids(), packed.types(), packed.cu(), packed.sampleIds(), packed.positions(),
         maskedRows.stream().mapToInt(Integer::intValue).toArray(), labels.stream().mapToInt(Integer::intValue).toArray(),
         null);
   }
 
   /** A classification or regression micro-batch: the samples as they are, with their segment ids and labels. */
   public static UnpaddedBatch labelled(List<Sample> samples) {
-    int nnz = samples.stream().mapToInt(s -> s.inputIds().length).sum();
-    int[] ids = new int[nnz];
-    int[] types = new int[nnz];
-    int[] positions = new int[nnz];
-    int[] cu = new int[samples.size() + 1];
-    long[] sampleIds = new long[samples.size()];
     float[] labels = new float[samples.size()];
     for (int b = 0; b < samples.size(); b++) {
-      Sample s = samples.get(b);
-      if (Float.isNaN(s.label())) {
-        throw new IllegalArgumentException("sample " + s.sampleId() + " has no label");
+      labels[b] = samples.get(b).label();
+      if (Float.isNaN(labels[b])) {
+        throw new IllegalArgumentException("sample " + samples.get(b).sampleId() + " has no label");
       }
-      int start = cu[b];
-      System.arraycopy(s.inputIds(), 0, ids, start, s.inputIds().length);
-      if (s.tokenTypeIds() != null) {
-        System.arraycopy(s.tokenTypeIds(), 0, types, start, s.tokenTypeIds().length);
-      }
-      for (int p = 0; p < s.inputIds().length; p++) {
-        positions[start + p] = p;
-      }
-      cu[b + 1] = start + s.inputIds().length;
-      sampleIds[b] = s.sampleId();
-      labels[b] = s.label();
     }
-    return new UnpaddedBatch(ids, types, cu, sampleIds, positions, new int[0], new int[0], labels);
+    Packed packed = pack(samples, samples.stream().map(Sample::inputIds).toList());
+    return new UnpaddedBatch(packed.ids(), packed.types(), packed.cu(), packed.sampleIds(), packed.positions(),
+        new int[0], new int[0], labels);
   }
 }
