@@ -25,7 +25,6 @@ import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.ShardSampleStream;
-import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;

@@ -14,7 +14,6 @@ import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
-import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.model.UnpaddedBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
