@@ -122,7 +122,15 @@ final class GlueCommand implements Subcommand {
           continue;
         }
         long t0 = System.nanoTime();
-        Dataset<Row> train = GlueReader.read(spark, task, dir.resolve("train.tsv"));
+        Path trainFile = dir.resolve("train.tsv");
+        if (task.name().equals("MRPC") && Files.exists(dir.resolve(GlueReader.MRPC_RAW_TRAIN))
+            && Files.exists(dir.resolve(GlueReader.MRPC_DEV_IDS))) {
+          trainFile = output.resolve("MRPC-train.tsv");
+          int pairs = GlueReader.rebuildMrpcTrain(dir, trainFile);
+          LOG.info("MRPC: train split rebuilt from {} as the GLUE script does: {} pairs in {}",
+              GlueReader.MRPC_RAW_TRAIN, pairs, trainFile);
+        }
+        Dataset<Row> train = GlueReader.read(spark, task, trainFile);
         if (trainRows > 0) {
           train = train.limit(trainRows);
         }

@@ -83,9 +83,10 @@ final class BarrierTraining {
   /**
    * A labelled dataset (fine-tuning) in row order: texts tokenized here with the vocabulary ([CLS] a [SEP] b [SEP],
    * truncated longest-first to maxSeqLen), or token ids taken from {@code idsCol} when {@code textCol} is empty.
+   * String labels become their index in {@code labelNames} (null when the label column holds numbers).
    */
   static List<Sample> collectLabelled(Dataset<Row> df, String textCol, String pairCol, String idsCol, String labelCol,
-      org.mosaicbert.tokenizer.Vocabulary vocabulary, int maxSeqLen, int vocabSize) {
+      List<String> labelNames, org.mosaicbert.tokenizer.Vocabulary vocabulary, int maxSeqLen, int vocabSize) {
     boolean text = !textCol.isEmpty();
     boolean pair = text && !pairCol.isEmpty();
     List<String> tokens = new ArrayList<>();
@@ -103,7 +104,8 @@ final class BarrierTraining {
       if (row.isNullAt(labelIndex)) {
         throw new IllegalArgumentException("row " + i + " has no label in column '" + labelCol + "'");
       }
-      float label = ((Number) row.get(labelIndex)).floatValue();
+      float label = labelNames == null ? ((Number) row.get(labelIndex)).floatValue()
+          : labelNames.indexOf(row.getString(labelIndex));
       if (text) {
         if (row.isNullAt(0)) {
           throw new IllegalArgumentException("row " + i + " has a null text in column '" + textCol + "'");

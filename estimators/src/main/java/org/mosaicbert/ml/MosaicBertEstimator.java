@@ -89,7 +89,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     this.uid = uid;
     objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
         + "(fine-tuning)", ParamValidators.inArray(new String[] {"mlm", "classification", "regression"}));
-    labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index or regression target");
+    labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index (number), class name (string: the "
+        + "model keeps the sorted names) or regression target");
     textCol = new Param<>(this, "textCol", "text column tokenized inside the stage (fine-tuning; empty: use "
         + "inputIdsCol)");
     textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task (empty: single text)");
@@ -301,9 +302,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     SampleStream stream;
     int longest;
     if (!mlm) {
+      List<String> labelNames = labelNames(dataset, objectiveName);
       List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), value(textCol), value(textPairCol),
-          value(inputIdsCol), value(labelCol), vocabulary, value(maxSeqLen), config.vocabSize());
-      int labels = objectiveName.equals("regression") ? 1 : (int) value(numLabels) > 0 ? value(numLabels)
+          value(inputIdsCol), value(labelCol), labelNames, vocabulary, value(maxSeqLen), config.vocabSize());
+      int labels = objectiveName.equals("regression") ? 1 : labelNames != null ? labelNames.size()
+          : (int) value(numLabels) > 0 ? value(numLabels)
           : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
       for (Sample sample : samples) {
         if (labels > 1 && (sample.label() != Math.rint(sample.label()) || sample.label() < 0
@@ -312,7 +315,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
               + ", not a class index in 0.." + (labels - 1) + " (labelCol; or objective=regression)");
         }
       }
-      config = config.withHead(labels);
+      config = labelNames != null ? config.withLabels(labelNames) : config.withHead(labels);
       stream = SampleStream.inMemory(samples, value(seed));
       longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
     } else if (manifest != null) {
@@ -367,6 +370,36 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     }
     MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens));
     return copyValues(model, extractParamMap()).setParent(this);
+  }
+
+  /**
+   * The class names when the label column holds strings: sorted, so the same data always gives the same class
+   * indices (RTE's entailment = 0, not_entailment = 1, as GLUE numbers them); null for numeric labels.
+   */
+  private List<String> labelNames(Dataset<?> dataset, String objectiveName) {
+    String label = value(labelCol);
+    if (!dataset.schema().apply(label).dataType().equals(DataTypes.StringType)) {
+      return null;
+    }
+    if (objectiveName.equals("regression")) {
+      throw new IllegalArgumentException("column '" + label + "' (labelCol) holds strings; regression needs numbers");
+    }
+    List<String> names = new ArrayList<>();
+    for (org.apache.spark.sql.Row row : dataset.select(label).distinct().collectAsList()) {
+      if (row.isNullAt(0)) {
+        throw new IllegalArgumentException("column '" + label + "' (labelCol) has null labels; drop or fill those "
+            + "rows");
+      }
+      names.add(row.getString(0));
+    }
+    java.util.Collections.sort(names);
+    int given = value(numLabels);
+    if (names.size() < 2 || (given > 0 && given != names.size())) {
+      throw new IllegalArgumentException("column '" + label + "' (labelCol) has " + names.size() + " distinct labels "
+          + names + (given > 0 ? " but numLabels is " + given : "; a classifier needs at least 2"));
+    }
+    LOG.info("string labels, class index = position in {}", names);
+    return names;
   }
 
   private ModelConfig resolveConfig(int vocabularySize) {

@@ -21,16 +21,21 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
-import org.mosaicbert.model.UnpaddedBatch;
 
 /**
- * A fitted MosaicBERT: config, weights and vocabulary. For the MLM objective {@code transform} adds an
- * {@code embedding} column: the mean of the last hidden states over the real tokens (an MLM checkpoint has no
- * trained pooler). Saved as a flat, Hugging Face-like folder ({@link ModelFolder}) plus Spark's {@code metadata/}.
+ * A fitted MosaicBERT: config, weights and vocabulary. {@code transform} reads a text column (and a second one for
+ * pairs), tokenized with the model's own vocabulary, or a column of token ids, and adds MLlib's columns: for a
+ * classifier {@code rawPrediction} (logits), {@code probability} and {@code prediction} (the class index, plus
+ * {@code predictedLabel} when it was trained on string labels), for a regression head {@code prediction}, and an
+ * {@code embedding} (by default for an MLM model, whose pooler is untrained, the mean of the last hidden states; on
+ * request for a fine-tuned one, mean or pooled). Spark's evaluators read these columns unchanged. Saved as a flat,
+ * Hugging Face-like folder ({@link ModelFolder}) plus Spark's {@code metadata/}.
  */
 public final class MosaicBertModel extends Model<MosaicBertModel> implements MLWritable {
   private final String uid;
@@ -45,12 +50,15 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
   private final Param<String> rawPredictionCol;
+  private final Param<String> predictedLabelCol;
+  private final Param<String> embeddingPooling;
 
   MosaicBertModel(String uid, ModelFolder folder) {
     this.uid = uid;
     this.folder = folder;
     inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>");
-    embeddingCol = new Param<>(this, "embeddingCol", "output column: the mean last hidden state (ML Vector)");
+    embeddingCol = new Param<>(this, "embeddingCol", "output column of the embedding (ML Vector); empty: none. "
+        + "Default: embedding for an MLM model, none for a fine-tuned one");
     batchSize = new IntParam(this, "batchSize", "sequences per forward pass when scoring", ParamValidators.gtEq(1));
     threads = new IntParam(this, "threads", "CPU threads per scoring task", ParamValidators.gtEq(1));
     textCol = new Param<>(this, "textCol", "text column to tokenize (empty: use inputIdsCol)");
@@ -59,6 +67,11 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     predictionCol = new Param<>(this, "predictionCol", "output: predicted class index or regression value");
     probabilityCol = new Param<>(this, "probabilityCol", "output: class probabilities (ML Vector)");
     rawPredictionCol = new Param<>(this, "rawPredictionCol", "output: classifier logits (ML Vector)");
+    predictedLabelCol = new Param<>(this, "predictedLabelCol", "output: the predicted class name, for a classifier "
+        + "trained on string labels");
+    embeddingPooling = new Param<>(this, "embeddingPooling", "what embeddingCol holds: mean (of the last hidden "
+        + "states over the real tokens) or pooled (the fine-tuned pooler's output for [CLS])",
+        ParamValidators.inArray(new String[] {"mean", "pooled"}));
     setDefault(textCol, "");
     setDefault(textPairCol, "");
     setDefault(maxSeqLen, 512);
@@ -66,7 +79,9 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     setDefault(probabilityCol, "probability");
     setDefault(rawPredictionCol, "rawPrediction");
     setDefault(inputIdsCol, "input_ids");
-    setDefault(embeddingCol, "embedding");
+    setDefault(embeddingCol, folder.heads() == ParameterLayout.Heads.CLASSIFIER ? "" : "embedding");
+    setDefault(embeddingPooling, "mean");
+    setDefault(predictedLabelCol, "predictedLabel");
     setDefault(batchSize, 32);
     setDefault(threads, 1);
   }
@@ -83,6 +98,14 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   public Param<String> predictionCol() { return predictionCol; }
   public Param<String> probabilityCol() { return probabilityCol; }
   public Param<String> rawPredictionCol() { return rawPredictionCol; }
+  public Param<String> predictedLabelCol() { return predictedLabelCol; }
+  public Param<String> embeddingPooling() { return embeddingPooling; }
+  public MosaicBertModel setPredictionCol(String v) { set(predictionCol, v); return this; }
+  public MosaicBertModel setProbabilityCol(String v) { set(probabilityCol, v); return this; }
+  public MosaicBertModel setRawPredictionCol(String v) { set(rawPredictionCol, v); return this; }
+  public MosaicBertModel setPredictedLabelCol(String v) { set(predictedLabelCol, v); return this; }
+  public MosaicBertModel setEmbeddingPooling(String v) { set(embeddingPooling, v); return this; }
+  public MosaicBertModel setMaxSeqLen(int v) { set(maxSeqLen, v); return this; }
   public MosaicBertModel setTextCol(String v) { set(textCol, v); return this; }
   public MosaicBertModel setTextPairCol(String v) { set(textPairCol, v); return this; }
   public Param<String> embeddingCol() { return embeddingCol; }
@@ -101,27 +124,48 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
 
   @Override
   public StructType transformSchema(StructType schema) {
+    List<String> names = Arrays.asList(schema.fieldNames());
+    String in = getOrDefault(textCol).isEmpty() ? getOrDefault(inputIdsCol) : getOrDefault(textCol);
+    if (!names.contains(in)) {
+      throw new IllegalArgumentException("the input has no column '" + in + "' (" + (getOrDefault(textCol).isEmpty()
+          ? "inputIdsCol" : "textCol") + "); its columns: " + names);
+    }
+    String pair = getOrDefault(textPairCol);
+    if (!pair.isEmpty() && !names.contains(pair)) {
+      throw new IllegalArgumentException("the input has no column '" + pair + "' (textPairCol)");
+    }
+    Scorer.Embedding pooling = pooling();
+    if (pooling == Scorer.Embedding.POOLED && folder.heads() != ParameterLayout.Heads.CLASSIFIER) {
+      throw new IllegalArgumentException("embeddingPooling=pooled needs a fine-tuned model: an MLM checkpoint has no "
+          + "trained pooler; use mean");
+    }
+    StructType out = schema;
     if (folder.heads() == ParameterLayout.Heads.CLASSIFIER) {
-      String in = getOrDefault(textCol).isEmpty() ? getOrDefault(inputIdsCol) : getOrDefault(textCol);
-      if (!Arrays.asList(schema.fieldNames()).contains(in)) {
-        throw new IllegalArgumentException("the input has no column '" + in + "' (textCol or inputIdsCol)");
-      }
-      StructType out = schema;
       if (!folder.config().isRegression()) {
-        out = out.add(getOrDefault(rawPredictionCol), SQLDataTypes.VectorType(), true)
-            .add(getOrDefault(probabilityCol), SQLDataTypes.VectorType(), true);
+        out = add(out, rawPredictionCol, SQLDataTypes.VectorType());
+        out = add(out, probabilityCol, SQLDataTypes.VectorType());
       }
-      return out.add(getOrDefault(predictionCol), org.apache.spark.sql.types.DataTypes.DoubleType, true);
+      out = add(out, predictionCol, DataTypes.DoubleType);
+      if (!folder.config().isRegression() && folder.config().labels() != null) {
+        out = add(out, predictedLabelCol, DataTypes.StringType);
+      }
     }
-    String in = getOrDefault(inputIdsCol);
-    String out = getOrDefault(embeddingCol);
-    if (!Arrays.asList(schema.fieldNames()).contains(in)) {
-      throw new IllegalArgumentException("the input has no column '" + in + "' (inputIdsCol)");
+    return pooling == Scorer.Embedding.NONE ? out : add(out, embeddingCol, SQLDataTypes.VectorType());
+  }
+
+  private StructType add(StructType schema, Param<String> column, DataType type) {
+    String name = getOrDefault(column);
+    if (Arrays.asList(schema.fieldNames()).contains(name)) {
+      throw new IllegalArgumentException("the output column '" + name + "' (" + column.name() + ") exists already; "
+          + "set " + column.name() + " to another name");
     }
-    if (Arrays.asList(schema.fieldNames()).contains(out)) {
-      throw new IllegalArgumentException("the output column '" + out + "' (embeddingCol) exists already");
-    }
-    return schema.add(out, SQLDataTypes.VectorType(), true);
+    return schema.add(name, type, true);
+  }
+
+  /** What the embedding column holds (NONE when embeddingCol is empty). */
+  private Scorer.Embedding pooling() {
+    return getOrDefault(embeddingCol).isEmpty() ? Scorer.Embedding.NONE
+        : getOrDefault(embeddingPooling).equals("pooled") ? Scorer.Embedding.POOLED : Scorer.Embedding.MEAN;
   }
 
   @Override
@@ -130,177 +174,14 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
         scala.reflect.ClassTag$.MODULE$.apply(ModelFolder.class));
     List<String> names = Arrays.asList(dataset.schema().fieldNames());
-    int idsIndex = names.indexOf(getOrDefault(inputIdsCol));
-    int textIndex = getOrDefault(textCol).isEmpty() ? -1 : names.indexOf(getOrDefault(textCol));
-    int pairIndex = getOrDefault(textPairCol).isEmpty() ? -1 : names.indexOf(getOrDefault(textPairCol));
-    int maxLen = (Integer) getOrDefault(maxSeqLen);
-    boolean classifier = folder.heads() == ParameterLayout.Heads.CLASSIFIER;
-    int batch = (Integer) getOrDefault(batchSize);
-    int threadCount = (Integer) getOrDefault(threads);
-    int hidden = folder.config().hiddenSize();
-    MapPartitionsFunction<Row, Row> score = rows -> {
-      List<Row> out = new ArrayList<>();
-      List<Row> pending = new ArrayList<>();
-      MosaicBert engine = null;
-      org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer = textIndex < 0 ? null
-          : org.mosaicbert.tokenizer.TokenizerSpec.bert(model.value().vocab(),
-              org.mosaicbert.tokenizer.BertNormalizer.uncased()).build();
-      try {
-        while (rows.hasNext() || !pending.isEmpty()) {
-          if (rows.hasNext()) {
-            pending.add(rows.next());
-            if (pending.size() < batch && rows.hasNext()) {
-              continue;
-            }
-          }
-          int longest = tokenizer != null ? maxLen
-              : pending.stream().mapToInt(r -> r.isNullAt(idsIndex) ? 0 : r.getList(idsIndex).size()).max().orElse(0);
-          if (engine == null || engine.capacity().maxSeqLen() < longest) {
-            if (engine != null) {
-              engine.close();
-            }
-            ModelFolder f = model.value();
-            engine = new MosaicBert(f.config(), f.heads(), new CpuBackend(threadCount),
-                new MosaicBert.Capacity(batch * Math.max(longest, 128), batch, Math.max(longest, 128), 1));
-            engine.backend().upload(engine.parameters().at(0), f.parameters(), 0, f.parameters().length);
-          }
-          out.addAll(classifier ? classify(engine, pending, idsIndex, textIndex, pairIndex, tokenizer, maxLen)
-              : embed(engine, pending, idsIndex, hidden));
-          pending.clear();
-        }
-      } finally {
-        if (engine != null) {
-          engine.close();
-        }
-      }
-      return out.iterator();
-    };
+    boolean text = !getOrDefault(textCol).isEmpty();
+    Scorer scorer = new Scorer(names.indexOf(getOrDefault(inputIdsCol)),
+        text ? names.indexOf(getOrDefault(textCol)) : -1,
+        text && !getOrDefault(textPairCol).isEmpty() ? names.indexOf(getOrDefault(textPairCol)) : -1,
+        (Integer) getOrDefault(maxSeqLen), (Integer) getOrDefault(batchSize), (Integer) getOrDefault(threads),
+        pooling());
+    MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
-  }
-
-  /**
-   * Classifier outputs of a batch of rows: rawPrediction (logits), probability and prediction for classification,
-   * prediction alone for regression. A row with no text or ids gets nulls.
-   */
-  private static List<Row> classify(MosaicBert engine, List<Row> rows, int idsIndex, int textIndex, int pairIndex,
-      org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer, int maxLen) {
-    List<org.mosaicbert.train.Sample> samples = new ArrayList<>();
-    List<Integer> scored = new ArrayList<>();
-    for (int i = 0; i < rows.size(); i++) {
-      Row r = rows.get(i);
-      int[] ids;
-      int[] types;
-      if (tokenizer != null) {
-        if (r.isNullAt(textIndex) || r.getString(textIndex).isEmpty()) {
-          continue;
-        }
-        org.mosaicbert.tokenizer.Encoding e = tokenizer.encode(r.getString(textIndex),
-            pairIndex < 0 ? null : r.isNullAt(pairIndex) ? "" : r.getString(pairIndex), maxLen);
-        ids = e.ids();
-        types = e.typeIds();
-      } else {
-        if (r.isNullAt(idsIndex) || r.getList(idsIndex).isEmpty()) {
-          continue;
-        }
-        List<Integer> list = r.getList(idsIndex);
-        ids = list.stream().mapToInt(Integer::intValue).toArray();
-        types = new int[ids.length];
-      }
-      samples.add(new org.mosaicbert.train.Sample(i, ids, types, 0f));
-      scored.add(i);
-    }
-    int labels = engine.config().numLabels();
-    float[] logits = new float[0];
-    if (!samples.isEmpty()) {
-      engine.forward(org.mosaicbert.train.Batches.labelled(samples), MosaicBert.Objective.CLASSIFICATION, null);
-      logits = engine.classifierLogits();
-    }
-    List<Row> out = new ArrayList<>();
-    int s = 0;
-    for (int i = 0; i < rows.size(); i++) {
-      Row r = rows.get(i);
-      boolean has = s < scored.size() && scored.get(s) == i;
-      int extra = labels == 1 ? 1 : 3;
-      Object[] values = new Object[r.size() + extra];
-      for (int c = 0; c < r.size(); c++) {
-        values[c] = r.get(c);
-      }
-      if (has) {
-        if (labels == 1) {
-          values[r.size()] = (double) logits[s];
-        } else {
-          double[] raw = new double[labels];
-          double max = Double.NEGATIVE_INFINITY;
-          int argmax = 0;
-          for (int k = 0; k < labels; k++) {
-            raw[k] = logits[s * labels + k];
-            if (raw[k] > max) {
-              max = raw[k];
-              argmax = k;
-            }
-          }
-          double[] probability = new double[labels];
-          double sum = 0;
-          for (int k = 0; k < labels; k++) {
-            probability[k] = Math.exp(raw[k] - max);
-            sum += probability[k];
-          }
-          for (int k = 0; k < labels; k++) {
-            probability[k] /= sum;
-          }
-          values[r.size()] = Vectors.dense(raw);
-          values[r.size() + 1] = Vectors.dense(probability);
-          values[r.size() + 2] = (double) argmax;
-        }
-        s++;
-      }
-      out.add(RowFactory.create(values));
-    }
-    return out;
-  }
-
-  /** Mean-pooled last hidden states of a batch of rows (null or empty ids give a null embedding). */
-  private static List<Row> embed(MosaicBert engine, List<Row> rows, int idsIndex, int hidden) {
-    List<org.mosaicbert.train.Sample> seqs = new ArrayList<>();
-    for (Row r : rows) {
-      if (!r.isNullAt(idsIndex) && !r.getList(idsIndex).isEmpty()) {
-        List<Integer> ids = r.getList(idsIndex);
-        seqs.add(new org.mosaicbert.train.Sample(seqs.size(), ids.stream().mapToInt(Integer::intValue).toArray(),
-            null, 0f));
-      }
-    }
-    float[] states = new float[0];
-    int[] cu = new int[seqs.size() + 1];
-    if (!seqs.isEmpty()) {
-      UnpaddedBatch batch = org.mosaicbert.train.Batches.labelled(seqs);
-      cu = batch.cuSeqlens();
-      engine.forward(batch, MosaicBert.Objective.ENCODE, null);
-      states = engine.lastHiddenState();
-    }
-    List<Row> out = new ArrayList<>();
-    int s = 0;
-    for (Row r : rows) {
-      Object[] values = new Object[r.size() + 1];
-      for (int i = 0; i < r.size(); i++) {
-        values[i] = r.get(i);
-      }
-      if (!r.isNullAt(idsIndex) && !r.getList(idsIndex).isEmpty()) {
-        double[] mean = new double[hidden];
-        for (int t = cu[s]; t < cu[s + 1]; t++) {
-          for (int c = 0; c < hidden; c++) {
-            mean[c] += states[t * hidden + c];
-          }
-        }
-        int len = cu[s + 1] - cu[s];
-        for (int c = 0; c < hidden; c++) {
-          mean[c] /= len;
-        }
-        values[r.size()] = Vectors.dense(mean);
-        s++;
-      }
-      out.add(RowFactory.create(values));
-    }
-    return out;
   }
 
   @Override

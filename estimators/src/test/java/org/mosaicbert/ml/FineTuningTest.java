@@ -97,4 +97,71 @@ class FineTuningTest {
     double spearman = new GlueEvaluator().setMetricName("spearman").evaluate(scored);
     assertTrue(spearman >= -1 && spearman <= 1, "spearman " + spearman);
   }
+
+  @Test
+  void stringLabelsAreKeptByNameAndPredictedByName() throws IOException {
+    GlueTask task = GlueTask.named("RTE");
+    Path trainFile = SharedTestData.path("data/glue/RTE/train.tsv");
+    // RTE's labels as the file spells them, not as indices.
+    Dataset<Row> train = GlueReader.read(spark, task, trainFile).limit(96)
+        .withColumn("label", org.apache.spark.sql.functions.when(org.apache.spark.sql.functions.col("label")
+            .equalTo(0), "entailment").otherwise("not_entailment"));
+    MosaicBertModel model = new MosaicBertEstimator().setObjective("classification")
+        .setVocab(vocab(task, trainFile).toString()).setModelConfig("tiny").setTextCol("text")
+        .setTextPairCol("text_pair").setMaxSeqLen(64).setGlobalBatchSize(16).setMicroBatchSize(16).setMaxSteps(4)
+        .fit(train);
+    assertEquals(List.of("entailment", "not_entailment"), model.folder().config().labels());
+    String path = tmp.resolve("rte-model").toString();
+    model.write().overwrite().save(path);
+    MosaicBertModel loaded = MosaicBertModel.load(path);
+    assertEquals(List.of("entailment", "not_entailment"), loaded.folder().config().labels(), "config.json id2label");
+    List<Row> scored = loaded.transform(train.limit(24)).select("prediction", "predictedLabel").collectAsList();
+    for (Row r : scored) {
+      assertEquals(r.getDouble(0) == 0 ? "entailment" : "not_entailment", r.getString(1));
+    }
+    IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> new MosaicBertEstimator().setObjective("regression").setVocab(path + "/vocab.txt").setTextCol("text")
+            .setMaxSteps(1).fit(train));
+    assertTrue(e.getMessage().contains("'label' (labelCol) holds strings"), e.getMessage());
+  }
+
+  @Test
+  void scoringKeepsTheInputOrderGivesNullsForMissingTextAndAddsEmbeddingsOnRequest() throws IOException {
+    GlueTask task = GlueTask.named("SST-2");
+    Path trainFile = SharedTestData.path("data/glue/SST-2/train.tsv");
+    MosaicBertModel model = new MosaicBertEstimator().setObjective("classification")
+        .setVocab(vocab(task, trainFile).toString()).setModelConfig("tiny").setTextCol("text").setMaxSeqLen(64)
+        .setGlobalBatchSize(16).setMicroBatchSize(16).setMaxSteps(4)
+        .fit(GlueReader.read(spark, task, trainFile).limit(64));
+    List<Row> rows = new java.util.ArrayList<>(GlueReader.read(spark, task, SharedTestData.path(
+        "data/glue/SST-2/dev.tsv")).limit(300).collectAsList());
+    rows.set(7, org.apache.spark.sql.RowFactory.create(-1L, null, null, 0.0));
+    rows.set(200, org.apache.spark.sql.RowFactory.create(-2L, "", null, 0.0));
+    Dataset<Row> dev = spark.createDataFrame(rows, GlueReader.SCHEMA).repartition(1);
+    // Windows of 16 batches of 4 sort 64 rows by length at a time; batches of 1 do no reordering at all.
+    List<Row> bucketed = model.setBatchSize(4).setEmbeddingCol("embedding").transform(dev)
+        .select("idx", "prediction", "rawPrediction", "embedding").collectAsList();
+    List<Row> oneByOne = model.setBatchSize(1).transform(dev).select("idx", "prediction", "rawPrediction")
+        .collectAsList();
+    assertEquals(rows.size(), bucketed.size());
+    for (int i = 0; i < rows.size(); i++) {
+      assertEquals(rows.get(i).getLong(0), bucketed.get(i).getLong(0), "row " + i + " keeps its place");
+      if (i == 7 || i == 200) {
+        assertTrue(bucketed.get(i).isNullAt(1) && bucketed.get(i).isNullAt(2) && bucketed.get(i).isNullAt(3),
+            "no text, no outputs");
+        continue;
+      }
+      double[] a = ((org.apache.spark.ml.linalg.Vector) bucketed.get(i).get(2)).toArray();
+      double[] b = ((org.apache.spark.ml.linalg.Vector) oneByOne.get(i).get(2)).toArray();
+      org.junit.jupiter.api.Assertions.assertArrayEquals(b, a, 1e-4, "row " + i + ": same logits in any batch");
+      assertEquals(model.folder().config().hiddenSize(),
+          ((org.apache.spark.ml.linalg.Vector) bucketed.get(i).get(3)).size());
+    }
+    Row pooled = model.setEmbeddingPooling("pooled").transform(dev.limit(1)).select("embedding").first();
+    Row mean = model.setEmbeddingPooling("mean").transform(dev.limit(1)).select("embedding").first();
+    for (double v : ((org.apache.spark.ml.linalg.Vector) pooled.get(0)).toArray()) {
+      assertTrue(Math.abs(v) <= 1, "the pooler ends in tanh");
+    }
+    assertTrue(!pooled.get(0).equals(mean.get(0)), "pooled and mean embeddings differ");
+  }
 }

@@ -114,4 +114,47 @@ public final class GlueReader {
     }
     return (double) index;
   }
+
+  /** The raw MRPC files the GLUE download script splits, beside MRPC's train.tsv and dev.tsv. */
+  public static final String MRPC_RAW_TRAIN = "msr_paraphrase_train.txt";
+  public static final String MRPC_DEV_IDS = "dev_ids.tsv";
+
+  /**
+   * Rebuilds MRPC's official train split (3,668 pairs) as the GLUE download script does: the header and every pair of
+   * {@code msr_paraphrase_train.txt} whose ({@code #1 ID}, {@code #2 ID}) is not a dev pair of {@code dev_ids.tsv},
+   * each line stripped and rejoined by tabs. Written to {@code out} through a temporary name.
+   *
+   * @return the number of pairs written
+   */
+  public static int rebuildMrpcTrain(Path mrpcDir, Path out) {
+    try {
+      java.util.Set<String> dev = new java.util.HashSet<>();
+      for (String line : Files.readAllLines(mrpcDir.resolve(MRPC_DEV_IDS), StandardCharsets.UTF_8)) {
+        if (!line.isBlank()) {
+          dev.add(line.strip());
+        }
+      }
+      List<String> raw = Files.readAllLines(mrpcDir.resolve(MRPC_RAW_TRAIN), StandardCharsets.UTF_8);
+      List<String> train = new ArrayList<>(List.of(raw.get(0)));
+      for (int i = 1; i < raw.size(); i++) {
+        String[] cols = raw.get(i).strip().split("\t", -1);
+        if (cols.length != 5) {
+          throw new IllegalArgumentException(mrpcDir.resolve(MRPC_RAW_TRAIN) + " line " + (i + 1) + " has "
+              + cols.length + " tab-separated columns, not 5");
+        }
+        if (!dev.contains(cols[1] + "\t" + cols[2])) {
+          train.add(String.join("\t", cols));
+        }
+      }
+      Path temp = out.resolveSibling(out.getFileName() + ".tmp");
+      Files.write(temp, train, StandardCharsets.UTF_8);
+      Files.move(temp, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      return train.size() - 1;
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException("cannot rebuild MRPC's train split: " + e.getFile() + " does not exist", e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot rebuild MRPC's train split into " + out, e);
+    }
+  }
 }

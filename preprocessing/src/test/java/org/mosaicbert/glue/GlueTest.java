@@ -50,6 +50,23 @@ class GlueTest {
   }
 
   @Test
+  void mrpcOfficialTrainSplitIsRebuiltFromTheRawFiles() throws IOException {
+    Path mrpc = SharedTestData.path("data/glue/MRPC");
+    Path rebuilt = tmp.resolve("mrpc-train.tsv");
+    assertEquals(3668, GlueReader.rebuildMrpcTrain(mrpc, rebuilt), "the official split's size");
+    List<String> lines = Files.readAllLines(rebuilt);
+    List<String> shipped = Files.readAllLines(mrpc.resolve("train.tsv"));
+    List<String> extra = new java.util.ArrayList<>(lines);
+    extra.removeAll(shipped);
+    assertEquals(1, extra.size(), "the shipped train.tsv lacks exactly one pair");
+    assertTrue(extra.get(0).contains("\t2750203\t2750153\t"), extra.get(0));
+    assertTrue(lines.containsAll(shipped), "every shipped pair is in the rebuilt split, byte for byte");
+    List<GlueReader.Example> examples = GlueReader.examples(GlueTask.named("MRPC"), rebuilt);
+    assertEquals(2474, examples.stream().filter(e -> e.label() == 1.0).count(), "2,473 paraphrases + the missing one");
+    assertTrue(!Files.exists(tmp.resolve("mrpc-train.tsv.tmp")), "no temporary file left");
+  }
+
+  @Test
   void testFilesHaveNoLabelsAndBadLabelsAreNamed() throws IOException {
     Path test = tmp.resolve("test.tsv");
     Files.writeString(test, "index\tsentence\n0\tit is good .\n1\tit is bad .\n");

@@ -19,11 +19,13 @@ import java.util.Locale;
  * @param numLabels labels of a classification head; 1 means a regression head
  * @param problemType "single_label_classification" or "regression" (null: from numLabels)
  * @param classifierDropout dropout before the classifier; negative means "same as hiddenDropout" (HF's null)
+ * @param labels the class names of a classifier trained on string labels, by class index ({@code id2label}); null
+ *     when the labels are plain indices
  */
 public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numHeads, int intermediateSize,
     int typeVocabSize, double layerNormEps, double hiddenDropout, double attentionDropout, double classifierDropout,
     double initializerRange, int numLabels, String problemType, int padTokenId, int maxPositionEmbeddings,
-    int alibiStartingSize) implements java.io.Serializable {
+    int alibiStartingSize, List<String> labels) implements java.io.Serializable {
 
   public static final List<String> PRESETS = List.of("tiny", "mini", "small", "base", "large");
 
@@ -49,6 +51,11 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     check(problemType.equals("regression") == (numLabels == 1), "problem_type", problemType,
         "does not match num_labels " + numLabels + " (regression has exactly one label)");
     check(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id", padTokenId, "must be a token id");
+    if (labels != null) {
+      check(labels.size() == numLabels && labels.stream().distinct().count() == numLabels, "id2label", labels,
+          "must name each of the " + numLabels + " labels once");
+      labels = List.copyOf(labels);
+    }
   }
 
   private static void check(boolean ok, String key, Object value, String problem) {
@@ -73,7 +80,14 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
   public ModelConfig withHead(int numLabels) {
     return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
         hiddenDropout, attentionDropout, classifierDropout, initializerRange, numLabels, null, padTokenId,
-        maxPositionEmbeddings, alibiStartingSize);
+        maxPositionEmbeddings, alibiStartingSize, null);
+  }
+
+  /** A classification head over these named labels (class i is {@code labels.get(i)}). */
+  public ModelConfig withLabels(List<String> labels) {
+    return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
+        hiddenDropout, attentionDropout, classifierDropout, initializerRange, labels.size(), null, padTokenId,
+        maxPositionEmbeddings, alibiStartingSize, labels);
   }
 
   /** A preset's shape at a vocabulary size padded up to a multiple of 64. */
@@ -89,7 +103,7 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
           + ", or give the path of a config.json");
     };
     return new ModelConfig(vocab, shape[0], shape[1], shape[2], shape[3], 2, 1e-12, 0.1, 0.0, -1, 0.02, 2, null, 0,
-        512, 512);
+        512, 512, null);
   }
 
   public static ModelConfig read(Path file) {
@@ -130,7 +144,36 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         problem.isTextual() ? problem.asText() : null,
         json.path("pad_token_id").asInt(0),
         json.path("max_position_embeddings").asInt(512),
-        json.path("alibi_starting_size").asInt(512));
+        json.path("alibi_starting_size").asInt(512),
+        namedLabels(id2label));
+  }
+
+  /**
+   * The label names of {@code id2label}, or null when there are none or they are Hugging Face's placeholders
+   * ({@code LABEL_0}, {@code LABEL_1}, ...), which name nothing.
+   */
+  private static List<String> namedLabels(JsonNode id2label) {
+    if (!id2label.isObject() || id2label.isEmpty()) {
+      return null;
+    }
+    String[] names = new String[id2label.size()];
+    for (var it = id2label.fields(); it.hasNext(); ) {
+      var entry = it.next();
+      int index;
+      try {
+        index = Integer.parseInt(entry.getKey());
+      } catch (NumberFormatException e) {
+        index = -1;
+      }
+      check(index >= 0 && index < names.length && names[index] == null, "id2label", id2label,
+          "must map each class index 0.." + (names.length - 1) + " to a name");
+      names[index] = entry.getValue().asText();
+    }
+    boolean placeholders = true;
+    for (int i = 0; i < names.length; i++) {
+      placeholders &= names[i].equals("LABEL_" + i);
+    }
+    return placeholders ? null : List.of(names);
   }
 
   private static JsonNode required(JsonNode json, String key) {
@@ -164,6 +207,14 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     }
     json.put("initializer_range", initializerRange);
     json.put("num_labels", numLabels);
+    if (labels != null) {
+      ObjectNode id2label = json.putObject("id2label");
+      ObjectNode label2id = json.putObject("label2id");
+      for (int i = 0; i < labels.size(); i++) {
+        id2label.put(Integer.toString(i), labels.get(i));
+        label2id.put(labels.get(i), i);
+      }
+    }
     json.put("problem_type", problemType);
     json.put("pad_token_id", padTokenId);
     json.put("max_position_embeddings", maxPositionEmbeddings);

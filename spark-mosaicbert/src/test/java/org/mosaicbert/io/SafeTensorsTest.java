@@ -81,7 +81,7 @@ class SafeTensorsTest {
 
   @Test
   void loadingStripsComposersPrefixAndReportsFreshHeads() throws IOException {
-    ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64);
+    ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
     Path file = tmp.resolve("mlm.safetensors");
     try (MosaicBert mlm = new MosaicBert(c, ParameterLayout.Heads.MLM, new CpuBackend(1),
         new MosaicBert.Capacity(8, 1, 8, 8))) {
@@ -101,7 +101,7 @@ class SafeTensorsTest {
         assertArrayEquals(mlm.parameter("bert.encoder.layer.0.mlp.wo.weight"),
             classifier.parameter("bert.encoder.layer.0.mlp.wo.weight"));
       }
-      ModelConfig wider = new ModelConfig(64, 32, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64);
+      ModelConfig wider = new ModelConfig(64, 32, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
       try (MosaicBert other = new MosaicBert(wider, ParameterLayout.Heads.MLM, new CpuBackend(1),
           new MosaicBert.Capacity(8, 1, 8, 8))) {
         String message = assertThrows(IllegalArgumentException.class, () -> ModelWeights.load(other, file, 0))

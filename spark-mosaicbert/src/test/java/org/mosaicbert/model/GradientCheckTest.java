@@ -22,7 +22,7 @@ class GradientCheckTest {
   private static final double H = 1e-2;
 
   private static ModelConfig config(int hidden, int heads, int labels, double dropout) {
-    return new ModelConfig(40, hidden, 2, heads, 20, 2, 1e-12, dropout, 0.0, -1, 0.3, labels, null, 0, 64, 64);
+    return new ModelConfig(40, hidden, 2, heads, 20, 2, 1e-12, dropout, 0.0, -1, 0.3, labels, null, 0, 64, 64, null);
   }
 
   /** Sequences of the given lengths with random ids and segments, and masked rows for MLM. */

@@ -20,7 +20,7 @@ class DataParallelTrainerTest {
   @TempDir Path tmp;
 
   private static final ModelConfig TINY = new ModelConfig(64, 16, 2, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64,
-      64);
+      64, null);
 
   static List<Sample> dataset(int n) {
     SplittableRandom rnd = new SplittableRandom(3);

@@ -25,7 +25,7 @@ class TrainingPiecesTest {
   @TempDir Path tmp;
 
   private static final ModelConfig TINY = new ModelConfig(64, 16, 2, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64,
-      64);
+      64, null);
 
   private static List<Sample> samples(int n, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
