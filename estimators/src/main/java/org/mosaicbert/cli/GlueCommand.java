@@ -32,20 +32,8 @@ import org.slf4j.LoggerFactory;
 final class GlueCommand implements Subcommand {
   private static final Logger LOG = LoggerFactory.getLogger(GlueCommand.class);
 
-  /** lr, weight decay, epochs, batch of each task (spec section 4). */
-  private static final Map<String, double[]> RECIPE = new LinkedHashMap<>();
-
-  static {
-    RECIPE.put("MNLI", new double[] {5e-5, 5e-6, 3, 48});
-    RECIPE.put("QNLI", new double[] {1e-5, 1e-6, 10, 16});
-    RECIPE.put("QQP", new double[] {3e-5, 3e-6, 5, 16});
-    RECIPE.put("SST-2", new double[] {3e-5, 3e-6, 3, 16});
-    RECIPE.put("CoLA", new double[] {5e-5, 5e-6, 10, 32});
-    RECIPE.put("RTE", new double[] {1e-5, 1e-5, 3, 16});
-    RECIPE.put("MRPC", new double[] {8e-5, 8e-6, 10, 32});
-    RECIPE.put("STS-B", new double[] {3e-5, 3e-6, 10, 32});
-    RECIPE.put("WNLI", new double[] {1e-5, 1e-5, 3, 16});
-  }
+  /** The built-in recipe: conf/glue-mosaic-bert-base-uncased.yaml, packed into the jar. */
+  static final String DEFAULT_RECIPE = "glue-mosaic-bert-base-uncased.yaml";
 
   private static final Set<String> FROM_MNLI = Set.of("RTE", "MRPC", "STS-B");
 
@@ -62,42 +50,44 @@ final class GlueCommand implements Subcommand {
   @Override
   public String help() {
     return """
-        usage: mosaicbert glue --model DIR --data GLUE_DIR --output OUT [--tasks CoLA,SST-2,...] [--seeds 19,8364]
+        usage: mosaicbert glue --model DIR --data GLUE_DIR --output OUT [--tasks CoLA,SST-2,...] [flags]
 
         For each task with TASK/train.tsv and its dev file(s) under GLUE_DIR: fine-tune from DIR (RTE, MRPC and STS-B
         from the MNLI model when MNLI ran, as the recipe does), score dev with the recipe's metrics, and print per
         task, metric and seed, then the GLUE average as the recipe computes it (WNLI scored but not averaged; fewer
-        than eight tasks is said to be not comparable with 84.3). Writes OUT/glue.json and OUT/glue.md.
+        than eight tasks is said to be not comparable with 84.3). Writes OUT/glue.json, OUT/glue.md and
+        OUT/glue_args.json (the resolved settings of each task). MRPC's official 3,668-pair train split is rebuilt
+        when GLUE_DIR/MRPC holds msr_paraphrase_train.txt and dev_ids.tsv.
+
+        Settings per task come from the recipe (default: conf/glue-mosaic-bert-base-uncased.yaml, the published
+        MosaicBERT-Base recipe; its top-level keys apply to every task, a task's section under tasks overrides
+        them); flags override both, for every task.
 
           --model DIR        a model folder (pretrain's output)
           --data GLUE_DIR    GLUE TSVs, one folder per task
-          --output OUT       where glue.json, glue.md and the fine-tuned models go
+          --output OUT       where the results and the fine-tuned models go
           --tasks LIST       tasks to run (default: every task with data)
-          --seeds LIST       seeds (default 19)
+          --seeds LIST       seeds, for every task (recipe: seeds)
           --from-scratch     use DIR's config and vocabulary but random weights (the baseline)
-          --max-seq-len N    tokens per example (default 256, the recipe's)
-          --max-steps N      cap on steps per task (default: the recipe's epochs)
+          --max-seq-len N    tokens per example (recipe: max_seq_len; 256 in the recipe)
           --train-rows N     cap on training rows per task (default: all)
-          --workers N        data-parallel workers (default 1)
-          --lr X             one learning rate for every task instead of the recipe's (small models, short runs)
-        """;
+        """ + TrainingSettings.HELP;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
-    Args args = Args.parse(name(), argv, Set.of("model", "data", "output", "tasks", "seeds", "max-seq-len",
-        "max-steps", "train-rows", "workers", "lr"), Set.of("from-scratch"));
+    Set<String> flags = new java.util.HashSet<>(TrainingSettings.FLAGS);
+    flags.addAll(Set.of("model", "data", "output", "tasks", "seeds", "max-seq-len", "train-rows"));
+    Args args = Args.parse(name(), argv, flags, Set.of("from-scratch"));
     String model = args.requiredString("model");
     Path data = args.path("data");
     Path output = args.path("output");
+    Map<String, Object> recipe = args.has("recipe")
+        ? Recipe.read(Path.of(args.requiredString("recipe")), Recipe.FINETUNING, true)
+        : Recipe.readResource("/org/mosaicbert/recipes/" + DEFAULT_RECIPE, Recipe.FINETUNING, true);
     List<String> taskNames = args.has("tasks") ? Arrays.asList(args.requiredString("tasks").split(","))
         : GlueTask.ALL.stream().map(GlueTask::name).toList();
-    List<Long> seeds = Arrays.stream(args.string("seeds", "19").split(",")).map(String::trim).map(Long::parseLong)
-        .toList();
-    int maxSeqLen = args.intValue("max-seq-len", 256, 3);
-    int maxSteps = args.intValue("max-steps", 0, 1);
     int trainRows = args.intValue("train-rows", 0, 1);
-    int workers = args.intValue("workers", 1, 1);
     Path vocab = Path.of(model, "vocab.txt");
     if (!Files.exists(vocab)) {
       throw new IllegalArgumentException(model + " is not a local model folder: it has no vocab.txt");
@@ -108,6 +98,8 @@ final class GlueCommand implements Subcommand {
     taskNames.stream().map(GlueTask::named).filter(t -> t.name().equals("MNLI")).forEach(tasks::add);
     taskNames.stream().map(GlueTask::named).filter(t -> !t.name().equals("MNLI")).forEach(tasks::add);
     Map<String, List<Double>> results = new LinkedHashMap<>();
+    Map<String, List<Map<String, Object>>> taskSettings = new LinkedHashMap<>();
+    Map<String, List<Long>> taskSeeds = new LinkedHashMap<>();
     Map<String, Map<String, List<Double>>> table = new LinkedHashMap<>();
     List<String> missing = new ArrayList<>();
     Map<String, Double> seconds = new LinkedHashMap<>();
@@ -134,28 +126,31 @@ final class GlueCommand implements Subcommand {
         if (trainRows > 0) {
           train = train.limit(trainRows);
         }
-        double[] recipe = RECIPE.get(task.name());
         long rows = train.count();
+        Settings settings = new Settings(name(), args, Recipe.forTask(recipe, task.name()));
+        List<Long> seeds = settings.numbers("seeds", "seeds", List.of(19.0)).stream().map(Double::longValue)
+            .toList();
+        int maxSeqLen = settings.integer("max-seq-len", "max_seq_len", 256, 3);
+        taskSeeds.put(task.name(), seeds);
         for (long seed : seeds) {
           String init = FROM_MNLI.contains(task.name()) && mnliModels.containsKey(seed) ? mnliModels.get(seed)
               : args.has("from-scratch") ? "" : model;
-          int batch = (int) recipe[3];
-          long steps = Math.max(1, (long) Math.ceil(recipe[2] * rows / batch));
-          if (maxSteps > 0) {
-            steps = Math.min(steps, maxSteps);
-          }
           MosaicBertEstimator estimator = new MosaicBertEstimator()
               .setObjective(task.isRegression() ? "regression" : "classification")
               .setNumLabels(task.isRegression() ? 0 : task.labels().size())
               .setVocab(vocab.toString()).setModelConfig(Path.of(model, "config.json").toString())
               .setInitModel(init).setTextCol("text").setTextPairCol(task.isPair() ? "text_pair" : "")
-              .setMaxSeqLen(maxSeqLen).setGlobalBatchSize(batch).setMicroBatchSize(batch / workers)
-              .setNumWorkers(workers).setMaxSteps(steps)
-              .setLr(args.has("lr") ? Double.parseDouble(args.requiredString("lr")) : recipe[0])
-              .setWeightDecay(recipe[1])
-              .setWarmupFraction(0.06).setAlphaF(0.0).setSeed(seed);
-          LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows, steps, batch,
-              init.isEmpty() ? "random weights" : init);
+              .setMaxSeqLen(maxSeqLen);
+          long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0,
+              32, "3ep"), rows);
+          estimator.setSeed(seed);
+          settings.note("seed", seed);
+          settings.note("init", init.isEmpty() ? "random weights" : init);
+          settings.note("train_rows", rows);
+          taskSettings.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(new LinkedHashMap<>(
+              settings.resolved()));
+          LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows, steps,
+              estimator.getOrDefault(estimator.globalBatchSize()), init.isEmpty() ? "random weights" : init);
           MosaicBertModel fitted = estimator.fit(train);
           String saved = output.resolve(task.name() + "-seed" + seed).toString();
           fitted.write().overwrite().save(saved);
@@ -179,7 +174,7 @@ final class GlueCommand implements Subcommand {
       spark.stop();
     }
     GlueScore score = GlueScore.of(results);
-    String markdown = markdown(table, seeds, score, missing, seconds);
+    String markdown = markdown(table, taskSeeds, score, missing, seconds);
     out.print(markdown);
     Files.writeString(output.resolve("glue.md"), markdown, StandardCharsets.UTF_8);
     ObjectNode json = new ObjectMapper().createObjectNode();
@@ -189,14 +184,18 @@ final class GlueCommand implements Subcommand {
     json.put("note", score.note());
     json.putPOJO("missing", missing);
     json.putPOJO("seconds", seconds);
-    json.putPOJO("seeds", seeds);
+    json.putPOJO("seeds", taskSeeds);
     Files.writeString(output.resolve("glue.json"), new ObjectMapper().writerWithDefaultPrettyPrinter()
         .writeValueAsString(json), StandardCharsets.UTF_8);
+    Files.writeString(output.resolve("glue_args.json"), new ObjectMapper().writerWithDefaultPrettyPrinter()
+        .writeValueAsString(taskSettings), StandardCharsets.UTF_8);
     return 0;
   }
 
-  private static String markdown(Map<String, Map<String, List<Double>>> table, List<Long> seeds, GlueScore score,
-      List<String> missing, Map<String, Double> seconds) {
+  /** The table: one column per seed any task ran with (a task's cell is empty for a seed it did not run). */
+  private static String markdown(Map<String, Map<String, List<Double>>> table, Map<String, List<Long>> taskSeeds,
+      GlueScore score, List<String> missing, Map<String, Double> seconds) {
+    List<Long> seeds = taskSeeds.values().stream().flatMap(List::stream).distinct().toList();
     StringBuilder s = new StringBuilder("| task | metric | ");
     seeds.forEach(seed -> s.append("seed ").append(seed).append(" | "));
     s.append("task score | time (s) |\n|---|---|");
@@ -204,7 +203,10 @@ final class GlueCommand implements Subcommand {
     s.append("---|---|\n");
     table.forEach((task, metrics) -> metrics.forEach((metric, values) -> {
       s.append("| ").append(task).append(" | ").append(metric).append(" | ");
-      values.forEach(v -> s.append(String.format("%.2f", 100 * v)).append(" | "));
+      for (long seed : seeds) {
+        int run = taskSeeds.get(task).indexOf(seed);
+        s.append(run < 0 ? "" : String.format("%.2f", 100 * values.get(run))).append(" | ");
+      }
       s.append(String.format("%.2f", score.perTask().get(task))).append(" | ")
           .append(String.format("%.0f", seconds.get(task))).append(" |\n");
     }));

@@ -14,9 +14,9 @@ import java.util.List;
  * text into the results.
  */
 public final class Main {
-  static final List<Subcommand> SUBCOMMANDS = List.of(new PretrainCommand(), new GlueCommand(), new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(),
-      new CheckVectorsCommand(),
-      new BenchCommand());
+  static final List<Subcommand> SUBCOMMANDS = List.of(new TrainVocabCommand(), new TokenizeCommand(),
+      new PretrainCommand(), new FinetuneCommand(), new GlueCommand(), new PredictCommand(), new BenchCommand(),
+      new CheckVectorsCommand(), new EncodeCommand());
 
   private Main() {}
 

@@ -16,6 +16,7 @@ import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.TokenizeJob;
 import org.mosaicbert.data.TrainVocabJob;
@@ -52,93 +53,60 @@ final class PretrainCommand implements Subcommand {
 
           --data DIR          shards from mosaicbert tokenize (manifest.json, vocab.txt, shard-*.parquet)
           --output DIR        the model folder to write
-          --recipe FILE       a YAML recipe (conf/tiny.yaml, conf/mosaic-bert-base-uncased.yaml)
           --preset NAME       tiny, mini, small, base or large (recipe: model.preset; default tiny)
-          --workers N         data-parallel workers (recipe: workers; default 1)
-          --max-steps N       optimizer steps (recipe: max_duration; default 300)
-          --batch N           global batch (recipe: global_train_batch_size; default 32)
-          --micro-batch N     per-worker micro-batch (recipe: device_train_microbatch_size; default 32)
-          --lr X              peak learning rate (recipe: optimizer.lr; default 2e-3 for tiny, 5e-4 otherwise)
-          --seed S            seed (recipe: seed; default 17)
-          --threads N         CPU threads per worker (recipe: threads_per_worker; default: cores / workers)
           --overwrite         replace an existing model folder
+        """ + TrainingSettings.HELP + """
+
+        Defaults: 300 steps of 32, lr 2e-3 for tiny and 5e-4 otherwise, betas 0.9/0.98, eps 1e-6, weight decay
+        1e-5, warmup 6%, alpha_f 0.02, 30% masking (the MosaicBERT recipe where it fits a small run).
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
-    Args args = Args.parse(name(), argv, Set.of("data", "output", "recipe", "preset", "workers", "max-steps", "batch",
-        "micro-batch", "lr", "seed", "threads"), Set.of("overwrite"));
+    Set<String> flags = new java.util.HashSet<>(TrainingSettings.FLAGS);
+    flags.addAll(Set.of("data", "output", "preset"));
+    Args args = Args.parse(name(), argv, flags, Set.of("overwrite"));
     String output = args.requiredString("output");
-    Map<String, Object> recipe = args.has("recipe") ? Recipe.read(Path.of(args.requiredString("recipe"))) : Map.of();
-    if (!Recipe.OPTIMIZERS.contains(Recipe.text(recipe, "optimizer.name", "decoupled_adamw"))
-        || !Recipe.SCHEDULERS.contains(Recipe.text(recipe, "scheduler.name", "linear_decay_with_warmup"))) {
-      throw new UsageException("pretrain supports optimizer.name decoupled_adamw and scheduler.name "
-          + "linear_decay_with_warmup");
-    }
-    String preset = args.string("preset", Recipe.text(recipe, "model.preset", "tiny"));
-    String modelConfig = Recipe.text(recipe, "model.config", preset);
-    int workers = args.intValue("workers", (int) Recipe.number(recipe, "workers", 1), 1);
-    int batch = args.intValue("batch", (int) Recipe.number(recipe, "global_train_batch_size", 32), 1);
-    int micro = args.intValue("micro-batch", (int) Recipe.number(recipe, "device_train_microbatch_size", 32), 1);
-    int cores = Runtime.getRuntime().availableProcessors();
-    int threads = args.intValue("threads", (int) Recipe.number(recipe, "threads_per_worker",
-        Math.max(1, cores / workers)), 1);
-    long seed = Long.parseLong(args.string("seed", Recipe.text(recipe, "seed", "17")));
-    double lr = Double.parseDouble(args.string("lr", Recipe.text(recipe, "optimizer.lr",
-        preset.equals("tiny") ? "2e-3" : "5e-4")));
-    List<?> betas = Recipe.list(recipe, "optimizer.betas");
+    Map<String, Object> recipe = args.has("recipe")
+        ? Recipe.read(Path.of(args.requiredString("recipe")), Recipe.PRETRAINING, false) : Map.of();
+    Settings settings = new Settings(name(), args, recipe);
+    String preset = settings.choice("preset", "model.preset", "tiny", ModelConfig.PRESETS);
+    String modelConfig = settings.text(null, "model.config", preset);
     SparkSession spark = LocalSpark.session(name());
     long start = System.nanoTime();
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
-      String data = args.string("data", output + ".shards");
+      String data = settings.text("data", null, output + ".shards");
+      int maxSeqLen = settings.integer(null, "max_seq_len", TokenizeJob.DEFAULT_MAX_SEQ_LEN, 2);
       if (!args.has("data")) {
         if (!new org.apache.hadoop.fs.Path(data, ShardManifest.FILE_NAME).getFileSystem(conf)
             .exists(new org.apache.hadoop.fs.Path(data, ShardManifest.FILE_NAME))) {
           LOG.info("no --data: tokenizing the embedded default corpus into {}", data);
-          TokenizeJob.run(spark, new TokenizeJob.Options(null, null, data,
-              (int) Recipe.number(recipe, "max_seq_len", TokenizeJob.DEFAULT_MAX_SEQ_LEN), null,
+          TokenizeJob.run(spark, new TokenizeJob.Options(null, null, data, maxSeqLen, null,
               TokenizeJob.DEFAULT_TEXT_COLUMN, 0, false, false, false, TrainVocabJob.DEFAULT_VOCAB_SIZE));
         }
       }
       ShardManifest manifest = ShardManifest.read(new org.apache.hadoop.fs.Path(data), conf);
-      long steps = args.has("max-steps") ? args.intValue("max-steps", 300, 1)
-          : recipe.containsKey("max_duration") ? Recipe.steps(Recipe.text(recipe, "max_duration", ""), batch,
-              manifest.totalRows()) : 300;
       String checkpoints = output + ".checkpoints";
       Path vocab = localVocab(data, conf);
-      MosaicBertEstimator estimator = new MosaicBertEstimator()
-          .setModelConfig(modelConfig).setVocab(vocab.toString()).setNumWorkers(workers).setThreadsPerWorker(threads)
-          .setGlobalBatchSize(batch).setMicroBatchSize(Math.min(micro, batch / workers)).setMaxSteps(steps)
-          .setLr(lr).setEps(Recipe.number(recipe, "optimizer.eps", 1e-6))
-          .setWeightDecay(Recipe.number(recipe, "optimizer.weight_decay", 1e-5))
-          .setBeta1(betas == null ? 0.9 : ((Number) betas.get(0)).doubleValue())
-          .setBeta2(betas == null ? 0.98 : ((Number) betas.get(1)).doubleValue())
-          .setWarmupFraction(Recipe.fraction(Recipe.text(recipe, "scheduler.t_warmup", "0.06dur")))
-          .setAlphaF(Recipe.number(recipe, "scheduler.alpha_f", 0.02))
-          .setMaskProbability(Recipe.number(recipe, "mlm_probability", 0.3)).setSeed(seed)
-          .setCheckpointDir(checkpoints)
-          .setCheckpointEvery((int) Recipe.number(recipe, "checkpoint_every", Math.max(1, Math.min(100, steps / 3))))
-          .setMetricsEvery((int) Recipe.number(recipe, "metrics_every", 10))
-          .setMaxSeqLen(Math.max(manifest.maxSeqLen(), 2));
-      Map<String, Object> resolved = new LinkedHashMap<>();
-      resolved.put("data", data);
-      resolved.put("output", output);
-      for (var pair : estimator.extractParamMap().toList()) {
-        resolved.put(pair.param().name(), pair.value());
-      }
-      String resolvedJson = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(resolved);
+      MosaicBertEstimator estimator = new MosaicBertEstimator().setModelConfig(modelConfig)
+          .setVocab(vocab.toString()).setCheckpointDir(checkpoints).setMaxSeqLen(Math.max(manifest.maxSeqLen(), 2))
+          .setMaskProbability(settings.number(null, "mlm_probability", 0.3, 1e-6, 1 - 1e-6));
+      long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(
+          preset.equals("tiny") ? 2e-3 : 5e-4, 1e-5, 0.02, 32, "300ba"), manifest.totalRows());
+      int batch = (Integer) estimator.getOrDefault(estimator.globalBatchSize());
+      int workers = (Integer) estimator.getOrDefault(estimator.numWorkers());
+      settings.note("output", output);
+      settings.note("checkpoints", checkpoints);
+      String resolvedJson = settings.json();
       LOG.info("pretrain, resolved settings:\n{}", resolvedJson);
 
       Dataset<Row> shards = spark.read().parquet(manifest.shards().stream()
           .map(s -> new org.apache.hadoop.fs.Path(data, s.path()).toString()).toArray(String[]::new));
       MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
-      org.apache.hadoop.fs.Path argsFile = new org.apache.hadoop.fs.Path(output, "training_args.json");
-      try (var stream = argsFile.getFileSystem(conf).create(argsFile, true)) {
-        stream.write(resolvedJson.getBytes(StandardCharsets.UTF_8));
-      }
+      settings.save(output, "training_args.json", conf);
       double seconds = (System.nanoTime() - start) / 1e9;
       out.printf("model: %s (%s preset, %d steps of %d sequences, %d worker(s))%n", output, modelConfig, steps, batch,
           workers);

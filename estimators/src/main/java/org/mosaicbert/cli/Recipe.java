@@ -16,47 +16,80 @@ import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 
 /**
- * A pretraining recipe: YAML whose keys follow the MosaicML BERT yamls where one exists ({@code optimizer.lr},
+ * A recipe: YAML whose keys follow the MosaicML BERT yamls where one exists ({@code optimizer.lr},
  * {@code scheduler.t_warmup}, {@code max_duration}, {@code global_train_batch_size},
  * {@code device_train_microbatch_size}, {@code mlm_probability}, {@code seed} ...). Read into a flat map of dotted
- * keys; an unknown key or a malformed value is an error that names the key.
+ * keys; a key the command does not know or a malformed value is an error that names the key. A GLUE recipe holds
+ * per-task sections under {@code tasks.<TASK>} that override its top-level keys for that task.
  */
 final class Recipe {
-  /** Every key a recipe may hold, with what it means. */
-  static final Map<String, String> KEYS = new LinkedHashMap<>();
+  /** The keys of every training run, with what they mean. */
+  static final Map<String, String> TRAINING = new LinkedHashMap<>();
+  /** Pretraining's keys. */
+  static final Map<String, String> PRETRAINING = new LinkedHashMap<>();
+  /** Fine-tuning's keys (also those of a GLUE recipe's tasks, with {@code seeds}). */
+  static final Map<String, String> FINETUNING = new LinkedHashMap<>();
 
   static {
-    KEYS.put("model.preset", "tiny, mini, small, base or large");
-    KEYS.put("model.config", "path of a config.json (instead of a preset)");
-    KEYS.put("optimizer.name", "decoupled_adamw (the only one)");
-    KEYS.put("optimizer.lr", "peak learning rate");
-    KEYS.put("optimizer.betas", "[beta1, beta2]");
-    KEYS.put("optimizer.eps", "Adam epsilon");
-    KEYS.put("optimizer.weight_decay", "decoupled weight decay");
-    KEYS.put("scheduler.name", "linear_decay_with_warmup (the only one)");
-    KEYS.put("scheduler.t_warmup", "warmup as a fraction of the run, e.g. 0.06dur");
-    KEYS.put("scheduler.alpha_f", "final learning-rate factor");
-    KEYS.put("max_duration", "run length: Nba (steps), Nsp (samples) or Nep (epochs)");
-    KEYS.put("global_train_batch_size", "sequences per step, all workers together");
-    KEYS.put("device_train_microbatch_size", "sequences per forward/backward of one worker");
-    KEYS.put("mlm_probability", "share of tokens masked");
-    KEYS.put("seed", "seed of initialisation, data order, masks and dropout");
-    KEYS.put("max_seq_len", "tokens per sample when tokenizing the default corpus");
-    KEYS.put("workers", "data-parallel workers");
-    KEYS.put("threads_per_worker", "CPU threads per worker");
-    KEYS.put("checkpoint_every", "steps between checkpoints");
-    KEYS.put("metrics_every", "steps between metrics lines");
+    TRAINING.put("optimizer.name", "decoupled_adamw (the only one)");
+    TRAINING.put("optimizer.lr", "peak learning rate");
+    TRAINING.put("optimizer.betas", "[beta1, beta2]");
+    TRAINING.put("optimizer.eps", "Adam epsilon");
+    TRAINING.put("optimizer.weight_decay", "decoupled weight decay");
+    TRAINING.put("scheduler.name", "linear_decay_with_warmup (the only one)");
+    TRAINING.put("scheduler.t_warmup", "warmup as a fraction of the run, e.g. 0.06dur");
+    TRAINING.put("scheduler.alpha_f", "final learning-rate factor");
+    TRAINING.put("max_duration", "run length: Nba (steps), Nsp (samples) or Nep (epochs)");
+    TRAINING.put("global_train_batch_size", "sequences per step, all workers together");
+    TRAINING.put("device_train_microbatch_size", "sequences per forward/backward of one worker");
+    TRAINING.put("seed", "seed of initialisation, data order, masks and dropout");
+    TRAINING.put("max_seq_len", "tokens per sample");
+    TRAINING.put("workers", "data-parallel workers");
+    TRAINING.put("threads_per_worker", "CPU threads per worker");
+    TRAINING.put("checkpoint_every", "steps between checkpoints");
+    TRAINING.put("metrics_every", "steps between metrics lines");
+    PRETRAINING.putAll(TRAINING);
+    PRETRAINING.put("model.preset", "tiny, mini, small, base or large");
+    PRETRAINING.put("model.config", "path of a config.json (instead of a preset)");
+    PRETRAINING.put("mlm_probability", "share of tokens masked");
+    FINETUNING.putAll(TRAINING);
+    FINETUNING.put("model.num_labels", "classes (0: from the data; 1 or objective regression: a regression head)");
+    FINETUNING.put("objective", "classification or regression");
+    FINETUNING.put("seeds", "seeds of a GLUE task, one fine-tuning run each");
   }
 
   private Recipe() {}
 
-  static Map<String, Object> read(Path file) {
-    Object root;
+  /**
+   * Reads a recipe whose keys must be among {@code keys}, or, with {@code perTask}, under {@code tasks.<TASK>.}.
+   */
+  static Map<String, Object> read(Path file, Map<String, String> keys, boolean perTask) {
     try (Reader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      root = new Yaml(new SafeConstructor(new LoaderOptions())).load(reader);
+      return parse(reader, file.toString(), keys, perTask);
     } catch (NoSuchFileException e) {
       throw new UsageException("recipe " + file + " does not exist");
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException e) {
+      throw new UsageException("recipe " + file + " cannot be read: " + e.getMessage());
+    }
+  }
+
+  /** A recipe packed into the jar. */
+  static Map<String, Object> readResource(String name, Map<String, String> keys, boolean perTask) {
+    try (var stream = Recipe.class.getResourceAsStream(name)) {
+      if (stream == null) {
+        throw new IllegalStateException("the built-in recipe " + name + " is missing from the jar");
+      }
+      return parse(new java.io.InputStreamReader(stream, StandardCharsets.UTF_8), name, keys, perTask);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private static Map<String, Object> parse(Reader reader, String file, Map<String, String> keys, boolean perTask) {
+    Object root;
+    try {
+      root = new Yaml(new SafeConstructor(new LoaderOptions())).load(reader);
+    } catch (RuntimeException e) {
       throw new UsageException("recipe " + file + " is not valid YAML: " + e.getMessage());
     }
     Map<String, Object> flat = new LinkedHashMap<>();
@@ -64,22 +97,54 @@ final class Recipe {
       if (!(root instanceof Map<?, ?> map)) {
         throw new UsageException("recipe " + file + " must be a mapping of keys to values");
       }
-      flatten("", map, flat, file);
+      flatten("", map, flat, keys, perTask, file);
     }
     return flat;
   }
 
-  private static void flatten(String prefix, Map<?, ?> map, Map<String, Object> out, Path file) {
+  private static void flatten(String prefix, Map<?, ?> map, Map<String, Object> out, Map<String, String> keys,
+      boolean perTask, String file) {
     for (Map.Entry<?, ?> e : map.entrySet()) {
       String key = prefix + e.getKey();
-      if (e.getValue() instanceof Map<?, ?> nested && !KEYS.containsKey(key)) {
-        flatten(key + ".", nested, out, file);
-      } else if (!KEYS.containsKey(key)) {
-        throw new UsageException("recipe " + file + ": unknown key '" + key + "'; known keys: " + KEYS.keySet());
+      String bare = perTask && key.startsWith("tasks.") && key.indexOf('.', 6) > 0
+          ? key.substring(key.indexOf('.', 6) + 1) : key;
+      if (e.getValue() instanceof Map<?, ?> nested && !keys.containsKey(bare)) {
+        flatten(key + ".", nested, out, keys, perTask, file);
+      } else if (!keys.containsKey(bare)) {
+        throw new UsageException("recipe " + file + ": unknown key '" + key + "'; known keys: " + keys.keySet()
+            + (perTask ? ", also under tasks.<TASK>." : ""));
       } else {
         out.put(key, e.getValue());
       }
     }
+  }
+
+  /** A GLUE recipe's settings for one task: its top-level keys, overridden by those under {@code tasks.<task>}. */
+  static Map<String, Object> forTask(Map<String, Object> recipe, String task) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    recipe.forEach((k, v) -> {
+      if (!k.startsWith("tasks.")) {
+        out.put(k, v);
+      }
+    });
+    String prefix = "tasks." + task + ".";
+    recipe.forEach((k, v) -> {
+      if (k.startsWith(prefix)) {
+        out.put(k.substring(prefix.length()), v);
+      }
+    });
+    return out;
+  }
+
+  /** The task names a GLUE recipe has sections for. */
+  static java.util.Set<String> tasks(Map<String, Object> recipe) {
+    java.util.Set<String> names = new java.util.LinkedHashSet<>();
+    for (String k : recipe.keySet()) {
+      if (k.startsWith("tasks.")) {
+        names.add(k.substring(6, k.indexOf('.', 6)));
+      }
+    }
+    return names;
   }
 
   static double number(Map<String, Object> recipe, String key, double fallback) {

@@ -205,6 +205,17 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     return new MLReader<>() {
       @Override
       public MosaicBertModel load(String path) {
+        var conf = sparkSession().sparkContext().hadoopConfiguration();
+        org.apache.hadoop.fs.Path metadataDir = new org.apache.hadoop.fs.Path(path, "metadata");
+        try {
+          if (!metadataDir.getFileSystem(conf).exists(metadataDir)) {
+            // A plain model folder (import's or a Hugging Face-like one): default params.
+            return new MosaicBertModel(org.apache.spark.ml.util.Identifiable$.MODULE$.randomUID("mosaicbert"),
+                ModelFolder.read(path, conf));
+          }
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);
+        }
         DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession().sparkContext(),
             MosaicBertModel.class.getName());
         MosaicBertModel model = new MosaicBertModel(metadata.uid(), ModelFolder.read(path,

@@ -1,0 +1,114 @@
+package org.mosaicbert.cli;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.glue.GlueTask;
+import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.model.ParameterLayout;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** {@code predict}: scores a text file, CSV, JSON or Parquet column with a model folder; writes the scored table. */
+final class PredictCommand implements Subcommand {
+  private static final Logger LOG = LoggerFactory.getLogger(PredictCommand.class);
+
+  @Override
+  public String name() {
+    return "predict";
+  }
+
+  @Override
+  public String summary() {
+    return "score a text column (txt, CSV, JSON, Parquet or GLUE TSV) with a model; write the predictions";
+  }
+
+  @Override
+  public String help() {
+    return """
+        usage: mosaicbert predict --model DIR --input FILE --output OUT [flags]
+
+        Runs MosaicBertModel.transform over the input's text column (and a second column for pairs) and writes the
+        input's columns plus the model's: prediction, probability and rawPrediction for a classifier (and
+        predictedLabel when it was trained on string labels), prediction for a regression model, embedding for an
+        MLM model or on request. Vectors are written as arrays of doubles. A row with no text gets null outputs.
+        The output is written under a temporary name and renamed into place when complete.
+
+          --model DIR          a model folder (pretrain, finetune or import output)
+          --input FILE         .txt (one text per line), .csv (header), .json/.jsonl, .parquet, or a GLUE .tsv
+                               with --task
+          --output OUT         the folder to write (Spark's layout)
+          --format F           parquet, json or csv (default parquet)
+          --task NAME          read --input as this GLUE task's TSV (columns text and text_pair)
+          --text-col C         the text column (default text)
+          --text-pair-col C    the second text column of a pair task (default none; text_pair with --task)
+          --max-seq-len N      tokens per text (default 256)
+          --batch-size N       sequences per forward pass (default 32)
+          --threads N          CPU threads per scoring task (default 1: Spark runs one task per core)
+          --embedding KIND     add an embedding column: mean or pooled (default: mean for an MLM model, none
+                               otherwise)
+          --overwrite          replace OUT
+        """;
+  }
+
+  @Override
+  public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
+    Args args = Args.parse(name(), argv, Set.of("model", "input", "output", "format", "task", "text-col",
+        "text-pair-col", "max-seq-len", "batch-size", "threads", "embedding"), Set.of("overwrite"));
+    String modelDir = args.requiredString("model");
+    String input = args.requiredString("input");
+    String output = args.requiredString("output");
+    Settings settings = new Settings(name(), args, java.util.Map.of());
+    String format = settings.choice("format", null, "parquet", Tables.FORMATS);
+    GlueTask task = args.has("task") ? GlueTask.named(args.requiredString("task")) : null;
+    String textCol = settings.text("text-col", null, "text");
+    String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
+    int maxSeqLen = settings.integer("max-seq-len", null, 256, 3);
+    int batchSize = settings.integer("batch-size", null, 32, 1);
+    int threads = settings.integer("threads", null, 1, 1);
+    String embedding = args.has("embedding")
+        ? settings.choice("embedding", null, "mean", List.of("mean", "pooled")) : null;
+    SparkSession spark = LocalSpark.session(name());
+    long start = System.nanoTime();
+    try {
+      MosaicBertModel model = MosaicBertModel.load(modelDir);
+      Dataset<Row> table = Tables.read(spark, input, task);
+      Tables.requireColumn(table, textCol, "--text-col", input);
+      if (!pairCol.isEmpty()) {
+        Tables.requireColumn(table, pairCol, "--text-pair-col", input);
+      }
+      model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setBatchSize(batchSize)
+          .setThreads(threads);
+      if (embedding != null) {
+        model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
+      }
+      settings.note("model", modelDir);
+      settings.note("input", input);
+      settings.note("output", output);
+      LOG.info("predict, resolved settings:\n{}", settings.json());
+      Tables.write(model.transform(table), output, format, args.has("overwrite"));
+      double seconds = (System.nanoTime() - start) / 1e9;
+      Dataset<Row> written = spark.read().format(format).option("header", "true").load(output);
+      long rows = written.count();
+      out.printf("predictions: %s (%s, %d rows)%n", output, format, rows);
+      if (model.folder().heads() == ParameterLayout.Heads.CLASSIFIER && !model.folder().config().isRegression()) {
+        String column = model.folder().config().labels() != null ? "predictedLabel" : "prediction";
+        StringBuilder counts = new StringBuilder();
+        for (Row r : written.groupBy(column).count().orderBy(column).collectAsList()) {
+          counts.append(counts.length() == 0 ? "" : ", ").append(r.isNullAt(0) ? "null" : r.get(0)).append(": ")
+              .append(r.getLong(1));
+        }
+        out.printf("%s counts: %s%n", column, counts);
+      }
+      out.printf(Locale.ROOT, "time: %.1f s (%.1f rows/s, Spark start-up included)%n", seconds, rows / seconds);
+      return 0;
+    } finally {
+      spark.stop();
+    }
+  }
+}

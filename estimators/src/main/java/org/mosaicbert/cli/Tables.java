@@ -1,0 +1,110 @@
+package org.mosaicbert.cli;
+
+import java.io.IOException;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.StructField;
+import org.mosaicbert.glue.GlueReader;
+import org.mosaicbert.glue.GlueTask;
+
+/**
+ * The tables {@code finetune} and {@code predict} read and write, chosen by file name: {@code .parquet} (or a folder
+ * of Parquet files), {@code .csv} (with a header), {@code .json}/{@code .jsonl} (JSON lines), {@code .txt} (one
+ * text per line, as column {@code text}), and a GLUE {@code .tsv} when a GLUE task is named. Outputs are written to
+ * a temporary folder beside the target and renamed into place when complete.
+ */
+final class Tables {
+  static final List<String> FORMATS = List.of("parquet", "json", "csv");
+
+  private Tables() {}
+
+  static Dataset<Row> read(SparkSession spark, String path, GlueTask task) {
+    String name = path.toLowerCase(Locale.ROOT);
+    try {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+      if (!p.getFileSystem(spark.sparkContext().hadoopConfiguration()).exists(p)) {
+        throw new IllegalArgumentException(path + " does not exist");
+      }
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read " + path + ": " + e.getMessage(), e);
+    }
+    if (task != null) {
+      if (!name.endsWith(".tsv")) {
+        throw new IllegalArgumentException(path + ": with a GLUE task the input must be the task's .tsv file");
+      }
+      return GlueReader.read(spark, task, java.nio.file.Path.of(path));
+    }
+    if (name.endsWith(".csv")) {
+      return spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"").csv(path);
+    }
+    if (name.endsWith(".json") || name.endsWith(".jsonl")) {
+      return spark.read().json(path);
+    }
+    if (name.endsWith(".txt")) {
+      return spark.read().text(path).withColumnRenamed("value", "text");
+    }
+    if (name.endsWith(".tsv")) {
+      throw new IllegalArgumentException(path + ": a .tsv file is read as GLUE data; name its task with --task");
+    }
+    return spark.read().parquet(path);
+  }
+
+  /** Checks that {@code column} exists in {@code df}, naming the flag and the columns there are. */
+  static void requireColumn(Dataset<Row> df, String column, String flag, String path) {
+    if (!Arrays.asList(df.columns()).contains(column)) {
+      throw new IllegalArgumentException(path + " has no column '" + column + "' (" + flag + "); its columns: "
+          + Arrays.toString(df.columns()));
+    }
+  }
+
+  /**
+   * Writes {@code df} to {@code path} in a format of {@link #FORMATS}: ML vectors become arrays of doubles (CSV gets
+   * them as JSON text, since CSV has no arrays).
+   */
+  static void write(Dataset<Row> df, String path, String format, boolean overwrite) throws IOException {
+    Dataset<Row> out = df;
+    for (StructField f : df.schema().fields()) {
+      Column c = functions.col(f.name());
+      boolean vector = f.dataType().equals(org.apache.spark.ml.linalg.SQLDataTypes.VectorType());
+      if (vector) {
+        c = org.apache.spark.ml.functions.vector_to_array(c, "float64");
+      }
+      if (format.equals("csv") && (vector || f.dataType() instanceof org.apache.spark.sql.types.ArrayType)) {
+        c = functions.to_json(c);
+      }
+      out = out.withColumn(f.name(), c);
+    }
+    org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
+    FileSystem fs = target.getFileSystem(df.sparkSession().sparkContext().hadoopConfiguration());
+    if (fs.exists(target) && !overwrite) {
+      throw new IllegalArgumentException(path + " exists; give --overwrite to replace it");
+    }
+    org.apache.hadoop.fs.Path temp = new org.apache.hadoop.fs.Path(target.getParent(),
+        "." + target.getName() + ".tmp-" + UUID.randomUUID());
+    try {
+      var writer = out.write();
+      if (format.equals("csv")) {
+        writer = writer.option("header", "true");
+      }
+      writer.format(format).save(temp.toString());
+      if (fs.exists(target)) {
+        fs.delete(target, true);
+      }
+      if (!fs.rename(temp, target)) {
+        throw new IOException("cannot rename " + temp + " to " + target);
+      }
+    } finally {
+      if (fs.exists(temp)) {
+        fs.delete(temp, true);
+      }
+    }
+  }
+}
