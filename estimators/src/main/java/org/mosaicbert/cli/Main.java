@@ -16,7 +16,7 @@ import java.util.List;
 public final class Main {
   static final List<Subcommand> SUBCOMMANDS = List.of(new PretrainCommand(), new GlueCommand(), new TokenizeCommand(), new TrainVocabCommand(), new EncodeCommand(),
       new CheckVectorsCommand(),
-      new BenchCommand());
+      new BenchCommand(), new ExportCommand(), new ImportCommand());
 
   private Main() {}
 
