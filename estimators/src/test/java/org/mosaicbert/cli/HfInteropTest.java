@@ -79,7 +79,7 @@ class HfInteropTest {
     JsonNode tokenizer = json(hf.resolve("tokenizer_config.json"));
     assertEquals("BertTokenizer", tokenizer.get("tokenizer_class").asText());
     assertTrue(tokenizer.get("do_lower_case").asBoolean());
-    assertEquals(512, tokenizer.get("model_max_length").asInt());
+    assertEquals(1024, tokenizer.get("model_max_length").asInt());
     assertEquals("[MASK]", json(hf.resolve("special_tokens_map.json")).get("mask_token").asText());
     assertArrayEquals(Files.readAllBytes(ours.resolve("vocab.txt")), Files.readAllBytes(hf.resolve("vocab.txt")));
 
@@ -243,7 +243,9 @@ class HfInteropTest {
   /** A tiny model with the bert-base-uncased vocabulary and every parameter random (biases too). */
   private static ModelFolder model(ParameterLayout.Heads heads, int labels) throws IOException {
     List<String> vocab = Files.readAllLines(SharedTestData.vocabTxt(), StandardCharsets.UTF_8);
-    ModelConfig config = ModelConfig.preset("tiny", vocab.size()).withHead(labels);
+    // alibi_starting_size apart from max_position_embeddings (512), to see which one model_max_length takes.
+    ModelConfig config = ModelConfig.fromJson(ModelConfig.preset("tiny", vocab.size()).withHead(labels)
+        .toJson(List.of()).put("alibi_starting_size", 1024));
     ParameterLayout layout = new ParameterLayout(config, heads);
     float[] params = new float[(int) layout.size()];
     Random random = new Random(labels);
