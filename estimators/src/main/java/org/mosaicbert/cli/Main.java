@@ -15,8 +15,8 @@ import java.util.List;
  */
 public final class Main {
   static final List<Subcommand> SUBCOMMANDS = List.of(new TrainVocabCommand(), new TokenizeCommand(),
-      new PretrainCommand(), new FinetuneCommand(), new GlueCommand(), new PredictCommand(), new BenchCommand(),
-      new CheckVectorsCommand(), new EncodeCommand());
+      new PretrainCommand(), new FinetuneCommand(), new GlueCommand(), new PredictCommand(), new ExportCommand(),
+      new ImportCommand(), new BenchCommand(), new CheckVectorsCommand(), new EncodeCommand());
 
   private Main() {}
 

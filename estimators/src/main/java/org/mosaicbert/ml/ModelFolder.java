@@ -1,5 +1,8 @@
 package org.mosaicbert.ml;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -9,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.ml.util.Identifiable$;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
@@ -29,13 +33,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   public void write(String path, Configuration conf) {
     try {
       Path local = Files.createTempDirectory("mosaicbert-model");
-      try (MosaicBert model = holder(config, heads)) {
-        model.backend().upload(model.parameters().at(0), parameters, 0, parameters.length);
-        ModelWeights.save(model, local.resolve(WEIGHTS), Map.of());
-      }
-      config.write(local.resolve(CONFIG), List.of(heads == ParameterLayout.Heads.MLM ? "BertForMaskedLM"
-          : "BertForSequenceClassification"));
-      Files.write(local.resolve(VOCAB), vocab, StandardCharsets.UTF_8);
+      writeLocal(local);
       org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
       FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
@@ -47,6 +45,47 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write the model to " + path + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Writes {@code config.json}, {@code model.safetensors} and {@code vocab.txt} into a local folder that exists:
+   * the part of a model folder that Hugging Face reads too ({@code export} adds the tokenizer files).
+   */
+  public void writeLocal(Path dir) throws IOException {
+    try (MosaicBert model = holder(config, heads)) {
+      model.backend().upload(model.parameters().at(0), parameters, 0, parameters.length);
+      ModelWeights.save(model, dir.resolve(WEIGHTS), Map.of());
+    }
+    Files.write(dir.resolve(CONFIG), new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+        .writeValueAsBytes(configJson()));
+    Files.write(dir.resolve(VOCAB), vocab, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * The {@code config.json}: the config's keys, {@code architectures} from the heads, and for a classifier the
+   * {@code id2label} / {@code label2id} that Hugging Face writes ({@code LABEL_0}, ...), so that HF's
+   * {@code num_labels} agrees with {@code classifier.weight}.
+   */
+  public ObjectNode configJson() {
+    boolean classifier = heads != ParameterLayout.Heads.MLM;
+    ObjectNode json = config.toJson(List.of(classifier ? "BertForSequenceClassification" : "BertForMaskedLM"));
+    if (classifier) {
+      ObjectNode id2label = json.putObject("id2label");
+      ObjectNode label2id = json.putObject("label2id");
+      for (int i = 0; i < config.numLabels(); i++) {
+        id2label.put(Integer.toString(i), "LABEL_" + i);
+        label2id.put("LABEL_" + i, i);
+      }
+    }
+    return json;
+  }
+
+  /**
+   * This folder as a fitted {@link MosaicBertModel} with default params and a fresh uid: for scoring a folder that
+   * has no Spark {@code metadata/}, or for saving it with that metadata as {@code pretrain}'s output is saved.
+   */
+  public MosaicBertModel toModel() {
+    return new MosaicBertModel(Identifiable$.MODULE$.randomUID("mosaicbert"), this);
   }
 
   /** Reads a model folder with the heads its weights have (a classifier when they hold one, else MLM). */
@@ -77,7 +116,8 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       }
       ModelConfig own = ModelConfig.read(local.resolve(CONFIG));
       ModelConfig config = target != null ? target : own;
-      boolean hasClassifier = org.mosaicbert.io.SafeTensors.open(local.resolve(WEIGHTS)).has("classifier.weight");
+      org.mosaicbert.io.SafeTensors header = org.mosaicbert.io.SafeTensors.open(local.resolve(WEIGHTS));
+      boolean hasClassifier = header.has("classifier.weight") || header.has("model.classifier.weight");
       ParameterLayout.Heads layout = heads != null ? heads
           : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
       List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
