@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -137,42 +136,14 @@ final class Recipe {
   }
 
   /** The task names a GLUE recipe has sections for. */
-  static java.util.Set<String> tasks(Map<String, Object> recipe) {
-    java.util.Set<String> names = new java.util.LinkedHashSet<>();
+  static Set<String> tasks(Map<String, Object> recipe) {
+    Set<String> names = new java.util.LinkedHashSet<>();
     for (String k : recipe.keySet()) {
       if (k.startsWith("tasks.")) {
         names.add(k.substring(6, k.indexOf('.', 6)));
       }
     }
     return names;
-  }
-
-  static double number(Map<String, Object> recipe, String key, double fallback) {
-    Object v = recipe.get(key);
-    if (v == null) {
-      return fallback;
-    }
-    if (v instanceof Number n) {
-      return n.doubleValue();
-    }
-    try {
-      return Double.parseDouble(v.toString());
-    } catch (NumberFormatException e) {
-      throw new UsageException("recipe key " + key + " must be a number, got '" + v + "'");
-    }
-  }
-
-  static String text(Map<String, Object> recipe, String key, String fallback) {
-    Object v = recipe.get(key);
-    return v == null ? fallback : v.toString();
-  }
-
-  static List<?> list(Map<String, Object> recipe, String key) {
-    Object v = recipe.get(key);
-    if (v != null && !(v instanceof List<?>)) {
-      throw new UsageException("recipe key " + key + " must be a list, got '" + v + "'");
-    }
-    return (List<?>) v;
   }
 
   /** A duration ("300ba", "1000sp", "2ep") as optimizer steps. */
@@ -204,7 +175,4 @@ final class Recipe {
       throw new UsageException("scheduler.t_warmup '" + warmup + "' must be a fraction of the run such as 0.06dur");
     }
   }
-
-  static final Set<String> OPTIMIZERS = Set.of("decoupled_adamw");
-  static final Set<String> SCHEDULERS = Set.of("linear_decay_with_warmup");
 }

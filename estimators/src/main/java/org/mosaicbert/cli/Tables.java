@@ -75,7 +75,9 @@ final class Tables {
       Column c = functions.col(f.name());
       boolean vector = f.dataType().equals(org.apache.spark.ml.linalg.SQLDataTypes.VectorType());
       if (vector) {
-        c = org.apache.spark.ml.functions.vector_to_array(c, "float64");
+        // vector_to_array fails on null (a row with no text): keep the null.
+        c = functions.when(c.isNull(), functions.lit(null)).otherwise(
+            org.apache.spark.ml.functions.vector_to_array(c, "float64"));
       }
       if (format.equals("csv") && (vector || f.dataType() instanceof org.apache.spark.sql.types.ArrayType)) {
         c = functions.to_json(c);

@@ -63,13 +63,13 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /**
    * The {@code config.json}: the config's keys, {@code architectures} from the heads, and for a classifier the
-   * {@code id2label} / {@code label2id} that Hugging Face writes ({@code LABEL_0}, ...), so that HF's
-   * {@code num_labels} agrees with {@code classifier.weight}.
+   * {@code id2label} / {@code label2id}: its class names, or the placeholders Hugging Face writes ({@code LABEL_0},
+   * ...) so that HF's {@code num_labels} agrees with {@code classifier.weight}.
    */
   public ObjectNode configJson() {
     boolean classifier = heads != ParameterLayout.Heads.MLM;
     ObjectNode json = config.toJson(List.of(classifier ? "BertForSequenceClassification" : "BertForMaskedLM"));
-    if (classifier) {
+    if (classifier && config.labels() == null) {
       ObjectNode id2label = json.putObject("id2label");
       ObjectNode label2id = json.putObject("label2id");
       for (int i = 0; i < config.numLabels(); i++) {

@@ -1,13 +1,11 @@
 package org.mosaicbert.ml;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.Model;
 import org.apache.spark.ml.linalg.SQLDataTypes;
-import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
@@ -20,12 +18,9 @@ import org.apache.spark.ml.util.MLWriter;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import org.mosaicbert.backend.cpu.CpuBackend;
-import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
 
 /**
@@ -210,8 +205,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
         try {
           if (!metadataDir.getFileSystem(conf).exists(metadataDir)) {
             // A plain model folder (import's or a Hugging Face-like one): default params.
-            return new MosaicBertModel(org.apache.spark.ml.util.Identifiable$.MODULE$.randomUID("mosaicbert"),
-                ModelFolder.read(path, conf));
+            return ModelFolder.read(path, conf).toModel();
           }
         } catch (java.io.IOException e) {
           throw new java.io.UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);

@@ -1,0 +1,151 @@
+package org.mosaicbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.cli.EncodeCommandTest.Result;
+import org.mosaicbert.glue.GlueReader;
+import org.mosaicbert.glue.GlueTask;
+import org.mosaicbert.testing.SharedTestData;
+
+/** finetune and predict on real GLUE rows: a GLUE task, a CSV with string labels, text/CSV/JSON in and out. */
+class FinetunePredictCommandTest {
+  @TempDir static Path tmp;
+  private static Path pretrained;
+
+  @BeforeAll
+  static void pretrain() {
+    pretrained = tmp.resolve("pretrained");
+    Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", pretrained.toString(), "--max-steps", "2",
+        "--batch", "8");
+    assertEquals(0, r.code(), r.err());
+  }
+
+  @Test
+  void finetunesAGlueTaskAndPrintsItsMetrics() throws IOException {
+    Path out = tmp.resolve("rte");
+    Result r = EncodeCommandTest.run(new byte[0], "finetune", "--model", pretrained.toString(), "--task", "RTE",
+        "--train", SharedTestData.path("data/glue/RTE/train.tsv").toString(), "--eval",
+        SharedTestData.path("data/glue/RTE/dev.tsv").toString(), "--output", out.toString(), "--max-steps", "3",
+        "--batch", "8", "--max-seq-len", "32");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("model: " + out + " (classification, 2490 rows, 3 steps)"), r.out());
+    assertTrue(r.out().matches("(?s).*accuracy on .*RTE/dev.tsv: 0\\.\\d{4}.*"), r.out());
+    JsonNode args = new ObjectMapper().readTree(out.resolve("finetune_args.json").toFile());
+    assertEquals(3e-5, args.path("optimizer.lr").asDouble(), 0, "the fine-tuning default");
+    assertEquals(32, args.path("max_seq_len").asInt());
+    assertTrue(Files.exists(out.resolve("model.safetensors")));
+  }
+
+  @Test
+  void finetunesOnACsvWithStringLabelsThenPredictsTextCsvAndJson() throws IOException {
+    List<String> csv = new ArrayList<>(List.of("review,sentiment"));
+    List<String> texts = new ArrayList<>();
+    for (GlueReader.Example e : GlueReader.examples(GlueTask.named("SST-2"),
+        SharedTestData.path("data/glue/SST-2/dev.tsv")).subList(0, 64)) {
+      csv.add("\"" + e.text().strip().replace("\"", "\"\"") + "\"," + (e.label() == 1 ? "pos" : "neg"));
+      texts.add(e.text().strip());
+    }
+    texts.add(5, "");
+    Path train = tmp.resolve("reviews.csv");
+    Files.write(train, csv, StandardCharsets.UTF_8);
+    Path model = tmp.resolve("sentiment");
+    Result r = EncodeCommandTest.run(new byte[0], "finetune", "--model", pretrained.toString(), "--train",
+        train.toString(), "--eval", train.toString(), "--text-col", "review", "--label-col", "sentiment",
+        "--output", model.toString(), "--max-steps", "2", "--batch", "16", "--max-seq-len", "32");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("f1 on " + train), r.out());
+    JsonNode config = new ObjectMapper().readTree(model.resolve("config.json").toFile());
+    assertEquals("neg", config.path("id2label").path("0").asText());
+    assertEquals(1, config.path("label2id").path("pos").asInt());
+
+    Path lines = tmp.resolve("reviews.txt");
+    Files.write(lines, texts, StandardCharsets.UTF_8);
+    Path scored = tmp.resolve("scored-json");
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", model.toString(), "--input", lines.toString(),
+        "--output", scored.toString(), "--format", "json", "--embedding", "pooled");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("(json, 65 rows)"), r.out());
+    assertTrue(r.out().contains("predictedLabel counts: null: 1"), r.out());
+    List<JsonNode> rows = new ArrayList<>();
+    try (Stream<Path> parts = Files.list(scored)) {
+      for (Path part : parts.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList()) {
+        for (String line : Files.readAllLines(part)) {
+          rows.add(new ObjectMapper().readTree(line));
+        }
+      }
+    }
+    assertEquals(65, rows.size());
+    for (JsonNode row : rows) {
+      if (row.path("text").asText().isEmpty()) {
+        assertTrue(row.path("prediction").isMissingNode(), "no text, no prediction: " + row);
+        continue;
+      }
+      assertEquals(row.path("prediction").asInt() == 0 ? "neg" : "pos", row.path("predictedLabel").asText());
+      assertEquals(2, row.path("probability").size());
+      assertEquals(128, row.path("embedding").size(), "the tiny preset's pooled output");
+    }
+    Result again = EncodeCommandTest.run(new byte[0], "predict", "--model", model.toString(), "--input",
+        lines.toString(), "--output", scored.toString());
+    assertEquals(1, again.code());
+    assertTrue(again.err().contains("exists; give --overwrite"), again.err());
+
+    Path csvOut = tmp.resolve("scored-csv");
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", model.toString(), "--input", train.toString(),
+        "--text-col", "review", "--output", csvOut.toString(), "--format", "csv");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("(csv, 64 rows)"), r.out());
+    try (Stream<Path> files = Files.list(tmp)) {
+      assertTrue(files.noneMatch(p -> p.getFileName().toString().contains(".tmp-")), "no temporary output left");
+    }
+  }
+
+  @Test
+  void badInputsAreNamed() throws IOException {
+    Path recipe = tmp.resolve("bad-lr.yaml");
+    Files.writeString(recipe, "optimizer:\n  lr: -1\n");
+    Result r = EncodeCommandTest.run(new byte[0], "finetune", "--model", pretrained.toString(), "--task", "RTE",
+        "--train", SharedTestData.path("data/glue/RTE/train.tsv").toString(), "--output",
+        tmp.resolve("x").toString(), "--recipe", recipe.toString());
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("recipe key optimizer.lr = -1.0 is out of range"), r.err());
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+        SharedTestData.path("data/glue/SST-2/dev.tsv").toString(), "--task", "SST-2", "--text-col", "sentence",
+        "--output", tmp.resolve("y").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("has no column 'sentence' (--text-col)"), r.err());
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+        tmp.resolve("missing.csv").toString(), "--output", tmp.resolve("z").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("missing.csv does not exist"), r.err());
+  }
+
+  @Test
+  void everyRecipeInConfParses() throws IOException {
+    try (Stream<Path> files = Files.list(Path.of("..", "conf"))) {
+      List<Path> recipes = files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
+      assertTrue(recipes.size() >= 5, recipes.toString());
+      for (Path recipe : recipes) {
+        boolean glue = recipe.getFileName().toString().startsWith("glue");
+        var keys = Recipe.read(recipe, glue ? Recipe.FINETUNING : Recipe.PRETRAINING, glue);
+        assertTrue(!keys.isEmpty(), recipe.toString());
+        if (glue) {
+          assertTrue(Recipe.tasks(keys).containsAll(List.of("SST-2", "CoLA", "MRPC", "STS-B", "RTE")), recipe
+              + " has a section for every task it is run on here");
+        }
+      }
+    }
+  }
+}
