@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.mosaicbert.testing.SharedTestData;
@@ -101,6 +102,15 @@ class EncodeCommandTest {
     Result encodeHelp = run(new byte[0], "encode", "--help");
     assertEquals(0, encodeHelp.code());
     assertTrue(encodeHelp.out().contains("--max-length N"), encodeHelp.out());
+    List<String> expected = List.of("train-vocab", "tokenize", "pretrain", "finetune", "glue", "predict", "export",
+        "import", "bench", "check-vectors", "encode");
+    assertEquals(expected, Main.SUBCOMMANDS.stream().map(Subcommand::name).toList(), "the issue's subcommands");
+    for (String command : expected) {
+      Result h = run(new byte[0], command, "--help");
+      assertEquals(0, h.code(), command);
+      assertTrue(h.out().startsWith("usage: mosaicbert " + command), command + ": " + h.out());
+      assertTrue(help.out().contains(command), "the overview lists " + command);
+    }
     Result unknown = run(new byte[0], "frobnicate");
     assertEquals(2, unknown.code());
     assertTrue(unknown.err().contains("unknown subcommand 'frobnicate'"), unknown.err());
