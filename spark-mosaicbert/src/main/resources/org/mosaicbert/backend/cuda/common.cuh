@@ -5,11 +5,14 @@
 // How it is compiled: every .cu file beside this one is an NVRTC program of its own, compiled at run time
 // straight to CUBIN for the device's sm_XX, with the options
 //     -std=c++17 --gpu-architecture=sm_XX
-// (no --use_fast_math: the dropout scale and the AdamW step below rely on IEEE division and square root). Each .cu
+// (no --use_fast_math: the dropout scale and the AdamW step rely on IEEE division and square root). Each .cu
 // file does `#include "common.cuh"`; the host hands this file to nvrtcCreateProgram as a header named
 // "common.cuh". The files include no other header at all, not even <cuda_bf16.h>: bf16 is carried as its 16 bits
 // (an unsigned short) and converted with the PTX `cvt` instructions of sm_80, so the sources mean the same thing
 // to nvcc and to NVRTC. sm_80 (A100) is the oldest target: bf16 mma.sync, cvt.rn.bf16 and cp.async need it.
+// Checked: every file compiles with NVRTC 13.1 (libnvrtc of the cuda-redist 13.1 jar) to CUBIN for sm_80 and
+// sm_90 with exactly these options and this header; CudaKernelsCompileTest does the same with nvcc on every build.
+// The hash functions below, compiled as host C++, give Hashing's bits on keys including negative ones.
 //
 // Conventions of every kernel file:
 // - bf16 for activations, activation gradients and the compute copies of the weights; float32 for the master
@@ -17,6 +20,9 @@
 //   cross-entropy). Every sum is accumulated in float32.
 // - Parameter gradients are added to (+=), activation gradients and forward outputs are written (=), as in
 //   org.mosaicbert.backend.Backend.
+// - Kernels that move eight bf16 (16 bytes) at a time say so; the tensors they read that way must start on a
+//   16-byte boundary (an element offset that is a multiple of 8 from a cudaMalloc'd base) and have rows whose width
+//   is a multiple of 8.
 // - Sums that cross threads are made in a fixed order (partials written per block, then summed in block order):
 //   no floating-point atomics, so a gradient is the same bits on every run with the same launch configuration.
 
