@@ -239,8 +239,32 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     return (T) getOrDefault(p);
   }
 
+  /**
+   * The fitted model's output schema, so a Pipeline can check the stages after this one: the input plus, for a
+   * classifier, rawPrediction, probability, prediction (and predictedLabel for string labels); for regression,
+   * prediction; for MLM, the embedding.
+   */
   @Override
   public StructType transformSchema(StructType schema) {
+    validateInput(schema);
+    String objectiveName = value(objective);
+    if (objectiveName.equals("mlm")) {
+      return schema.add("embedding", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
+    }
+    StructType out = schema;
+    if (objectiveName.equals("classification")) {
+      out = out.add("rawPrediction", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true)
+          .add("probability", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
+    }
+    out = out.add("prediction", DataTypes.DoubleType, true);
+    if (objectiveName.equals("classification")
+        && schema.apply((String) value(labelCol)).dataType().equals(DataTypes.StringType)) {
+      out = out.add("predictedLabel", DataTypes.StringType, true);
+    }
+    return out;
+  }
+
+  private void validateInput(StructType schema) {
     java.util.List<String> names = java.util.Arrays.asList(schema.fieldNames());
     if (!((String) value(objective)).equals("mlm")) {
       String label = value(labelCol);
@@ -255,7 +279,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
             throw new IllegalArgumentException("column '" + c + "' must exist and be a string (textCol/textPairCol)");
           }
         }
-        return schema;
+        return;
       }
     }
     String col = value(inputIdsCol);
@@ -274,12 +298,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
       throw new IllegalArgumentException("column '" + sid + "' (sampleIdCol) must be long, got "
           + schema.apply(sid).dataType().simpleString());
     }
-    return schema;
   }
 
   @Override
   public MosaicBertModel fit(Dataset<?> dataset) {
-    transformSchema(dataset.schema());
+    validateInput(dataset.schema());
     String deviceName = value(device);
     if (deviceName.equals("gpu")) {
       throw new IllegalArgumentException("device=gpu: the CUDA backend is not part of this build yet; use device=cpu "

@@ -66,10 +66,13 @@ class FineTuningTest {
     MosaicBertEstimator estimator = new MosaicBertEstimator().setObjective("classification")
         .setVocab(vocab(task, trainFile).toString()).setModelConfig("tiny").setTextCol("text").setLabelCol("label")
         .setMaxSeqLen(64).setGlobalBatchSize(16).setMicroBatchSize(16).setMaxSteps(32).setLr(1e-3);
-    PipelineModel fitted = new Pipeline().setStages(new PipelineStage[] {estimator}).fit(train);
+    // A stage after the estimator that reads its output: Pipeline.fit checks it against transformSchema.
+    PipelineModel fitted = new Pipeline().setStages(new PipelineStage[] {estimator,
+        new org.apache.spark.ml.feature.SQLTransformer().setStatement("SELECT *, prediction = label AS right FROM "
+            + "__THIS__")}).fit(train);
     Dataset<Row> scored = fitted.transform(dev);
     assertTrue(java.util.Arrays.asList(scored.columns()).containsAll(List.of("rawPrediction", "probability",
-        "prediction")));
+        "prediction", "right")));
     double accuracy = new GlueEvaluator().setMetricName("accuracy").evaluate(scored);
     double sparkAccuracy = new org.apache.spark.ml.evaluation.MulticlassClassificationEvaluator()
         .setMetricName("accuracy").evaluate(scored);
