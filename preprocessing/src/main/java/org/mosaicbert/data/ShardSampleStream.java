@@ -26,6 +26,9 @@ import org.mosaicbert.train.SampleStream;
  * group) blocks by (seed, epoch), groups them into windows of {@code window} blocks and shuffles the rows inside each
  * window. A rank therefore reads only the row groups of the windows its slices fall in, never the whole corpus, and
  * the order is the same whatever the number of workers.
+ *
+ * <p>Thread-safe: Spark hands all tasks of an executor the same broadcast stream, so ranks that share an executor
+ * (local mode, executors with several cores) plan and load through the same caches.
  */
 public final class ShardSampleStream implements SampleStream {
   private final String dir;
@@ -79,7 +82,7 @@ public final class ShardSampleStream implements SampleStream {
     }
   }
 
-  private EpochPlan plan(long epoch) {
+  private synchronized EpochPlan plan(long epoch) {
     if (plans == null) {
       plans = new LinkedHashMap<>(4, 0.75f, true) {
         @Override
@@ -136,7 +139,7 @@ public final class ShardSampleStream implements SampleStream {
   }
 
   /** The rows of one window, read from its row groups and shuffled; the last two windows stay cached. */
-  private Sample[] load(long epoch, int w, List<Block> members) {
+  private synchronized Sample[] load(long epoch, int w, List<Block> members) {
     if (cache == null) {
       cache = new LinkedHashMap<>(4, 0.75f, true) {
         @Override

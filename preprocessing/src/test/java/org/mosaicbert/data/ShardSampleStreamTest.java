@@ -8,6 +8,9 @@ import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -60,5 +63,34 @@ class ShardSampleStreamTest {
     assertEquals(11, manifest.shards().size(), "1030 rows at 100 per shard, one row group each");
     List<String> touched = s.rowGroupsOf(40, 16);
     assertTrue(touched.size() <= 4, "16 samples come from at most two windows of two row groups: " + touched);
+  }
+
+  /**
+   * Spark gives every task of one executor the same broadcast stream, so ranks there read it at once. Each read here
+   * lands in another epoch, so the threads keep planning epochs at the same time.
+   */
+  @Test
+  void ranksInOneExecutorCanReadOneStreamAtOnce() throws Exception {
+    long[] positions = new long[100];
+    for (int i = 0; i < positions.length; i++) {
+      positions[i] = (i % 4) * 1030L + i;
+    }
+    ShardSampleStream alone = stream(2);
+    List<Long> expected = java.util.Arrays.stream(positions).mapToObj(p -> alone.range(p, 1).get(0).sampleId())
+        .toList();
+    ShardSampleStream shared = stream(2);
+    ExecutorService ranks = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<List<Long>>> read = new java.util.ArrayList<>();
+      for (int rank = 0; rank < 4; rank++) {
+        read.add(ranks.submit(() -> java.util.Arrays.stream(positions)
+            .mapToObj(p -> shared.range(p, 1).get(0).sampleId()).toList()));
+      }
+      for (Future<List<Long>> rank : read) {
+        assertEquals(expected, rank.get(), "each reads what one reads alone");
+      }
+    } finally {
+      ranks.shutdownNow();
+    }
   }
 }
