@@ -401,7 +401,7 @@ public final class MosaicBert implements AutoCloseable {
       backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
           grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
           param(layerName(l, "attention.output.dense.weight")), n, h, h);
-      backend.attentionBackward(dQkv, dCtx, a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
+      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
           batch.numSequences(), config.numHeads(), config.headDim());
       backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
           grad(layerName(l, "attention.self.Wqkv.bias")), dQkv, xs[l], param(layerName(l, "attention.self.Wqkv.weight")),
