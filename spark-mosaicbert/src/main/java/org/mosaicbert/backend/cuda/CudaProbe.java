@@ -115,8 +115,18 @@ public final class CudaProbe {
     }
   }
 
+  /** The error and its causes on one line (JavaCPP's "no jnicudart" hides "libcuda.so.1: cannot open" in a cause). */
   private static String oneLine(Throwable t) {
-    String message = t.getMessage() == null ? "" : t.getMessage().replace('\n', ' ');
-    return t.getClass().getSimpleName() + (message.isEmpty() ? "" : ": " + message);
+    StringBuilder line = new StringBuilder();
+    java.util.Set<Throwable> seen = new java.util.HashSet<>();
+    for (Throwable e = t; e != null && seen.add(e); e = e.getCause()) {
+      String message = e.getMessage() == null ? "" : e.getMessage().replace('\n', ' ');
+      line.append(line.length() == 0 ? "" : "; caused by ").append(e.getClass().getSimpleName())
+          .append(message.isEmpty() ? "" : ": " + message);
+      for (Throwable s : e.getSuppressed()) {
+        line.append("; after ").append(s.getClass().getSimpleName()).append(": ").append(s.getMessage());
+      }
+    }
+    return line.toString();
   }
 }
