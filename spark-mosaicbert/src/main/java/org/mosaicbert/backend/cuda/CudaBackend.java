@@ -75,7 +75,14 @@ import org.slf4j.LoggerFactory;
  * {@link #downloadFloat32} reads a statistic as stored.
  *
  * <p>Host arrays (token ids, cu_seqlens, labels, dropout row keys, slopes) are copied into a staging region of the
- * arena per call. Everything runs on the default stream; downloads synchronise.
+ * arena per call. Everything runs on the legacy default stream, so a staging copy waits for the kernels before it;
+ * downloads synchronise.
+ *
+ * <p>Known gaps: {@link #crossEntropy} does not write {@code probs} (it keeps a logsumexp per row; the backward pass
+ * recomputes the softmax from the logits), so {@code MosaicBert.classProbabilities()} means nothing on this backend;
+ * attention needs head dimension 64; {@link #scale} works on float32 buffers only; dropout is not yet fused into
+ * LayerNorm/GeGLU (the kernels can, MosaicBert's call order does not ask for it); not wired into training
+ * (DataParallelTrainer, NcclCollective) yet.
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
@@ -84,6 +91,8 @@ public final class CudaBackend implements Backend {
   private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
   private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
+  /** Floats converted per round trip through the staging region in upload and download of bf16 tensors. */
+  private static final int STAGING_CHUNK = 4 << 20;
   private static final int LN_BACKWARD_BLOCKS = 256;
   private static final int BIAS_CHUNKS_MAX = 64;
 
@@ -275,8 +284,11 @@ public final class CudaBackend implements Backend {
   public void upload(View dst, float[] src, int srcOffset, int n) {
     CudaBuffer b = buf(dst);
     if (b.kind == Kind.BF16) {
-      long at = new Staging().put(src, srcOffset, n);
-      launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(at), (long) n);
+      for (int done = 0; done < n; done += STAGING_CHUNK) {
+        int part = Math.min(STAGING_CHUNK, n - done);
+        long at = new Staging().put(src, srcOffset + done, part);
+        launch("cast_f32_to_bf16", grid(part), 1, 1, 256, 0, ptrArg(bf16(dst.at(done))), ptrArg(at), (long) part);
+      }
       return;
     }
     try (FloatPointer p = new FloatPointer(n)) {
@@ -291,9 +303,12 @@ public final class CudaBackend implements Backend {
   @Override
   public void download(float[] dst, int dstOffset, View src, int n) {
     if (buf(src).kind == Kind.BF16) {
-      long at = new Staging().take(4L * n);
-      launch("cast_bf16_to_f32", grid(n), 1, 1, 256, 0, ptrArg(at), ptrArg(bf16(src)), (long) n);
-      copyToHost(dst, dstOffset, at, n);
+      for (int done = 0; done < n; done += STAGING_CHUNK) {
+        int part = Math.min(STAGING_CHUNK, n - done);
+        long at = new Staging().take(4L * part);
+        launch("cast_bf16_to_f32", grid(part), 1, 1, 256, 0, ptrArg(at), ptrArg(bf16(src.at(done))), (long) part);
+        copyToHost(dst, dstOffset + done, at, part);
+      }
     } else {
       copyToHost(dst, dstOffset, f32(src), n);
     }
