@@ -272,7 +272,7 @@ public final class CudaBackend implements Backend {
   }
 
   /** A JavaCPP pointer to a device address (for cudaMemcpy and cuBLAS). */
-  private static Pointer ptr(long address) {
+  static Pointer ptr(long address) {
     return new Pointer() {
       {
         this.address = address;
