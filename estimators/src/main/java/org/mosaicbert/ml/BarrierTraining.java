@@ -18,6 +18,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.cuda.CudaProbe;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.TcpRingCollective;
 import org.mosaicbert.data.HadoopConf;
@@ -38,6 +39,34 @@ import org.slf4j.LoggerFactory;
  */
 final class BarrierTraining {
   private static final Logger LOG = LoggerFactory.getLogger(BarrierTraining.class);
+
+  /**
+   * The backend a fit trains on, from the {@code device} param: "cpu" always; "gpu" only when {@link CudaProbe} finds
+   * a usable device and the CUDA backend is complete, else an {@link IllegalArgumentException} with the reason;
+   * "auto" the GPU when both hold, else the CPU, said in the log. The CUDA backend is not wired into training yet (its
+   * kernels and host code were never run on a GPU), so today this always answers "cpu" or throws.
+   */
+  static String resolveDevice(String device) {
+    if (device.equals("cpu")) {
+      return "cpu";
+    }
+    CudaProbe.Result cuda = CudaProbe.probe();
+    if (device.equals("gpu")) {
+      if (!cuda.available()) {
+        throw new IllegalArgumentException("device=gpu, but there is " + cuda.describe() + "; use device=cpu, or "
+            + "device=auto to fall back to the CPU");
+      }
+      throw new IllegalArgumentException("device=gpu: found " + cuda.describe() + ", but the CUDA backend is not "
+          + "complete in this build (never run on a GPU, not wired into training); use device=cpu or auto");
+    }
+    if (!cuda.available()) {
+      LOG.info("device=auto: {}; training on the CPU", cuda.describe());
+    } else {
+      LOG.info("device=auto: found {}, but the CUDA backend is not complete in this build; training on the CPU",
+          cuda.describe());
+    }
+    return "cpu";
+  }
 
   private BarrierTraining() {}
 

@@ -304,13 +304,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public MosaicBertModel fit(Dataset<?> dataset) {
     validateInput(dataset.schema());
     String deviceName = value(device);
-    if (deviceName.equals("gpu")) {
-      throw new IllegalArgumentException("device=gpu: the CUDA backend is not part of this build yet; use device=cpu "
-          + "or auto");
-    }
-    if (deviceName.equals("auto")) {
-      LOG.info("device=auto: no CUDA backend in this build, training on the CPU");
-    }
+    BarrierTraining.resolveDevice(deviceName);
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");

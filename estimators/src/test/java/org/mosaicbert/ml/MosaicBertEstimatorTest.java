@@ -91,6 +91,23 @@ class MosaicBertEstimatorTest {
   }
 
   @Test
+  void deviceGpuFailsClearlyWithoutCudaAndTheCpuStillTrainsInTheSameJvm() {
+    String gpu = assertThrows(IllegalArgumentException.class, () -> estimator(1).setDevice("gpu").fit(data))
+        .getMessage();
+    assertTrue(gpu.contains("device=gpu") && gpu.contains("device=cpu"), gpu);
+    if (!org.mosaicbert.backend.cuda.CudaProbe.available()) {
+      assertTrue(gpu.contains("no usable CUDA device ("), gpu);
+    }
+    // The failed CUDA load (UnsatisfiedLinkError, then NoClassDefFoundError) must leave the CPU path intact.
+    float[] auto = estimator(1).setDevice("auto").fit(data).folder().parameters();
+    float[] cpu = estimator(1).setDevice("cpu").fit(data).folder().parameters();
+    assertEquals(0.0, relativeDifference(auto, cpu), "auto falls back to the same CPU training");
+    String again = assertThrows(IllegalArgumentException.class, () -> estimator(1).setDevice("gpu").fit(data))
+        .getMessage();
+    assertEquals(gpu, again, "the probe runs once and gives the same answer");
+  }
+
+  @Test
   void oneTwoAndFourWorkersTrainTheSameModel() {
     float[] one = estimator(1).fit(data).folder().parameters();
     float[] two = estimator(2).fit(data).folder().parameters();

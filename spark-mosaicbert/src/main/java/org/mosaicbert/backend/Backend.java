@@ -85,6 +85,16 @@ public interface Backend extends AutoCloseable {
   void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
       int numSeqs, int heads, int headDim);
 
+  /**
+   * The same as {@link #attentionBackward(View, View, View, View, int[], long[], int, int, int)}, also given the
+   * forward output ctx [nnz, H]: a backend that keeps only a logsumexp per (head, row) in {@code probs} (the CUDA
+   * backend) needs it for FlashAttention's rowsum(dctx ⊙ ctx). Backends that keep P ignore it.
+   */
+  default void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
+      long[] probsOffsets, int numSeqs, int heads, int headDim) {
+    attentionBackward(dqkv, dctx, probs, qkv, cuSeqlens, probsOffsets, numSeqs, heads, headDim);
+  }
+
   /** out[i] = inp[rows[i]] for rows.length rows of width floats. */
   void gatherRows(View out, View inp, int[] rows, int width);
 

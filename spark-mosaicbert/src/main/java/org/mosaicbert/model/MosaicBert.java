@@ -53,6 +53,8 @@ public final class MosaicBert implements AutoCloseable {
   private final long[] rowKeys;
   private final long[] sequenceKeys;
   private final long[] probsOffsets;
+  private static final long CARVE_ALIGN = 8;
+  private static final long CARVE_SLACK = CARVE_ALIGN;
 
   // Activation views (named for what backward reads).
   private final View embSum;
@@ -116,7 +118,7 @@ public final class MosaicBert implements AutoCloseable {
     long outside = 3L * t * h + 2L * t + 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
     // One buffer for the embeddings and heads, one per layer: each stays far below a buffer's 2^31-byte limit.
     this.acts = new Buffer[config.numLayers() + 1];
-    acts[0] = backend.allocate(outside, "activations: embeddings and heads");
+    acts[0] = backend.allocate(outside + 20 * CARVE_SLACK, "activations: embeddings and heads");
     long[] at = {0};
     embSum = carveIn(acts[0], at, (long) t * h);
     embMean = carveIn(acts[0], at, t);
@@ -139,7 +141,7 @@ public final class MosaicBert implements AutoCloseable {
     clsProbs = carveIn(acts[0], at, (long) b * c);
     layers = new LayerViews[config.numLayers()];
     for (int l = 0; l < config.numLayers(); l++) {
-      Buffer buf = backend.allocate(perLayer, "activations: layer " + l);
+      Buffer buf = backend.allocate(perLayer + 16 * CARVE_SLACK, "activations: layer " + l);
       acts[l + 1] = buf;
       long[] p = {0};
       layers[l] = new LayerViews(carveIn(buf, p, 3L * t * h), carveIn(buf, p, probsPerLayer),
@@ -149,7 +151,8 @@ public final class MosaicBert implements AutoCloseable {
       xs[l + 1] = carveIn(buf, p, (long) t * h);
     }
     long rows = Math.max(t, Math.max(b, mk));
-    this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h, "gradient scratch");
+    this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h + 8 * CARVE_SLACK,
+        "gradient scratch");
     long[] s = {0};
     dX = carveIn(scratch, s, rows * h);
     dA = carveIn(scratch, s, rows * h);
@@ -165,7 +168,13 @@ public final class MosaicBert implements AutoCloseable {
     probsOffsets = new long[b];
   }
 
+  /**
+   * The next n floats of a buffer, starting on a multiple of {@link #CARVE_ALIGN} floats (32 bytes): the CUDA kernels
+   * move 16 bytes at a time and need every tensor 16-byte aligned. Each buffer's size has {@link #CARVE_SLACK} floats
+   * per carved view for the padding.
+   */
   private static View carveIn(Buffer buffer, long[] at, long n) {
+    at[0] = (at[0] + CARVE_ALIGN - 1) / CARVE_ALIGN * CARVE_ALIGN;
     View view = buffer.at(at[0]);
     at[0] += n;
     return view;
@@ -401,7 +410,7 @@ public final class MosaicBert implements AutoCloseable {
       backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
           grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
           param(layerName(l, "attention.output.dense.weight")), n, h, h);
-      backend.attentionBackward(dQkv, dCtx, a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
+      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
           batch.numSequences(), config.numHeads(), config.headDim());
       backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
           grad(layerName(l, "attention.self.Wqkv.bias")), dQkv, xs[l], param(layerName(l, "attention.self.Wqkv.weight")),

@@ -1,0 +1,412 @@
+package org.mosaicbert.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.backend.View;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.AlibiSlopes;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+
+/**
+ * CudaBackend against CpuBackend, op by op and for a whole forward/backward pass, with bf16 tolerances. Skipped unless
+ * {@link CudaProbe} finds a device (every development and CI machine: no GPU there). NEVER RUN: written without a
+ * GPU; the tolerances are first guesses (bf16 has 8 bits of mantissa: about 4e-3 relative per rounding).
+ *
+ * <p>Inputs are rounded to bf16 before the CPU sees them, so that both backends start from the same values and only
+ * the compute precision differs. Every comparison prints a line (max abs, relative Frobenius error) to stderr.
+ */
+class CudaBackendParityTest {
+  /** Relative Frobenius error allowed for one bf16 op against float32. */
+  private static final double OP_TOL = 1.5e-2;
+
+  private static CudaBackend gpu;
+  private static CpuBackend cpu;
+
+  @BeforeAll
+  static void open() {
+    CudaProbe.Result probe = CudaProbe.probe();
+    assumeTrue(probe.available(), "skipping the CUDA parity suite: " + probe.describe());
+    System.err.println("CudaBackendParityTest on " + probe.describe());
+    gpu = new CudaBackend(0, 1L << 30);
+    cpu = new CpuBackend(4);
+  }
+
+  @AfterAll
+  static void close() {
+    if (gpu != null) {
+      gpu.close();
+    }
+    if (cpu != null) {
+      cpu.close();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  static float bf16(float x) {
+    int bits = Float.floatToRawIntBits(x);
+    if ((bits & 0x7f800000) == 0x7f800000) {
+      return x;
+    }
+    bits += 0x7fff + ((bits >>> 16) & 1);
+    return Float.intBitsToFloat(bits & 0xffff0000);
+  }
+
+  static float[] random(SplittableRandom rnd, int n, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = bf16((float) (rnd.nextGaussian() * scale));
+    }
+    return a;
+  }
+
+  /** A tensor on both backends: the same values in a buffer of the same name (the name picks the GPU's storage). */
+  record Pair(View cpu, View gpu, int n) {
+    float[] cpuValues() {
+      float[] a = new float[n];
+      CudaBackendParityTest.cpu.download(a, 0, cpu, n);
+      return a;
+    }
+
+    float[] gpuValues() {
+      float[] a = new float[n];
+      CudaBackendParityTest.gpu.download(a, 0, gpu, n);
+      return a;
+    }
+
+    float[] gpuFloat32() {
+      float[] a = new float[n];
+      CudaBackendParityTest.gpu.downloadFloat32(a, 0, gpu, n);
+      return a;
+    }
+  }
+
+  static Pair pair(String kind, int n, float[] values) {
+    View c = cpu.allocate(Math.max(n, 1), kind).at(0);
+    View g = gpu.allocate(Math.max(n, 1), kind).at(0);
+    if (values != null) {
+      cpu.upload(c, values, 0, n);
+      gpu.upload(g, values, 0, n);
+    }
+    return new Pair(c, g, n);
+  }
+
+  static double relFrobenius(float[] actual, float[] expected) {
+    double err = 0;
+    double ref = 0;
+    for (int i = 0; i < expected.length; i++) {
+      err += ((double) actual[i] - expected[i]) * ((double) actual[i] - expected[i]);
+      ref += (double) expected[i] * expected[i];
+    }
+    return ref == 0 ? Math.sqrt(err) : Math.sqrt(err / ref);
+  }
+
+  static void close(String what, float[] actual, float[] expected, double tol, List<String> failures) {
+    double maxAbs = 0;
+    for (int i = 0; i < expected.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(actual[i] - expected[i]));
+    }
+    double rel = relFrobenius(actual, expected);
+    boolean ok = rel <= tol && !Double.isNaN(rel);
+    System.err.printf("%-48s max abs %10.3e  rel frob %10.3e  (tol %.1e) %s%n", what, maxAbs, rel, tol,
+        ok ? "ok" : "FAIL");
+    if (!ok) {
+      failures.add(what + ": rel frob " + rel);
+    }
+  }
+
+  static void close(String what, Pair p, double tol, List<String> failures) {
+    close(what, p.gpuValues(), p.cpuValues(), tol, failures);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  @Test
+  void linearAndItsBackward() {
+    SplittableRandom rnd = new SplittableRandom(1);
+    List<String> failures = new ArrayList<>();
+    int rows = 77;
+    int in = 128;
+    int out = 384;
+    Pair x = pair("activations", rows * in, random(rnd, rows * in, 1));
+    Pair w = pair("parameters", out * in + out, random(rnd, out * in + out, 0.05));
+    Pair y = pair("activations", rows * out, null);
+    View cb = w.cpu().at((long) out * in);
+    View gb = w.gpu().at((long) out * in);
+    cpu.linear(y.cpu(), x.cpu(), w.cpu(), cb, rows, in, out);
+    gpu.linear(y.gpu(), x.gpu(), w.gpu(), gb, rows, in, out);
+    close("linear (bias epilogue)", y, OP_TOL, failures);
+    Pair dy = pair("activations", rows * out, random(rnd, rows * out, 1));
+    Pair dx = pair("activations", rows * in, random(rnd, rows * in, 1));
+    Pair dw = pair("gradients", out * in + out, random(rnd, out * in + out, 0.1));
+    cpu.linearBackward(dx.cpu(), true, dw.cpu(), dw.cpu().at((long) out * in), dy.cpu(), x.cpu(), w.cpu(), rows, in,
+        out);
+    gpu.linearBackward(dx.gpu(), true, dw.gpu(), dw.gpu().at((long) out * in), dy.gpu(), x.gpu(), w.gpu(), rows, in,
+        out);
+    close("linearBackward dinp (accumulate)", dx, OP_TOL, failures);
+    close("linearBackward dweight and dbias (+=)", dw, OP_TOL, failures);
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  @Test
+  void layerNormGeluGegluTanhAndTheirBackward() {
+    SplittableRandom rnd = new SplittableRandom(2);
+    List<String> failures = new ArrayList<>();
+    int n = 53;
+    int h = 768;
+    Pair x = pair("activations", n * h, random(rnd, n * h, 2));
+    Pair wb = pair("parameters", 2 * h, random(rnd, 2 * h, 0.5));
+    Pair y = pair("activations", n * h, null);
+    Pair stats = pair("activations", 2 * n, null);
+    cpu.layerNorm(y.cpu(), stats.cpu(), stats.cpu().at(n), x.cpu(), wb.cpu(), wb.cpu().at(h), n, h, 1e-12f);
+    gpu.layerNorm(y.gpu(), stats.gpu(), stats.gpu().at(n), x.gpu(), wb.gpu(), wb.gpu().at(h), n, h, 1e-12f);
+    close("layerNorm", y, OP_TOL, failures);
+    close("layerNorm mean, rstd (float32)", stats.gpuFloat32(), stats.cpuValues(), 1e-3, failures);
+    Pair dy = pair("activations", n * h, random(rnd, n * h, 1));
+    Pair dx = pair("activations", n * h, null);
+    Pair dwb = pair("gradients", 2 * h, null);
+    cpu.layerNormBackward(dx.cpu(), dwb.cpu(), dwb.cpu().at(h), dy.cpu(), x.cpu(), wb.cpu(), stats.cpu(),
+        stats.cpu().at(n), n, h);
+    gpu.layerNormBackward(dx.gpu(), dwb.gpu(), dwb.gpu().at(h), dy.gpu(), x.gpu(), wb.gpu(), stats.gpu(),
+        stats.gpu().at(n), n, h);
+    close("layerNormBackward dinp", dx, OP_TOL, failures);
+    close("layerNormBackward dweight, dbias", dwb, OP_TOL, failures);
+
+    int inter = 256;
+    Pair g = pair("activations", n * 2 * inter, random(rnd, n * 2 * inter, 1.5));
+    Pair o = pair("activations", n * inter, null);
+    cpu.geglu(o.cpu(), g.cpu(), n, inter);
+    gpu.geglu(o.gpu(), g.gpu(), n, inter);
+    close("geglu", o, OP_TOL, failures);
+    Pair dout = pair("activations", n * inter, random(rnd, n * inter, 1));
+    Pair dg = pair("activations", n * 2 * inter, null);
+    cpu.gegluBackward(dg.cpu(), dout.cpu(), g.cpu(), n, inter);
+    gpu.gegluBackward(dg.gpu(), dout.gpu(), g.gpu(), n, inter);
+    close("gegluBackward", dg, OP_TOL, failures);
+    cpu.gelu(o.cpu(), dout.cpu(), (long) n * inter);
+    gpu.gelu(o.gpu(), dout.gpu(), (long) n * inter);
+    close("gelu", o, OP_TOL, failures);
+    cpu.tanh(o.cpu(), dout.cpu(), (long) n * inter);
+    gpu.tanh(o.gpu(), dout.gpu(), (long) n * inter);
+    close("tanh", o, OP_TOL, failures);
+
+    long[] keys = new long[n];
+    for (int r = 0; r < n; r++) {
+      keys[r] = rnd.nextLong();
+    }
+    cpu.dropout(dout.cpu(), n, inter, 0.1f, keys, 5);
+    gpu.dropout(dout.gpu(), n, inter, 0.1f, keys, 5);
+    float[] c = dout.cpuValues();
+    float[] gv = dout.gpuValues();
+    int maskDiffers = 0;
+    for (int i = 0; i < c.length; i++) {
+      if ((c[i] == 0) != (gv[i] == 0)) {
+        maskDiffers++;
+      }
+    }
+    System.err.println("dropout: mask differs at " + maskDiffers + " of " + c.length);
+    if (maskDiffers > 0) {
+      failures.add("dropout mask differs at " + maskDiffers + " elements");
+    }
+    close("dropout values", dout, OP_TOL, failures);
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  @Test
+  void attentionForwardAndBackwardOverUnpaddedSequences() {
+    SplittableRandom rnd = new SplittableRandom(3);
+    List<String> failures = new ArrayList<>();
+    int heads = 3;
+    int d = 64;
+    int h = heads * d;
+    int[] lengths = {1, 64, 70, 129, 17};
+    int[] cu = new int[lengths.length + 1];
+    long[] probsOffsets = new long[lengths.length];
+    long probs = 0;
+    for (int b = 0; b < lengths.length; b++) {
+      cu[b + 1] = cu[b] + lengths[b];
+      probsOffsets[b] = probs;
+      probs += (long) heads * lengths[b] * lengths[b];
+    }
+    int nnz = cu[lengths.length];
+    float[] slopes = AlibiSlopes.of(heads);
+    Pair qkv = pair("activations", nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
+    Pair ctx = pair("activations", nnz * h, null);
+    View cpuProbs = cpu.allocate(probs, "activations: probs").at(0);
+    View gpuLse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
+    cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
+    gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
+    close("attention ctx", ctx, OP_TOL, failures);
+    Pair dctx = pair("activations", nnz * h, random(rnd, nnz * h, 1));
+    Pair dqkv = pair("activations", nnz * 3 * h, null);
+    cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length,
+        heads, d);
+    gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length,
+        heads, d);
+    close("attentionBackward dqkv", dqkv, 3 * OP_TOL, failures);
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  @Test
+  void crossEntropyEmbeddingRowsAndAdamW() {
+    SplittableRandom rnd = new SplittableRandom(4);
+    List<String> failures = new ArrayList<>();
+    int rows = 41;
+    int v = 30528;
+    int[] labels = new int[rows];
+    for (int r = 0; r < rows; r++) {
+      labels[r] = rnd.nextInt(v);
+    }
+    Pair logits = pair("activations", rows * v, random(rnd, rows * v, 3));
+    Pair probs = pair("activations", rows * v, null);
+    long[] cc = new long[1];
+    long[] gc = new long[1];
+    double cl = cpu.crossEntropy(probs.cpu(), logits.cpu(), labels, rows, v, cc);
+    double gl = gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, rows, v, gc);
+    System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl, gl, cc[0], gc[0]);
+    if (Math.abs(cl - gl) > 1e-3 * Math.abs(cl)) {
+      failures.add("crossEntropy loss " + gl + " vs " + cl);
+    }
+    cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), labels, rows, v, 1f / rows);
+    gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), labels, rows, v, 1f / rows);
+    close("crossEntropyBackward", probs, OP_TOL, failures);
+
+    int n = 300;
+    int hidden = 128;
+    int vocab = 50;
+    int[] ids = new int[n];
+    int[] types = new int[n];
+    for (int i = 0; i < n; i++) {
+      ids[i] = i % 7 == 0 ? 0 : i % 3 == 0 ? 4 : rnd.nextInt(vocab); // many repeats of id 4: several segments
+      types[i] = rnd.nextInt(2);
+    }
+    Pair table = pair("parameters", (vocab + 2) * hidden, random(rnd, (vocab + 2) * hidden, 0.1));
+    Pair emb = pair("activations", n * hidden, null);
+    cpu.embedding(emb.cpu(), ids, types, table.cpu(), table.cpu().at((long) vocab * hidden), n, hidden);
+    gpu.embedding(emb.gpu(), ids, types, table.gpu(), table.gpu().at((long) vocab * hidden), n, hidden);
+    close("embedding", emb, OP_TOL, failures);
+    Pair demb = pair("gradients", (vocab + 2) * hidden, null);
+    Pair dout = pair("activations", n * hidden, random(rnd, n * hidden, 1));
+    cpu.embeddingBackward(demb.cpu(), demb.cpu().at((long) vocab * hidden), dout.cpu(), ids, types, n, hidden, 0);
+    gpu.embeddingBackward(demb.gpu(), demb.gpu().at((long) vocab * hidden), dout.gpu(), ids, types, n, hidden, 0);
+    close("embeddingBackward (segmented scatter-add)", demb, 1e-5, failures);
+
+    int[] pick = {3, 17, 5, 299, 0};
+    Pair gathered = pair("activations", pick.length * hidden, null);
+    cpu.gatherRows(gathered.cpu(), dout.cpu(), pick, hidden);
+    gpu.gatherRows(gathered.gpu(), dout.gpu(), pick, hidden);
+    close("gatherRows", gathered, 0, failures);
+    cpu.scatterAddRows(emb.cpu(), gathered.cpu(), pick, hidden);
+    gpu.scatterAddRows(emb.gpu(), gathered.gpu(), pick, hidden);
+    close("scatterAddRows", emb, OP_TOL, failures);
+
+    int size = 100_003;
+    float[] p0 = random(rnd, size, 0.1);
+    Pair params = pair("parameters", size, p0);
+    Pair grads = pair("gradients", size, random(rnd, size, 0.01));
+    Pair m = pair("adamw.m", size, null);
+    Pair vv = pair("adamw.v", size, null);
+    for (int step = 1; step <= 3; step++) {
+      cpu.adamw(params.cpu(), grads.cpu(), m.cpu(), vv.cpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);
+      gpu.adamw(params.gpu(), grads.gpu(), m.gpu(), vv.gpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);
+    }
+    assertArrayEquals(params.cpuValues(), params.gpuValues(), "AdamW master weights: bit-identical from equal grads");
+    assertArrayEquals(vv.cpuValues(), vv.gpuValues(), "AdamW second moment");
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  /** A small config with head dimension 64 (what the attention kernel takes); vectors-a's is 16. */
+  static ModelConfig smallConfig(double dropout) {
+    return new ModelConfig(128, 128, 2, 2, 256, 2, 1e-12, dropout, 0.0, -1, 0.02, 3, null, 0, 512, 512, null);
+  }
+
+  static UnpaddedBatch batch(ModelConfig c, int[] lengths, SplittableRandom rnd) {
+    int nnz = java.util.Arrays.stream(lengths).sum();
+    int[] ids = new int[nnz];
+    int[] types = new int[nnz];
+    int[] positions = new int[nnz];
+    int[] cu = new int[lengths.length + 1];
+    long[] sampleIds = new long[lengths.length];
+    List<Integer> masked = new ArrayList<>();
+    List<Integer> labels = new ArrayList<>();
+    float[] classLabels = new float[lengths.length];
+    for (int b = 0; b < lengths.length; b++) {
+      cu[b + 1] = cu[b] + lengths[b];
+      sampleIds[b] = 100 + b;
+      classLabels[b] = rnd.nextInt(c.numLabels());
+      for (int p = 0; p < lengths[b]; p++) {
+        int r = cu[b] + p;
+        ids[r] = 1 + rnd.nextInt(c.vocabSize() - 1);
+        types[r] = p * 2 >= lengths[b] ? 1 : 0;
+        positions[r] = p;
+        if (rnd.nextDouble() < 0.15 || p == lengths[b] - 1) {
+          masked.add(r);
+          labels.add(1 + rnd.nextInt(c.vocabSize() - 1));
+        }
+      }
+    }
+    return new UnpaddedBatch(ids, types, cu, sampleIds, positions, masked.stream().mapToInt(i -> i).toArray(),
+        labels.stream().mapToInt(i -> i).toArray(), classLabels);
+  }
+
+  @Test
+  void wholeForwardAndBackwardMatchTheCpuBackend() {
+    for (MosaicBert.Objective objective : new MosaicBert.Objective[] {MosaicBert.Objective.MLM,
+        MosaicBert.Objective.CLASSIFICATION}) {
+      ModelConfig c = smallConfig(0.1);
+      UnpaddedBatch batch = batch(c, new int[] {128, 37, 1, 90, 128}, new SplittableRandom(5));
+      MosaicBert.Randomness randomness = new MosaicBert.Randomness(11, 0);
+      MosaicBert.Capacity capacity = new MosaicBert.Capacity(batch.nnz(), batch.numSequences(), 128,
+          batch.maskedRows().length);
+      List<String> failures = new ArrayList<>();
+      try (MosaicBert onCpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CpuBackend(4), capacity);
+          MosaicBert onGpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CudaBackend(0, 1L << 30), capacity)) {
+        ModelWeights.initialize(onCpu, 3);
+        for (ParameterLayout.Tensor t : onCpu.layout().tensors()) {
+          float[] values = onCpu.parameter(t.name());
+          for (int i = 0; i < values.length; i++) {
+            values[i] = bf16(values[i]);
+          }
+          onCpu.setParameter(t.name(), values);
+          onGpu.setParameter(t.name(), values);
+        }
+        MosaicBert.Loss lc = onCpu.forward(batch, objective, randomness);
+        MosaicBert.Loss lg = onGpu.forward(batch, objective, randomness);
+        System.err.printf("%s loss: cpu %.6f gpu %.6f (count %d / %d)%n", objective, lc.sum() / lc.count(),
+            lg.sum() / lg.count(), lc.count(), lg.count());
+        assertEquals(lc.count(), lg.count());
+        if (Math.abs(lc.sum() - lg.sum()) > 2e-2 * Math.abs(lc.sum())) {
+          failures.add(objective + " loss " + lg.sum() + " vs " + lc.sum());
+        }
+        close(objective + " last hidden state", onGpu.lastHiddenState(), onCpu.lastHiddenState(), 3e-2, failures);
+        onCpu.zeroGradients();
+        onGpu.zeroGradients();
+        onCpu.backward(lc.count());
+        onGpu.backward(lg.count());
+        for (ParameterLayout.Tensor t : onCpu.layout().tensors()) {
+          boolean used = objective == MosaicBert.Objective.MLM ? !t.name().startsWith("bert.pooler")
+              && !t.name().startsWith("classifier") : !t.name().startsWith("cls.");
+          if (used) {
+            close(objective + " grad " + t.name(), onGpu.gradient(t.name()), onCpu.gradient(t.name()), 8e-2,
+                failures);
+          }
+        }
+      }
+      assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+  }
+}

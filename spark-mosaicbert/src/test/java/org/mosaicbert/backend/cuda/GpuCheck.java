@@ -1,0 +1,277 @@
+package org.mosaicbert.backend.cuda;
+
+import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.junit.jupiter.api.Test;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
+import org.mosaicbert.train.DecoupledAdamW;
+
+/**
+ * What scripts/gpu-check.sh runs on the GPU machine (no Maven there): the CUDA parity suite, method by method, and the
+ * GPU benchmark (tokens/s, model TFLOP/s and MFU of a base training step at sequence length 128, counted as
+ * EngineBenchmark counts them, over the H200's dense bf16 peak of 989 TFLOP/s; and a plain bf16 cuBLAS GEMM for the
+ * ratio). Prints every figure and writes them to {@code $OUT/gpu-check.txt} when OUT is set. NEVER RUN.
+ *
+ * <p>The attention comparison counts only cuBLAS's two GEMMs (no softmax kernel), a lower bound on its time.
+ */
+public final class GpuCheck {
+  static final double H200_BF16_DENSE_TFLOPS = 989;
+
+  private GpuCheck() {}
+
+  public static void main(String[] args) throws Exception {
+    Path outDir = System.getenv("OUT") == null ? Path.of(".") : Path.of(System.getenv("OUT"));
+    Files.createDirectories(outDir);
+    try (PrintStream file = new PrintStream(Files.newOutputStream(outDir.resolve("gpu-check.txt")), true)) {
+      PrintStream out = new PrintStream(new java.io.OutputStream() {
+        @Override
+        public void write(int b) {
+          System.out.write(b);
+          file.write(b);
+        }
+      }, true);
+      CudaProbe.Result probe = CudaProbe.probe();
+      out.println("CudaProbe: " + probe.describe());
+      if (!probe.available()) {
+        file.flush();
+        System.exit(2);
+      }
+      boolean pass = parity(out);
+      if (args.length == 0 || !args[0].equals("--parity-only")) {
+        try {
+          benchmark(out, 128, 128, 5);
+        } catch (Throwable t) {
+          out.println("training benchmark FAILED: " + t);
+          t.printStackTrace(out);
+          pass = false;
+        }
+        try {
+          attentionBenchmark(out, 128, 128, 10);
+        } catch (Throwable t) {
+          out.println("attention benchmark FAILED: " + t);
+          t.printStackTrace(out);
+          pass = false;
+        }
+      }
+      out.println(pass ? "GPU CHECK PASS" : "GPU CHECK FAIL");
+      out.flush();
+      file.flush();
+      System.exit(pass ? 0 : 1);
+    }
+  }
+
+  static boolean parity(PrintStream out) {
+    PrintStream savedErr = System.err;
+    System.setErr(out);
+    boolean pass = true;
+    try {
+      CudaBackendParityTest.open();
+      for (Method m : CudaBackendParityTest.class.getDeclaredMethods()) {
+        if (!m.isAnnotationPresent(Test.class)) {
+          continue;
+        }
+        long t0 = System.nanoTime();
+        try {
+          m.setAccessible(true);
+          m.invoke(new CudaBackendParityTest());
+          out.printf("PASS %s (%.1f s)%n", m.getName(), (System.nanoTime() - t0) / 1e9);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+          pass = false;
+          out.printf("FAIL %s: %s%n", m.getName(), e.getCause());
+          e.getCause().printStackTrace(out);
+        }
+      }
+    } catch (Throwable t) {
+      pass = false;
+      out.println("FAIL opening the parity suite: " + t);
+      t.printStackTrace(out);
+    } finally {
+      CudaBackendParityTest.close();
+      System.setErr(savedErr);
+    }
+    return pass;
+  }
+
+  static void benchmark(PrintStream out, int seqLen, int batchSize, int steps) {
+    double gemm = bf16GemmTflops(8192, out);
+    ModelConfig config = ModelConfig.preset("base", 30528);
+    SplittableRandom rnd = new SplittableRandom(1);
+    int[] lengths = new int[batchSize];
+    java.util.Arrays.fill(lengths, seqLen);
+    UnpaddedBatch batch = CudaBackendParityTest.batch(config, lengths, rnd);
+    int tokens = batch.nnz();
+    int masked = batch.maskedRows().length;
+    ParameterLayout encoderOnly = new ParameterLayout(config, ParameterLayout.Heads.MLM);
+    long h = config.hiddenSize();
+    long encoderParams = encoderOnly.nonEmbeddingSize() - (h * h + h + 2 * h + config.vocabSize());
+    double attention = 12.0 * config.numLayers() * h * (double) batchSize * seqLen * seqLen;
+    double head = 6.0 * masked * ((double) h * h + (double) h * config.vocabSize());
+    double trainFlops = 6.0 * encoderParams * tokens + attention + head;
+    out.printf("base at %d x %d = %d tokens, %d masked; model FLOPs per training step %.1f GFLOP (EngineBenchmark's "
+        + "count)%n", batchSize, seqLen, tokens, masked, trainFlops / 1e9);
+    CudaBackend backend = new CudaBackend(0, 48L << 30);
+    try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, backend,
+        new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
+      ModelWeights.initialize(model, 1);
+      DecoupledAdamW adamw = new DecoupledAdamW(backend, model.layout().size(),
+          DecoupledAdamW.Hyper.mosaicBertPretraining());
+      MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
+      double best = Double.MAX_VALUE;
+      for (int s = 0; s <= steps; s++) {
+        backend.synchronize();
+        long t0 = System.nanoTime();
+        model.zeroGradients();
+        MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, randomness);
+        model.backward(loss.count());
+        adamw.step(model.parameters(), model.gradients(), 1.0);
+        backend.synchronize();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (s > 0) {
+          best = Math.min(best, seconds);
+        }
+        out.printf("  training step %d: %.4f s, loss %.4f%n", s, seconds, loss.sum() / loss.count());
+      }
+      double tflops = trainFlops / best / 1e12;
+      out.printf("training step (best of %d): %.4f s, %.0f tokens/s, %.1f model TFLOP/s, MFU %.1f%% of %.0f, %.0f%% "
+          + "of the plain bf16 cuBLAS GEMM (%.1f TFLOP/s)%n", steps, best, tokens / best, tflops,
+          100 * tflops / H200_BF16_DENSE_TFLOPS, H200_BF16_DENSE_TFLOPS, 100 * tflops / gemm, gemm);
+    }
+  }
+
+  /**
+   * The attention kernel alone (forward, and forward + backward) for base's 12 heads over batch x seqLen tokens of
+   * full-length sequences, against the two cuBLAS strided-batched bf16 GEMMs of the same attention (S = Q·Kᵀ, then
+   * O = P·V, one call per head batched over sequences). The cuBLAS figure leaves out the softmax, the ALiBi bias and
+   * every extra pass over the S x S matrices, so it is a lower bound on a cuBLAS-based attention's time.
+   */
+  static void attentionBenchmark(PrintStream out, int batchSize, int seqLen, int iterations) {
+    int heads = 12;
+    int d = 64;
+    int h = heads * d;
+    int nnz = batchSize * seqLen;
+    int[] cu = new int[batchSize + 1];
+    for (int b = 0; b <= batchSize; b++) {
+      cu[b] = b * seqLen;
+    }
+    float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
+    long[] probsOffsets = new long[batchSize];
+    try (CudaBackend gpu = new CudaBackend(0, 4L << 30)) {
+      SplittableRandom rnd = new SplittableRandom(9);
+      var qkv = gpu.allocate(3L * nnz * h, "activations: qkv").at(0);
+      gpu.upload(qkv, CudaBackendParityTest.random(rnd, 3 * nnz * h, 1), 0, 3 * nnz * h);
+      var ctx = gpu.allocate((long) nnz * h, "activations: ctx").at(0);
+      var lse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
+      var dctx = gpu.allocate((long) nnz * h, "activations: dctx").at(0);
+      gpu.upload(dctx, CudaBackendParityTest.random(rnd, nnz * h, 1), 0, nnz * h);
+      var dqkv = gpu.allocate(3L * nnz * h, "activations: dqkv").at(0);
+      var scores = gpu.allocate((long) batchSize * seqLen * seqLen, "activations: scores").at(0);
+      double forward = Double.MAX_VALUE;
+      double both = Double.MAX_VALUE;
+      for (int i = 0; i <= iterations; i++) {
+        gpu.synchronize();
+        long t0 = System.nanoTime();
+        gpu.attention(ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d, slopes);
+        gpu.synchronize();
+        long t1 = System.nanoTime();
+        gpu.attentionBackward(dqkv, dctx, ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d);
+        gpu.synchronize();
+        long t2 = System.nanoTime();
+        if (i > 0) {
+          forward = Math.min(forward, (t1 - t0) / 1e9);
+          both = Math.min(both, (t2 - t0) / 1e9);
+        }
+      }
+      cublasContext handle = new cublasContext();
+      cublas.cublasCreate_v2(handle);
+      long qkvBase = ((CudaBackend.CudaBuffer) qkv.buffer()).address;
+      long ctxBase = ((CudaBackend.CudaBuffer) ctx.buffer()).address;
+      long sBase = ((CudaBackend.CudaBuffer) scores.buffer()).address;
+      double gemms = Double.MAX_VALUE;
+      try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
+        for (int i = 0; i <= iterations; i++) {
+          gpu.synchronize();
+          long t0 = System.nanoTime();
+          for (int head = 0; head < heads; head++) {
+            long q = qkvBase + 2L * head * d;
+            long k = qkvBase + 2L * (h + head * d);
+            long v = qkvBase + 2L * (2 * h + head * d);
+            int err = cublas.cublasGemmStridedBatchedEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, seqLen, seqLen,
+                d, one, CudaBackend.ptr(k), cudart.CUDA_R_16BF, 3 * h, (long) seqLen * 3 * h, CudaBackend.ptr(q),
+                cudart.CUDA_R_16BF, 3 * h, (long) seqLen * 3 * h, zero, CudaBackend.ptr(sBase), cudart.CUDA_R_16BF,
+                seqLen, (long) seqLen * seqLen, batchSize, cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT);
+            err |= cublas.cublasGemmStridedBatchedEx(handle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, d, seqLen, seqLen,
+                one, CudaBackend.ptr(v), cudart.CUDA_R_16BF, 3 * h, (long) seqLen * 3 * h, CudaBackend.ptr(sBase),
+                cudart.CUDA_R_16BF, seqLen, (long) seqLen * seqLen, zero, CudaBackend.ptr(ctxBase + 2L * head * d),
+                cudart.CUDA_R_16BF, h, (long) seqLen * h, batchSize, cublas.CUBLAS_COMPUTE_32F,
+                cublas.CUBLAS_GEMM_DEFAULT);
+            if (err != 0) {
+              throw new IllegalStateException("cublasGemmStridedBatchedEx failed");
+            }
+          }
+          gpu.synchronize();
+          if (i > 0) {
+            gemms = Math.min(gemms, (System.nanoTime() - t0) / 1e9);
+          }
+        }
+      }
+      cublas.cublasDestroy_v2(handle);
+      double flops = 4.0 * batchSize * heads * (double) seqLen * seqLen * d;
+      out.printf("attention, %d heads x %d sequences x %d: kernel forward %.3f ms (%.1f TFLOP/s), forward+backward %.3f "
+          + "ms; cuBLAS Q.K^T and P.V GEMMs alone (no softmax) %.3f ms (%.1f TFLOP/s): kernel/cuBLAS time %.2f%n",
+          heads, batchSize, seqLen, forward * 1e3, flops / forward / 1e12, both * 1e3, gemms * 1e3,
+          flops / gemms / 1e12, forward / gemms);
+    }
+  }
+
+  /** Best of five n x n x n bf16 GEMMs (float32 accumulation, bf16 out) through cublasGemmEx, in TFLOP/s. */
+  static double bf16GemmTflops(int n, PrintStream out) {
+    long bytes = 2L * n * n;
+    Pointer a = new Pointer();
+    Pointer b = new Pointer();
+    Pointer c = new Pointer();
+    cudart.cudaMalloc(a, bytes);
+    cudart.cudaMalloc(b, bytes);
+    cudart.cudaMalloc(c, bytes);
+    cudart.cudaMemset(a, 0, bytes);
+    cudart.cudaMemset(b, 0, bytes);
+    cublasContext handle = new cublasContext();
+    cublas.cublasCreate_v2(handle);
+    double best = Double.MAX_VALUE;
+    try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
+      for (int i = 0; i < 6; i++) {
+        cudart.cudaDeviceSynchronize();
+        long t0 = System.nanoTime();
+        int err = cublas.cublasGemmEx(handle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, n, n, n, one, a,
+            cudart.CUDA_R_16BF, n, b, cudart.CUDA_R_16BF, n, zero, c, cudart.CUDA_R_16BF, n, cublas.CUBLAS_COMPUTE_32F,
+            cublas.CUBLAS_GEMM_DEFAULT);
+        cudart.cudaDeviceSynchronize();
+        if (err != 0) {
+          throw new IllegalStateException("cublasGemmEx: " + err);
+        }
+        if (i > 0) {
+          best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+        }
+      }
+    }
+    cublas.cublasDestroy_v2(handle);
+    cudart.cudaFree(a);
+    cudart.cudaFree(b);
+    cudart.cudaFree(c);
+    double tflops = 2.0 * n * n * (double) n / best / 1e12;
+    out.printf("plain bf16 cuBLAS GEMM %d^3: %.1f TFLOP/s (%.0f%% of %.0f)%n", n, tflops,
+        100 * tflops / H200_BF16_DENSE_TFLOPS, H200_BF16_DENSE_TFLOPS);
+    return tflops;
+  }
+}
