@@ -128,7 +128,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         + "fit with an existing checkpointDir resumes from its newest complete checkpoint");
     checkpointEvery = new IntParam(this, "checkpointEvery", "steps between checkpoints", ParamValidators.gtEq(1));
     metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
-    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence accepted", ParamValidators.gtEq(2));
+    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence: texts are cut to it, longer token ids refused "
+        + "(default 256, the GLUE recipe's; pretraining shards are 128)", ParamValidators.gtEq(2));
     ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
         + "step fails", ParamValidators.gtEq(1));
     setDefault(objective, "mlm");
@@ -160,7 +161,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     setDefault(checkpointDir, "");
     setDefault(checkpointEvery, 100);
     setDefault(metricsEvery, 10);
-    setDefault(maxSeqLen, 512);
+    setDefault(maxSeqLen, 256);
     setDefault(ringTimeoutSeconds, 300);
   }
 

@@ -58,7 +58,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     threads = new IntParam(this, "threads", "CPU threads per scoring task", ParamValidators.gtEq(1));
     textCol = new Param<>(this, "textCol", "text column to tokenize (empty: use inputIdsCol)");
     textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task");
-    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence after tokenization", ParamValidators.gtEq(2));
+    maxSeqLen = new IntParam(this, "maxSeqLen", "texts are cut to this many tokens (default 256, the GLUE "
+        + "recipe's)", ParamValidators.gtEq(2));
     predictionCol = new Param<>(this, "predictionCol", "output: predicted class index or regression value");
     probabilityCol = new Param<>(this, "probabilityCol", "output: class probabilities (ML Vector)");
     rawPredictionCol = new Param<>(this, "rawPredictionCol", "output: classifier logits (ML Vector)");
@@ -69,7 +70,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
         ParamValidators.inArray(new String[] {"mean", "pooled"}));
     setDefault(textCol, "");
     setDefault(textPairCol, "");
-    setDefault(maxSeqLen, 512);
+    setDefault(maxSeqLen, 256);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
     setDefault(rawPredictionCol, "rawPrediction");

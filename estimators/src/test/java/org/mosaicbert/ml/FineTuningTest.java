@@ -77,6 +77,8 @@ class FineTuningTest {
     double sparkAccuracy = new org.apache.spark.ml.evaluation.MulticlassClassificationEvaluator()
         .setMetricName("accuracy").evaluate(scored);
     assertEquals(sparkAccuracy, accuracy, 1e-12, "Spark's evaluators read our columns unchanged");
+    double auc = new org.apache.spark.ml.evaluation.BinaryClassificationEvaluator().evaluate(scored);
+    assertTrue(auc >= 0 && auc <= 1, "areaUnderROC from rawPrediction: " + auc);
     String path = tmp.resolve("sst2-pipeline").toString();
     fitted.write().overwrite().save(path);
     double again = new GlueEvaluator().setMetricName("accuracy").evaluate(PipelineModel.load(path).transform(dev));
@@ -97,6 +99,13 @@ class FineTuningTest {
     assertEquals(1, model.folder().config().numLabels());
     Dataset<Row> scored = model.transform(train.limit(20));
     assertTrue(!java.util.Arrays.asList(scored.columns()).contains("probability"));
+    double rmse = new org.apache.spark.ml.evaluation.RegressionEvaluator().setMetricName("rmse").evaluate(scored);
+    double squares = 0;
+    List<Row> rows = scored.select("prediction", "label").collectAsList();
+    for (Row r : rows) {
+      squares += Math.pow(r.getDouble(0) - r.getDouble(1), 2);
+    }
+    assertEquals(Math.sqrt(squares / rows.size()), rmse, 1e-9, "Spark's RegressionEvaluator reads prediction");
     double spearman = new GlueEvaluator().setMetricName("spearman").evaluate(scored);
     assertTrue(spearman >= -1 && spearman <= 1, "spearman " + spearman);
   }
