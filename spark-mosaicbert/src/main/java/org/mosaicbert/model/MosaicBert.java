@@ -177,6 +177,11 @@ public final class MosaicBert implements AutoCloseable {
     at[0] = (at[0] + CARVE_ALIGN - 1) / CARVE_ALIGN * CARVE_ALIGN;
     View view = buffer.at(at[0]);
     at[0] += n;
+    if (at[0] > buffer.size()) {
+      // The slack counted for alignment padding is too small: fail here, not with a write past the memory's end.
+      throw new IllegalStateException("activation views overrun " + buffer.name() + " (" + at[0] + " > "
+          + buffer.size() + " floats): raise its alignment slack");
+    }
     return view;
   }
 
