@@ -25,45 +25,11 @@ class GradientCheckTest {
     return new ModelConfig(40, hidden, 2, heads, 20, 2, 1e-12, dropout, 0.0, -1, 0.3, labels, null, 0, 64, 64, null);
   }
 
-  /** Sequences of the given lengths with random ids and segments, and masked rows for MLM. */
-  private static UnpaddedBatch batch(int[] lengths, ModelConfig c, SplittableRandom rnd, boolean classification) {
-    int nnz = java.util.Arrays.stream(lengths).sum();
-    int[] ids = new int[nnz];
-    int[] types = new int[nnz];
-    int[] positions = new int[nnz];
-    int[] cu = new int[lengths.length + 1];
-    long[] sampleIds = new long[lengths.length];
-    List<Integer> masked = new ArrayList<>();
-    List<Integer> labels = new ArrayList<>();
-    for (int b = 0; b < lengths.length; b++) {
-      cu[b + 1] = cu[b] + lengths[b];
-      sampleIds[b] = 1000 + b;
-      for (int p = 0; p < lengths[b]; p++) {
-        int r = cu[b] + p;
-        ids[r] = 1 + rnd.nextInt(c.vocabSize() - 1);
-        types[r] = p * 2 >= lengths[b] ? 1 : 0;
-        positions[r] = p;
-        if (rnd.nextDouble() < 0.4 || p == lengths[b] - 1) {
-          masked.add(r);
-          labels.add(1 + rnd.nextInt(c.vocabSize() - 1));
-        }
-      }
-    }
-    float[] classLabels = null;
-    if (classification) {
-      classLabels = new float[lengths.length];
-      for (int b = 0; b < lengths.length; b++) {
-        classLabels[b] = c.isRegression() ? (float) (rnd.nextDouble() * 5) : rnd.nextInt(c.numLabels());
-      }
-    }
-    return new UnpaddedBatch(ids, types, cu, sampleIds, positions, masked.stream().mapToInt(i -> i).toArray(),
-        labels.stream().mapToInt(i -> i).toArray(), classLabels);
-  }
-
   private static void check(ModelConfig c, int[] lengths, MosaicBert.Objective objective,
       MosaicBert.Randomness randomness) {
     SplittableRandom rnd = new SplittableRandom(7);
-    check(c, batch(lengths, c, rnd, objective == MosaicBert.Objective.CLASSIFICATION), objective, randomness, rnd);
+    check(c, RandomBatches.of(lengths, c, rnd, 0.4, objective == MosaicBert.Objective.CLASSIFICATION), objective,
+        randomness, rnd);
   }
 
   private static void check(ModelConfig c, UnpaddedBatch batch, MosaicBert.Objective objective,

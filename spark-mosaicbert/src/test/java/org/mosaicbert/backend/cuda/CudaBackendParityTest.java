@@ -11,7 +11,6 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
@@ -19,6 +18,7 @@ import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.AlibiSlopes;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.RandomBatches;
 import org.mosaicbert.model.UnpaddedBatch;
 
 /**
@@ -334,41 +334,13 @@ class CudaBackendParityTest {
     return new ModelConfig(128, 128, 2, 2, 256, 2, 1e-12, dropout, 0.0, -1, 0.02, 3, null, 0, 512, 512, null);
   }
 
-  static UnpaddedBatch batch(ModelConfig c, int[] lengths, SplittableRandom rnd) {
-    int nnz = java.util.Arrays.stream(lengths).sum();
-    int[] ids = new int[nnz];
-    int[] types = new int[nnz];
-    int[] positions = new int[nnz];
-    int[] cu = new int[lengths.length + 1];
-    long[] sampleIds = new long[lengths.length];
-    List<Integer> masked = new ArrayList<>();
-    List<Integer> labels = new ArrayList<>();
-    float[] classLabels = new float[lengths.length];
-    for (int b = 0; b < lengths.length; b++) {
-      cu[b + 1] = cu[b] + lengths[b];
-      sampleIds[b] = 100 + b;
-      classLabels[b] = rnd.nextInt(c.numLabels());
-      for (int p = 0; p < lengths[b]; p++) {
-        int r = cu[b] + p;
-        ids[r] = 1 + rnd.nextInt(c.vocabSize() - 1);
-        types[r] = p * 2 >= lengths[b] ? 1 : 0;
-        positions[r] = p;
-        if (rnd.nextDouble() < 0.15 || p == lengths[b] - 1) {
-          masked.add(r);
-          labels.add(1 + rnd.nextInt(c.vocabSize() - 1));
-        }
-      }
-    }
-    return new UnpaddedBatch(ids, types, cu, sampleIds, positions, masked.stream().mapToInt(i -> i).toArray(),
-        labels.stream().mapToInt(i -> i).toArray(), classLabels);
-  }
-
   @Test
   void wholeForwardAndBackwardMatchTheCpuBackend() {
     for (MosaicBert.Objective objective : new MosaicBert.Objective[] {MosaicBert.Objective.MLM,
         MosaicBert.Objective.CLASSIFICATION}) {
       ModelConfig c = smallConfig(0.1);
-      UnpaddedBatch batch = batch(c, new int[] {128, 37, 1, 90, 128}, new SplittableRandom(5));
+      UnpaddedBatch batch = RandomBatches.of(new int[] {128, 37, 1, 90, 128}, c, new SplittableRandom(5), 0.15,
+          true);
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(11, 0);
       MosaicBert.Capacity capacity = new MosaicBert.Capacity(batch.nnz(), batch.numSequences(), 128,
           batch.maskedRows().length);

@@ -15,6 +15,7 @@ import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.RandomBatches;
 import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.DecoupledAdamW;
 
@@ -110,7 +111,7 @@ public final class GpuCheck {
     SplittableRandom rnd = new SplittableRandom(1);
     int[] lengths = new int[batchSize];
     java.util.Arrays.fill(lengths, seqLen);
-    UnpaddedBatch batch = CudaBackendParityTest.batch(config, lengths, rnd);
+    UnpaddedBatch batch = RandomBatches.of(lengths, config, rnd, 0.15, true);
     int tokens = batch.nnz();
     int masked = batch.maskedRows().length;
     ParameterLayout encoderOnly = new ParameterLayout(config, ParameterLayout.Heads.MLM);
