@@ -175,7 +175,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
         text ? names.indexOf(getOrDefault(textCol)) : -1,
         text && !getOrDefault(textPairCol).isEmpty() ? names.indexOf(getOrDefault(textPairCol)) : -1,
         (Integer) getOrDefault(maxSeqLen), (Integer) getOrDefault(batchSize), (Integer) getOrDefault(threads),
-        pooling());
+        pooling(), outSchema.size() - dataset.schema().size());
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
   }

@@ -47,13 +47,16 @@ final class Scorer implements Serializable {
   private final int batchSize;
   private final int threads;
   private final Embedding embedding;
+  private final int addedColumns;
 
   /**
    * @param idsIndex the token ids column, used when {@code textIndex} is negative
    * @param textIndex the text column, or -1
    * @param pairIndex the second text column of a pair, or -1
+   * @param addedColumns the columns a row gains (the model's output schema decides them)
    */
-  Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int batchSize, int threads, Embedding embedding) {
+  Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int batchSize, int threads, Embedding embedding,
+      int addedColumns) {
     this.idsIndex = idsIndex;
     this.textIndex = textIndex;
     this.pairIndex = pairIndex;
@@ -61,13 +64,7 @@ final class Scorer implements Serializable {
     this.batchSize = batchSize;
     this.threads = threads;
     this.embedding = embedding;
-  }
-
-  /** The columns a row gains. */
-  static int addedColumns(ModelConfig config, ParameterLayout.Heads heads, Embedding embedding) {
-    int head = heads != ParameterLayout.Heads.CLASSIFIER ? 0 : config.isRegression() ? 1
-        : config.labels() != null ? 4 : 3;
-    return head + (embedding == Embedding.NONE ? 0 : 1);
+    this.addedColumns = addedColumns;
   }
 
   Iterator<Row> score(Iterator<Row> rows, ModelFolder model) {
@@ -138,13 +135,12 @@ final class Scorer implements Serializable {
         List<Sample> batch = samples.subList(from, Math.min(samples.size(), from + batchSize));
         scoreBatch(batch, outputs);
       }
-      int added = addedColumns(model.config(), model.heads(), embedding);
       List<Row> out = new ArrayList<>(window.size());
       for (int i = 0; i < window.size(); i++) {
         Row row = window.get(i);
-        Object[] values = Arrays.copyOf(rowValues(row), row.size() + added);
+        Object[] values = Arrays.copyOf(rowValues(row), row.size() + addedColumns);
         if (outputs[i] != null) {
-          System.arraycopy(outputs[i], 0, values, row.size(), added);
+          System.arraycopy(outputs[i], 0, values, row.size(), addedColumns);
         }
         out.add(RowFactory.create(values));
       }
