@@ -80,7 +80,6 @@ final class HadoopCheckpointStore implements CheckpointStore {
     try (OutputStream out = fs.create(new org.apache.hadoop.fs.Path(target, "DONE"), true)) {
       out.write(("step " + step + "\n").getBytes(StandardCharsets.UTF_8));
     }
-    Files.deleteIfExists(localDir);
   }
 
   /** Object stores cannot append, so the small log is rewritten whole under a temporary name and renamed. */

@@ -9,7 +9,10 @@ public interface CheckpointStore extends java.io.Serializable {
   /** The newest complete checkpoint, if any. */
   Optional<TrainState.Loaded> latest() throws IOException;
 
-  /** Publishes a checkpoint written into the local folder {@code localDir} as the one of {@code step}. */
+  /**
+   * Publishes a checkpoint written into the local folder {@code localDir} as the one of {@code step}. The caller
+   * deletes {@code localDir} afterwards, whatever the store did.
+   */
   void publish(long step, Path localDir) throws IOException;
 
   /** Appends one JSON line to the metrics log. */

@@ -123,8 +123,12 @@ public final class DataParallelTrainer {
         if (rank == 0 && plan.checkpointEvery() > 0 && (done % plan.checkpointEvery() == 0
             || done == plan.totalSteps())) {
           Path local = Files.createTempDirectory("mosaicbert-checkpoint");
-          TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());
-          store.publish(done, local);
+          try {
+            TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());
+            store.publish(done, local);
+          } finally {
+            LocalCheckpointStore.deleteFolder(local); // whatever the store did with it
+          }
         }
       }
       float[] params = new float[(int) n];

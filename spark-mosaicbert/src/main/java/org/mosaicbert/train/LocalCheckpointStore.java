@@ -53,10 +53,10 @@ public final class LocalCheckpointStore implements CheckpointStore {
     Files.writeString(tmp.resolve("DONE"), "step " + step + "\n", StandardCharsets.UTF_8);
     deleteFolder(target); // the same step written again after a retry
     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-    deleteFolder(localDir);
   }
 
-  private static void deleteFolder(Path folder) throws IOException {
+  /** Deletes a flat folder (files, no subfolders) and its files; nothing when it is not there. */
+  static void deleteFolder(Path folder) throws IOException {
     if (!Files.exists(folder)) {
       return;
     }

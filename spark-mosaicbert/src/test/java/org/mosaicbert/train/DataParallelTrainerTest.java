@@ -85,6 +85,32 @@ class DataParallelTrainerTest {
     assertArrayEquals(straight, resumed, "resumed from step 3: the same bits as the uninterrupted run");
   }
 
+  /** The trainer writes each checkpoint into a temporary folder and deletes it, whatever the store does with it. */
+  @Test
+  void checkpointFoldersAreDeletedAfterPublishing() {
+    List<Path> handed = new ArrayList<>();
+    CheckpointStore discard = new CheckpointStore() {
+      @Override
+      public java.util.Optional<TrainState.Loaded> latest() {
+        return java.util.Optional.empty();
+      }
+
+      @Override
+      public void publish(long step, Path localDir) {
+        assertTrue(Files.exists(localDir.resolve(TrainState.FILE)), "the checkpoint is there when published");
+        handed.add(localDir);
+      }
+
+      @Override
+      public void appendMetrics(String jsonLine) {}
+    };
+    train(1, 8, discard);
+    assertEquals(3, handed.size(), "8 steps, a checkpoint every 3 and at the end");
+    for (Path folder : handed) {
+      assertTrue(Files.notExists(folder), folder + " is left behind");
+    }
+  }
+
   /** A synthetic task: label 1 when token 7 occurs. Fine-tuning learns it, the same with 1 or 2 workers. */
   @Test
   void classificationFineTuningLearnsAndIsWorkerCountIndependent() {
