@@ -78,16 +78,20 @@ import org.slf4j.LoggerFactory;
  * arena per call. Everything runs on the legacy default stream, so a staging copy waits for the kernels before it;
  * downloads synchronise.
  *
- * <p>Known gaps: {@link #crossEntropy} does not write {@code probs} (it keeps a logsumexp per row; the backward pass
- * recomputes the softmax from the logits), so {@code MosaicBert.classProbabilities()} means nothing on this backend;
- * attention needs head dimension 64; {@link #scale} works on float32 buffers only; dropout is not yet fused into
- * LayerNorm/GeGLU (the kernels can, MosaicBert's call order does not ask for it); not wired into training
- * (DataParallelTrainer, NcclCollective) yet.
+ * <p>Attention: attention.cu's tensor-core kernels for head dimension 64 (every preset), attention_small.cu's per-row
+ * kernels for 16 and 32 (the golden vectors' configuration; that file's arithmetic runs on the host in a test); other
+ * head dimensions are refused.
+ *
+ * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
+ * reducing the gradients in device memory.
+ *
+ * <p>Known gaps: {@link #scale} works on float32 buffers only; dropout is not yet fused into LayerNorm/GeGLU (the
+ * kernels can, MosaicBert's call order does not ask for it).
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
-  private static final String[] SOURCES = {"adamw", "attention", "elementwise", "embedding", "layernorm", "loss",
-      "reduce", "unpad"};
+  private static final String[] SOURCES = {"adamw", "attention", "attention_small", "elementwise", "embedding",
+      "layernorm", "loss", "reduce", "unpad"};
   private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
   private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
@@ -144,15 +148,36 @@ public final class CudaBackend implements Backend {
   private long lossScratchRows;
   private boolean closed;
 
+  /** The system property that sets the share of the device's free memory {@link #open} takes for its arena. */
+  public static final String MEMORY_FRACTION_PROPERTY = "mosaicbert.cuda.memoryFraction";
+
+  /**
+   * Opens device {@code device} with an arena of a share of its free memory: {@value #MEMORY_FRACTION_PROPERTY}
+   * (default 0.75, JAX's default; the rest is for NCCL's and cuBLAS's own buffers and the CUDA context). Training
+   * owns its GPU, so the arena is sized by the device rather than by a count of every buffer the model will carve.
+   */
+  public static CudaBackend open(int device) {
+    double fraction = Double.parseDouble(System.getProperty(MEMORY_FRACTION_PROPERTY, "0.75"));
+    if (!(fraction > 0 && fraction < 1)) {
+      throw new IllegalArgumentException(MEMORY_FRACTION_PROPERTY + " = " + fraction + " is not in (0, 1)");
+    }
+    requireCuda();
+    check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+    try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
+      check(cudart.cudaMemGetInfo(free, total), "cudaMemGetInfo");
+      long bytes = (long) (free.get() * fraction) - STAGING_BYTES - GEMM_WORKSPACE_BYTES;
+      LOG.info("CudaBackend on device {}: {} MiB free of {} MiB; arena {} MiB ({} = {})", device, free.get() >> 20,
+          total.get() >> 20, bytes >> 20, MEMORY_FRACTION_PROPERTY, fraction);
+      return new CudaBackend(device, bytes);
+    }
+  }
+
   /**
    * Opens device {@code device} (a CUDA ordinal: the barrier task's GPU address), allocates the arena, creates the
    * cuBLAS handles and compiles (or loads from the cache) the kernels. Call only after {@link CudaProbe#available()}.
    */
   public CudaBackend(int device, long arenaBytes) {
-    CudaProbe.Result probe = CudaProbe.probe();
-    if (!probe.available()) {
-      throw new IllegalStateException("CudaBackend: " + probe.describe());
-    }
+    requireCuda();
     this.device = device;
     check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
     check(cudart.cudaFree(null), "cudaFree(0) (creating the primary context)");
@@ -179,6 +204,14 @@ public final class CudaBackend implements Backend {
     }
   }
 
+  /** Fails with the probe's reason (missing driver or library) before any CUDA call could fail to link. */
+  private static void requireCuda() {
+    CudaProbe.Result probe = CudaProbe.probe();
+    if (!probe.available()) {
+      throw new IllegalStateException("CudaBackend: " + probe.describe());
+    }
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // Memory
   // ------------------------------------------------------------------------------------------------------------
@@ -187,7 +220,7 @@ public final class CudaBackend implements Backend {
     long at = (arenaUsed + ALIGN - 1) / ALIGN * ALIGN;
     if (at + bytes > arenaBytes) {
       throw new IllegalStateException("CudaBackend: the arena of " + arenaBytes + " bytes is full (" + at + " used, "
-          + bytes + " more asked); plan a larger arena");
+          + bytes + " more asked); lower the micro-batch size or max_seq_len, or raise " + MEMORY_FRACTION_PROPERTY);
     }
     arenaUsed = at + bytes;
     return arenaBase + at;
@@ -209,6 +242,17 @@ public final class CudaBackend implements Backend {
   /** The view as float32 (master weights, gradients, moments, statistics). */
   private static long f32(View v) {
     return v == null ? 0 : buf(v).address + 4 * v.offset();
+  }
+
+  /**
+   * The device address of a float32 view (gradients, moments, master weights): what a collective such as NCCL
+   * reduces in place.
+   */
+  public long float32Address(View v) {
+    if (buf(v).kind == Kind.BF16) {
+      throw new IllegalArgumentException("buffer " + buf(v).name + " holds bf16, not float32");
+    }
+    return f32(v);
   }
 
   /** The view as bf16: the compute copy of parameters, else the packed bf16 tensor at the view's address. */
@@ -271,8 +315,8 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  /** A JavaCPP pointer to a device address (for cudaMemcpy and cuBLAS). */
-  static Pointer ptr(long address) {
+  /** A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). */
+  public static Pointer ptr(long address) {
     return new Pointer() {
       {
         this.address = address;
@@ -598,21 +642,32 @@ public final class CudaBackend implements Backend {
     return longest;
   }
 
-  private static void checkHeadDim(int headDim) {
-    if (headDim != 64) {
-      throw new IllegalArgumentException("CudaBackend: attention supports head dimension 64 only, not " + headDim);
+  /** attention.cu's tensor-core kernels take head dimension 64; attention_small.cu's per-row kernels 16 and 32. */
+  private static boolean smallHeads(int headDim) {
+    if (headDim == 64) {
+      return false;
     }
+    if (headDim == 16 || headDim == 32) {
+      return true;
+    }
+    throw new IllegalArgumentException("CudaBackend: attention takes head dimension 16, 32 or 64 (hidden size / "
+        + "heads), not " + headDim + "; choose numAttentionHeads to match, or train on the CPU");
   }
 
   /** probs holds the logsumexp float32 [heads, nnz] here (probsOffsets is ignored). */
   @Override
   public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
       int headDim, float[] slopes) {
-    checkHeadDim(headDim);
+    boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     Staging s = new Staging();
     long dCu = s.put(Arrays.copyOf(cuSeqlens, numSeqs + 1));
     long dSlopes = s.put(slopes, 0, heads);
+    if (small) {
+      launch("attention_small_forward_d" + headDim, (nnz + 127) / 128, heads, 1, 128, 0, ptrArg(bf16(ctx)),
+          ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz, numSeqs);
+      return;
+    }
     launch("attention_forward", (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64, numSeqs, heads, 128, 0,
         ptrArg(bf16(ctx)), ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
   }
@@ -626,7 +681,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
       long[] probsOffsets, int numSeqs, int heads, int headDim) {
-    checkHeadDim(headDim);
+    boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     // MosaicBERT's slopes are a function of heads alone (AlibiSlopes.of), so they are recomputed here.
     float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
@@ -634,6 +689,16 @@ public final class CudaBackend implements Backend {
     long dCu = s.put(Arrays.copyOf(cuSeqlens, numSeqs + 1));
     long dSlopes = s.put(slopes, 0, heads);
     long dsum = s.take(4L * heads * nnz);
+    if (small) {
+      int blocks = (nnz + 127) / 128;
+      launch("attention_small_backward_dq_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)), ptrArg(dsum),
+          ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dCu), ptrArg(dSlopes),
+          heads, nnz, numSeqs);
+      launch("attention_small_backward_dkdv_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)),
+          ptrArg(bf16(dctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads,
+          nnz, numSeqs);
+      return;
+    }
     launch("attention_backward_dot", (int) ((nnz * (long) heads + 31) / 32), 1, 1, 256, 0, ptrArg(dsum),
         ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), heads, nnz);
     int tiles = (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64;
@@ -667,14 +732,18 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * probs is not written: the logsumexp of each row goes to a region of the arena kept for this probs view (carved
-   * on first use), and the backward pass recomputes the softmax from the logits, which must stay untouched until
-   * then (MosaicBert's do).
+   * The logsumexp of each row also goes to a region of the arena kept for this probs view (carved on first use): the
+   * backward pass recomputes the softmax from it and the logits, which must stay untouched until then (MosaicBert's
+   * do), so probs may not alias logits here.
    */
   @Override
   public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
     if (rows == 0) {
       return 0;
+    }
+    if (bf16(probs) == bf16(logits)) {
+      throw new IllegalArgumentException("CudaBackend.crossEntropy keeps the logits for the backward pass: probs "
+          + "must not alias logits");
     }
     long[] lse = lseRegions.computeIfAbsent(probs, v -> new long[] {carve(4L * rows), rows});
     if (lse[1] < rows) {
@@ -689,6 +758,8 @@ public final class CudaBackend implements Backend {
     long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
     launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(lossScratch), ptrArg(lossScratch + 4L * rows),
         ptrArg(lse[0]), ptrArg(0), ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
+    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(lse[0]), rows,
+        classes);
     float[] losses = new float[rows];
     copyToHost(losses, 0, lossScratch, rows);
     int[] hits = new int[rows];

@@ -24,6 +24,8 @@
 //       dlogits NULL: forward only (evaluation); else also writes the gradient with this scale (training).
 //   cross_entropy_backward(dlogits, logits, lse, labels, rows, V, scale)
 //       from the lse of cross_entropy_forward.
+//   softmax_rows(probs, logits, lse, rows, V)
+//       probs = softmax(logits) from the lse of cross_entropy_forward (what a caller reads as class probabilities).
 
 #include "common.cuh"
 
@@ -155,4 +157,12 @@ cross_entropy_backward(bf16* dlogits, const bf16* logits, const float* lse, cons
   const int r = blockIdx.x;
   if (r >= rows) return;
   ce_write_grad(dlogits + (long long)r * V, logits + (long long)r * V, V, labels[r], lse[r], scale);
+}
+
+extern "C" __global__ void __launch_bounds__(CE_THREADS)
+softmax_rows(bf16* probs, const bf16* logits, const float* lse, int rows, int V) {
+  const int r = blockIdx.x;
+  if (r >= rows) return;
+  // The label V is scored (not negative) and matches no column, so the "gradient" at scale 1 is the softmax itself.
+  ce_write_grad(probs + (long long)r * V, logits + (long long)r * V, V, V, lse[r], 1.0f);
 }

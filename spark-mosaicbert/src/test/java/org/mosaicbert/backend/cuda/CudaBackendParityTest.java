@@ -281,6 +281,7 @@ class CudaBackendParityTest {
     if (Math.abs(cl - gl) > 1e-3 * Math.abs(cl)) {
       failures.add("crossEntropy loss " + gl + " vs " + cl);
     }
+    close("crossEntropy probabilities", probs, OP_TOL, failures);
     cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), labels, rows, v, 1f / rows);
     gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), labels, rows, v, 1f / rows);
     close("crossEntropyBackward", probs, OP_TOL, failures);
@@ -379,6 +380,20 @@ class CudaBackendParityTest {
         }
       }
       assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+  }
+
+  /**
+   * The golden vectors (an independent PyTorch reference; head dimension 16, so attention_small.cu) through the whole
+   * MLM and classification forward and backward, with bf16 tolerances.
+   */
+  @Test
+  void goldenVectorsA() {
+    java.nio.file.Path dir = org.mosaicbert.testing.SharedTestData.path("reference/vectors-a");
+    try (CudaBackend backend = new CudaBackend(0, 1L << 28)) {
+      org.mosaicbert.io.GoldenVectors.Report report = org.mosaicbert.io.GoldenVectors.check(dir, backend, System.err,
+          org.mosaicbert.io.GoldenVectors.Tolerances.BF16);
+      assertTrue(report.pass(), "golden vectors-a on the GPU: see the table above");
     }
   }
 }
