@@ -45,6 +45,7 @@ final class Recipe {
     TRAINING.put("max_seq_len", "tokens per sample");
     TRAINING.put("workers", "data-parallel workers");
     TRAINING.put("threads_per_worker", "CPU threads per worker");
+    TRAINING.put("device", "cpu, gpu or auto: what each worker trains on");
     TRAINING.put("checkpoint_every", "steps between checkpoints");
     TRAINING.put("metrics_every", "steps between metrics lines");
     PRETRAINING.putAll(TRAINING);

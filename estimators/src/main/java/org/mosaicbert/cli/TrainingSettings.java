@@ -12,7 +12,7 @@ import org.mosaicbert.ml.MosaicBertEstimator;
 final class TrainingSettings {
   /** Flags with a value that every training subcommand takes. */
   static final Set<String> FLAGS = Set.of("recipe", "lr", "batch", "micro-batch", "max-steps", "seed", "workers",
-      "threads");
+      "threads", "device");
 
   /** Help lines for {@link #FLAGS}. */
   static final String HELP = """
@@ -24,6 +24,8 @@ final class TrainingSettings {
             --seed S            seed of initialisation, data order, masks and dropout (recipe: seed)
             --workers N         data-parallel workers, one Spark barrier task each (recipe: workers)
             --threads N         CPU threads per worker (recipe: threads_per_worker; default: cores / workers)
+            --device D          cpu, gpu or auto (recipe: device; default auto = the CPU until the CUDA backend,
+                                never run on a GPU yet, has passed scripts/gpu-check.sh)
           """;
 
   /** A kind of run's defaults. */
@@ -61,6 +63,7 @@ final class TrainingSettings {
         .setWarmupFraction(Recipe.fraction(s.text(null, "scheduler.t_warmup", "0.06dur")))
         .setAlphaF(s.number(null, "scheduler.alpha_f", defaults.alphaF(), 0, 1))
         .setSeed(s.longValue("seed", "seed", 17))
+        .setDevice(s.choice("device", "device", "auto", List.of("cpu", "gpu", "auto")))
         .setMetricsEvery(s.integer(null, "metrics_every", 10, 1))
         .setCheckpointEvery(s.integer(null, "checkpoint_every", (int) Math.max(1, Math.min(100, steps / 3)), 1));
     return steps;

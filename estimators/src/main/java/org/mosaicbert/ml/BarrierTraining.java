@@ -18,8 +18,10 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.cuda.CudaBackend;
 import org.mosaicbert.backend.cuda.CudaProbe;
 import org.mosaicbert.collective.Collective;
+import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
@@ -41,31 +43,68 @@ final class BarrierTraining {
   private static final Logger LOG = LoggerFactory.getLogger(BarrierTraining.class);
 
   /**
-   * The backend a fit trains on, from the {@code device} param: "cpu" always; "gpu" only when {@link CudaProbe} finds
-   * a usable device and the CUDA backend is complete, else an {@link IllegalArgumentException} with the reason;
-   * "auto" the GPU when both hold, else the CPU, said in the log. The CUDA backend is not wired into training yet (its
-   * kernels and host code were never run on a GPU), so today this always answers "cpu" or throws.
+   * The backend a fit trains on, from the {@code device} param, decided on the driver: "cpu" always; "gpu" on a
+   * cluster when tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when {@link CudaProbe}
+   * finds a usable device, else an {@link IllegalArgumentException} saying what is missing; "auto" the CPU, said in
+   * the log, because the CUDA backend has not passed the GPU suite yet (issue 6: it was never run on a GPU). Until
+   * it has, device=gpu trains on it with a warning and device=auto does not.
    */
-  static String resolveDevice(String device) {
-    if (device.equals("cpu")) {
-      return "cpu";
+  static String resolveDevice(String device, SparkConf conf, boolean localMaster) {
+    switch (device) {
+      case "cpu":
+        return "cpu";
+      case "auto":
+        // No probe: auto cannot pick the GPU yet, and a CPU run need not load the CUDA libraries.
+        LOG.info("device=auto: training on the CPU (the CUDA backend has not passed the GPU suite yet; device=gpu "
+            + "uses it anyway)");
+        return "cpu";
+      case "gpu":
+        String where;
+        if (localMaster) {
+          CudaProbe.Result cuda = CudaProbe.probe();
+          if (!cuda.available()) {
+            throw new IllegalArgumentException("device=gpu, but there is " + cuda.describe() + "; use device=cpu, "
+                + "or device=auto to fall back to the CPU");
+          }
+          where = "found " + cuda.describe();
+        } else if (conf.getDouble("spark.task.resource.gpu.amount", 0) > 0) {
+          where = "one GPU per task";
+        } else {
+          throw new IllegalArgumentException("device=gpu on a cluster, but spark.task.resource.gpu.amount is not "
+              + "set: each training task needs a GPU of its own (see conf/spark-defaults.gpu.conf); or use "
+              + "device=cpu");
+        }
+        LOG.warn("device=gpu ({}): the CUDA backend has NEVER BEEN RUN ON A GPU (issue 6); run scripts/gpu-check.sh "
+            + "on one of your GPUs first, and compare the loss curve with a device=cpu run", where);
+        return "gpu";
+      default:
+        throw new IllegalArgumentException("device must be cpu, gpu or auto, not '" + device + "'");
     }
-    CudaProbe.Result cuda = CudaProbe.probe();
-    if (device.equals("gpu")) {
-      if (!cuda.available()) {
-        throw new IllegalArgumentException("device=gpu, but there is " + cuda.describe() + "; use device=cpu, or "
-            + "device=auto to fall back to the CPU");
+  }
+
+  /**
+   * The CUDA ordinal of a GPU worker: the first address of the task's {@code gpu} resource (Spark's resource
+   * scheduling), else, with no such resource (local mode), the worker's rank when the machine has that many devices.
+   */
+  static int gpuOrdinal(java.util.Map<String, org.apache.spark.resource.ResourceInformation> resources, int rank,
+      int deviceCount) {
+    org.apache.spark.resource.ResourceInformation gpu = resources.get("gpu");
+    if (gpu != null && gpu.addresses().length > 0) {
+      String address = gpu.addresses()[0].trim();
+      try {
+        return Integer.parseInt(address);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("worker " + rank + ": the task's gpu resource address '" + address
+            + "' is not a CUDA device number; the discovery script (spark.executor.resource.gpu.discoveryScript) "
+            + "must list GPUs by index, as Spark's getGpusResources.sh does");
       }
-      throw new IllegalArgumentException("device=gpu: found " + cuda.describe() + ", but the CUDA backend is not "
-          + "complete in this build (never run on a GPU, not wired into training); use device=cpu or auto");
     }
-    if (!cuda.available()) {
-      LOG.info("device=auto: {}; training on the CPU", cuda.describe());
-    } else {
-      LOG.info("device=auto: found {}, but the CUDA backend is not complete in this build; training on the CPU",
-          cuda.describe());
+    if (rank >= deviceCount) {
+      throw new IllegalArgumentException("worker " + rank + " has no GPU: the task has no gpu resource and this "
+          + "machine has " + deviceCount + " CUDA device(s); set spark.task.resource.gpu.amount=1 with the executors' "
+          + "gpu resources (conf/spark-defaults.gpu.conf), or lower numWorkers");
     }
-    return "cpu";
+    return rank;
   }
 
   private BarrierTraining() {}
@@ -194,8 +233,8 @@ final class BarrierTraining {
     return read.equals(shards) ? manifest : null;
   }
 
-  static float[] run(SparkSession spark, TrainPlan plan, SampleStream samples, float[] initial, String checkpointDir,
-      int timeoutSeconds) {
+  static float[] run(SparkSession spark, TrainPlan plan, String device, SampleStream samples, float[] initial,
+      String checkpointDir, int timeoutSeconds) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     checkCluster(jsc, plan.numWorkers());
     Broadcast<SampleStream> data = jsc.broadcast(samples);
@@ -212,7 +251,8 @@ final class BarrierTraining {
     scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> task =
         (scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> & Serializable)
             it -> scala.collection.JavaConverters.asScalaIteratorConverter(
-                trainRank(plan, data.value(), init.value(), store, secret, timeoutMillis)).asScala();
+                (device.equals("gpu") ? trainRankOnGpu(plan, data.value(), init.value(), store)
+                    : trainRank(plan, data.value(), init.value(), store, secret, timeoutMillis))).asScala();
     JavaRDD<float[]> trained = JavaRDD.fromRDD(jsc.parallelize(ranks, plan.numWorkers()).rdd().barrier()
         .mapPartitions(task, false, scala.reflect.ClassTag$.MODULE$.apply(float[].class)),
         scala.reflect.ClassTag$.MODULE$.apply(float[].class))
@@ -246,6 +286,30 @@ final class BarrierTraining {
       }
     } catch (IOException e) {
       throw new UncheckedIOException("worker " + rank + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A GPU worker: its device from the task's resources, NCCL's unique id from rank 0 through {@code allGather}, then
+   * the CUDA backend with the gradients reduced in device memory. NEVER RUN ON A GPU (issue 6).
+   */
+  private static Iterator<float[]> trainRankOnGpu(TrainPlan plan, SampleStream samples, float[] initial,
+      CheckpointStore store) {
+    BarrierTaskContext ctx = BarrierTaskContext.get();
+    int rank = ctx.partitionId();
+    CudaProbe.Result cuda = CudaProbe.probe();
+    if (!cuda.available()) {
+      throw new IllegalStateException("worker " + rank + " on " + ctx.getTaskInfos()[rank].address()
+          + ": device=gpu, but there is " + cuda.describe());
+    }
+    int device = gpuOrdinal(ctx.resourcesJMap(), rank, cuda.deviceCount());
+    String id = rank == 0 ? java.util.Base64.getEncoder().encodeToString(NcclCollective.newUniqueId()) : "";
+    byte[] uniqueId = java.util.Base64.getDecoder().decode(ctx.allGather(id)[0]);
+    LOG.info("worker {}: CUDA device {}", rank, device);
+    // NCCL first: it allocates its buffers at init, and the backend's arena is sized by the memory left.
+    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device)) {
+      float[] params = DataParallelTrainer.train(plan, CudaBackend.open(device), nccl, samples, initial, store);
+      return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
     }
   }
 

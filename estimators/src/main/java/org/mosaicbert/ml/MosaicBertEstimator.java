@@ -304,8 +304,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   @Override
   public MosaicBertModel fit(Dataset<?> dataset) {
     validateInput(dataset.schema());
-    String deviceName = value(device);
-    BarrierTraining.resolveDevice(deviceName);
+    String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().conf(),
+        dataset.sparkSession().sparkContext().isLocal());
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
@@ -380,8 +380,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", objectiveName, epochSize, steps, global,
         workers);
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
-    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, stream, initial, value(checkpointDir),
-        value(ringTimeoutSeconds));
+    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, stream, initial,
+        value(checkpointDir), value(ringTimeoutSeconds));
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));

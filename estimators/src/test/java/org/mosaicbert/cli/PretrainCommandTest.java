@@ -41,4 +41,20 @@ class PretrainCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("unknown key 'optimizer.learning_rate'"), r.err());
   }
+
+  @Test
+  void theDeviceFlagIsCheckedAndAGpuRunWithoutCudaSaysWhy() throws IOException {
+    Path recipe = tmp.resolve("quick.yaml");
+    Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 2ba\nglobal_train_batch_size: 4\n");
+    Result bad = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("a").toString(), "--recipe",
+        recipe.toString(), "--device", "tpu");
+    assertEquals(2, bad.code());
+    assertTrue(bad.err().contains("--device = 'tpu' must be one of [cpu, gpu, auto]"), bad.err());
+    org.junit.jupiter.api.Assumptions.assumeFalse(org.mosaicbert.backend.cuda.CudaProbe.available(),
+        "this machine has a GPU: the no-CUDA message cannot be checked here");
+    Result gpu = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("b").toString(), "--recipe",
+        recipe.toString(), "--device", "gpu");
+    assertTrue(gpu.code() != 0 && gpu.err().contains("device=gpu, but there is no usable CUDA device"), gpu.err());
+    assertTrue(Files.notExists(tmp.resolve("b")), "nothing written for a run that did not train");
+  }
 }

@@ -24,13 +24,16 @@ import org.bytedeco.cuda.nccl.ncclComm;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.mosaicbert.backend.Backend;
+import org.mosaicbert.backend.View;
+import org.mosaicbert.backend.cuda.CudaBackend;
 
 /**
  * NCCL collectives for GPU workers, through the JavaCPP CUDA presets.
  *
- * <p><b>Unverified: this class has never run.</b> It is written against the NCCL and CUDA runtime APIs of
+ * <p><b>NEVER RUN ON A GPU.</b> It is written against the NCCL and CUDA runtime APIs of
  * {@code org.bytedeco:cuda:13.1-9.19-1.5.13}, compiles, and is kept off every CPU path (nothing loads the CUDA
- * libraries unless this class is used). It is checked on a GPU machine with the CUDA backend (issue 6).
+ * libraries unless this class is used). {@code GpuCheck} runs it with one rank (issue 6) when a GPU is lent.
  *
  * <p>Rendezvous: rank 0 calls {@link #newUniqueId()} and shares the bytes with the other ranks (in Spark, through
  * {@code BarrierTaskContext.allGather}); every rank then constructs its collective with them. The device operations
@@ -84,6 +87,17 @@ public final class NcclCollective implements Collective {
   public void broadcast(Pointer deviceBuffer, long count, int root) {
     ncclCheck(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
     cudaCheck(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
+
+  /** On the CUDA backend the gradients are summed in device memory, the statistics through the staging buffer. */
+  @Override
+  public void allReduceGradients(Backend backend, View gradients, int n, float[] stats, float[] scratch) {
+    if (!(backend instanceof CudaBackend cuda)) {
+      Collective.super.allReduceGradients(backend, gradients, n, stats, scratch);
+      return;
+    }
+    allReduceSum(CudaBackend.ptr(cuda.float32Address(gradients)), n);
+    allReduceSum(stats);
   }
 
   @Override

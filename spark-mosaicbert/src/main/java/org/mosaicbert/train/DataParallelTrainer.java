@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.io.ModelWeights;
@@ -41,10 +42,16 @@ public final class DataParallelTrainer {
    */
   public static float[] train(TrainPlan plan, Collective collective, SampleStream stream, float[] initialParameters,
       CheckpointStore store) {
+    return train(plan, new CpuBackend(plan.threadsPerWorker()), collective, stream, initialParameters, store);
+  }
+
+  /** The same on a given backend, which the trainer owns from here on (it closes it). */
+  public static float[] train(TrainPlan plan, Backend backend, Collective collective, SampleStream stream,
+      float[] initialParameters, CheckpointStore store) {
     int rank = collective.rank();
     int share = plan.perWorkerBatch();
     try (MosaicBert model = new MosaicBert(plan.config(), plan.heads(),
-        new CpuBackend(plan.threadsPerWorker()), new MosaicBert.Capacity(plan.microBatchSize() * plan.maxSeqLen(),
+        backend, new MosaicBert.Capacity(plan.microBatchSize() * plan.maxSeqLen(),
         plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()))) {
       long n = model.layout().size();
       if (initialParameters != null) {
@@ -74,7 +81,7 @@ public final class DataParallelTrainer {
       }
       MlmMasking masking = plan.masking();
       LinearWithWarmup schedule = plan.schedule();
-      float[] reduced = new float[(int) n + 2];
+      float[] scratch = new float[(int) n + 2];
       String faultStep = System.getProperty(FAULT_INJECTION_PROPERTY);
       for (long step = start; step < plan.totalSteps(); step++) {
         long t0 = System.nanoTime();
@@ -102,11 +109,8 @@ public final class DataParallelTrainer {
           correct += loss.correct();
         }
         long t1 = System.nanoTime();
-        model.backend().download(reduced, 0, model.gradients().at(0), (int) n);
-        reduced[(int) n] = (float) lossSum;
-        reduced[(int) n + 1] = correct;
-        collective.allReduceSum(reduced);
-        model.backend().upload(model.gradients().at(0), reduced, 0, (int) n);
+        float[] stats = {(float) lossSum, correct};
+        collective.allReduceGradients(model.backend(), model.gradients().at(0), (int) n, stats, scratch);
         long t2 = System.nanoTime();
         double factor = schedule.factor(step);
         adamw.step(model.parameters(), model.gradients(), factor);
@@ -116,7 +120,7 @@ public final class DataParallelTrainer {
           double seconds = (t3 - t0) / 1e9;
           store.appendMetrics(String.format(Locale.ROOT, "{\"step\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
               + "\"lr\": %.6e, \"tokens_per_s\": %.1f, \"step_s\": %.4f, \"compute_s\": %.4f, \"allreduce_s\": %.4f, "
-              + "\"total_steps\": %d}", done, reduced[(int) n] / divisor, reduced[(int) n + 1] / divisor,
+              + "\"total_steps\": %d}", done, stats[0] / divisor, stats[1] / divisor,
               plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9,
               plan.totalSteps()));
         }
