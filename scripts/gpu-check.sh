@@ -4,18 +4,18 @@
 #
 #   scripts/gpu-check.sh bundle   on the development machine: builds gpu-bundle/ (git-ignored, under 64 MiB):
 #                                 a jlink'ed Java runtime (jre.tgz), the engine's classes and test classes and their
-#                                 runtime jars (no Spark), plus the CUDA presets' JNI bridges
-#                                 (org.bytedeco:cuda:...:linux-x86_64; NVIDIA's libraries come from the GPU machine).
+#                                 jars (no Spark; the CUDA presets' JNI bridges are among them, NVIDIA's libraries
+#                                 come from the GPU machine) and the golden vectors (../shared/reference/vectors-a).
 #   scripts/gpu-check.sh run      on the GPU machine, from the repository root: puts the CUDA wheels' libraries on
-#                                 LD_LIBRARY_PATH and runs org.mosaicbert.backend.cuda.GpuCheck (the parity suite,
-#                                 then the benchmark); figures go to stdout and to $OUT/gpu-check.txt.
+#                                 LD_LIBRARY_PATH and runs org.mosaicbert.backend.cuda.GpuCheck (the parity suite
+#                                 with the golden vectors, a short training run on the GPU with NCCL against the
+#                                 CPU's, then the benchmark); figures go to stdout and to $OUT/gpu-check.txt.
 #                                 Extra arguments go to GpuCheck (--parity-only skips the benchmark).
 #
-# NEVER RUN ON A GPU so far: the run half has not executed anywhere yet.
+# NEVER RUN ON A GPU so far. Without one, `run` ends at CudaProbe's reason (exit 2): how it was checked here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle
-CUDA_PRESETS=org/bytedeco/cuda/13.1-9.19-1.5.13/cuda-13.1-9.19-1.5.13-linux-x86_64.jar
 
 case "${1:-}" in
   bundle)
@@ -24,11 +24,14 @@ case "${1:-}" in
     mvn -B -q -o -pl spark-mosaicbert dependency:build-classpath -Dmdep.includeScope=test \
         -Dmdep.outputFile="$PWD/$BUNDLE/classpath.txt"
     tr ':' '\n' < "$BUNDLE/classpath.txt" | while read -r jar; do cp "$jar" "$BUNDLE/lib/"; done
-    bridges="$HOME/.m2/repository/$CUDA_PRESETS"
-    if [ ! -f "$bridges" ]; then
-      mvn -B -q dependency:get -Dartifact=org.bytedeco:cuda:13.1-9.19-1.5.13:jar:linux-x86_64 -Dtransitive=false
-    fi
-    cp "$bridges" "$BUNDLE/lib/"
+    # A logging backend, so that CudaBackend's lines (NVRTC compiles, arena size) show on the GPU machine.
+    simple=org/slf4j/slf4j-simple/2.0.17/slf4j-simple-2.0.17.jar
+    [ -f "$HOME/.m2/repository/$simple" ] || mvn -B -q dependency:get -Dartifact=org.slf4j:slf4j-simple:2.0.17 \
+        -Dtransitive=false
+    cp "$HOME/.m2/repository/$simple" "$BUNDLE/lib/"
+    golden=../shared/reference/vectors-a
+    [ -d "$golden" ] || { echo "no $golden: the GPU suite checks the golden vectors; put ../shared beside" >&2; exit 2; }
+    mkdir -p "$BUNDLE/shared/reference" && cp -r "$golden" "$BUNDLE/shared/reference/"
     cp -r spark-mosaicbert/target/classes "$BUNDLE/classes"
     cp -r spark-mosaicbert/target/test-classes "$BUNDLE/test-classes"
     rm -f "$BUNDLE/classpath.txt"
@@ -43,8 +46,9 @@ case "${1:-}" in
     work="${TMPDIR:-/tmp}/mosaicbert-gpu-check"
     mkdir -p "$work"
     [ -x "$work/jre/bin/java" ] || tar -C "$work" -xzf "$BUNDLE/jre.tgz"
-    site="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')"
-    libs="$(ls -d "$site"/nvidia/*/lib 2>/dev/null | paste -sd: -)"
+    # NVIDIA's libraries as the image's Python wheels (nvidia/*/lib); without them, whatever the system has.
+    site="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)"
+    libs="$( [ -n "$site" ] && ls -d "$site"/nvidia/*/lib 2>/dev/null | paste -sd: - || true)"
     export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
@@ -52,7 +56,8 @@ case "${1:-}" in
     mkdir -p "$OUT"
     shift
     exec "$work/jre/bin/java" -Xmx16g -Dorg.bytedeco.javacpp.cachedir="$work/javacpp" \
-        -Dmosaicbert.cuda.cache="$work/kernels" \
+        -Dmosaicbert.cuda.cache="$work/kernels" -Dmosaicbert.shared.dir="$PWD/$BUNDLE/shared" \
+        -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
         -cp "$BUNDLE/test-classes:$BUNDLE/classes:$BUNDLE/lib/*" org.mosaicbert.backend.cuda.GpuCheck "$@"
     ;;
   *)
