@@ -141,11 +141,16 @@ public final class CudaBackend implements Backend {
   private final cublasLtContext ltHandle;
   private final Map<String, CUfunc_st> functions = new HashMap<>();
   private final List<CUmod_st> modules = new ArrayList<>();
-  /** crossEntropy: per probs view, the float32 lse region and the logits view the backward pass reads. */
-  private final Map<View, long[]> lseRegions = new HashMap<>();
+  /**
+   * crossEntropy's own device memory for one probs view, carved on its first use for as many rows as the view's
+   * buffer can hold (so that a later, larger micro-batch fits): the float32 logsumexp per row, and per-row losses
+   * (float32) and hits (int) for the host to sum.
+   */
+  private record LossRegion(long lse, long losses, long hits, long capacity) {}
+
+  private final Map<View, LossRegion> lossRegions = new HashMap<>();
+  /** crossEntropy: per probs view, the logits view its backward pass reads. */
   private final Map<View, View> crossEntropyLogits = new HashMap<>();
-  private long lossScratch;
-  private long lossScratchRows;
   private boolean closed;
 
   /** The system property that sets the share of the device's free memory {@link #open} takes for its arena. */
@@ -745,26 +750,25 @@ public final class CudaBackend implements Backend {
       throw new IllegalArgumentException("CudaBackend.crossEntropy keeps the logits for the backward pass: probs "
           + "must not alias logits");
     }
-    long[] lse = lseRegions.computeIfAbsent(probs, v -> new long[] {carve(4L * rows), rows});
-    if (lse[1] < rows) {
-      throw new IllegalStateException("CudaBackend.crossEntropy: more rows (" + rows + ") than at first use ("
-          + lse[1] + ")");
+    LossRegion region = lossRegions.computeIfAbsent(probs, v -> {
+      long capacity = (buf(v).floats - v.offset()) / classes;
+      return new LossRegion(carve(4 * capacity), carve(4 * capacity), carve(4 * capacity), capacity);
+    });
+    if (region.capacity() < rows) {
+      throw new IllegalArgumentException("CudaBackend.crossEntropy: " + rows + " rows of " + classes + " classes do "
+          + "not fit the probs view (" + region.capacity() + " rows)");
     }
     crossEntropyLogits.put(probs, logits);
-    if (lossScratchRows < rows) {
-      lossScratch = carve(8L * rows);
-      lossScratchRows = rows;
-    }
     long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
-    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(lossScratch), ptrArg(lossScratch + 4L * rows),
-        ptrArg(lse[0]), ptrArg(0), ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
-    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(lse[0]), rows,
+    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(region.losses()), ptrArg(region.hits()),
+        ptrArg(region.lse()), ptrArg(0), ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
+    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(region.lse()), rows,
         classes);
     float[] losses = new float[rows];
-    copyToHost(losses, 0, lossScratch, rows);
+    copyToHost(losses, 0, region.losses(), rows);
     int[] hits = new int[rows];
     try (IntPointer p = new IntPointer(rows)) {
-      check(cudart.cudaMemcpy(p, ptr(lossScratch + 4L * rows), 4L * rows, cudart.cudaMemcpyDeviceToHost), "correct");
+      check(cudart.cudaMemcpy(p, ptr(region.hits()), 4L * rows, cudart.cudaMemcpyDeviceToHost), "correct");
       p.get(hits);
     }
     double sum = 0;
@@ -780,14 +784,14 @@ public final class CudaBackend implements Backend {
     if (rows == 0) {
       return;
     }
-    long[] lse = lseRegions.get(probs);
+    LossRegion region = lossRegions.get(probs);
     View logits = crossEntropyLogits.get(probs);
-    if (lse == null || logits == null) {
+    if (region == null || logits == null) {
       throw new IllegalStateException("CudaBackend.crossEntropyBackward before crossEntropy on the same probs view");
     }
     long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
-    launch("cross_entropy_backward", rows, 1, 1, 256, 0, ptrArg(bf16(dlogits)), ptrArg(bf16(logits)), ptrArg(lse[0]),
-        ptrArg(dLabels), rows, classes, scale);
+    launch("cross_entropy_backward", rows, 1, 1, 256, 0, ptrArg(bf16(dlogits)), ptrArg(bf16(logits)),
+        ptrArg(region.lse()), ptrArg(dLabels), rows, classes, scale);
   }
 
   @Override

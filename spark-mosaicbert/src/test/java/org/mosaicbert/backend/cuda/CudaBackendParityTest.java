@@ -275,6 +275,8 @@ class CudaBackendParityTest {
     Pair probs = pair("activations", rows * v, null);
     long[] cc = new long[1];
     long[] gc = new long[1];
+    // A smaller batch first: the backend's loss memory must take a later, larger one (MLM micro-batches vary).
+    gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, 7, v, new long[1]);
     double cl = cpu.crossEntropy(probs.cpu(), logits.cpu(), labels, rows, v, cc);
     double gl = gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, rows, v, gc);
     System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl, gl, cc[0], gc[0]);
