@@ -5,6 +5,11 @@ import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_EPILOGUE;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
@@ -29,6 +34,8 @@ import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cublas.cublasLtContext;
 import org.bytedeco.cuda.cublas.cublasLtMatmulAlgo_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
@@ -86,11 +93,14 @@ import org.slf4j.LoggerFactory;
  * reducing the gradients in device memory.
  *
  * <p>Known gaps: {@link #scale} works on float32 buffers only; dropout is not yet fused into LayerNorm/GeGLU (the
- * kernels can, MosaicBert's call order does not ask for it).
+ * kernels can, MosaicBert's call order does not ask for it); a regression head's one output column is bf16 like
+ * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); MosaicBert
+ * sizes each layer's probs buffer for the CPU's P matrices (heads·tokens·maxSeqLen floats) where this backend uses
+ * heads·tokens (about 1.1 GiB of arena unused for base at micro-batch 128 x 128); hidden sizes above 1024 are refused.
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
-  private static final String[] SOURCES = {"adamw", "attention", "attention_small", "elementwise", "embedding",
+  static final String[] SOURCES = {"adamw", "attention", "attention_small", "elementwise", "embedding",
       "layernorm", "loss", "reduce", "unpad"};
   private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
@@ -149,6 +159,7 @@ public final class CudaBackend implements Backend {
   private record LossRegion(long lse, long losses, long hits, long capacity) {}
 
   private final Map<View, LossRegion> lossRegions = new HashMap<>();
+  private final Map<GemmKey, cublasLtMatmulHeuristicResult_t> gemmAlgorithms = new HashMap<>();
   /** crossEntropy: per probs view, the logits view its backward pass reads. */
   private final Map<View, View> crossEntropyLogits = new HashMap<>();
   private boolean closed;
@@ -344,9 +355,7 @@ public final class CudaBackend implements Backend {
       p.put(src, srcOffset, n);
       check(cudart.cudaMemcpy(ptr(f32(dst)), p, 4L * n, cudart.cudaMemcpyHostToDevice), "upload");
     }
-    if (b.kind == Kind.PARAMS) {
-      launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(dst)), (long) n);
-    }
+    refreshShadow(dst, n);
   }
 
   @Override
@@ -394,11 +403,10 @@ public final class CudaBackend implements Backend {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(src)), n);
     } else if (s == Kind.BF16) {
       launch("cast_bf16_to_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(dst)), ptrArg(bf16(src)), n);
+      refreshShadow(dst, n);
     } else {
       check(cudart.cudaMemcpy(ptr(f32(dst)), ptr(f32(src)), 4 * n, cudart.cudaMemcpyDeviceToDevice), "copy");
-      if (d == Kind.PARAMS) {
-        launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(dst)), n);
-      }
+      refreshShadow(dst, n);
     }
   }
 
@@ -409,6 +417,14 @@ public final class CudaBackend implements Backend {
           + buf(x).name);
     }
     launch("scale_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(x)), n, s);
+    refreshShadow(x, n);
+  }
+
+  /** After a float32 write into a parameters buffer: its bf16 compute copy follows. */
+  private void refreshShadow(View x, long n) {
+    if (buf(x).kind == Kind.PARAMS) {
+      launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(x)), ptrArg(f32(x)), n);
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -421,6 +437,9 @@ public final class CudaBackend implements Backend {
     if (rows == 0) {
       return;
     }
+    // cuBLASLt's bias epilogue faults on a bias under 16-byte alignment (a vocabulary that is not a multiple of 8
+    // shifts the pooler and classifier behind the MLM decoder's bias): such a bias is added by a kernel afterwards.
+    boolean epilogue = bias != null && bf16(bias) % 16 == 0;
     PointerPointer<Pointer> pp = new PointerPointer<>(1);
     checkCublas(cublas.cublasLtMatmulDescCreate(pp, CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "matmul desc");
     cublasLtMatmulDescOpaque_t desc = new cublasLtMatmulDescOpaque_t(pp.get(0));
@@ -429,20 +448,22 @@ public final class CudaBackend implements Backend {
     cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_16BF, outDim, rows, outDim);
     try (IntPointer opT = new IntPointer(new int[] {CUBLAS_OP_T});
         IntPointer opN = new IntPointer(new int[] {CUBLAS_OP_N});
-        IntPointer epilogue = new IntPointer(new int[] {CUBLASLT_EPILOGUE_BIAS});
+        IntPointer epilogueBias = new IntPointer(new int[] {CUBLASLT_EPILOGUE_BIAS});
         LongPointer biasPointer = new LongPointer(new long[] {bf16(bias)});
         FloatPointer alpha = new FloatPointer(1f);
         FloatPointer beta = new FloatPointer(0f)) {
       checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opT, 4), "TRANSA");
       checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opN, 4), "TRANSB");
-      if (bias != null) {
-        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4),
+      if (epilogue) {
+        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogueBias, 4),
             "EPILOGUE");
         checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasPointer, 8),
             "BIAS_POINTER");
       }
+      GemmKey key = new GemmKey(rows, in, outDim, epilogue, alignment(bf16(weight)), alignment(bf16(inp)),
+          alignment(bf16(out)));
       checkCublas(cublas.cublasLtMatmul(ltHandle, desc, alpha, ptr(bf16(weight)), a, ptr(bf16(inp)), b, beta,
-          ptr(bf16(out)), c, ptr(bf16(out)), c, (cublasLtMatmulAlgo_t) null, ptr(gemmWorkspace),
+          ptr(bf16(out)), c, ptr(bf16(out)), c, algorithm(key, desc, a, b, c).algo(), ptr(gemmWorkspace),
           GEMM_WORKSPACE_BYTES, (CUstream_st) null), "cublasLtMatmul(linear " + rows + "x" + in + "->" + outDim + ")");
     } finally {
       cublas.cublasLtMatrixLayoutDestroy(a);
@@ -450,6 +471,60 @@ public final class CudaBackend implements Backend {
       cublas.cublasLtMatrixLayoutDestroy(c);
       cublas.cublasLtMatmulDescDestroy(desc);
     }
+    if (bias != null && !epilogue) {
+      launch("add_bias_rows", grid((long) rows * outDim), 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(bias)),
+          (long) rows, outDim);
+    }
+  }
+
+  /** One GEMM shape of {@link #linear}: with or without the bias epilogue, and its operands' alignments in bytes. */
+  private record GemmKey(int rows, int in, int outDim, boolean biasEpilogue, int alignWeight, int alignInput,
+      int alignOutput) {}
+
+  /**
+   * The cuBLASLt algorithm for a GEMM shape, chosen once. The heuristic is told the operands' real alignment: asked
+   * with no algorithm, cuBLASLt assumes its default of 256 bytes, and the activations here are only 32-byte aligned.
+   */
+  private cublasLtMatmulHeuristicResult_t algorithm(GemmKey key, cublasLtMatmulDescOpaque_t desc,
+      cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b, cublasLtMatrixLayoutOpaque_t c) {
+    cublasLtMatmulHeuristicResult_t known = gemmAlgorithms.get(key);
+    if (known != null) {
+      return known;
+    }
+    PointerPointer<Pointer> pp = new PointerPointer<>(1);
+    checkCublas(cublas.cublasLtMatmulPreferenceCreate(pp), "matmul preference");
+    cublasLtMatmulPreferenceOpaque_t preference = new cublasLtMatmulPreferenceOpaque_t(pp.get(0));
+    try (LongPointer workspace = new LongPointer(new long[] {GEMM_WORKSPACE_BYTES});
+        IntPointer alignA = new IntPointer(new int[] {key.alignWeight()});
+        IntPointer alignB = new IntPointer(new int[] {key.alignInput()});
+        IntPointer alignC = new IntPointer(new int[] {key.alignOutput()});
+        IntPointer found = new IntPointer(1)) {
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+          workspace, 8), "MAX_WORKSPACE_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+          alignA, 4), "MIN_ALIGNMENT_A_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          alignB, 4), "MIN_ALIGNMENT_B_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+          alignC, 4), "MIN_ALIGNMENT_C_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+          alignC, 4), "MIN_ALIGNMENT_D_BYTES");
+      cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t();
+      checkCublas(cublas.cublasLtMatmulAlgoGetHeuristic(ltHandle, desc, a, b, c, c, preference, 1, result, found),
+          "cublasLtMatmulAlgoGetHeuristic");
+      if (found.get() == 0) {
+        throw new IllegalStateException("cuBLASLt has no algorithm for " + key);
+      }
+      gemmAlgorithms.put(key, result);
+      return result;
+    } finally {
+      cublas.cublasLtMatmulPreferenceDestroy(preference);
+    }
+  }
+
+  /** The largest power of two up to 256 that divides a device address. */
+  private static int alignment(long address) {
+    return (int) Math.min(256, Long.lowestOneBit(address | 256));
   }
 
   private static cublasLtMatrixLayoutOpaque_t layout(int type, long rows, long cols, long ld) {
@@ -581,6 +656,10 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void layerNorm(View out, View mean, View rstd, View inp, View w, View b, int n, int hidden, float eps) {
+    checkLayerNormWidth(hidden);
+    if (n == 0) {
+      return; // a micro-batch with no masked token reaches the MLM head's LayerNorm with no rows
+    }
     launch("layernorm_forward", (n + 7) / 8, 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(0), ptrArg(f32(mean)),
         ptrArg(f32(rstd)), ptrArg(bf16(inp)), ptrArg(0), ptrArg(bf16(w)), ptrArg(bf16(b)), n, hidden, eps, 0f,
         ptrArg(0), 0L);
@@ -589,12 +668,29 @@ public final class CudaBackend implements Backend {
   @Override
   public void layerNormBackward(View dinp, View dw, View db, View dout, View inp, View w, View mean, View rstd, int n,
       int hidden) {
+    checkLayerNormWidth(hidden);
     long partials = new Staging().take(4L * LN_BACKWARD_BLOCKS * 2 * hidden);
     launch("layernorm_backward", LN_BACKWARD_BLOCKS, 1, 1, 128, 32 * hidden, ptrArg(bf16(dinp)), ptrArg(0),
         ptrArg(partials), ptrArg(bf16(dout)), ptrArg(bf16(inp)), ptrArg(bf16(w)), ptrArg(f32(mean)),
         ptrArg(f32(rstd)), n, hidden, 0f, ptrArg(0), 0L);
     launch("layernorm_param_grads", (hidden + 255) / 256, 1, 1, 256, 0, ptrArg(f32(dw)), ptrArg(f32(db)),
         ptrArg(partials), LN_BACKWARD_BLOCKS, hidden);
+  }
+
+  /** layernorm.cu keeps a row in registers, 4 chunks of 256 columns at most, in multiples of 8 (every preset). */
+  private static void checkLayerNormWidth(int hidden) {
+    if (hidden > 1024 || hidden % 8 != 0) {
+      throw new IllegalArgumentException("CudaBackend: LayerNorm takes hidden sizes up to 1024 in multiples of 8, not "
+          + hidden + "; train this configuration on the CPU");
+    }
+  }
+
+  /** elementwise.cu's GeGLU kernels move 8 bf16 at a time. */
+  private static void checkGegluWidth(int intermediate) {
+    if (intermediate % 8 != 0) {
+      throw new IllegalArgumentException("CudaBackend: GeGLU takes intermediate sizes in multiples of 8, not "
+          + intermediate + "; train this configuration on the CPU");
+    }
   }
 
   @Override
@@ -609,12 +705,14 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void geglu(View out, View g, int n, int intermediate) {
+    checkGegluWidth(intermediate);
     launch("geglu_forward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(g)), n,
         intermediate, 0f, ptrArg(0), 0L);
   }
 
   @Override
   public void gegluBackward(View dg, View dout, View g, int n, int intermediate) {
+    checkGegluWidth(intermediate);
     launch("geglu_backward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(dg)), ptrArg(bf16(dout)),
         ptrArg(bf16(g)), n, intermediate, 0f, ptrArg(0), 0L);
   }
@@ -665,6 +763,9 @@ public final class CudaBackend implements Backend {
       int headDim, float[] slopes) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
+    if (nnz == 0) {
+      return;
+    }
     Staging s = new Staging();
     long dCu = s.put(Arrays.copyOf(cuSeqlens, numSeqs + 1));
     long dSlopes = s.put(slopes, 0, heads);
@@ -688,6 +789,9 @@ public final class CudaBackend implements Backend {
       long[] probsOffsets, int numSeqs, int heads, int headDim) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
+    if (nnz == 0) {
+      return;
+    }
     // MosaicBERT's slopes are a function of heads alone (AlibiSlopes.of), so they are recomputed here.
     float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
     Staging s = new Staging();

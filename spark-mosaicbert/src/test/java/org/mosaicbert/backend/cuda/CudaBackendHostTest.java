@@ -13,8 +13,7 @@ class CudaBackendHostTest {
   @Test
   void everyKernelFileIsFoundAndEveryEntryPointIsDiscovered() {
     int total = 0;
-    for (String source : new String[] {"adamw", "attention", "elementwise", "embedding", "layernorm", "loss",
-        "reduce", "unpad"}) {
+    for (String source : CudaBackend.SOURCES) {
       String code = CudaBackend.resource(source + ".cu");
       assertTrue(code.contains("#include \"common.cuh\""), source);
       Matcher m = Pattern.compile("extern \"C\"").matcher(code);
@@ -31,5 +30,26 @@ class CudaBackendHostTest {
     assertTrue(total >= 30, "entry points: " + total);
     assertTrue(CudaBackend.resource("common.cuh").contains("#pragma once"));
     assertEquals(List.of("-std=c++17", "--gpu-architecture=sm_90"), List.of(CudaBackend.options("sm_90")));
+  }
+
+  /** Every kernel name CudaBackend launches (literal, or a stem + head dimension) is an entry point of a source. */
+  @Test
+  void everyLaunchedKernelExists() throws java.io.IOException {
+    java.util.Set<String> entries = new java.util.HashSet<>();
+    for (String source : CudaBackend.SOURCES) {
+      entries.addAll(CudaBackend.entryPoints(CudaBackend.resource(source + ".cu")));
+    }
+    String host = java.nio.file.Files.readString(java.nio.file.Path.of(
+        "src/main/java/org/mosaicbert/backend/cuda/CudaBackend.java"));
+    Matcher m = Pattern.compile("launch\\(\"(\\w+)\"( \\+ headDim)?").matcher(host);
+    int launches = 0;
+    while (m.find()) {
+      launches++;
+      List<String> names = m.group(2) == null ? List.of(m.group(1)) : List.of(m.group(1) + 16, m.group(1) + 32);
+      for (String name : names) {
+        assertTrue(entries.contains(name), "CudaBackend launches " + name + ", which no kernel file defines");
+      }
+    }
+    assertTrue(launches >= 30, "launch sites found: " + launches);
   }
 }
