@@ -1,7 +1,9 @@
 // attention.cu: ALiBi self-attention over variable-length sequences, FlashAttention-2 style, bf16 in, fp32 math.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only. Every claim below about results is a claim about the code, not a
-// measurement; the parity tests against CpuBackend have yet to run on a device.
+// NEVER RUN ON A GPU. It has run on the CPU, though: AttentionKernelsOnHostTest compiles this very file as host C++,
+// one OS thread per CUDA thread, with host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the
+// test resource host/common.cuh) and checks the outputs and gradients against CpuBackend on every build. Claims
+// below about speed are claims about the code, not measurements.
 //
 // Matches CpuBackend.attention / CpuBackend.attentionBackward, except that no probability matrix is kept: the
 // forward pass keeps one logsumexp per (head, row) and the backward pass recomputes the probabilities from it.
@@ -53,10 +55,9 @@
 //   length 128 that is still 2 blocks per (sequence, head). The forward and dQ kernels use about 150 registers a
 //   thread; dK/dV holds two 16x64 accumulators, P and dP (128 floats) and takes all 255 (no spills; capping it
 //   at 168 for 3 blocks per SM spills).
-// - Checked without a GPU: nvcc and NVRTC 13.1 compile it for sm_80 and sm_90; a lane-level numpy simulation of
-//   this file's ldmatrix/mma.sync indexing (PTX ISA fragment layouts) matched a float64 reference of
-//   CpuBackend's attention and its gradients to bf16 precision on sequences of 1, 64, 70 and 129 tokens. That
-//   simulation is not part of the build; the real test is the parity suite on a device.
+// - Checked without a GPU: nvcc and NVRTC 13.1 compile it for sm_80 and sm_90 (no spills); run on the host as said
+//   at the top, it matches CpuBackend to bf16 precision on sequences of 0, 1, 64, 65 and 129 tokens, and fails when
+//   the key mask, a fragment layout or the loop's barrier is broken. The real test is the parity suite on a device.
 // Not done: head dimensions other than 64, Hopper's wgmma/TMA (sm_90 runs the same mma.sync code as sm_80),
 // attention dropout (MosaicBERT's attention_probs_dropout_prob is 0.0).
 
@@ -73,6 +74,11 @@
 // ---------------------------------------------------------------------------------------------------------------
 // PTX wrappers
 // ---------------------------------------------------------------------------------------------------------------
+
+// The seven PTX wrappers below are the file's only inline assembly. AttentionKernelsOnHostTest runs this file on
+// the CPU, one OS thread per CUDA thread, with host versions of them (test resource host/common.cuh, which defines
+// MOSAICBERT_HOST_EMULATION); everything else in the file is the same code in both worlds.
+#ifndef MOSAICBERT_HOST_EMULATION
 
 /** The 32-bit shared-memory address of a generic pointer into shared memory (what ldmatrix and cp.async take). */
 __device__ __forceinline__ unsigned att_smem_addr(const void* p) {
@@ -117,6 +123,8 @@ __device__ __forceinline__ void att_mma(float c[4], const unsigned a[4], unsigne
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+#endif  // MOSAICBERT_HOST_EMULATION
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared-memory tiles: 64 rows x 64 bf16 = 8 chunks of 16 bytes per row, chunk c of row r at c ^ (r & 7)
@@ -276,7 +284,7 @@ attention_forward(bf16* ctx, float* lse, const bf16* qkv, const int* cu_seqlens,
   const int ld = 3 * hidden;
 
   // Q, then K and V in two stages each: 5 x 8 KiB.
-  __shared__ alignas(128) unsigned char smem[5 * ATT_TILE_BYTES];
+  alignas(128) __shared__ unsigned char smem[5 * ATT_TILE_BYTES];
   const unsigned s_q = att_smem_addr(smem);
   const unsigned s_k = s_q + ATT_TILE_BYTES;      // stage s at s_k + 2 s ATT_TILE_BYTES
   const unsigned s_v = s_k + ATT_TILE_BYTES;      // stage s at s_v + 2 s ATT_TILE_BYTES
@@ -430,7 +438,7 @@ attention_backward_dkdv(bf16* dqkv, const bf16* dctx, const bf16* qkv, const flo
 
   // The V tile, then two stages of (Q tile, dO tile); the K tile passes through stage 1 once, on its way to
   // registers. 40 KiB + 1 KiB.
-  __shared__ alignas(128) unsigned char smem[5 * ATT_TILE_BYTES];
+  alignas(128) __shared__ unsigned char smem[5 * ATT_TILE_BYTES];
   __shared__ float s_lse[2][ATT_TILE];   // log2-domain lse of the stage's queries; +inf past the end (P = 0)
   __shared__ float s_dsum[2][ATT_TILE];  // dsum of the stage's queries; 0 past the end
   const unsigned s_v = att_smem_addr(smem);
@@ -549,7 +557,7 @@ attention_backward_dq(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float
   const int ld = 3 * hidden;
 
   // Two stages of (K tile, V tile); the Q and dO tiles pass through stage 1 once, on their way to registers.
-  __shared__ alignas(128) unsigned char smem[4 * ATT_TILE_BYTES];
+  alignas(128) __shared__ unsigned char smem[4 * ATT_TILE_BYTES];
   const unsigned s_k = att_smem_addr(smem);  // stage s: K at s_k + 2 s T, V at s_k + (2 s + 1) T
 
   const bf16* q_src = qkv + (long long)(start + q0) * ld + h * ATT_HEAD_DIM;

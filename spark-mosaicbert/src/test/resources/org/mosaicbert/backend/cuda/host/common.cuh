@@ -1,15 +1,31 @@
-// Host stand-in for the CUDA backend's common.cuh: runs a kernel file as plain C++ on the CPU (AttentionSmallOnHostTest).
-// A kernel call here is one (block, thread) at a time, so only kernels whose threads never talk to each other (no
-// shared memory, no warp shuffles, no barriers, no inline PTX) mean the same thing in both worlds. The bf16 helpers
-// repeat common.cuh's with portable bit arithmetic instead of PTX cvt (same rounding: to nearest even).
+// Host stand-in for the CUDA backend's common.cuh: runs kernel files as plain C++ on the CPU
+// (AttentionKernelsOnHostTest), one OS thread per CUDA thread, one block at a time.
+//
+// What it models, from the PTX ISA and the CUDA programming guide:
+// - __syncthreads: a barrier of the block's threads (a thread that has returned counts as arrived, as on sm_70+);
+// - __shfl_xor_sync (full mask): the warp's 32 lanes exchange through a buffer between two warp barriers;
+// - __shared__: static storage, shared by the threads of the one block that runs at a time;
+// - attention.cu's PTX wrappers: cp.async copies at once (commit and wait are then no-ops, which is what a wait
+//   guarantees); ldmatrix (.x4, .trans) and mma.sync.m16n8k16.row.col bf16 hand each lane the fragment elements the
+//   PTX ISA's fragment layouts name, the mma accumulating in float32 in k order (the hardware's order of its float32
+//   additions is unspecified: results agree to rounding).
+// - bf16 conversions round to nearest even, as PTX cvt.rn does.
+// A kernel that relies on something not modelled here (other PTX, atomics, warp-synchronous code without
+// __shfl_*_sync) does not compile or does not mean the same thing; this file is only for the kernels the test runs.
 #pragma once
-#include <math.h>  // expf, logf, sqrtf, fmaxf in the global namespace, as CUDA has them
+#define MOSAICBERT_HOST_EMULATION 1
+
+#include <math.h>  // expf, exp2f, logf, log2f, sqrtf, fmaxf in the global namespace, as CUDA has them
+#include <stdint.h>
 #include <string.h>
+
+#include <barrier>
 
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __shared__ static
 
 struct uint4 {
   unsigned x, y, z, w;
@@ -17,7 +33,8 @@ struct uint4 {
 struct dim3 {
   unsigned x, y, z;
 };
-inline dim3 blockIdx, threadIdx, blockDim, gridDim;
+inline dim3 blockIdx, blockDim, gridDim;
+inline thread_local dim3 threadIdx;
 
 typedef unsigned short bf16;
 
@@ -57,4 +74,118 @@ inline uint4 pack_bf16x8(const float f[8]) {
   v.z = pack_bf16x2(f[4], f[5]);
   v.w = pack_bf16x2(f[6], f[7]);
   return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Block and warp synchronisation (set up per block by the runner in attention_host.cpp)
+// ---------------------------------------------------------------------------------------------------------------
+
+constexpr int HOST_MAX_WARPS = 32;
+inline std::barrier<>* host_block_barrier;
+inline std::barrier<>* host_warp_barriers[HOST_MAX_WARPS];
+
+/** Per warp: what its lanes exchange in one warp-wide step. */
+struct HostWarpExchange {
+  float f32[32];
+  unsigned address[32];
+  unsigned a[32][4];
+  unsigned b[32][2];
+};
+inline HostWarpExchange host_exchange[HOST_MAX_WARPS];
+
+inline int host_warp() { return (int)(threadIdx.x >> 5); }
+inline int host_lane() { return (int)(threadIdx.x & 31); }
+inline void host_warp_sync() { host_warp_barriers[host_warp()]->arrive_and_wait(); }
+
+inline void __syncthreads() { host_block_barrier->arrive_and_wait(); }
+
+inline float __shfl_xor_sync(unsigned /*full mask*/, float v, int lane_mask) {
+  HostWarpExchange& x = host_exchange[host_warp()];
+  x.f32[host_lane()] = v;
+  host_warp_sync();
+  const float r = x.f32[host_lane() ^ lane_mask];
+  host_warp_sync();
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// attention.cu's PTX wrappers
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Shared-memory "addresses" are 32-bit offsets from an anchor (static storage lies within 2 GiB of it). */
+inline unsigned char host_smem_anchor;
+
+inline unsigned att_smem_addr(const void* p) { return (unsigned)((uintptr_t)p - (uintptr_t)&host_smem_anchor); }
+
+inline unsigned char* host_smem(unsigned address) {
+  return (unsigned char*)((uintptr_t)&host_smem_anchor + (uintptr_t)(intptr_t)(int)address);
+}
+
+inline void att_cp_async16(unsigned dst, const void* src, int src_bytes) {
+  if (src_bytes == 16) {
+    memcpy(host_smem(dst), src, 16);
+  } else {
+    memset(host_smem(dst), 0, 16);  // the kernels pass 16 or 0
+  }
+}
+
+inline void att_cp_async_commit() {}
+
+inline void att_cp_async_wait_all() {}
+
+/** Lane l's row address is row (l & 7) of matrix (l >> 3); lane l receives, of each matrix, row l / 4, elements
+ *  2 (l % 4) and 2 (l % 4) + 1; transposed: elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4). */
+inline void host_ldmatrix_x4(unsigned r[4], unsigned address, bool trans) {
+  HostWarpExchange& x = host_exchange[host_warp()];
+  const int l = host_lane();
+  x.address[l] = address;
+  host_warp_sync();
+  for (int i = 0; i < 4; ++i) {
+    bf16 lo, hi;
+    if (!trans) {
+      const unsigned char* row = host_smem(x.address[i * 8 + (l >> 2)]);
+      memcpy(&lo, row + 4 * (l & 3), 2);
+      memcpy(&hi, row + 4 * (l & 3) + 2, 2);
+    } else {
+      memcpy(&lo, host_smem(x.address[i * 8 + 2 * (l & 3)]) + 2 * (l >> 2), 2);
+      memcpy(&hi, host_smem(x.address[i * 8 + 2 * (l & 3) + 1]) + 2 * (l >> 2), 2);
+    }
+    r[i] = (unsigned)lo | ((unsigned)hi << 16);
+  }
+  host_warp_sync();
+}
+
+inline void att_ldmatrix_x4(unsigned r[4], unsigned address) { host_ldmatrix_x4(r, address, false); }
+
+inline void att_ldmatrix_x4_trans(unsigned r[4], unsigned address) { host_ldmatrix_x4(r, address, true); }
+
+/** The bf16 element (e = 0: low half, 1: high half) of a fragment register. */
+inline float host_half(unsigned reg, int e) { return e ? bf16x2_hi(reg) : bf16x2_lo(reg); }
+
+/** c[16x8] += A[16x16] B[16x8], fragments as att_mma's comment in attention.cu (the PTX ISA's m16n8k16 layouts). */
+inline void att_mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+  HostWarpExchange& x = host_exchange[host_warp()];
+  const int l = host_lane();
+  for (int i = 0; i < 4; ++i) x.a[l][i] = a[i];
+  x.b[l][0] = b0;
+  x.b[l][1] = b1;
+  host_warp_sync();
+  // A(row, k) sits in lane (row % 8) * 4 + (k % 8) / 2, register row / 8 + 2 (k / 8), half k % 2;
+  // B(k, col) in lane col * 4 + (k % 8) / 2, register k / 8, half k % 2.
+  const int g = l >> 2;
+  const int t = l & 3;
+  float d[4];
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + 8 * (i >> 1);
+    const int col = 2 * t + (i & 1);
+    float sum = c[i];
+    for (int k = 0; k < 16; ++k) {
+      const float av = host_half(x.a[(row & 7) * 4 + ((k & 7) >> 1)][(row >> 3) + 2 * (k >> 3)], k & 1);
+      const float bv = host_half(x.b[col * 4 + ((k & 7) >> 1)][k >> 3], k & 1);
+      sum += av * bv;
+    }
+    d[i] = sum;
+  }
+  host_warp_sync();
+  for (int i = 0; i < 4; ++i) c[i] = d[i];
 }
