@@ -37,6 +37,10 @@ typedef unsigned short bf16;
 
 __device__ __forceinline__ float bf16_to_float(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
 
+// The PTX below has host versions in the CPU emulation that tests run the kernels in (test resource
+// host/common.cuh, which defines MOSAICBERT_HOST_EMULATION and then includes this file).
+#ifndef MOSAICBERT_HOST_EMULATION
+
 /** float32 to bf16, rounding to nearest even (NaN stays NaN). */
 __device__ __forceinline__ bf16 float_to_bf16(float x) {
   unsigned short r;
@@ -50,6 +54,11 @@ __device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));  // first source goes to the upper half
   return r;
 }
+
+/** A kernel's dynamic shared memory (the launch's sharedBytes), as an array of T. */
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+
+#endif  // MOSAICBERT_HOST_EMULATION
 
 __device__ __forceinline__ float bf16x2_lo(unsigned v) { return __uint_as_float(v << 16); }
 __device__ __forceinline__ float bf16x2_hi(unsigned v) { return __uint_as_float(v & 0xffff0000u); }

@@ -120,7 +120,7 @@ layernorm_backward(bf16* dx, bf16* dbranch, float* partials, const bf16* dout, c
                    unsigned long long site) {
   // Per warp: dweight and dbias sums of the columns its lanes own; no two lanes share a column, so plain += works.
   // Column 8c + k is kept at k * (H / 8) + c, so that the 32 lanes (consecutive c) touch 32 consecutive banks.
-  extern __shared__ float ln_acc[];  // [4 warps][2][H]
+  DYNAMIC_SHARED(float, ln_acc);  // [4 warps][2][H]
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int chunks = H >> 3;

@@ -54,12 +54,13 @@ class AttentionKernelsOnHostTest {
   private Path build(Path gxx) throws IOException, InterruptedException {
     Path shim = Files.createDirectories(tmp.resolve("shim"));
     copy(KERNELS + "host/common.cuh", shim.resolve("common.cuh"));
+    copy(KERNELS + "common.cuh", Files.createDirectories(tmp.resolve("device")).resolve("common.cuh"));
     copy(KERNELS + "attention.cu", tmp.resolve("attention.cu"));
     copy(KERNELS + "attention_small.cu", tmp.resolve("attention_small.cu"));
     copy(KERNELS + "host/attention_host.cpp", tmp.resolve("attention_host.cpp"));
     Path binary = tmp.resolve("attention_host");
     // C++20 for std::barrier; the kernel files themselves are C++17, as NVRTC compiles them.
-    run(List.of(gxx.toString(), "-std=c++20", "-O2", "-pthread", "-Wall", "-Wno-unknown-pragmas", "-I",
+    run(List.of(gxx.toString(), "-std=c++20", "-O2", "-ffp-contract=off", "-pthread", "-Wall", "-Wno-unknown-pragmas", "-I",
         shim.toString(), tmp.resolve("attention_host.cpp").toString(), "-o", binary.toString()));
     return binary;
   }

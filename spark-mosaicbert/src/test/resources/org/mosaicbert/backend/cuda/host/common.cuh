@@ -1,17 +1,21 @@
-// Host stand-in for the CUDA backend's common.cuh: runs kernel files as plain C++ on the CPU
-// (AttentionKernelsOnHostTest), one OS thread per CUDA thread, one block at a time.
+// Host stand-in for the CUDA backend's common.cuh: runs the kernel files as plain C++ on the CPU, one OS thread per
+// CUDA thread, one block at a time (AttentionKernelsOnHostTest, and the emulated device of the CUDA backend's tests).
+// It defines what the real header leaves to the hardware, then includes the real header (device/common.cuh beside
+// this folder) for everything else, so the hash, dropout and bf16 packing code is the kernels' own.
 //
 // What it models, from the PTX ISA and the CUDA programming guide:
-// - __syncthreads: a barrier of the block's threads (a thread that has returned counts as arrived, as on sm_70+);
-// - __shfl_xor_sync (full mask): the warp's 32 lanes exchange through a buffer between two warp barriers;
-// - __shared__: static storage, shared by the threads of the one block that runs at a time;
+// - __syncthreads, __syncwarp: barriers of the block's threads and of a warp's 32 lanes (a thread that has returned
+//   counts as arrived, as on sm_70 and later);
+// - __shfl_xor_sync (full mask): the warp's lanes exchange through a buffer between two warp barriers;
+// - __shared__: static storage, shared by the threads of the one block that runs at a time; dynamic shared memory
+//   (DYNAMIC_SHARED) a buffer of the launch's size;
 // - attention.cu's PTX wrappers: cp.async copies at once (commit and wait are then no-ops, which is what a wait
 //   guarantees); ldmatrix (.x4, .trans) and mma.sync.m16n8k16.row.col bf16 hand each lane the fragment elements the
 //   PTX ISA's fragment layouts name, the mma accumulating in float32 in k order (the hardware's order of its float32
-//   additions is unspecified: results agree to rounding).
-// - bf16 conversions round to nearest even, as PTX cvt.rn does.
+//   additions is unspecified: results agree to rounding);
+// - cvt.rn.bf16: round to nearest even; __f*_rn: IEEE float operations (compile with -ffp-contract=off).
 // A kernel that relies on something not modelled here (other PTX, atomics, warp-synchronous code without
-// __shfl_*_sync) does not compile or does not mean the same thing; this file is only for the kernels the test runs.
+// __shfl_*_sync or __syncwarp) does not compile or does not mean the same thing.
 #pragma once
 #define MOSAICBERT_HOST_EMULATION 1
 
@@ -36,45 +40,31 @@ struct dim3 {
 inline dim3 blockIdx, blockDim, gridDim;
 inline thread_local dim3 threadIdx;
 
-typedef unsigned short bf16;
-
 inline float __uint_as_float(unsigned u) {
   float f;
   memcpy(&f, &u, 4);
   return f;
 }
 inline float __int_as_float(int i) { return __uint_as_float((unsigned)i); }
-#define F32_INF __int_as_float(0x7f800000)
 
-inline float bf16_to_float(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
 
+typedef unsigned short bf16;
+
+/** cvt.rn.bf16.f32: round to nearest even, NaN stays NaN. */
 inline bf16 float_to_bf16(float x) {
   unsigned u;
   memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40);  // NaN stays NaN
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40);
   u += 0x7fffu + ((u >> 16) & 1u);
   return (bf16)(u >> 16);
 }
 
 inline unsigned pack_bf16x2(float lo, float hi) { return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16); }
-inline float bf16x2_lo(unsigned v) { return __uint_as_float(v << 16); }
-inline float bf16x2_hi(unsigned v) { return __uint_as_float(v & 0xffff0000u); }
-
-inline void unpack_bf16x8(uint4 v, float f[8]) {
-  f[0] = bf16x2_lo(v.x); f[1] = bf16x2_hi(v.x);
-  f[2] = bf16x2_lo(v.y); f[3] = bf16x2_hi(v.y);
-  f[4] = bf16x2_lo(v.z); f[5] = bf16x2_hi(v.z);
-  f[6] = bf16x2_lo(v.w); f[7] = bf16x2_hi(v.w);
-}
-
-inline uint4 pack_bf16x8(const float f[8]) {
-  uint4 v;
-  v.x = pack_bf16x2(f[0], f[1]);
-  v.y = pack_bf16x2(f[2], f[3]);
-  v.z = pack_bf16x2(f[4], f[5]);
-  v.w = pack_bf16x2(f[6], f[7]);
-  return v;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Block and warp synchronisation (set up per block by the runner in attention_host.cpp)
@@ -86,7 +76,7 @@ inline std::barrier<>* host_warp_barriers[HOST_MAX_WARPS];
 
 /** Per warp: what its lanes exchange in one warp-wide step. */
 struct HostWarpExchange {
-  float f32[32];
+  unsigned word[32];
   unsigned address[32];
   unsigned a[32][4];
   unsigned b[32][2];
@@ -99,14 +89,30 @@ inline void host_warp_sync() { host_warp_barriers[host_warp()]->arrive_and_wait(
 
 inline void __syncthreads() { host_block_barrier->arrive_and_wait(); }
 
-inline float __shfl_xor_sync(unsigned /*full mask*/, float v, int lane_mask) {
+inline void __syncwarp() { host_warp_sync(); }
+
+/** For 4-byte values (float, int), as the kernels shuffle them. */
+template <class T>
+inline T __shfl_xor_sync(unsigned /*full mask*/, T v, int lane_mask) {
+  static_assert(sizeof(T) == 4, "4-byte shuffles only");
   HostWarpExchange& x = host_exchange[host_warp()];
-  x.f32[host_lane()] = v;
+  memcpy(&x.word[host_lane()], &v, 4);
   host_warp_sync();
-  const float r = x.f32[host_lane() ^ lane_mask];
+  T r;
+  memcpy(&r, &x.word[host_lane() ^ lane_mask], 4);
   host_warp_sync();
   return r;
 }
+
+/** The launch's dynamic shared memory (sized by the runner). */
+inline unsigned char* host_dynamic_smem;
+#define DYNAMIC_SHARED(T, name) T* name = (T*)host_dynamic_smem
+
+// ---------------------------------------------------------------------------------------------------------------
+// Everything else but attention.cu's PTX: the real header
+// ---------------------------------------------------------------------------------------------------------------
+
+#include "../device/common.cuh"
 
 // ---------------------------------------------------------------------------------------------------------------
 // attention.cu's PTX wrappers
