@@ -1,56 +1,11 @@
 package org.mosaicbert.backend.cuda;
 
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_BIAS;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_EPILOGUE;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES;
-import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES;
-import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
-import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
-import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
-import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
-
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.cuda.cublas.cublasContext;
-import org.bytedeco.cuda.cublas.cublasLtContext;
-import org.bytedeco.cuda.cublas.cublasLtMatmulAlgo_t;
-import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
-import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
-import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
-import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
-import org.bytedeco.cuda.cudart.CUfunc_st;
-import org.bytedeco.cuda.cudart.CUmod_st;
-import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.cuda.global.cublas;
-import org.bytedeco.cuda.global.cudart;
-import org.bytedeco.cuda.global.nvrtc;
-import org.bytedeco.cuda.nvrtc._nvrtcProgram;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
-import org.bytedeco.javacpp.PointerPointer;
-import org.bytedeco.javacpp.SizeTPointer;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.View;
@@ -100,11 +55,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
-  static final String[] SOURCES = {"adamw", "attention", "attention_small", "elementwise", "embedding",
-      "layernorm", "loss", "reduce", "unpad"};
   private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
-  private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
   /** Floats converted per round trip through the staging region in upload and download of bf16 tensors. */
   private static final int STAGING_CHUNK = 4 << 20;
   private static final int LN_BACKWARD_BLOCKS = 256;
@@ -139,18 +91,11 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  private final int device;
-  private final String arch;
-  private final Pointer arena;
+  private final Device device;
   private final long arenaBase;
   private final long arenaBytes;
   private long arenaUsed;
   private final long staging;
-  private final long gemmWorkspace;
-  private final cublasContext cublasHandle;
-  private final cublasLtContext ltHandle;
-  private final Map<String, CUfunc_st> functions = new HashMap<>();
-  private final List<CUmod_st> modules = new ArrayList<>();
   /**
    * crossEntropy's own device memory for one probs view, carved on its first use for as many rows as the view's
    * buffer can hold (so that a later, larger micro-batch fits): the float32 logsumexp per row, and per-row losses
@@ -159,7 +104,6 @@ public final class CudaBackend implements Backend {
   private record LossRegion(long lse, long losses, long hits, long capacity) {}
 
   private final Map<View, LossRegion> lossRegions = new HashMap<>();
-  private final Map<GemmKey, cublasLtMatmulHeuristicResult_t> gemmAlgorithms = new HashMap<>();
   /** crossEntropy: per probs view, the logits view its backward pass reads. */
   private final Map<View, View> crossEntropyLogits = new HashMap<>();
   private boolean closed;
@@ -177,55 +121,26 @@ public final class CudaBackend implements Backend {
     if (!(fraction > 0 && fraction < 1)) {
       throw new IllegalArgumentException(MEMORY_FRACTION_PROPERTY + " = " + fraction + " is not in (0, 1)");
     }
-    requireCuda();
-    check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-    try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
-      check(cudart.cudaMemGetInfo(free, total), "cudaMemGetInfo");
-      long bytes = (long) (free.get() * fraction) - STAGING_BYTES - GEMM_WORKSPACE_BYTES;
-      LOG.info("CudaBackend on device {}: {} MiB free of {} MiB; arena {} MiB ({} = {})", device, free.get() >> 20,
-          total.get() >> 20, bytes >> 20, MEMORY_FRACTION_PROPERTY, fraction);
-      return new CudaBackend(device, bytes);
-    }
+    long bytes = (long) (CudaDevice.freeBytes(device) * fraction) - STAGING_BYTES;
+    LOG.info("CudaBackend on device {}: arena {} MiB ({} = {})", device, bytes >> 20, MEMORY_FRACTION_PROPERTY,
+        fraction);
+    return new CudaBackend(device, bytes);
   }
 
   /**
-   * Opens device {@code device} (a CUDA ordinal: the barrier task's GPU address), allocates the arena, creates the
-   * cuBLAS handles and compiles (or loads from the cache) the kernels. Call only after {@link CudaProbe#available()}.
+   * Opens CUDA device {@code device} (a CUDA ordinal: the barrier task's GPU address) with an arena of
+   * {@code arenaBytes} (plus the staging region). Call only after {@link CudaProbe#available()}.
    */
   public CudaBackend(int device, long arenaBytes) {
-    requireCuda();
-    this.device = device;
-    check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-    check(cudart.cudaFree(null), "cudaFree(0) (creating the primary context)");
-    int[] major = new int[1];
-    int[] minor = new int[1];
-    check(cudart.cudaDeviceGetAttribute(major, cudart.cudaDevAttrComputeCapabilityMajor, device), "compute capability");
-    check(cudart.cudaDeviceGetAttribute(minor, cudart.cudaDevAttrComputeCapabilityMinor, device), "compute capability");
-    this.arch = "sm_" + major[0] + minor[0];
-    LOG.warn("CudaBackend on device {} ({}): this backend has NEVER BEEN RUN ON A GPU before; check the GPU parity "
-        + "suite's result before trusting it", device, arch);
-    this.arenaBytes = arenaBytes + STAGING_BYTES + GEMM_WORKSPACE_BYTES;
-    this.arena = new Pointer();
-    check(cudart.cudaMalloc(arena, this.arenaBytes), "cudaMalloc(" + this.arenaBytes + " bytes)");
-    this.arenaBase = arena.address();
-    check(cudart.cudaMemset(arena, 0, this.arenaBytes), "cudaMemset(arena)");
-    this.staging = carve(STAGING_BYTES);
-    this.gemmWorkspace = carve(GEMM_WORKSPACE_BYTES);
-    this.cublasHandle = new cublasContext();
-    checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
-    this.ltHandle = new cublasLtContext();
-    checkCublas(cublas.cublasLtCreate(ltHandle), "cublasLtCreate");
-    for (String source : SOURCES) {
-      loadModule(source);
-    }
+    this(new CudaDevice(device), arenaBytes);
   }
 
-  /** Fails with the probe's reason (missing driver or library) before any CUDA call could fail to link. */
-  private static void requireCuda() {
-    CudaProbe.Result probe = CudaProbe.probe();
-    if (!probe.available()) {
-      throw new IllegalStateException("CudaBackend: " + probe.describe());
-    }
+  /** On any {@link Device}: the tests' emulated one runs the kernel files on the CPU. */
+  CudaBackend(Device device, long arenaBytes) {
+    this.device = device;
+    this.arenaBytes = arenaBytes + STAGING_BYTES;
+    this.arenaBase = device.allocateArena(this.arenaBytes);
+    this.staging = carve(STAGING_BYTES);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -292,32 +207,19 @@ public final class CudaBackend implements Backend {
 
     long put(int[] a) {
       long at = take(4L * a.length);
-      if (a.length > 0) {
-        try (IntPointer p = new IntPointer(a)) {
-          check(cudart.cudaMemcpy(ptr(at), p, 4L * a.length, cudart.cudaMemcpyHostToDevice), "cudaMemcpy(ints)");
-        }
-      }
+      device.write(at, a, a.length);
       return at;
     }
 
     long put(long[] a) {
       long at = take(8L * a.length);
-      if (a.length > 0) {
-        try (LongPointer p = new LongPointer(a)) {
-          check(cudart.cudaMemcpy(ptr(at), p, 8L * a.length, cudart.cudaMemcpyHostToDevice), "cudaMemcpy(longs)");
-        }
-      }
+      device.write(at, a, a.length);
       return at;
     }
 
     long put(float[] a, int offset, int n) {
       long at = take(4L * n);
-      if (n > 0) {
-        try (FloatPointer p = new FloatPointer(n)) {
-          p.put(a, offset, n);
-          check(cudart.cudaMemcpy(ptr(at), p, 4L * n, cudart.cudaMemcpyHostToDevice), "cudaMemcpy(floats)");
-        }
-      }
+      device.write(at, a, offset, n);
       return at;
     }
 
@@ -331,14 +233,6 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  /** A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). */
-  public static Pointer ptr(long address) {
-    return new Pointer() {
-      {
-        this.address = address;
-      }
-    };
-  }
 
   @Override
   public void upload(View dst, float[] src, int srcOffset, int n) {
@@ -351,10 +245,7 @@ public final class CudaBackend implements Backend {
       }
       return;
     }
-    try (FloatPointer p = new FloatPointer(n)) {
-      p.put(src, srcOffset, n);
-      check(cudart.cudaMemcpy(ptr(f32(dst)), p, 4L * n, cudart.cudaMemcpyHostToDevice), "upload");
-    }
+    device.write(f32(dst), src, srcOffset, n);
     refreshShadow(dst, n);
   }
 
@@ -365,31 +256,24 @@ public final class CudaBackend implements Backend {
         int part = Math.min(STAGING_CHUNK, n - done);
         long at = new Staging().take(4L * part);
         launch("cast_bf16_to_f32", grid(part), 1, 1, 256, 0, ptrArg(at), ptrArg(bf16(src.at(done))), (long) part);
-        copyToHost(dst, dstOffset + done, at, part);
+        device.read(at, dst, dstOffset + done, part);
       }
     } else {
-      copyToHost(dst, dstOffset, f32(src), n);
+      device.read(f32(src), dst, dstOffset, n);
     }
   }
 
   /** Reads n float32 values as stored (LayerNorm mean/rstd, attention logsumexp), whatever the buffer's kind. */
   public void downloadFloat32(float[] dst, int dstOffset, View src, int n) {
-    copyToHost(dst, dstOffset, f32(src), n);
-  }
-
-  private static void copyToHost(float[] dst, int dstOffset, long address, int n) {
-    try (FloatPointer p = new FloatPointer(n)) {
-      check(cudart.cudaMemcpy(p, ptr(address), 4L * n, cudart.cudaMemcpyDeviceToHost), "download");
-      p.get(dst, dstOffset, n);
-    }
+    device.read(f32(src), dst, dstOffset, n);
   }
 
   @Override
   public void zero(View x, long n) {
     CudaBuffer b = buf(x);
-    check(cudart.cudaMemset(ptr(f32(x)), 0, 4 * n), "cudaMemset");
+    device.zero(f32(x), 4 * n);
     if (b.kind == Kind.PARAMS) {
-      check(cudart.cudaMemset(ptr(bf16(x)), 0, 2 * n), "cudaMemset(shadow)");
+      device.zero(bf16(x), 2 * n);
     }
   }
 
@@ -398,14 +282,14 @@ public final class CudaBackend implements Backend {
     Kind d = buf(dst).kind;
     Kind s = buf(src).kind;
     if (d == Kind.BF16 && s == Kind.BF16) {
-      check(cudart.cudaMemcpy(ptr(bf16(dst)), ptr(bf16(src)), 2 * n, cudart.cudaMemcpyDeviceToDevice), "copy");
+      device.copy(bf16(dst), bf16(src), 2 * n);
     } else if (d == Kind.BF16) {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(src)), n);
     } else if (s == Kind.BF16) {
       launch("cast_bf16_to_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(dst)), ptrArg(bf16(src)), n);
       refreshShadow(dst, n);
     } else {
-      check(cudart.cudaMemcpy(ptr(f32(dst)), ptr(f32(src)), 4 * n, cudart.cudaMemcpyDeviceToDevice), "copy");
+      device.copy(f32(dst), f32(src), 4 * n);
       refreshShadow(dst, n);
     }
   }
@@ -428,109 +312,12 @@ public final class CudaBackend implements Backend {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // GEMMs: row-major y[rows, out] = x[rows, in] · W[out, in]ᵀ is, column-major, yᵀ[out, rows] = Wᵀ · xᵀ with W read
-  // as a column-major [in, out] matrix (transposed) and x as a column-major [in, rows] one.
+  // GEMMs (the device's: cuBLAS on a GPU)
   // ------------------------------------------------------------------------------------------------------------
 
   @Override
   public void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim) {
-    if (rows == 0) {
-      return;
-    }
-    // cuBLASLt's bias epilogue faults on a bias under 16-byte alignment (a vocabulary that is not a multiple of 8
-    // shifts the pooler and classifier behind the MLM decoder's bias): such a bias is added by a kernel afterwards.
-    boolean epilogue = bias != null && bf16(bias) % 16 == 0;
-    PointerPointer<Pointer> pp = new PointerPointer<>(1);
-    checkCublas(cublas.cublasLtMatmulDescCreate(pp, CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "matmul desc");
-    cublasLtMatmulDescOpaque_t desc = new cublasLtMatmulDescOpaque_t(pp.get(0));
-    cublasLtMatrixLayoutOpaque_t a = layout(cudart.CUDA_R_16BF, in, outDim, in);
-    cublasLtMatrixLayoutOpaque_t b = layout(cudart.CUDA_R_16BF, in, rows, in);
-    cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_16BF, outDim, rows, outDim);
-    try (IntPointer opT = new IntPointer(new int[] {CUBLAS_OP_T});
-        IntPointer opN = new IntPointer(new int[] {CUBLAS_OP_N});
-        IntPointer epilogueBias = new IntPointer(new int[] {CUBLASLT_EPILOGUE_BIAS});
-        LongPointer biasPointer = new LongPointer(new long[] {bf16(bias)});
-        FloatPointer alpha = new FloatPointer(1f);
-        FloatPointer beta = new FloatPointer(0f)) {
-      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opT, 4), "TRANSA");
-      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opN, 4), "TRANSB");
-      if (epilogue) {
-        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogueBias, 4),
-            "EPILOGUE");
-        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasPointer, 8),
-            "BIAS_POINTER");
-      }
-      GemmKey key = new GemmKey(rows, in, outDim, epilogue, alignment(bf16(weight)), alignment(bf16(inp)),
-          alignment(bf16(out)));
-      checkCublas(cublas.cublasLtMatmul(ltHandle, desc, alpha, ptr(bf16(weight)), a, ptr(bf16(inp)), b, beta,
-          ptr(bf16(out)), c, ptr(bf16(out)), c, algorithm(key, desc, a, b, c).algo(), ptr(gemmWorkspace),
-          GEMM_WORKSPACE_BYTES, (CUstream_st) null), "cublasLtMatmul(linear " + rows + "x" + in + "->" + outDim + ")");
-    } finally {
-      cublas.cublasLtMatrixLayoutDestroy(a);
-      cublas.cublasLtMatrixLayoutDestroy(b);
-      cublas.cublasLtMatrixLayoutDestroy(c);
-      cublas.cublasLtMatmulDescDestroy(desc);
-    }
-    if (bias != null && !epilogue) {
-      launch("add_bias_rows", grid((long) rows * outDim), 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(bias)),
-          (long) rows, outDim);
-    }
-  }
-
-  /** One GEMM shape of {@link #linear}: with or without the bias epilogue, and its operands' alignments in bytes. */
-  private record GemmKey(int rows, int in, int outDim, boolean biasEpilogue, int alignWeight, int alignInput,
-      int alignOutput) {}
-
-  /**
-   * The cuBLASLt algorithm for a GEMM shape, chosen once. The heuristic is told the operands' real alignment: asked
-   * with no algorithm, cuBLASLt assumes its default of 256 bytes, and the activations here are only 32-byte aligned.
-   */
-  private cublasLtMatmulHeuristicResult_t algorithm(GemmKey key, cublasLtMatmulDescOpaque_t desc,
-      cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b, cublasLtMatrixLayoutOpaque_t c) {
-    cublasLtMatmulHeuristicResult_t known = gemmAlgorithms.get(key);
-    if (known != null) {
-      return known;
-    }
-    PointerPointer<Pointer> pp = new PointerPointer<>(1);
-    checkCublas(cublas.cublasLtMatmulPreferenceCreate(pp), "matmul preference");
-    cublasLtMatmulPreferenceOpaque_t preference = new cublasLtMatmulPreferenceOpaque_t(pp.get(0));
-    try (LongPointer workspace = new LongPointer(new long[] {GEMM_WORKSPACE_BYTES});
-        IntPointer alignA = new IntPointer(new int[] {key.alignWeight()});
-        IntPointer alignB = new IntPointer(new int[] {key.alignInput()});
-        IntPointer alignC = new IntPointer(new int[] {key.alignOutput()});
-        IntPointer found = new IntPointer(1)) {
-      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-          workspace, 8), "MAX_WORKSPACE_BYTES");
-      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-          alignA, 4), "MIN_ALIGNMENT_A_BYTES");
-      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-          alignB, 4), "MIN_ALIGNMENT_B_BYTES");
-      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-          alignC, 4), "MIN_ALIGNMENT_C_BYTES");
-      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-          alignC, 4), "MIN_ALIGNMENT_D_BYTES");
-      cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t();
-      checkCublas(cublas.cublasLtMatmulAlgoGetHeuristic(ltHandle, desc, a, b, c, c, preference, 1, result, found),
-          "cublasLtMatmulAlgoGetHeuristic");
-      if (found.get() == 0) {
-        throw new IllegalStateException("cuBLASLt has no algorithm for " + key);
-      }
-      gemmAlgorithms.put(key, result);
-      return result;
-    } finally {
-      cublas.cublasLtMatmulPreferenceDestroy(preference);
-    }
-  }
-
-  /** The largest power of two up to 256 that divides a device address. */
-  private static int alignment(long address) {
-    return (int) Math.min(256, Long.lowestOneBit(address | 256));
-  }
-
-  private static cublasLtMatrixLayoutOpaque_t layout(int type, long rows, long cols, long ld) {
-    PointerPointer<Pointer> pp = new PointerPointer<>(1);
-    checkCublas(cublas.cublasLtMatrixLayoutCreate(pp, type, rows, cols, ld), "matrix layout");
-    return new cublasLtMatrixLayoutOpaque_t(pp.get(0));
+    device.linear(bf16(out), bf16(inp), bf16(weight), bf16(bias), rows, in, outDim);
   }
 
   @Override
@@ -539,18 +326,9 @@ public final class CudaBackend implements Backend {
     if (rows == 0) {
       return;
     }
-    try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
-      // dweight[out, in] += doutᵀ · inp: column-major dWᵀ[in, out] = inpᵀ[in, rows] · dout[rows, out].
-      checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_T, in, outDim, rows, one,
-          ptr(bf16(inp)), cudart.CUDA_R_16BF, in, ptr(bf16(dout)), cudart.CUDA_R_16BF, outDim, one,
-          ptr(f32(dweight)), cudart.CUDA_R_32F, in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(dweight)");
-      if (dinp != null) {
-        // dinp[rows, in] = dout · W: column-major dinpᵀ[in, rows] = Wᵀ[in, out] · doutᵀ[out, rows].
-        checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, outDim, one,
-            ptr(bf16(weight)), cudart.CUDA_R_16BF, in, ptr(bf16(dout)), cudart.CUDA_R_16BF, outDim,
-            accumulate ? one : zero, ptr(bf16(dinp)), cudart.CUDA_R_16BF, in, CUBLAS_COMPUTE_32F,
-            CUBLAS_GEMM_DEFAULT), "cublasGemmEx(dinp)");
-      }
+    device.linearWeightGradient(f32(dweight), bf16(dout), bf16(inp), rows, in, outDim);
+    if (dinp != null) {
+      device.linearInputGradient(bf16(dinp), bf16(dout), bf16(weight), rows, in, outDim, accumulate);
     }
     if (dbias != null) {
       int chunks = Math.max(1, Math.min((rows + 255) / 256, BIAS_CHUNKS_MAX));
@@ -869,12 +647,9 @@ public final class CudaBackend implements Backend {
     launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(region.lse()), rows,
         classes);
     float[] losses = new float[rows];
-    copyToHost(losses, 0, region.losses(), rows);
+    device.read(region.losses(), losses, 0, rows);
     int[] hits = new int[rows];
-    try (IntPointer p = new IntPointer(rows)) {
-      check(cudart.cudaMemcpy(p, ptr(region.hits()), 4L * rows, cudart.cudaMemcpyDeviceToHost), "correct");
-      p.get(hits);
-    }
+    device.read(region.hits(), hits, rows);
     double sum = 0;
     for (int r = 0; r < rows; r++) {
       sum += losses[r];
@@ -910,214 +685,40 @@ public final class CudaBackend implements Backend {
 
   /** Waits for every launched kernel and reports an asynchronous error. */
   public void synchronize() {
-    check(cudart.cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    device.synchronize();
   }
 
   @Override
   public void close() {
-    if (closed) {
-      return;
+    if (!closed) {
+      closed = true;
+      device.close();
     }
-    closed = true;
-    for (CUmod_st module : modules) {
-      cudart.cuModuleUnload(module);
-    }
-    cublas.cublasLtDestroy(ltHandle);
-    cublas.cublasDestroy_v2(cublasHandle);
-    cudart.cudaFree(arena);
   }
 
   // ------------------------------------------------------------------------------------------------------------
   // Launching
   // ------------------------------------------------------------------------------------------------------------
 
-  /** A device-pointer kernel argument (distinct from a long long one). */
-  private record DevicePtr(long address) {}
-
-  private static DevicePtr ptrArg(long address) {
-    return new DevicePtr(address);
+  private static Device.Ptr ptrArg(long address) {
+    return new Device.Ptr(address);
   }
 
   /** Grid-stride grid for n work items of 256 threads, capped at 65535 blocks. */
-  private static int grid(long n) {
+  static int grid(long n) {
     return (int) Math.max(1, Math.min((n + 255) / 256, 65535));
   }
 
-  /**
-   * cuLaunchKernel with arguments boxed by their C type: DevicePtr → pointer, Integer → int, Long → long long (and
-   * unsigned long long), Float → float.
-   */
   private void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
-    CUfunc_st function = functions.get(name);
-    if (function == null) {
-      throw new IllegalStateException("no kernel " + name);
-    }
-    List<Pointer> values = new ArrayList<>();
-    try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
-      for (int i = 0; i < args.length; i++) {
-        Object arg = args[i];
-        Pointer value;
-        if (arg instanceof DevicePtr p) {
-          value = new LongPointer(new long[] {p.address()});
-        } else if (arg instanceof Integer x) {
-          value = new IntPointer(new int[] {x});
-        } else if (arg instanceof Long x) {
-          value = new LongPointer(new long[] {x});
-        } else if (arg instanceof Float x) {
-          value = new FloatPointer(x);
-        } else {
-          throw new IllegalArgumentException("kernel argument of type " + arg.getClass());
-        }
-        values.add(value);
-        params.put(i, value);
+    device.launch(name, gx, gy, gz, block, sharedBytes, args);
+  }
+
+  /** A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). */
+  public static Pointer ptr(long address) {
+    return new Pointer() {
+      {
+        this.address = address;
       }
-      check(cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null, params,
-          (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
-      if (Boolean.getBoolean("mosaicbert.cuda.syncEachLaunch")) {
-        check(cudart.cudaDeviceSynchronize(), "after " + name);
-      }
-    } finally {
-      values.forEach(Pointer::close);
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------------------------
-  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source hash and architecture.
-  // ------------------------------------------------------------------------------------------------------------
-
-  static String resource(String file) {
-    try (InputStream in = CudaBackend.class.getResourceAsStream(file)) {
-      if (in == null) {
-        throw new IllegalStateException("missing kernel resource " + file);
-      }
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  /** The options every kernel file is compiled with (common.cuh's header says why there is no fast math). */
-  static String[] options(String arch) {
-    return new String[] {"-std=c++17", "--gpu-architecture=" + arch};
-  }
-
-  static Path cacheDir() {
-    String configured = System.getProperty("mosaicbert.cuda.cache");
-    return configured != null ? Path.of(configured)
-        : Path.of(System.getProperty("java.io.tmpdir"), "mosaicbert-cuda-" + System.getProperty("user.name"));
-  }
-
-  private void loadModule(String source) {
-    String code = resource(source + ".cu");
-    String header = resource("common.cuh");
-    String key;
-    try {
-      MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      sha.update(code.getBytes(StandardCharsets.UTF_8));
-      sha.update(header.getBytes(StandardCharsets.UTF_8));
-      sha.update(String.join(" ", options(arch)).getBytes(StandardCharsets.UTF_8));
-      key = HexFormat.of().formatHex(sha.digest()).substring(0, 16);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-    Path cached = cacheDir().resolve(source + "-" + arch + "-" + key + ".cubin");
-    byte[] cubin;
-    try {
-      if (Files.isRegularFile(cached)) {
-        cubin = Files.readAllBytes(cached);
-      } else {
-        cubin = compile(source, code, header);
-        Files.createDirectories(cached.getParent());
-        Path tmp = Files.createTempFile(cached.getParent(), source, ".tmp");
-        Files.write(tmp, cubin);
-        Files.move(tmp, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("kernel cache " + cached, e);
-    }
-    CUmod_st module = new CUmod_st();
-    try (BytePointer image = new BytePointer(cubin)) {
-      check(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(" + source + ")");
-    }
-    modules.add(module);
-    for (String entry : entryPoints(code)) {
-      CUfunc_st function = new CUfunc_st();
-      check(cudart.cuModuleGetFunction(function, module, entry), "cuModuleGetFunction(" + entry + ")");
-      functions.put(entry, function);
-    }
-  }
-
-  /** The names of the extern "C" __global__ functions of a source file. */
-  static List<String> entryPoints(String code) {
-    List<String> names = new ArrayList<>();
-    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
-        "extern \"C\" __global__ void(?:\\s+__launch_bounds__\\([^)]*\\))?\\s+(\\w+)\\s*\\(").matcher(code);
-    while (m.find()) {
-      names.add(m.group(1));
-    }
-    return names;
-  }
-
-  private byte[] compile(String source, String code, String header) {
-    _nvrtcProgram program = new _nvrtcProgram();
-    try (BytePointer src = new BytePointer(code); BytePointer name = new BytePointer(source + ".cu");
-        PointerPointer<BytePointer> headers = new PointerPointer<>(new BytePointer(header));
-        PointerPointer<BytePointer> includeNames = new PointerPointer<>(new BytePointer("common.cuh"))) {
-      checkNvrtc(nvrtc.nvrtcCreateProgram(program, src, name, 1, headers, includeNames), "nvrtcCreateProgram");
-      String[] opts = options(arch);
-      int err;
-      try (PointerPointer<BytePointer> options = new PointerPointer<>(opts)) {
-        err = nvrtc.nvrtcCompileProgram(program, opts.length, options);
-      }
-      if (err != 0) {
-        throw new IllegalStateException("NVRTC could not compile " + source + ".cu for " + arch + ": "
-            + nvrtc.nvrtcGetErrorString(err).getString() + "\n" + log(program));
-      }
-      try (SizeTPointer size = new SizeTPointer(1)) {
-        checkNvrtc(nvrtc.nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
-        byte[] cubin = new byte[(int) size.get()];
-        checkNvrtc(nvrtc.nvrtcGetCUBIN(program, cubin), "nvrtcGetCUBIN");
-        LOG.info("compiled {}.cu for {} with NVRTC ({} bytes of CUBIN)", source, arch, cubin.length);
-        return cubin;
-      }
-    } finally {
-      nvrtc.nvrtcDestroyProgram(program);
-    }
-  }
-
-  private static String log(_nvrtcProgram program) {
-    try (SizeTPointer size = new SizeTPointer(1)) {
-      nvrtc.nvrtcGetProgramLogSize(program, size);
-      byte[] text = new byte[(int) size.get()];
-      nvrtc.nvrtcGetProgramLog(program, text);
-      return new String(text, StandardCharsets.UTF_8).trim();
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------------------------
-  // Errors
-  // ------------------------------------------------------------------------------------------------------------
-
-  private static void check(int err, String what) {
-    if (err != 0) {
-      throw new IllegalStateException("CUDA error in " + what + ": " + CudaProbe.errorString(err));
-    }
-  }
-
-  private static void checkCublas(int err, String what) {
-    if (err != 0) {
-      throw new IllegalStateException("cuBLAS error " + err + " in " + what);
-    }
-  }
-
-  private static void checkNvrtc(int err, String what) {
-    if (err != 0) {
-      throw new IllegalStateException("NVRTC error in " + what + ": " + nvrtc.nvrtcGetErrorString(err).getString());
-    }
-  }
-
-  /** The device ordinal this backend runs on. */
-  public int device() {
-    return device;
+    };
   }
 }

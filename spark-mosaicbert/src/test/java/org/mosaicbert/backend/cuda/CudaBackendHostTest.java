@@ -13,34 +13,35 @@ class CudaBackendHostTest {
   @Test
   void everyKernelFileIsFoundAndEveryEntryPointIsDiscovered() {
     int total = 0;
-    for (String source : CudaBackend.SOURCES) {
-      String code = CudaBackend.resource(source + ".cu");
+    for (String source : Device.SOURCES) {
+      String code = Device.resource(source + ".cu");
       assertTrue(code.contains("#include \"common.cuh\""), source);
       Matcher m = Pattern.compile("extern \"C\"").matcher(code);
       int declared = 0;
       while (m.find()) {
         declared++;
       }
-      List<String> found = CudaBackend.entryPoints(code);
+      List<String> found = Device.entryPoints(code);
       assertEquals(declared, found.size(), source + ": " + found);
       total += found.size();
     }
-    assertTrue(CudaBackend.entryPoints(CudaBackend.resource("attention.cu")).containsAll(List.of("attention_forward",
+    assertTrue(Device.entryPoints(Device.resource("attention.cu")).containsAll(List.of("attention_forward",
         "attention_backward_dot", "attention_backward_dkdv", "attention_backward_dq")));
     assertTrue(total >= 30, "entry points: " + total);
-    assertTrue(CudaBackend.resource("common.cuh").contains("#pragma once"));
-    assertEquals(List.of("-std=c++17", "--gpu-architecture=sm_90"), List.of(CudaBackend.options("sm_90")));
+    assertTrue(Device.resource("common.cuh").contains("#pragma once"));
+    assertEquals(List.of("-std=c++17", "--gpu-architecture=sm_90"), List.of(CudaDevice.options("sm_90")));
   }
 
-  /** Every kernel name CudaBackend launches (literal, or a stem + head dimension) is an entry point of a source. */
+  /** Every kernel name CudaBackend and CudaDevice launch (literal, or a stem + head dimension) is an entry point of a source. */
   @Test
   void everyLaunchedKernelExists() throws java.io.IOException {
     java.util.Set<String> entries = new java.util.HashSet<>();
-    for (String source : CudaBackend.SOURCES) {
-      entries.addAll(CudaBackend.entryPoints(CudaBackend.resource(source + ".cu")));
+    for (String source : Device.SOURCES) {
+      entries.addAll(Device.entryPoints(Device.resource(source + ".cu")));
     }
     String host = java.nio.file.Files.readString(java.nio.file.Path.of(
-        "src/main/java/org/mosaicbert/backend/cuda/CudaBackend.java"));
+        "src/main/java/org/mosaicbert/backend/cuda/CudaBackend.java")) + java.nio.file.Files.readString(
+        java.nio.file.Path.of("src/main/java/org/mosaicbert/backend/cuda/CudaDevice.java"));
     Matcher m = Pattern.compile("launch\\(\"(\\w+)\"( \\+ headDim)?").matcher(host);
     int launches = 0;
     while (m.find()) {

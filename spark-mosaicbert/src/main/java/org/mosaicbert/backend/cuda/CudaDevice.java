@@ -1,0 +1,508 @@
+package org.mosaicbert.backend.cuda;
+
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_BIAS;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_EPILOGUE;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.nvrtc;
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One NVIDIA GPU (sm_80 or newer) as a {@link Device}: the kernel files compiled at run time with NVRTC to a CUBIN for
+ * its architecture (cached by source hash and architecture), bf16 GEMMs with float32 accumulation through cuBLASLt
+ * (bias epilogue) and cublasGemmEx, everything on the legacy default stream.
+ *
+ * <p><b>NEVER RUN ON A GPU.</b> Written and compiled on machines without a GPU or CUDA driver; the GPU suite
+ * ({@code scripts/gpu-check.sh}) is its first real test. CudaBackend's tests run on an emulated device instead, which
+ * covers the kernels and CudaBackend's own code but not this class.
+ */
+final class CudaDevice implements Device {
+  private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
+  private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
+
+  private final int ordinal;
+  private final String arch;
+  private final Pointer workspace = new Pointer();
+  private Pointer arena;
+  private final cublasContext cublasHandle = new cublasContext();
+  private final cublasLtContext ltHandle = new cublasLtContext();
+  private final Map<String, CUfunc_st> functions = new HashMap<>();
+  private final List<CUmod_st> modules = new ArrayList<>();
+  private final Map<GemmKey, cublasLtMatmulHeuristicResult_t> gemmAlgorithms = new HashMap<>();
+  private boolean closed;
+
+  /**
+   * Opens CUDA device {@code ordinal} (the barrier task's GPU address): its primary context, the cuBLAS handles, the
+   * kernels (compiled, or loaded from the cache).
+   */
+  CudaDevice(int ordinal) {
+    requireCuda();
+    this.ordinal = ordinal;
+    check(cudart.cudaSetDevice(ordinal), "cudaSetDevice(" + ordinal + ")");
+    check(cudart.cudaFree(null), "cudaFree(0) (creating the primary context)");
+    int[] major = new int[1];
+    int[] minor = new int[1];
+    check(cudart.cudaDeviceGetAttribute(major, cudart.cudaDevAttrComputeCapabilityMajor, ordinal), "compute capability");
+    check(cudart.cudaDeviceGetAttribute(minor, cudart.cudaDevAttrComputeCapabilityMinor, ordinal), "compute capability");
+    this.arch = "sm_" + major[0] + minor[0];
+    LOG.warn("CUDA device {} ({}): the CUDA backend has NEVER BEEN RUN ON A GPU before; check the GPU suite's result "
+        + "before trusting it", ordinal, arch);
+    check(cudart.cudaMalloc(workspace, GEMM_WORKSPACE_BYTES), "cudaMalloc(GEMM workspace)");
+    checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
+    checkCublas(cublas.cublasLtCreate(ltHandle), "cublasLtCreate");
+    for (String source : SOURCES) {
+      loadModule(source);
+    }
+  }
+
+  /** Fails with the probe's reason (missing driver or library) before any CUDA call could fail to link. */
+  static void requireCuda() {
+    CudaProbe.Result probe = CudaProbe.probe();
+    if (!probe.available()) {
+      throw new IllegalStateException("CudaBackend: " + probe.describe());
+    }
+  }
+
+  /** The free memory of device {@code ordinal}, in bytes (and its total, logged). */
+  static long freeBytes(int ordinal) {
+    requireCuda();
+    check(cudart.cudaSetDevice(ordinal), "cudaSetDevice(" + ordinal + ")");
+    try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
+      check(cudart.cudaMemGetInfo(free, total), "cudaMemGetInfo");
+      LOG.info("CUDA device {}: {} MiB free of {} MiB", ordinal, free.get() >> 20, total.get() >> 20);
+      return free.get();
+    }
+  }
+
+  @Override
+  public String arch() {
+    return arch;
+  }
+
+  @Override
+  public long allocateArena(long bytes) {
+    if (arena != null) {
+      throw new IllegalStateException("the arena is allocated once");
+    }
+    arena = new Pointer();
+    check(cudart.cudaMalloc(arena, bytes), "cudaMalloc(" + bytes + " bytes)");
+    check(cudart.cudaMemset(arena, 0, bytes), "cudaMemset(arena)");
+    return arena.address();
+  }
+
+  @Override
+  public void write(long address, int[] src, int n) {
+    if (n > 0) {
+      try (IntPointer p = new IntPointer(n)) {
+        p.put(src, 0, n);
+        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 4L * n, cudart.cudaMemcpyHostToDevice),
+            "cudaMemcpy(ints)");
+      }
+    }
+  }
+
+  @Override
+  public void write(long address, long[] src, int n) {
+    if (n > 0) {
+      try (LongPointer p = new LongPointer(n)) {
+        p.put(src, 0, n);
+        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 8L * n, cudart.cudaMemcpyHostToDevice),
+            "cudaMemcpy(longs)");
+      }
+    }
+  }
+
+  @Override
+  public void write(long address, float[] src, int offset, int n) {
+    if (n > 0) {
+      try (FloatPointer p = new FloatPointer(n)) {
+        p.put(src, offset, n);
+        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 4L * n, cudart.cudaMemcpyHostToDevice),
+            "cudaMemcpy(floats)");
+      }
+    }
+  }
+
+  @Override
+  public void read(long address, float[] dst, int offset, int n) {
+    if (n > 0) {
+      try (FloatPointer p = new FloatPointer(n)) {
+        check(cudart.cudaMemcpy(p, CudaBackend.ptr(address), 4L * n, cudart.cudaMemcpyDeviceToHost), "download");
+        p.get(dst, offset, n);
+      }
+    }
+  }
+
+  @Override
+  public void read(long address, int[] dst, int n) {
+    if (n > 0) {
+      try (IntPointer p = new IntPointer(n)) {
+        check(cudart.cudaMemcpy(p, CudaBackend.ptr(address), 4L * n, cudart.cudaMemcpyDeviceToHost), "download");
+        p.get(dst, 0, n);
+      }
+    }
+  }
+
+  @Override
+  public void copy(long dst, long src, long bytes) {
+    check(cudart.cudaMemcpy(CudaBackend.ptr(dst), CudaBackend.ptr(src), bytes, cudart.cudaMemcpyDeviceToDevice),
+        "cudaMemcpy(device to device)");
+  }
+
+  @Override
+  public void zero(long address, long bytes) {
+    check(cudart.cudaMemset(CudaBackend.ptr(address), 0, bytes), "cudaMemset");
+  }
+
+  /** cuLaunchKernel with arguments boxed by their C type (see {@link Device}). */
+  @Override
+  public void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+    CUfunc_st function = functions.get(name);
+    if (function == null) {
+      throw new IllegalStateException("no kernel " + name);
+    }
+    List<Pointer> values = new ArrayList<>();
+    try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
+      for (int i = 0; i < args.length; i++) {
+        Object arg = args[i];
+        Pointer value;
+        if (arg instanceof Ptr p) {
+          value = new LongPointer(new long[] {p.address()});
+        } else if (arg instanceof Integer x) {
+          value = new IntPointer(new int[] {x});
+        } else if (arg instanceof Long x) {
+          value = new LongPointer(new long[] {x});
+        } else if (arg instanceof Float x) {
+          value = new FloatPointer(x);
+        } else {
+          throw new IllegalArgumentException("kernel argument of type " + arg.getClass());
+        }
+        values.add(value);
+        params.put(i, value);
+      }
+      check(cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null, params,
+          (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
+      if (Boolean.getBoolean("mosaicbert.cuda.syncEachLaunch")) {
+        check(cudart.cudaDeviceSynchronize(), "after " + name);
+      }
+    } finally {
+      values.forEach(Pointer::close);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // GEMMs: row-major y[rows, out] = x[rows, in] · W[out, in]ᵀ is, column-major, yᵀ[out, rows] = Wᵀ · xᵀ with W read
+  // as a column-major [in, out] matrix (transposed) and x as a column-major [in, rows] one.
+  // ------------------------------------------------------------------------------------------------------------
+
+  @Override
+  public void linear(long out, long inp, long weight, long bias, int rows, int in, int outDim) {
+    if (rows == 0) {
+      return;
+    }
+    // cuBLASLt's bias epilogue faults on a bias under 16-byte alignment (a vocabulary that is not a multiple of 8
+    // shifts the pooler and classifier behind the MLM decoder's bias): such a bias is added by a kernel afterwards.
+    boolean epilogue = bias != 0 && bias % 16 == 0;
+    PointerPointer<Pointer> pp = new PointerPointer<>(1);
+    checkCublas(cublas.cublasLtMatmulDescCreate(pp, CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "matmul desc");
+    cublasLtMatmulDescOpaque_t desc = new cublasLtMatmulDescOpaque_t(pp.get(0));
+    cublasLtMatrixLayoutOpaque_t a = layout(cudart.CUDA_R_16BF, in, outDim, in);
+    cublasLtMatrixLayoutOpaque_t b = layout(cudart.CUDA_R_16BF, in, rows, in);
+    cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_16BF, outDim, rows, outDim);
+    try (IntPointer opT = new IntPointer(new int[] {CUBLAS_OP_T});
+        IntPointer opN = new IntPointer(new int[] {CUBLAS_OP_N});
+        IntPointer epilogueBias = new IntPointer(new int[] {CUBLASLT_EPILOGUE_BIAS});
+        LongPointer biasPointer = new LongPointer(new long[] {bias});
+        FloatPointer alpha = new FloatPointer(1f);
+        FloatPointer beta = new FloatPointer(0f)) {
+      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opT, 4), "TRANSA");
+      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opN, 4), "TRANSB");
+      if (epilogue) {
+        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogueBias, 4),
+            "EPILOGUE");
+        checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasPointer, 8),
+            "BIAS_POINTER");
+      }
+      GemmKey key = new GemmKey(rows, in, outDim, epilogue, alignment(weight), alignment(inp), alignment(out));
+      checkCublas(cublas.cublasLtMatmul(ltHandle, desc, alpha, CudaBackend.ptr(weight), a, CudaBackend.ptr(inp), b,
+          beta, CudaBackend.ptr(out), c, CudaBackend.ptr(out), c, algorithm(key, desc, a, b, c).algo(), workspace,
+          GEMM_WORKSPACE_BYTES, (CUstream_st) null), "cublasLtMatmul(linear " + rows + "x" + in + "->" + outDim + ")");
+    } finally {
+      cublas.cublasLtMatrixLayoutDestroy(a);
+      cublas.cublasLtMatrixLayoutDestroy(b);
+      cublas.cublasLtMatrixLayoutDestroy(c);
+      cublas.cublasLtMatmulDescDestroy(desc);
+    }
+    if (bias != 0 && !epilogue) {
+      launch("add_bias_rows", CudaBackend.grid((long) rows * outDim), 1, 1, 256, 0, new Ptr(out), new Ptr(bias),
+          (long) rows, outDim);
+    }
+  }
+
+  /** One GEMM shape of {@link #linear}: with or without the bias epilogue, and its operands' alignments in bytes. */
+  private record GemmKey(int rows, int in, int outDim, boolean biasEpilogue, int alignWeight, int alignInput,
+      int alignOutput) {}
+
+  /**
+   * The cuBLASLt algorithm for a GEMM shape, chosen once. The heuristic is told the operands' real alignment: asked
+   * with no algorithm, cuBLASLt assumes its default of 256 bytes, and the activations here are only 32-byte aligned.
+   */
+  private cublasLtMatmulHeuristicResult_t algorithm(GemmKey key, cublasLtMatmulDescOpaque_t desc,
+      cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b, cublasLtMatrixLayoutOpaque_t c) {
+    cublasLtMatmulHeuristicResult_t known = gemmAlgorithms.get(key);
+    if (known != null) {
+      return known;
+    }
+    PointerPointer<Pointer> pp = new PointerPointer<>(1);
+    checkCublas(cublas.cublasLtMatmulPreferenceCreate(pp), "matmul preference");
+    cublasLtMatmulPreferenceOpaque_t preference = new cublasLtMatmulPreferenceOpaque_t(pp.get(0));
+    try (LongPointer workspaceBytes = new LongPointer(new long[] {GEMM_WORKSPACE_BYTES});
+        IntPointer alignA = new IntPointer(new int[] {key.alignWeight()});
+        IntPointer alignB = new IntPointer(new int[] {key.alignInput()});
+        IntPointer alignC = new IntPointer(new int[] {key.alignOutput()});
+        IntPointer found = new IntPointer(1)) {
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+          workspaceBytes, 8), "MAX_WORKSPACE_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+          alignA, 4), "MIN_ALIGNMENT_A_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          alignB, 4), "MIN_ALIGNMENT_B_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+          alignC, 4), "MIN_ALIGNMENT_C_BYTES");
+      checkCublas(cublas.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+          alignC, 4), "MIN_ALIGNMENT_D_BYTES");
+      cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t();
+      checkCublas(cublas.cublasLtMatmulAlgoGetHeuristic(ltHandle, desc, a, b, c, c, preference, 1, result, found),
+          "cublasLtMatmulAlgoGetHeuristic");
+      if (found.get() == 0) {
+        throw new IllegalStateException("cuBLASLt has no algorithm for " + key);
+      }
+      gemmAlgorithms.put(key, result);
+      return result;
+    } finally {
+      cublas.cublasLtMatmulPreferenceDestroy(preference);
+    }
+  }
+
+  /** The largest power of two up to 256 that divides a device address. */
+  private static int alignment(long address) {
+    return (int) Math.min(256, Long.lowestOneBit(address | 256));
+  }
+
+  private static cublasLtMatrixLayoutOpaque_t layout(int type, long rows, long cols, long ld) {
+    PointerPointer<Pointer> pp = new PointerPointer<>(1);
+    checkCublas(cublas.cublasLtMatrixLayoutCreate(pp, type, rows, cols, ld), "matrix layout");
+    return new cublasLtMatrixLayoutOpaque_t(pp.get(0));
+  }
+
+  @Override
+  public void linearWeightGradient(long dweight, long dout, long inp, int rows, int in, int outDim) {
+    if (rows == 0) {
+      return;
+    }
+    try (FloatPointer one = new FloatPointer(1f)) {
+      // Column-major dWᵀ[in, out] += inpᵀ[in, rows] · dout[rows, out].
+      checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_T, in, outDim, rows, one,
+          CudaBackend.ptr(inp), cudart.CUDA_R_16BF, in, CudaBackend.ptr(dout), cudart.CUDA_R_16BF, outDim, one,
+          CudaBackend.ptr(dweight), cudart.CUDA_R_32F, in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx(dweight)");
+    }
+  }
+
+  @Override
+  public void linearInputGradient(long dinp, long dout, long weight, int rows, int in, int outDim,
+      boolean accumulate) {
+    if (rows == 0) {
+      return;
+    }
+    try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
+      // Column-major dinpᵀ[in, rows] = Wᵀ[in, out] · doutᵀ[out, rows].
+      checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, outDim, one,
+          CudaBackend.ptr(weight), cudart.CUDA_R_16BF, in, CudaBackend.ptr(dout), cudart.CUDA_R_16BF, outDim,
+          accumulate ? one : zero, CudaBackend.ptr(dinp), cudart.CUDA_R_16BF, in, CUBLAS_COMPUTE_32F,
+          CUBLAS_GEMM_DEFAULT), "cublasGemmEx(dinp)");
+    }
+  }
+
+  @Override
+  public void synchronize() {
+    check(cudart.cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (CUmod_st module : modules) {
+      cudart.cuModuleUnload(module);
+    }
+    for (cublasLtMatmulHeuristicResult_t result : gemmAlgorithms.values()) {
+      result.close();
+    }
+    cublas.cublasLtDestroy(ltHandle);
+    cublas.cublasDestroy_v2(cublasHandle);
+    cudart.cudaFree(workspace);
+    if (arena != null) {
+      cudart.cudaFree(arena);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source hash and architecture.
+  // ------------------------------------------------------------------------------------------------------------
+
+  /** The options every kernel file is compiled with (common.cuh's header says why there is no fast math). */
+  static String[] options(String arch) {
+    return new String[] {"-std=c++17", "--gpu-architecture=" + arch};
+  }
+
+  static Path cacheDir() {
+    String configured = System.getProperty("mosaicbert.cuda.cache");
+    return configured != null ? Path.of(configured)
+        : Path.of(System.getProperty("java.io.tmpdir"), "mosaicbert-cuda-" + System.getProperty("user.name"));
+  }
+
+  private void loadModule(String source) {
+    String code = Device.resource(source + ".cu");
+    String header = Device.resource("common.cuh");
+    String key;
+    try {
+      MessageDigest sha = MessageDigest.getInstance("SHA-256");
+      sha.update(code.getBytes(StandardCharsets.UTF_8));
+      sha.update(header.getBytes(StandardCharsets.UTF_8));
+      sha.update(String.join(" ", options(arch)).getBytes(StandardCharsets.UTF_8));
+      key = HexFormat.of().formatHex(sha.digest()).substring(0, 16);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    Path cached = cacheDir().resolve(source + "-" + arch + "-" + key + ".cubin");
+    byte[] cubin;
+    try {
+      if (Files.isRegularFile(cached)) {
+        cubin = Files.readAllBytes(cached);
+      } else {
+        cubin = compile(source, code, header);
+        Files.createDirectories(cached.getParent());
+        Path tmp = Files.createTempFile(cached.getParent(), source, ".tmp");
+        Files.write(tmp, cubin);
+        Files.move(tmp, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("kernel cache " + cached, e);
+    }
+    CUmod_st module = new CUmod_st();
+    try (BytePointer image = new BytePointer(cubin)) {
+      check(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(" + source + ")");
+    }
+    modules.add(module);
+    for (String entry : Device.entryPoints(code)) {
+      CUfunc_st function = new CUfunc_st();
+      check(cudart.cuModuleGetFunction(function, module, entry), "cuModuleGetFunction(" + entry + ")");
+      functions.put(entry, function);
+    }
+  }
+
+  private byte[] compile(String source, String code, String header) {
+    _nvrtcProgram program = new _nvrtcProgram();
+    try (BytePointer src = new BytePointer(code); BytePointer name = new BytePointer(source + ".cu");
+        PointerPointer<BytePointer> headers = new PointerPointer<>(new BytePointer(header));
+        PointerPointer<BytePointer> includeNames = new PointerPointer<>(new BytePointer("common.cuh"))) {
+      checkNvrtc(nvrtc.nvrtcCreateProgram(program, src, name, 1, headers, includeNames), "nvrtcCreateProgram");
+      String[] opts = options(arch);
+      int err;
+      try (PointerPointer<BytePointer> options = new PointerPointer<>(opts)) {
+        err = nvrtc.nvrtcCompileProgram(program, opts.length, options);
+      }
+      if (err != 0) {
+        throw new IllegalStateException("NVRTC could not compile " + source + ".cu for " + arch + ": "
+            + nvrtc.nvrtcGetErrorString(err).getString() + "\n" + log(program));
+      }
+      try (SizeTPointer size = new SizeTPointer(1)) {
+        checkNvrtc(nvrtc.nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
+        byte[] cubin = new byte[(int) size.get()];
+        checkNvrtc(nvrtc.nvrtcGetCUBIN(program, cubin), "nvrtcGetCUBIN");
+        LOG.info("compiled {}.cu for {} with NVRTC ({} bytes of CUBIN)", source, arch, cubin.length);
+        return cubin;
+      }
+    } finally {
+      nvrtc.nvrtcDestroyProgram(program);
+    }
+  }
+
+  private static String log(_nvrtcProgram program) {
+    try (SizeTPointer size = new SizeTPointer(1)) {
+      nvrtc.nvrtcGetProgramLogSize(program, size);
+      byte[] text = new byte[(int) size.get()];
+      nvrtc.nvrtcGetProgramLog(program, text);
+      return new String(text, StandardCharsets.UTF_8).trim();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Errors
+  // ------------------------------------------------------------------------------------------------------------
+
+  private static void check(int err, String what) {
+    if (err != 0) {
+      throw new IllegalStateException("CUDA error in " + what + ": " + CudaProbe.errorString(err));
+    }
+  }
+
+  private static void checkCublas(int err, String what) {
+    if (err != 0) {
+      throw new IllegalStateException("cuBLAS error " + err + " in " + what);
+    }
+  }
+
+  private static void checkNvrtc(int err, String what) {
+    if (err != 0) {
+      throw new IllegalStateException("NVRTC error in " + what + ": " + nvrtc.nvrtcGetErrorString(err).getString());
+    }
+  }
+}
