@@ -19,13 +19,17 @@ public final class GoldenVectors {
   private GoldenVectors() {}
 
   /**
-   * What counts as a match. {@link #FLOAT32} is the README's (a float32 engine); {@link #BF16} is for a bf16 engine
-   * such as the CUDA backend (8 mantissa bits, about 4e-3 relative per rounding, compounded over the layers): first
-   * estimates, not yet run on a GPU.
+   * What counts as a match. {@link #FLOAT32} is the README's (a float32 engine). {@link #BF16} is for a bf16 engine
+   * such as the CUDA backend (8 mantissa bits, about 4e-3 relative per rounding): outputs and losses closely, gradients
+   * loosely, because these vectors' gradients are ill-conditioned for bf16. Their batch is 3 sequences whose class
+   * probabilities are all about 1/3, so every gradient is a small sum of nearly cancelling O(1) terms, each rounded to
+   * bf16: on the emulated CUDA device the gradients come out 9-21% off (relative Frobenius) while the outputs agree to
+   * 0.7%, and the same backend agrees with the CPU backend's gradients to 1% on well-conditioned random batches
+   * (CudaBackendParityTest), which is where gradients are checked tightly.
    */
   public record Tolerances(double outputAbs, double outputRel, double lossRel, double gradientRelFrobenius) {
     public static final Tolerances FLOAT32 = new Tolerances(2e-5, 1e-4, 1e-5, 1e-4);
-    public static final Tolerances BF16 = new Tolerances(3e-2, 3e-2, 1e-2, 5e-2);
+    public static final Tolerances BF16 = new Tolerances(3e-2, 3e-2, 1e-2, 0.3);
   }
 
   /** One compared tensor. */

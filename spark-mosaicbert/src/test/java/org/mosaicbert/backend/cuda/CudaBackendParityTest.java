@@ -22,9 +22,10 @@ import org.mosaicbert.model.RandomBatches;
 import org.mosaicbert.model.UnpaddedBatch;
 
 /**
- * CudaBackend against CpuBackend, op by op and for a whole forward/backward pass, with bf16 tolerances. Skipped unless
- * {@link CudaProbe} finds a device (every development and CI machine: no GPU there). NEVER RUN: written without a
- * GPU; the tolerances are first guesses (bf16 has 8 bits of mantissa: about 4e-3 relative per rounding).
+ * CudaBackend against CpuBackend, op by op, for a whole forward/backward pass and on the golden vectors, with bf16
+ * tolerances. On a machine with a GPU it runs on the GPU ({@link CudaDevice}; scripts/gpu-check.sh); elsewhere on the
+ * {@link EmulatedDevice}, which runs the same kernel files on the CPU, so CudaBackend's host code and every kernel are
+ * checked on every build (not the hardware, NVRTC or cuBLAS). Skipped when there is neither a GPU nor g++.
  *
  * <p>Inputs are rounded to bf16 before the CPU sees them, so that both backends start from the same values and only
  * the compute precision differs. Every comparison prints a line (max abs, relative Frobenius error) to stderr.
@@ -36,12 +37,19 @@ class CudaBackendParityTest {
   private static CudaBackend gpu;
   private static CpuBackend cpu;
 
+  /** A CudaBackend on the GPU when there is one, else on the emulated device. */
+  static CudaBackend newBackend(long arenaBytes) {
+    return CudaProbe.available() ? new CudaBackend(0, arenaBytes) : new CudaBackend(new EmulatedDevice(), arenaBytes);
+  }
+
   @BeforeAll
   static void open() {
     CudaProbe.Result probe = CudaProbe.probe();
-    assumeTrue(probe.available(), "skipping the CUDA parity suite: " + probe.describe());
-    System.err.println("CudaBackendParityTest on " + probe.describe());
-    gpu = new CudaBackend(0, 1L << 30);
+    assumeTrue(probe.available() || EmulatedDevice.compiler() != null, "skipping the CUDA parity suite: there is "
+        + probe.describe() + ", and no g++ to build the emulated device");
+    System.err.println("CudaBackendParityTest on " + (probe.available() ? probe.describe()
+        : "the emulated device (the kernel files on the CPU; " + probe.describe() + ")"));
+    gpu = newBackend(1L << 30);
     cpu = new CpuBackend(4);
   }
 
@@ -357,7 +365,7 @@ class CudaBackendParityTest {
           batch.maskedRows().length);
       List<String> failures = new ArrayList<>();
       try (MosaicBert onCpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CpuBackend(4), capacity);
-          MosaicBert onGpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CudaBackend(0, 1L << 30), capacity)) {
+          MosaicBert onGpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, newBackend(1L << 30), capacity)) {
         ModelWeights.initialize(onCpu, 3);
         for (ParameterLayout.Tensor t : onCpu.layout().tensors()) {
           float[] values = onCpu.parameter(t.name());
@@ -400,7 +408,7 @@ class CudaBackendParityTest {
   @Test
   void goldenVectorsA() {
     java.nio.file.Path dir = org.mosaicbert.testing.SharedTestData.path("reference/vectors-a");
-    try (CudaBackend backend = new CudaBackend(0, 1L << 28)) {
+    try (CudaBackend backend = newBackend(1L << 28)) {
       org.mosaicbert.io.GoldenVectors.Report report = org.mosaicbert.io.GoldenVectors.check(dir, backend, System.err,
           org.mosaicbert.io.GoldenVectors.Tolerances.BF16);
       assertTrue(report.pass(), "golden vectors-a on the GPU: see the table above");

@@ -1,6 +1,6 @@
 // Runs the CUDA backend's attention kernels on the CPU with the host stand-in for common.cuh, grid by grid in the
-// order and launch configuration CudaBackend uses: one block at a time, one OS thread per CUDA thread
-// (AttentionKernelsOnHostTest). Head dimension 64 takes attention.cu's tensor-core kernels, 16 and 32
+// order and launch configuration CudaBackend uses: one block at a time, its threads
+// as fibers (AttentionKernelsOnHostTest). Head dimension 64 takes attention.cu's tensor-core kernels, 16 and 32
 // attention_small.cu's. Binary little-endian files:
 //   in:  int D, heads, num_seqs, nnz; int cu_seqlens[num_seqs + 1]; float slopes[heads];
 //        bf16 qkv[nnz * 3 * heads * D]; bf16 dctx[nnz * heads * D]
@@ -10,39 +10,15 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
-#include <thread>
 #include <vector>
 
-/** Launches kernel() on a grid of blocks of `threads` threads, each block's threads running concurrently. */
+/** Runs a kernel as CudaBackend launches it; a deadlock (threads waiting at a barrier forever) ends the run. */
 template <class Kernel>
 static void launch(dim3 grid, unsigned threads, Kernel kernel) {
-  gridDim = grid;
-  blockDim = {threads, 1, 1};
-  const unsigned warps = (threads + 31) / 32;
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        blockIdx = {x, y, z};
-        std::barrier<> block(threads);
-        std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
-        for (unsigned w = 0; w < warps; ++w) {
-          warp_barriers.emplace_back(new std::barrier<>(32));
-          host_warp_barriers[w] = warp_barriers.back().get();
-        }
-        host_block_barrier = &block;
-        std::vector<std::thread> block_threads;
-        for (unsigned t = 0; t < threads; ++t) {
-          block_threads.emplace_back([t, &kernel] {
-            threadIdx = {t, 0, 0};
-            kernel();
-            // A returned thread no longer holds up its block's or its warp's barriers (as on sm_70 and later).
-            host_warp_barriers[t >> 5]->arrive_and_drop();
-            host_block_barrier->arrive_and_drop();
-          });
-        }
-        for (std::thread& th : block_threads) th.join();
-      }
+  if (!host_run_grid(grid.x, grid.y, grid.z, threads, 0, true, kernel)) {
+    fprintf(stderr, "deadlock: threads wait at a barrier that the others never reach\n");
+    std::exit(3);
+  }
 }
 
 template <class T>

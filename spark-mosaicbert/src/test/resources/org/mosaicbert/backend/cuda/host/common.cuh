@@ -1,12 +1,12 @@
-// Host stand-in for the CUDA backend's common.cuh: runs the kernel files as plain C++ on the CPU, one OS thread per
-// CUDA thread, one block at a time (AttentionKernelsOnHostTest, and the emulated device of the CUDA backend's tests).
+// Host stand-in for the CUDA backend's common.cuh: runs the kernel files as plain C++ on the CPU, one block at a time,
+// its threads as fibers where they meet (AttentionKernelsOnHostTest, and EmulatedDevice of the CUDA backend's tests).
 // It defines what the real header leaves to the hardware, then includes the real header (device/common.cuh beside
 // this folder) for everything else, so the hash, dropout and bf16 packing code is the kernels' own.
 //
 // What it models, from the PTX ISA and the CUDA programming guide:
 // - __syncthreads, __syncwarp: barriers of the block's threads and of a warp's 32 lanes (a thread that has returned
 //   counts as arrived, as on sm_70 and later);
-// - __shfl_xor_sync (full mask): the warp's lanes exchange through a buffer between two warp barriers;
+// - __shfl_xor_sync (full mask): the warp's lanes exchange through a buffer and a warp barrier;
 // - __shared__: static storage, shared by the threads of the one block that runs at a time; dynamic shared memory
 //   (DYNAMIC_SHARED) a buffer of the launch's size;
 // - attention.cu's PTX wrappers: cp.async copies at once (commit and wait are then no-ops, which is what a wait
@@ -23,7 +23,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <barrier>
+#include <ucontext.h>
+
+#include <functional>
+#include <vector>
 
 #define __global__
 #define __device__
@@ -52,6 +55,11 @@ inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fsqrt_rn(float a) { return sqrtf(a); }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }  // CUDA's is within 2 ulp of this
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
 
 typedef unsigned short bf16;
 
@@ -67,46 +75,169 @@ inline bf16 float_to_bf16(float x) {
 inline unsigned pack_bf16x2(float lo, float hi) { return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Block and warp synchronisation (set up per block by the runner in attention_host.cpp)
+// Threads, blocks and barriers: a block's CUDA threads are fibers (ucontext) on one OS thread, switched at barriers
+// and shuffles, so a run is deterministic and cheap; host_run_grid runs a grid block by block.
 // ---------------------------------------------------------------------------------------------------------------
 
 constexpr int HOST_MAX_WARPS = 32;
-inline std::barrier<>* host_block_barrier;
-inline std::barrier<>* host_warp_barriers[HOST_MAX_WARPS];
 
-/** Per warp: what its lanes exchange in one warp-wide step. */
+/** Per warp: what its lanes exchange in one warp-wide step (shuffle, ldmatrix, mma). */
 struct HostWarpExchange {
   unsigned word[32];
   unsigned address[32];
   unsigned a[32][4];
   unsigned b[32][2];
 };
-inline HostWarpExchange host_exchange[HOST_MAX_WARPS];
+/**
+ * Two per warp, used in turn: a lane writes step k's slot, waits for its warp, reads. It can write step k + 1's slot
+ * while others still read step k's, and step k + 2 reuses step k's slot only after every lane has passed step k + 1's
+ * barrier, that is after reading: one barrier per step instead of two.
+ */
+inline HostWarpExchange host_exchange[HOST_MAX_WARPS][2];
+/** Warp-wide steps each thread has taken in this block (the same count in every lane of a warp). */
+inline unsigned host_steps[HOST_MAX_WARPS * 32];
+
+/** A barrier of `alive` threads: the generation moves on when all of them have arrived. */
+struct HostBarrier {
+  unsigned alive, arrived, generation;
+};
+inline HostBarrier host_block_barrier;
+inline HostBarrier host_warp_barriers[HOST_MAX_WARPS];
+
+struct HostFiber {
+  ucontext_t context;
+  std::vector<unsigned char> stack;
+  bool done;
+};
+inline std::vector<HostFiber> host_fibers;
+inline ucontext_t host_scheduler;
+inline unsigned host_current;
+inline const std::function<void()>* host_kernel;
 
 inline int host_warp() { return (int)(threadIdx.x >> 5); }
 inline int host_lane() { return (int)(threadIdx.x & 31); }
-inline void host_warp_sync() { host_warp_barriers[host_warp()]->arrive_and_wait(); }
 
-inline void __syncthreads() { host_block_barrier->arrive_and_wait(); }
+/** This thread's slot for its next warp-wide step. */
+inline HostWarpExchange& host_next_exchange() { return host_exchange[host_warp()][host_steps[threadIdx.x]++ & 1]; }
+
+/** Back to the scheduler, which resumes the block's other threads in turn. */
+inline void host_yield() { swapcontext(&host_fibers[host_current].context, &host_scheduler); }
+
+inline void host_arrive_and_wait(HostBarrier& b) {
+  const unsigned generation = b.generation;
+  if (++b.arrived == b.alive) {
+    b.arrived = 0;
+    ++b.generation;
+    return;
+  }
+  while (b.generation == generation) host_yield();
+}
+
+/** A returned thread no longer counts: the threads waiting for it go on (as on sm_70 and later). */
+inline void host_leave(HostBarrier& b) {
+  if (--b.alive > 0 && b.arrived == b.alive) {
+    b.arrived = 0;
+    ++b.generation;
+  }
+}
+
+inline void host_warp_sync() { host_arrive_and_wait(host_warp_barriers[host_warp()]); }
+
+inline void __syncthreads() { host_arrive_and_wait(host_block_barrier); }
 
 inline void __syncwarp() { host_warp_sync(); }
+
+inline void host_fiber_main() {
+  (*host_kernel)();
+  host_leave(host_warp_barriers[host_warp()]);
+  host_leave(host_block_barrier);
+  host_fibers[host_current].done = true;
+  host_yield();  // never resumed
+}
+
+/** The launch's dynamic shared memory (sized by the runner). */
+inline std::vector<unsigned char> host_dynamic_smem_buffer;
+inline unsigned char* host_dynamic_smem;
+#define DYNAMIC_SHARED(T, name) T* name = (T*)host_dynamic_smem
+
+/**
+ * Runs kernel() for every thread of a gx x gy x gz grid of blocks of `threads` threads. `together`: the kernel's
+ * threads meet (barriers, shuffles, shared memory), so each block's threads run as fibers; else one after another.
+ * Returns false when a block's threads wait at a barrier that the others never reach (a deadlock on a GPU).
+ */
+template <class Kernel>
+inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned shared_bytes,
+                          bool together, Kernel kernel) {
+  constexpr size_t STACK_BYTES = 256 << 10;
+  gridDim = {gx, gy, gz};
+  blockDim = {threads, 1, 1};
+  host_dynamic_smem_buffer.assign(shared_bytes + 16, 0);
+  host_dynamic_smem = host_dynamic_smem_buffer.data();
+  const std::function<void()> body = kernel;
+  host_kernel = &body;
+  if (together && host_fibers.size() < threads) {
+    host_fibers.resize(threads);
+    for (HostFiber& f : host_fibers) f.stack.resize(STACK_BYTES);
+  }
+  for (unsigned z = 0; z < gz; ++z)
+    for (unsigned y = 0; y < gy; ++y)
+      for (unsigned x = 0; x < gx; ++x) {
+        blockIdx = {x, y, z};
+        if (!together) {
+          for (unsigned t = 0; t < threads; ++t) {
+            threadIdx = {t, 0, 0};
+            kernel();
+          }
+          continue;
+        }
+        host_block_barrier = {threads, 0, 0};
+        for (unsigned w = 0; w < (threads + 31) / 32; ++w) {
+          host_warp_barriers[w] = {threads - 32 * w < 32 ? threads - 32 * w : 32, 0, 0};
+        }
+        for (unsigned t = 0; t < threads; ++t) host_steps[t] = 0;
+        for (unsigned t = 0; t < threads; ++t) {
+          HostFiber& f = host_fibers[t];
+          getcontext(&f.context);
+          f.context.uc_stack.ss_sp = f.stack.data();
+          f.context.uc_stack.ss_size = f.stack.size();
+          f.context.uc_link = nullptr;
+          makecontext(&f.context, host_fiber_main, 0);
+          f.done = false;
+        }
+        unsigned remaining = threads;
+        unsigned long long last_progress = ~0ull;
+        unsigned idle_rounds = 0;
+        while (remaining > 0) {
+          for (unsigned t = 0; t < threads; ++t) {
+            if (host_fibers[t].done) continue;
+            host_current = t;
+            threadIdx = {t, 0, 0};
+            swapcontext(&host_scheduler, &host_fibers[t].context);
+            if (host_fibers[t].done) --remaining;
+          }
+          // Progress: a thread finished or a barrier opened. Rounds without any mean threads wait for one another
+          // at barriers that the others never reach: a deadlock on a GPU.
+          unsigned long long progress = host_block_barrier.generation + (unsigned long long)(threads - remaining);
+          for (unsigned w = 0; w < (threads + 31) / 32; ++w) progress += host_warp_barriers[w].generation;
+          idle_rounds = progress == last_progress ? idle_rounds + 1 : 0;
+          last_progress = progress;
+          if (idle_rounds > 2) return false;
+        }
+      }
+  return true;
+}
 
 /** For 4-byte values (float, int), as the kernels shuffle them. */
 template <class T>
 inline T __shfl_xor_sync(unsigned /*full mask*/, T v, int lane_mask) {
   static_assert(sizeof(T) == 4, "4-byte shuffles only");
-  HostWarpExchange& x = host_exchange[host_warp()];
+  HostWarpExchange& x = host_next_exchange();
   memcpy(&x.word[host_lane()], &v, 4);
   host_warp_sync();
   T r;
   memcpy(&r, &x.word[host_lane() ^ lane_mask], 4);
-  host_warp_sync();
   return r;
 }
-
-/** The launch's dynamic shared memory (sized by the runner). */
-inline unsigned char* host_dynamic_smem;
-#define DYNAMIC_SHARED(T, name) T* name = (T*)host_dynamic_smem
 
 // ---------------------------------------------------------------------------------------------------------------
 // Everything else but attention.cu's PTX: the real header
@@ -142,7 +273,7 @@ inline void att_cp_async_wait_all() {}
 /** Lane l's row address is row (l & 7) of matrix (l >> 3); lane l receives, of each matrix, row l / 4, elements
  *  2 (l % 4) and 2 (l % 4) + 1; transposed: elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4). */
 inline void host_ldmatrix_x4(unsigned r[4], unsigned address, bool trans) {
-  HostWarpExchange& x = host_exchange[host_warp()];
+  HostWarpExchange& x = host_next_exchange();
   const int l = host_lane();
   x.address[l] = address;
   host_warp_sync();
@@ -158,7 +289,6 @@ inline void host_ldmatrix_x4(unsigned r[4], unsigned address, bool trans) {
     }
     r[i] = (unsigned)lo | ((unsigned)hi << 16);
   }
-  host_warp_sync();
 }
 
 inline void att_ldmatrix_x4(unsigned r[4], unsigned address) { host_ldmatrix_x4(r, address, false); }
@@ -170,7 +300,7 @@ inline float host_half(unsigned reg, int e) { return e ? bf16x2_hi(reg) : bf16x2
 
 /** c[16x8] += A[16x16] B[16x8], fragments as att_mma's comment in attention.cu (the PTX ISA's m16n8k16 layouts). */
 inline void att_mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
-  HostWarpExchange& x = host_exchange[host_warp()];
+  HostWarpExchange& x = host_next_exchange();
   const int l = host_lane();
   for (int i = 0; i < 4; ++i) x.a[l][i] = a[i];
   x.b[l][0] = b0;
@@ -192,6 +322,5 @@ inline void att_mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
     }
     d[i] = sum;
   }
-  host_warp_sync();
   for (int i = 0; i < 4; ++i) c[i] = d[i];
 }
