@@ -447,12 +447,14 @@ public final class CudaBackend implements Backend {
   public void layerNormBackward(View dinp, View dw, View db, View dout, View inp, View w, View mean, View rstd, int n,
       int hidden) {
     checkLayerNormWidth(hidden);
-    long partials = new Staging().take(4L * LN_BACKWARD_BLOCKS * 2 * hidden);
-    launch("layernorm_backward", LN_BACKWARD_BLOCKS, 1, 1, 128, 32 * hidden, ptrArg(bf16(dinp)), ptrArg(0),
+    // Four rows per block and pass (a warp each): no more blocks than rows need, at most 256 (the H200 twice over).
+    int blocks = Math.max(1, Math.min(LN_BACKWARD_BLOCKS, (n + 3) / 4));
+    long partials = new Staging().take(4L * blocks * 2 * hidden);
+    launch("layernorm_backward", blocks, 1, 1, 128, 32 * hidden, ptrArg(bf16(dinp)), ptrArg(0),
         ptrArg(partials), ptrArg(bf16(dout)), ptrArg(bf16(inp)), ptrArg(bf16(w)), ptrArg(f32(mean)),
         ptrArg(f32(rstd)), n, hidden, 0f, ptrArg(0), 0L);
     launch("layernorm_param_grads", (hidden + 255) / 256, 1, 1, 256, 0, ptrArg(f32(dw)), ptrArg(f32(db)),
-        ptrArg(partials), LN_BACKWARD_BLOCKS, hidden);
+        ptrArg(partials), blocks, hidden);
   }
 
   /** layernorm.cu keeps a row in registers, 4 chunks of 256 columns at most, in multiples of 8 (every preset). */

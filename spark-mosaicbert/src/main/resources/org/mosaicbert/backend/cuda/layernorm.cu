@@ -25,13 +25,13 @@
 //   layernorm_backward(dx, dbranch, partials, dout, x, weight, mean, rstd, n, H, p, row_keys, site)
 //       dx = the gradient of x (what flows to the residual); dbranch (may be NULL) = dropout(dx), what flows into
 //       the branch; partials = float [gridDim.x, 2, H]: this block's sums of dout * xhat (dweight) and dout (dbias).
-//       grid: any fixed number of blocks (256 is a good choice: it fills an H100/H200 twice and keeps the partials
-//       at 2 MiB for H = 1024); block 128 (4 warps, rows strided over all warps of the grid); dynamic shared memory
+//       grid: any number of blocks (CudaBackend takes min(256, ceil(n / 4)): 256 fills an H100/H200 twice and keeps
+//       the partials at 2 MiB for H = 1024; fewer rows need fewer blocks); block 128 (4 warps, rows strided over all warps of the grid); dynamic shared memory
 //       4 warps * 2 * H * 4 bytes = 32 * H bytes (24 KiB at H = 768, 32 KiB at 1024: no opt-in needed).
 //   layernorm_param_grads(dweight, dbias, partials, num_partials, H)
 //       dweight[c] += sum_k partials[k, 0, c]; dbias[c] += sum_k partials[k, 1, c], k in order.
 //       grid ceil(H / 256), block 256.
-//   With the same grid for layernorm_backward, the parameter gradients are the same bits on every run: no atomics.
+//   The grid is a function of n alone, so the parameter gradients are the same bits on every run: no atomics.
 
 #include "common.cuh"
 

@@ -75,7 +75,7 @@ inline bf16 float_to_bf16(float x) {
 inline unsigned pack_bf16x2(float lo, float hi) { return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Threads, blocks and barriers: a block's CUDA threads are fibers (ucontext) on one OS thread, switched at barriers
+// Threads, blocks and barriers: a block's CUDA threads are fibers on one OS thread, switched at barriers
 // and shuffles, so a run is deterministic and cheap; host_run_grid runs a grid block by block.
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -104,13 +104,71 @@ struct HostBarrier {
 inline HostBarrier host_block_barrier;
 inline HostBarrier host_warp_barriers[HOST_MAX_WARPS];
 
+// A fiber switch saves the callee-saved registers on the running stack and loads another stack: a few instructions
+// on x86-64 Linux (below), ucontext elsewhere (correct too, but each switch costs two system calls).
+#if defined(__x86_64__) && defined(__linux__)
+extern "C" void host_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .text
+  .globl host_switch
+  .type host_switch, @function
+host_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size host_switch, .-host_switch
+)");
+
+struct HostContext {
+  void* sp;
+};
+
+inline void host_context_switch(HostContext& save, HostContext& load) { host_switch(&save.sp, load.sp); }
+
+/** A context that starts entry() on the given stack: host_switch's pops, then its ret into entry. */
+inline void host_context_make(HostContext& c, unsigned char* stack, size_t bytes, void (*entry)()) {
+  uintptr_t top = ((uintptr_t)(stack + bytes)) & ~(uintptr_t)15;
+  void** sp = (void**)top;
+  *--sp = nullptr;          // entry's return address (never used): entry sees rsp % 16 == 8, as after a call
+  *--sp = (void*)entry;     // host_switch's ret lands here
+  for (int r = 0; r < 6; ++r) *--sp = nullptr;  // rbp rbx r12 r13 r14 r15
+  c.sp = sp;
+}
+#else
+struct HostContext {
+  ucontext_t uc;
+};
+
+inline void host_context_switch(HostContext& save, HostContext& load) { swapcontext(&save.uc, &load.uc); }
+
+inline void host_context_make(HostContext& c, unsigned char* stack, size_t bytes, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = bytes;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+#endif
+
 struct HostFiber {
-  ucontext_t context;
+  HostContext context;
   std::vector<unsigned char> stack;
   bool done;
 };
 inline std::vector<HostFiber> host_fibers;
-inline ucontext_t host_scheduler;
+inline HostContext host_scheduler;
 inline unsigned host_current;
 inline const std::function<void()>* host_kernel;
 
@@ -121,7 +179,7 @@ inline int host_lane() { return (int)(threadIdx.x & 31); }
 inline HostWarpExchange& host_next_exchange() { return host_exchange[host_warp()][host_steps[threadIdx.x]++ & 1]; }
 
 /** Back to the scheduler, which resumes the block's other threads in turn. */
-inline void host_yield() { swapcontext(&host_fibers[host_current].context, &host_scheduler); }
+inline void host_yield() { host_context_switch(host_fibers[host_current].context, host_scheduler); }
 
 inline void host_arrive_and_wait(HostBarrier& b) {
   const unsigned generation = b.generation;
@@ -197,11 +255,7 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
         for (unsigned t = 0; t < threads; ++t) host_steps[t] = 0;
         for (unsigned t = 0; t < threads; ++t) {
           HostFiber& f = host_fibers[t];
-          getcontext(&f.context);
-          f.context.uc_stack.ss_sp = f.stack.data();
-          f.context.uc_stack.ss_size = f.stack.size();
-          f.context.uc_link = nullptr;
-          makecontext(&f.context, host_fiber_main, 0);
+          host_context_make(f.context, f.stack.data(), f.stack.size(), host_fiber_main);
           f.done = false;
         }
         unsigned remaining = threads;
@@ -212,7 +266,7 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
             if (host_fibers[t].done) continue;
             host_current = t;
             threadIdx = {t, 0, 0};
-            swapcontext(&host_scheduler, &host_fibers[t].context);
+            host_context_switch(host_scheduler, host_fibers[t].context);
             if (host_fibers[t].done) --remaining;
           }
           // Progress: a thread finished or a barrier opened. Rounds without any mean threads wait for one another

@@ -19,13 +19,22 @@
 // to the output type (the bias, cuBLASLt's epilogue, added before it).
 #include "common.cuh"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
 static const uint64_t ARENA_BASE = 0x7f0000000000ull;
+/** Seconds spent per kernel; printed to stderr at the end when MOSAICBERT_EMULATOR_PROFILE is set. */
+static std::map<std::string, double> seconds_in;
+
+static void print_profile() {
+  if (!getenv("MOSAICBERT_EMULATOR_PROFILE")) return;
+  for (const auto& [name, seconds] : seconds_in) fprintf(stderr, "emulated %-40s %9.3f s\n", name.c_str(), seconds);
+}
 static unsigned char* arena = nullptr;
 static uint64_t arena_bytes = 0;
 
@@ -106,7 +115,10 @@ static void input_gradient(uint64_t dinp, uint64_t dout, uint64_t weight, long l
 template <class T>
 static T get() {
   T v;
-  if (fread(&v, sizeof(T), 1, stdin) != 1) std::exit(0);  // EmulatedDevice closed the pipe
+  if (fread(&v, sizeof(T), 1, stdin) != 1) {  // EmulatedDevice closed the pipe
+    print_profile();
+    std::exit(0);
+  }
   return v;
 }
 
@@ -185,7 +197,9 @@ int main() {
               a.i = (long long)values[k];
             }
           }
+          const auto t0 = std::chrono::steady_clock::now();
           if (!dispatch(name, args.data(), gx, gy, gz, block, shared)) throw Failure{"no kernel " + name};
+          seconds_in[name] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           ok();
           break;
         }

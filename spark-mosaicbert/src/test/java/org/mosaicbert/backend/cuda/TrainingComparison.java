@@ -1,0 +1,114 @@
+package org.mosaicbert.backend.cuda;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import org.mosaicbert.collective.Collective;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.train.CheckpointStore;
+import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.TrainPlan;
+import org.mosaicbert.train.TrainState;
+
+/**
+ * The same short MLM run through {@link DataParallelTrainer} on the CPU backend and on the CUDA backend: a tiny
+ * model, Zipf-distributed tokens (so that the loss falls), steps of several micro-batches whose masked-token counts
+ * differ, checkpoints written along the way. The loss of every step, side by side.
+ */
+record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpuTokensPerSecond,
+    double gpuTokensPerSecond) {
+
+  /** One run on the CUDA side: the trainer with whatever backend and collective the caller opens (and closes). */
+  interface GpuRun {
+    void train(TrainPlan plan, SampleStream stream, CheckpointStore store);
+  }
+
+  static TrainingComparison run(int steps, int vocab, int numSamples, int maxLen, int batch, int microBatch,
+      GpuRun gpu) {
+    ModelConfig config = ModelConfig.preset("tiny", vocab);
+    SplittableRandom rnd = new SplittableRandom(5);
+    double[] zipf = new double[vocab];
+    for (int t = 5; t < vocab; t++) {
+      zipf[t] = zipf[t - 1] + 1.0 / (t - 4);
+    }
+    List<Sample> samples = new ArrayList<>();
+    for (int i = 0; i < numSamples; i++) {
+      int[] ids = new int[8 + rnd.nextInt(maxLen - 7)];
+      ids[0] = 2;
+      ids[ids.length - 1] = 3;
+      for (int p = 1; p < ids.length - 1; p++) {
+        int at = Arrays.binarySearch(zipf, rnd.nextDouble() * zipf[vocab - 1]);
+        ids[p] = Math.max(5, at < 0 ? -at - 1 : at);
+      }
+      samples.add(new Sample(i, ids));
+    }
+    TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6,
+        1e-5), steps, 0.1, 0.02, batch, microBatch, 1, 17, 0.3, 4, vocab, new int[] {0, 1, 2, 3, 4}, maxLen,
+        samples.size(), Math.max(1, steps / 2), 1, Runtime.getRuntime().availableProcessors());
+    double[][] curves = new double[2][];
+    double[] tokensPerSecond = new double[2];
+    for (int run = 0; run < 2; run++) {
+      List<String> metrics = new ArrayList<>();
+      CheckpointStore store = new CheckpointStore() {
+        @Override
+        public Optional<TrainState.Loaded> latest() {
+          return Optional.empty();
+        }
+
+        @Override
+        public void publish(long step, Path localDir) {}
+
+        @Override
+        public void appendMetrics(String jsonLine) {
+          metrics.add(jsonLine);
+        }
+      };
+      SampleStream stream = SampleStream.inMemory(samples, 17);
+      if (run == 0) {
+        DataParallelTrainer.train(plan, Collective.single(), stream, null, store);
+      } else {
+        gpu.train(plan, stream, store);
+      }
+      curves[run] = metrics.stream().mapToDouble(m -> Double.parseDouble(m.replaceAll(".*\"loss\": ([0-9.]+).*",
+          "$1"))).toArray();
+      tokensPerSecond[run] = metrics.stream().skip(steps / 2).mapToDouble(m -> Double.parseDouble(
+          m.replaceAll(".*\"tokens_per_s\": ([0-9.]+).*", "$1"))).average().orElse(0);
+    }
+    return new TrainingComparison(plan, curves[0], curves[1], tokensPerSecond[0], tokensPerSecond[1]);
+  }
+
+  /** The largest relative difference of a step's loss. */
+  double worstDifference() {
+    double worst = 0;
+    for (int i = 0; i < cpu.length; i++) {
+      worst = Math.max(worst, Math.abs(gpu[i] - cpu[i]) / cpu[i]);
+    }
+    return worst;
+  }
+
+  /** Every step's loss within 3% of the CPU's (bf16 against float32), and the CUDA run's loss fallen by minFall. */
+  boolean passes(double minFall) {
+    return gpu.length == cpu.length && worstDifference() <= 0.03 && gpu[gpu.length - 1] < gpu[0] - minFall;
+  }
+
+  void print(PrintStream out, String what) {
+    out.println("training, tiny MLM, CPU backend vs " + what + " (loss per step):");
+    for (int i = 0; i < cpu.length; i++) {
+      if (i < 3 || (i + 1) % 10 == 0 || i == cpu.length - 1) {
+        out.printf("  step %3d: cpu %.4f  cuda %.4f  (%.2f%%)%n", i + 1, cpu[i], gpu[i],
+            100 * Math.abs(gpu[i] - cpu[i]) / cpu[i]);
+      }
+    }
+    out.printf("largest loss difference %.2f%%, loss %.3f -> %.3f; %.0f tokens/s on the CUDA side, %.0f on the CPU "
+        + "(%d threads), second half of the run%n", 100 * worstDifference(), gpu[0], gpu[gpu.length - 1],
+        gpuTokensPerSecond, cpuTokensPerSecond, plan.threadsPerWorker());
+  }
+}
