@@ -17,10 +17,13 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>NEVER RUN ON A GPU.</b> This class was written and compiled on a machine without a GPU or CUDA driver; not one
- * line of it has executed. Treat every result it gives as unverified until the GPU parity suite has passed.
+ * <p><b>NEVER RUN ON A GPU.</b> Written on machines without a GPU. Everything but the hardware and NVIDIA's libraries has
+ * run, though: the tests put this class on an emulated {@link Device} that executes the same kernel files on the CPU,
+ * and check it op by op, on whole forward/backward passes, on the golden vectors and through the trainer against
+ * CpuBackend. {@link CudaDevice} (NVRTC, cuBLAS, the driver) only a GPU runs: treat results as unverified until the
+ * GPU suite (scripts/gpu-check.sh) has passed.
  *
- * <p>Memory: one arena of {@code arenaBytes}, allocated with cudaMalloc in the constructor; {@link #allocate} and the
+ * <p>Memory: one arena of {@code arenaBytes}, allocated on the device in the constructor; {@link #allocate} and the
  * backend's own scratch carve from it, and nothing is allocated on the device afterwards. A buffer of {@code floats}
  * floats takes 4 bytes per float whatever it holds, so that a {@link View}'s float offset is a byte offset times 4 in
  * every buffer. What a view holds depends on its buffer and on the method it is passed to:

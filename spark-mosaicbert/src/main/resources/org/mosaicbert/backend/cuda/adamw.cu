@@ -1,6 +1,7 @@
 // adamw.cu: Composer's DecoupledAdamW over flat float32 buffers, writing the bf16 compute copy of each weight.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches CpuBackend.adamw (spec section 7, pitfall 11: the weight decay is wd x schedule factor, not x lr):
 //     m = beta1 m + (1 - beta1) g

@@ -1,7 +1,7 @@
 // attention.cu: ALiBi self-attention over variable-length sequences, FlashAttention-2 style, bf16 in, fp32 math.
 //
 // NEVER RUN ON A GPU. It has run on the CPU, though: AttentionKernelsOnHostTest compiles this very file as host C++,
-// one OS thread per CUDA thread, with host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the
+// a block's threads as fibers, with host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the
 // test resource host/common.cuh) and checks the outputs and gradients against CpuBackend on every build. Claims
 // below about speed are claims about the code, not measurements.
 //
@@ -75,8 +75,8 @@
 // PTX wrappers
 // ---------------------------------------------------------------------------------------------------------------
 
-// The seven PTX wrappers below are the file's only inline assembly. AttentionKernelsOnHostTest runs this file on
-// the CPU, one OS thread per CUDA thread, with host versions of them (test resource host/common.cuh, which defines
+// The seven PTX wrappers below are the file's only inline assembly. The tests run this file on the CPU (a block's
+// threads as fibers) with host versions of them (test resource host/common.cuh, which defines
 // MOSAICBERT_HOST_EMULATION); everything else in the file is the same code in both worlds.
 #ifndef MOSAICBERT_HOST_EMULATION
 

@@ -1,6 +1,7 @@
 // elementwise.cu: GeGLU, GELU, tanh, dropout, add and the float32 <-> bf16 casts; bf16 storage, float32 math.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // GELU is the exact erf form everywhere (spec 1.6 and 1.8): GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
 // GELU'(x) = Phi(x) + x phi(x). erff is CUDA's (within 2 ulp of erf); CpuBackend uses a rational approximation within

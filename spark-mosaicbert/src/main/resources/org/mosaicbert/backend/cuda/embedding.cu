@@ -1,6 +1,7 @@
 // embedding.cu: word + token-type embedding lookup, and its backward pass as a deterministic scatter-add.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches CpuBackend.embedding (out[i] = word[ids[i]] + type[type_ids[i]]) and CpuBackend.embeddingBackward
 // (dword[ids[i]] += dout[i] except where ids[i] == pad id; dtype[type_ids[i]] += dout[i]).

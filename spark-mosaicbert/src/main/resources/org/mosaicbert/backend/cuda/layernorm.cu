@@ -1,7 +1,8 @@
 // layernorm.cu: MosaicBERT's low-precision LayerNorm (bf16 in and out, float32 statistics), fused with the residual
 // add and the branch dropout that precede it in a post-LN block, forward and backward.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches, in MosaicBert's order, the CpuBackend calls
 //     dropout(branch, rowKeys, site); add(x, branch, residual); layerNorm(out, mean, rstd, x, w, b, eps)

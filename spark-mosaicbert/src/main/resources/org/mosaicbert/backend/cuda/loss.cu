@@ -1,7 +1,8 @@
 // loss.cu: softmax cross-entropy over the scored rows only (the MLM head's masked rows, or one row per sequence for
 // classification), fused with the softmax, forward and backward.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches CpuBackend.crossEntropy and CpuBackend.crossEntropyBackward, with one difference of storage: the CPU
 // backend keeps the probabilities [rows, classes] for the backward pass; here the forward pass keeps one float

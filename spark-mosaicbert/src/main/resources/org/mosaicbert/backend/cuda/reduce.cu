@@ -1,6 +1,7 @@
 // reduce.cu: column sums in a fixed order, for the bias gradients of linear layers.
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches the dbias part of CpuBackend.linearBackward: dbias[c] += sum over rows of dout[r][c]. cuBLAS computes the
 // weight and input gradients; this file adds the bias gradient, in two steps so that the sum has a fixed order

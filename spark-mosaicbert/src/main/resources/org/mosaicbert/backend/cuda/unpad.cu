@@ -1,6 +1,7 @@
 // unpad.cu: moving rows between layouts: gather and scatter-add of chosen rows, and padding to / from [B, S, W].
 //
-// NEVER RUN ON A GPU: compiled with nvcc only.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches CpuBackend.gatherRows (out[i] = inp[rows[i]]) and CpuBackend.scatterAddRows (out[rows[i]] += inp[i]); the
 // pad/unpad pair is spec 1.3's pad_input / unpad_input (index_first_axis), used at the API edge (encoder output
