@@ -10,7 +10,9 @@
 #                                 LD_LIBRARY_PATH and runs org.mosaicbert.backend.cuda.GpuCheck (the parity suite
 #                                 with the golden vectors, a short training run on the GPU with NCCL against the
 #                                 CPU's, then the benchmark); figures go to stdout and to $OUT/gpu-check.txt.
-#                                 Extra arguments go to GpuCheck (--parity-only skips the benchmark).
+#                                 Extra arguments go to GpuCheck (--parity-only skips the benchmark; --emulated,
+#                                 on a machine without a GPU but with g++, dry-runs the suite and the training
+#                                 comparison on the emulated device: how the bundle itself is checked here).
 #
 # NEVER RUN ON A GPU so far. Without one, `run` ends at CudaProbe's reason (exit 2): how it was checked here.
 set -euo pipefail
@@ -57,11 +59,12 @@ case "${1:-}" in
     shift
     exec "$work/jre/bin/java" -Xmx16g -Dorg.bytedeco.javacpp.cachedir="$work/javacpp" \
         -Dmosaicbert.cuda.cache="$work/kernels" -Dmosaicbert.shared.dir="$PWD/$BUNDLE/shared" \
+        -Dmosaicbert.emulator.dir="$work/emulator" \
         -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
         -cp "$BUNDLE/test-classes:$BUNDLE/classes:$BUNDLE/lib/*" org.mosaicbert.backend.cuda.GpuCheck "$@"
     ;;
   *)
-    echo "usage: scripts/gpu-check.sh bundle | run [--parity-only]" >&2
+    echo "usage: scripts/gpu-check.sh bundle | run [--parity-only | --emulated]" >&2
     exit 2
     ;;
 esac

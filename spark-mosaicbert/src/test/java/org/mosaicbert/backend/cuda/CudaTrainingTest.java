@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import org.junit.jupiter.api.Test;
-import org.mosaicbert.collective.Collective;
 import org.mosaicbert.train.DataParallelTrainer;
 
 /**
@@ -16,10 +15,6 @@ class CudaTrainingTest {
   @Test
   void trainingOnTheCudaBackendFollowsTheCpu() {
     assumeTrue(EmulatedDevice.compiler() != null, "no g++: the emulated device cannot be built");
-    TrainingComparison c = TrainingComparison.run(6, 256, 64, 32, 8, 4, (plan, stream, store) ->
-        DataParallelTrainer.train(plan, new CudaBackend(new EmulatedDevice(), 1L << 28), Collective.single(), stream,
-            null, store));
-    c.print(System.err, "the CUDA backend on the emulated device");
-    assertTrue(c.passes(0.3), "see the loss table above");
+    assertTrue(GpuCheck.trainingOnTheEmulatedDevice(System.err), "see the loss table above");
   }
 }

@@ -95,7 +95,9 @@ final class EmulatedDevice implements Device {
     } catch (java.security.NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
-    Path dir = Path.of("target", "emulated-device-" + key).toAbsolutePath();
+    // Kept between runs, keyed by the sources: under target/ in a Maven build, elsewhere when the property says so.
+    Path dir = Path.of(System.getProperty("mosaicbert.emulator.dir", "target"), "emulated-device-" + key)
+        .toAbsolutePath();
     Path binary = dir.resolve("device_server");
     if (!Files.isExecutable(binary)) {
       for (int i = 0; i < names.size(); i++) {

@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.global.cublas;
@@ -48,19 +49,24 @@ public final class GpuCheck {
       }, true);
       CudaProbe.Result probe = CudaProbe.probe();
       out.println("CudaProbe: " + probe.describe());
-      if (!probe.available()) {
+      boolean emulated = !probe.available() && List.of(args).contains("--emulated");
+      if (!probe.available() && !emulated) {
         file.flush();
         System.exit(2);
       }
+      if (emulated) {
+        out.println("no GPU: a dry run of this check on the emulated device (the kernel files on the CPU; no "
+            + "NVRTC, cuBLAS, NCCL or benchmark)");
+      }
       boolean pass = parity(out);
       try {
-        pass &= trainingMatchesTheCpu(out, 40);
+        pass &= emulated ? trainingOnTheEmulatedDevice(out) : trainingMatchesTheCpu(out, 40);
       } catch (Throwable t) {
-        out.println("FAIL training on the GPU: " + t);
+        out.println("FAIL training on the CUDA backend: " + t);
         t.printStackTrace(out);
         pass = false;
       }
-      if (args.length == 0 || !args[0].equals("--parity-only")) {
+      if (!emulated && !List.of(args).contains("--parity-only")) {
         try {
           benchmark(out, 128, 128, 5);
         } catch (Throwable t) {
@@ -76,7 +82,8 @@ public final class GpuCheck {
           pass = false;
         }
       }
-      out.println(pass ? "GPU CHECK PASS" : "GPU CHECK FAIL");
+      out.println(emulated ? (pass ? "EMULATED DRY RUN PASS (not a GPU check)" : "EMULATED DRY RUN FAIL")
+          : pass ? "GPU CHECK PASS" : "GPU CHECK FAIL");
       out.flush();
       file.flush();
       System.exit(pass ? 0 : 1);
@@ -129,6 +136,17 @@ public final class GpuCheck {
     c.print(out, "CUDA backend + NCCL");
     boolean ok = c.passes(0.5);
     out.println((ok ? "PASS" : "FAIL") + " training on the GPU");
+    return ok;
+  }
+
+  /** The training comparison of {@link CudaTrainingTest}, for a dry run without a GPU. */
+  static boolean trainingOnTheEmulatedDevice(PrintStream out) {
+    TrainingComparison c = TrainingComparison.run(6, 256, 64, 32, 8, 4, (plan, stream, store) ->
+        DataParallelTrainer.train(plan, new CudaBackend(new EmulatedDevice(), 1L << 28),
+            org.mosaicbert.collective.Collective.single(), stream, null, store));
+    c.print(out, "the CUDA backend on the emulated device");
+    boolean ok = c.passes(0.3);
+    out.println((ok ? "PASS" : "FAIL") + " training on the emulated device");
     return ok;
   }
 
