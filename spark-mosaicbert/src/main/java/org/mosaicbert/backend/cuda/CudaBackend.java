@@ -44,8 +44,7 @@ import org.slf4j.LoggerFactory;
  * downloads synchronise.
  *
  * <p>Attention: attention.cu's tensor-core kernels for head dimension 64 (every preset), attention_small.cu's per-row
- * kernels for 16 and 32 (the golden vectors' configuration); other head dimensions are refused. Both files also run
- * on the CPU in AttentionKernelsOnHostTest, against CpuBackend.
+ * kernels for 16 and 32 (the golden vectors' configuration); other head dimensions are refused.
  *
  * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
  * reducing the gradients in device memory.

@@ -1,9 +1,9 @@
 // attention.cu: ALiBi self-attention over variable-length sequences, FlashAttention-2 style, bf16 in, fp32 math.
 //
-// NEVER RUN ON A GPU. It has run on the CPU, though: AttentionKernelsOnHostTest compiles this very file as host C++,
+// NEVER RUN ON A GPU. It has run on the CPU, though: the tests' emulated device compiles this very file as host C++,
 // a block's threads as fibers, with host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the
-// test resource host/common.cuh) and checks the outputs and gradients against CpuBackend on every build. Claims
-// below about speed are claims about the code, not measurements.
+// test resource host/common.cuh), and CudaBackendParityTest checks its outputs and gradients against CpuBackend on
+// every build. Claims below about speed are claims about the code, not measurements.
 //
 // Matches CpuBackend.attention / CpuBackend.attentionBackward, except that no probability matrix is kept: the
 // forward pass keeps one logsumexp per (head, row) and the backward pass recomputes the probabilities from it.
@@ -56,10 +56,10 @@
 //   thread; dK/dV holds two 16x64 accumulators, P and dP (128 floats) and takes all 255 (no spills; capping it
 //   at 168 for 3 blocks per SM spills).
 // - Checked without a GPU: nvcc and NVRTC 13.1 compile it for sm_80 and sm_90 (no spills); run on the host as said
-//   at the top, it matches CpuBackend to bf16 precision on sequences of 0, 1, 64, 65 and 129 tokens, and fails when
-//   the key mask, a fragment layout or the loop's barrier is broken. The real test is the parity suite on a device.
-// Not done: head dimensions other than 64, Hopper's wgmma/TMA (sm_90 runs the same mma.sync code as sm_80),
-// attention dropout (MosaicBERT's attention_probs_dropout_prob is 0.0).
+//   at the top, it matches CpuBackend to bf16 precision on sequences of 0, 1, 64, 65 and 129 tokens, and the check
+//   fails when the key mask, a fragment layout or the loop's barrier is broken (tried). The real test is on a GPU.
+// Not done here: head dimensions other than 64 (attention_small.cu takes 16 and 32), Hopper's wgmma/TMA (sm_90 runs
+// the same mma.sync code as sm_80), attention dropout (MosaicBERT's attention_probs_dropout_prob is 0.0).
 
 #include "common.cuh"
 

@@ -1,9 +1,8 @@
 // attention_small.cu: ALiBi self-attention for head dimensions 16 and 32, forward and backward, over the same
 // variable-length layout as attention.cu (whose tensor-core kernels take head dimension 64 only).
 //
-// NEVER RUN ON A GPU. It has run on the CPU, though: AttentionKernelsOnHostTest compiles this very file as host C++
-// (with a stand-in for common.cuh) and checks its outputs and gradients against CpuBackend on every build where g++
-// is installed.
+// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// compiled as host C++), against CpuBackend: CudaBackendParityTest, including the golden vectors.
 //
 // Who needs it: configurations with narrow heads, such as the golden vectors' (hidden 64, 4 heads: 16), which the
 // GPU suite runs end to end. MosaicBERT's presets all have 64-wide heads and take attention.cu.

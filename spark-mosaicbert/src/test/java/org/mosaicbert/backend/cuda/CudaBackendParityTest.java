@@ -244,12 +244,19 @@ class CudaBackendParityTest {
 
   @Test
   void attentionForwardAndBackwardOverUnpaddedSequences() {
-    SplittableRandom rnd = new SplittableRandom(3);
     List<String> failures = new ArrayList<>();
-    int heads = 3;
-    int d = 64;
+    // Head dimension 64 (attention.cu): a 1-token sequence, a full tile, one past it, an empty sequence, two tiles and
+    // one past them; keys past a sequence's end must be masked and never read from the next sequence. Then 16 (the
+    // golden vectors' shape) and 32 (attention_small.cu).
+    attention(64, 3, new int[] {1, 64, 65, 0, 129, 17}, 3, failures);
+    attention(16, 4, new int[] {24, 17, 9}, 1, failures);
+    attention(32, 3, new int[] {1, 0, 70, 129, 5}, 2, failures);
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  private static void attention(int d, int heads, int[] lengths, long seed, List<String> failures) {
+    SplittableRandom rnd = new SplittableRandom(seed);
     int h = heads * d;
-    int[] lengths = {1, 64, 70, 129, 17};
     int[] cu = new int[lengths.length + 1];
     long[] probsOffsets = new long[lengths.length];
     long probs = 0;
@@ -260,21 +267,31 @@ class CudaBackendParityTest {
     }
     int nnz = cu[lengths.length];
     float[] slopes = AlibiSlopes.of(heads);
+    String what = "attention, head dim " + d + ", lengths " + java.util.Arrays.toString(lengths) + ": ";
     Pair qkv = pair("activations", nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
     Pair ctx = pair("activations", nnz * h, null);
     View cpuProbs = cpu.allocate(probs, "activations: probs").at(0);
     View gpuLse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
     cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
     gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
-    close("attention ctx", ctx, OP_TOL, failures);
+    close(what + "ctx", ctx, OP_TOL, failures);
     Pair dctx = pair("activations", nnz * h, random(rnd, nnz * h, 1));
     Pair dqkv = pair("activations", nnz * 3 * h, null);
     cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length,
         heads, d);
     gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length,
         heads, d);
-    close("attentionBackward dqkv", dqkv, 3 * OP_TOL, failures);
-    assertTrue(failures.isEmpty(), String.join("\n", failures));
+    float[] got = dqkv.gpuValues();
+    float[] want = dqkv.cpuValues();
+    for (int third = 0; third < 3; third++) {
+      float[] g = new float[nnz * h];
+      float[] w = new float[nnz * h];
+      for (int r = 0; r < nnz; r++) {
+        System.arraycopy(got, r * 3 * h + third * h, g, r * h, h);
+        System.arraycopy(want, r * 3 * h + third * h, w, r * h, h);
+      }
+      close(what + "d" + "qkv".charAt(third), g, w, OP_TOL, failures);
+    }
   }
 
   @Test

@@ -1,5 +1,5 @@
 // Host stand-in for the CUDA backend's common.cuh: runs the kernel files as plain C++ on the CPU, one block at a time,
-// its threads as fibers where they meet (AttentionKernelsOnHostTest, and EmulatedDevice of the CUDA backend's tests).
+// its threads as fibers where they meet (EmulatedDevice, the CUDA backend's tests' device).
 // It defines what the real header leaves to the hardware, then includes the real header (device/common.cuh beside
 // this folder) for everything else, so the hash, dropout and bf16 packing code is the kernels' own.
 //
