@@ -40,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * {@link #downloadFloat32} reads a statistic as stored.
  *
  * <p>Host arrays (token ids, cu_seqlens, labels, dropout row keys, slopes) are copied into a staging region of the
- * arena per call. Everything runs on the legacy default stream, so a staging copy waits for the kernels before it;
- * downloads synchronise.
+ * arena per call. Everything runs on the legacy default stream, in order: a staging copy lands after the kernels
+ * launched before it (CudaDevice queues it asynchronously from pinned memory), and downloads synchronise.
  *
  * <p>Attention: attention.cu's tensor-core kernels for head dimension 64 (every preset), attention_small.cu's per-row
  * kernels for 16 and 32 (the golden vectors' configuration); other head dimensions are refused.

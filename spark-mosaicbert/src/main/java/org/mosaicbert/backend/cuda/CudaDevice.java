@@ -63,10 +63,14 @@ import org.slf4j.LoggerFactory;
 final class CudaDevice implements Device {
   private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
   private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
+  /** Pinned host memory that writes go through (see {@link #writeAsync}). */
+  private static final long PINNED_BYTES = 64L << 20;
 
   private final int ordinal;
   private final String arch;
   private final Pointer workspace = new Pointer();
+  private final Pointer pinned = new Pointer();
+  private long pinnedUsed;
   private Pointer arena;
   private final cublasContext cublasHandle = new cublasContext();
   private final cublasLtContext ltHandle = new cublasLtContext();
@@ -92,6 +96,7 @@ final class CudaDevice implements Device {
     LOG.warn("CUDA device {} ({}): the CUDA backend has NEVER BEEN RUN ON A GPU before; check the GPU suite's result "
         + "before trusting it", ordinal, arch);
     check(cudart.cudaMalloc(workspace, GEMM_WORKSPACE_BYTES), "cudaMalloc(GEMM workspace)");
+    check(cudart.cudaMallocHost(pinned, PINNED_BYTES), "cudaMallocHost(" + PINNED_BYTES + " bytes)");
     checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
     checkCublas(cublas.cublasLtCreate(ltHandle), "cublasLtCreate");
     for (String source : SOURCES) {
@@ -136,34 +141,47 @@ final class CudaDevice implements Device {
 
   @Override
   public void write(long address, int[] src, int n) {
-    if (n > 0) {
-      try (IntPointer p = new IntPointer(n)) {
-        p.put(src, 0, n);
-        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 4L * n, cudart.cudaMemcpyHostToDevice),
-            "cudaMemcpy(ints)");
-      }
-    }
+    writeAsync(address, n, 4, (at, from, count) -> new IntPointer(CudaBackend.ptr(at)).put(src, from, count));
   }
 
   @Override
   public void write(long address, long[] src, int n) {
-    if (n > 0) {
-      try (LongPointer p = new LongPointer(n)) {
-        p.put(src, 0, n);
-        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 8L * n, cudart.cudaMemcpyHostToDevice),
-            "cudaMemcpy(longs)");
-      }
-    }
+    writeAsync(address, n, 8, (at, from, count) -> new LongPointer(CudaBackend.ptr(at)).put(src, from, count));
   }
 
   @Override
   public void write(long address, float[] src, int offset, int n) {
-    if (n > 0) {
-      try (FloatPointer p = new FloatPointer(n)) {
-        p.put(src, offset, n);
-        check(cudart.cudaMemcpy(CudaBackend.ptr(address), p, 4L * n, cudart.cudaMemcpyHostToDevice),
-            "cudaMemcpy(floats)");
+    writeAsync(address, n, 4,
+        (at, from, count) -> new FloatPointer(CudaBackend.ptr(at)).put(src, offset + from, count));
+  }
+
+  /** Copies elements [from, from + count) of a host array to pinned memory at {@code at}. */
+  private interface Fill {
+    void into(long at, int from, int count);
+  }
+
+  /**
+   * Host-to-device copies through pinned memory with cudaMemcpyAsync, so that they queue behind the kernels. Every
+   * step stages small host arrays (token ids, cu_seqlens, labels, dropout keys) many times; a cudaMemcpy from
+   * pageable memory would first wait for the stream to drain, and the GPU would idle while the host launches the
+   * next kernels. The pinned memory is a ring: it is reused from its start once full, after a synchronisation (the
+   * copies still reading it are done then). Large arrays go in chunks of half the ring.
+   */
+  private void writeAsync(long address, int n, int elementBytes, Fill fill) {
+    int chunk = (int) (PINNED_BYTES / 2 / elementBytes);
+    for (int from = 0; from < n; from += chunk) {
+      int count = Math.min(chunk, n - from);
+      long bytes = (long) count * elementBytes;
+      long at = (pinnedUsed + 15) / 16 * 16;
+      if (at + bytes > PINNED_BYTES) {
+        synchronize();
+        at = 0;
       }
+      pinnedUsed = at + bytes;
+      fill.into(pinned.address() + at, from, count);
+      check(cudart.cudaMemcpyAsync(CudaBackend.ptr(address + (long) from * elementBytes),
+          CudaBackend.ptr(pinned.address() + at), bytes, cudart.cudaMemcpyHostToDevice, (CUstream_st) null),
+          "cudaMemcpyAsync(" + bytes + " bytes)");
     }
   }
 
@@ -387,6 +405,8 @@ final class CudaDevice implements Device {
     }
     cublas.cublasLtDestroy(ltHandle);
     cublas.cublasDestroy_v2(cublasHandle);
+    cudart.cudaDeviceSynchronize();
+    cudart.cudaFreeHost(pinned);
     cudart.cudaFree(workspace);
     if (arena != null) {
       cudart.cudaFree(arena);
