@@ -253,8 +253,7 @@ final class CudaDevice implements Device {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // GEMMs: row-major y[rows, out] = x[rows, in] · W[out, in]ᵀ is, column-major, yᵀ[out, rows] = Wᵀ · xᵀ with W read
-  // as a column-major [in, out] matrix (transposed) and x as a column-major [in, rows] one.
+  // GEMMs: the row-major math as column-major cuBLAS calls is ColumnMajorGemm's.
   // ------------------------------------------------------------------------------------------------------------
 
   @Override
@@ -268,17 +267,18 @@ final class CudaDevice implements Device {
     PointerPointer<Pointer> pp = new PointerPointer<>(1);
     checkCublas(cublas.cublasLtMatmulDescCreate(pp, CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "matmul desc");
     cublasLtMatmulDescOpaque_t desc = new cublasLtMatmulDescOpaque_t(pp.get(0));
-    cublasLtMatrixLayoutOpaque_t a = layout(cudart.CUDA_R_16BF, in, outDim, in);
-    cublasLtMatrixLayoutOpaque_t b = layout(cudart.CUDA_R_16BF, in, rows, in);
-    cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_16BF, outDim, rows, outDim);
-    try (IntPointer opT = new IntPointer(new int[] {CUBLAS_OP_T});
-        IntPointer opN = new IntPointer(new int[] {CUBLAS_OP_N});
+    ColumnMajorGemm g = ColumnMajorGemm.linear(rows, in, outDim);
+    cublasLtMatrixLayoutOpaque_t a = layout(cudart.CUDA_R_16BF, g.aRows(), g.aColumns(), g.lda());
+    cublasLtMatrixLayoutOpaque_t b = layout(cudart.CUDA_R_16BF, g.bRows(), g.bColumns(), g.ldb());
+    cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_16BF, g.m(), g.n(), g.ldc());
+    try (IntPointer opA = new IntPointer(new int[] {op(g.transA())});
+        IntPointer opB = new IntPointer(new int[] {op(g.transB())});
         IntPointer epilogueBias = new IntPointer(new int[] {CUBLASLT_EPILOGUE_BIAS});
         LongPointer biasPointer = new LongPointer(new long[] {bias});
         FloatPointer alpha = new FloatPointer(1f);
         FloatPointer beta = new FloatPointer(0f)) {
-      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opT, 4), "TRANSA");
-      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opN, 4), "TRANSB");
+      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opA, 4), "TRANSA");
+      checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opB, 4), "TRANSB");
       if (epilogue) {
         checkCublas(cublas.cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogueBias, 4),
             "EPILOGUE");
@@ -359,31 +359,31 @@ final class CudaDevice implements Device {
 
   @Override
   public void linearWeightGradient(long dweight, long dout, long inp, int rows, int in, int outDim) {
-    if (rows == 0) {
-      return;
-    }
-    try (FloatPointer one = new FloatPointer(1f)) {
-      // Column-major dWᵀ[in, out] += inpᵀ[in, rows] · dout[rows, out].
-      checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_T, in, outDim, rows, one,
-          CudaBackend.ptr(inp), cudart.CUDA_R_16BF, in, CudaBackend.ptr(dout), cudart.CUDA_R_16BF, outDim, one,
-          CudaBackend.ptr(dweight), cudart.CUDA_R_32F, in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-          "cublasGemmEx(dweight)");
-    }
+    gemmEx(ColumnMajorGemm.weightGradient(rows, in, outDim), inp, dout, dweight, cudart.CUDA_R_32F, true,
+        "cublasGemmEx(dweight)");
   }
 
   @Override
   public void linearInputGradient(long dinp, long dout, long weight, int rows, int in, int outDim,
       boolean accumulate) {
-    if (rows == 0) {
+    gemmEx(ColumnMajorGemm.inputGradient(rows, in, outDim), weight, dout, dinp, cudart.CUDA_R_16BF, accumulate,
+        "cublasGemmEx(dinp)");
+  }
+
+  /** C = op(A)·op(B) (+ C when accumulate) through cublasGemmEx: bf16 A and B, C of cType, float32 accumulation. */
+  private void gemmEx(ColumnMajorGemm g, long a, long b, long c, int cType, boolean accumulate, String what) {
+    if (g.m() == 0 || g.n() == 0 || g.k() == 0) {
       return;
     }
     try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
-      // Column-major dinpᵀ[in, rows] = Wᵀ[in, out] · doutᵀ[out, rows].
-      checkCublas(cublas.cublasGemmEx(cublasHandle, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, outDim, one,
-          CudaBackend.ptr(weight), cudart.CUDA_R_16BF, in, CudaBackend.ptr(dout), cudart.CUDA_R_16BF, outDim,
-          accumulate ? one : zero, CudaBackend.ptr(dinp), cudart.CUDA_R_16BF, in, CUBLAS_COMPUTE_32F,
-          CUBLAS_GEMM_DEFAULT), "cublasGemmEx(dinp)");
+      checkCublas(cublas.cublasGemmEx(cublasHandle, op(g.transA()), op(g.transB()), g.m(), g.n(), g.k(), one,
+          CudaBackend.ptr(a), cudart.CUDA_R_16BF, g.lda(), CudaBackend.ptr(b), cudart.CUDA_R_16BF, g.ldb(),
+          accumulate ? one : zero, CudaBackend.ptr(c), cType, g.ldc(), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), what);
     }
+  }
+
+  private static int op(boolean transpose) {
+    return transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   }
 
   @Override
