@@ -67,12 +67,14 @@ final class BarrierTraining {
                 + "or device=auto to fall back to the CPU");
           }
           where = "found " + cuda.describe();
-        } else if (conf.getDouble("spark.task.resource.gpu.amount", 0) > 0) {
-          where = "one GPU per task";
         } else {
-          throw new IllegalArgumentException("device=gpu on a cluster, but spark.task.resource.gpu.amount is not "
-              + "set: each training task needs a GPU of its own (see conf/spark-defaults.gpu.conf); or use "
-              + "device=cpu");
+          double amount = conf.getDouble("spark.task.resource.gpu.amount", 0);
+          if (amount < 1 || amount != Math.rint(amount)) {
+            throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount = 1 "
+                + "(each training task a whole GPU of its own: NCCL refuses two ranks on one GPU), got "
+                + (amount == 0 ? "none" : amount) + "; see conf/spark-defaults.gpu.conf, or use device=cpu");
+          }
+          where = "one GPU per task";
         }
         LOG.warn("device=gpu ({}): the CUDA backend has NEVER BEEN RUN ON A GPU (issue 6); run scripts/gpu-check.sh "
             + "on one of your GPUs first, and compare the loss curve with a device=cpu run", where);
@@ -251,7 +253,7 @@ final class BarrierTraining {
     scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> task =
         (scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> & Serializable)
             it -> scala.collection.JavaConverters.asScalaIteratorConverter(
-                (device.equals("gpu") ? trainRankOnGpu(plan, data.value(), init.value(), store)
+                (device.equals("gpu") ? trainRankOnGpu(plan, data.value(), init.value(), store, timeoutMillis)
                     : trainRank(plan, data.value(), init.value(), store, secret, timeoutMillis))).asScala();
     JavaRDD<float[]> trained = JavaRDD.fromRDD(jsc.parallelize(ranks, plan.numWorkers()).rdd().barrier()
         .mapPartitions(task, false, scala.reflect.ClassTag$.MODULE$.apply(float[].class)),
@@ -294,7 +296,7 @@ final class BarrierTraining {
    * the CUDA backend with the gradients reduced in device memory. NEVER RUN ON A GPU (issue 6).
    */
   private static Iterator<float[]> trainRankOnGpu(TrainPlan plan, SampleStream samples, float[] initial,
-      CheckpointStore store) {
+      CheckpointStore store, int timeoutMillis) {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     CudaProbe.Result cuda = CudaProbe.probe();
@@ -306,8 +308,10 @@ final class BarrierTraining {
     String id = rank == 0 ? java.util.Base64.getEncoder().encodeToString(NcclCollective.newUniqueId()) : "";
     byte[] uniqueId = java.util.Base64.getDecoder().decode(ctx.allGather(id)[0]);
     LOG.info("worker {}: CUDA device {}", rank, device);
-    // NCCL first: it allocates its buffers at init, and the backend's arena is sized by the memory left.
-    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device)) {
+    // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
+    // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
+    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device,
+        timeoutMillis)) {
       float[] params = DataParallelTrainer.train(plan, CudaBackend.open(device), nccl, samples, initial, store);
       return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
     }

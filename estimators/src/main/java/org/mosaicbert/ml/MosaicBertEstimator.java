@@ -304,7 +304,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   @Override
   public MosaicBertModel fit(Dataset<?> dataset) {
     validateInput(dataset.schema());
-    String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().conf(),
+    String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().getConf(),
         dataset.sparkSession().sparkContext().isLocal());
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {

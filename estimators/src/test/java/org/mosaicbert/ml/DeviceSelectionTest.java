@@ -17,6 +17,10 @@ class DeviceSelectionTest {
     String error = assertThrows(IllegalArgumentException.class,
         () -> BarrierTraining.resolveDevice("gpu", plain, false)).getMessage();
     assertTrue(error.contains("spark.task.resource.gpu.amount") && error.contains("spark-defaults.gpu.conf"), error);
+    SparkConf half = new SparkConf(false).set("spark.task.resource.gpu.amount", "0.5");
+    String shared = assertThrows(IllegalArgumentException.class,
+        () -> BarrierTraining.resolveDevice("gpu", half, false)).getMessage();
+    assertTrue(shared.contains("= 1") && shared.contains("0.5"), shared);
     SparkConf gpus = new SparkConf(false).set("spark.task.resource.gpu.amount", "1");
     assertEquals("gpu", BarrierTraining.resolveDevice("gpu", gpus, false), "the driver needs no GPU of its own");
     assertEquals("cpu", BarrierTraining.resolveDevice("cpu", gpus, false));

@@ -25,7 +25,8 @@ public interface Collective extends AutoCloseable {
    * The gradient allreduce of a training step: the first n floats of {@code gradients} (a backend's buffer) and the
    * host values {@code stats} are each summed over ranks, in place. This default sends both in one message through
    * host memory, {@code scratch} (exactly n + stats.length floats) holding it; a collective that can reach the
-   * backend's memory (NCCL on the CUDA backend) reduces the gradients where they are.
+   * backend's memory (NCCL on the CUDA backend) reduces the gradients where they are, says so in
+   * {@link #reducesInDeviceMemory}, and takes a null scratch.
    */
   default void allReduceGradients(Backend backend, View gradients, int n, float[] stats, float[] scratch) {
     if (scratch.length != n + stats.length) {
@@ -36,6 +37,11 @@ public interface Collective extends AutoCloseable {
     allReduceSum(scratch);
     backend.upload(gradients, scratch, 0, n);
     System.arraycopy(scratch, n, stats, 0, stats.length);
+  }
+
+  /** Whether {@link #allReduceGradients} reduces the backend's memory where it is (no host scratch needed). */
+  default boolean reducesInDeviceMemory(Backend backend) {
+    return false;
   }
 
   /** data ← root's data. */

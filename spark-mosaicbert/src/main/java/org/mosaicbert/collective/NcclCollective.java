@@ -9,14 +9,18 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
-import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
 import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
+import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
+import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
 import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
 import static org.bytedeco.cuda.global.nccl.ncclFloat32;
 import static org.bytedeco.cuda.global.nccl.ncclGetErrorString;
 import static org.bytedeco.cuda.global.nccl.ncclGetUniqueId;
+import static org.bytedeco.cuda.global.nccl.ncclSuccess;
 import static org.bytedeco.cuda.global.nccl.ncclSum;
 
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -38,10 +42,17 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * <p>Rendezvous: rank 0 calls {@link #newUniqueId()} and shares the bytes with the other ranks (in Spark, through
  * {@code BarrierTaskContext.allGather}); every rank then constructs its collective with them. The device operations
  * take device pointers; the {@link Collective} methods on host arrays stage through one device buffer.
+ *
+ * <p>No operation waits forever: a blocked NCCL kernel is out of reach of Spark's task kill, so a rank whose peer
+ * died would hold its GPU until the executor went. Each operation is polled against a deadline (the trainer's ring
+ * timeout) and NCCL's asynchronous error; on either, the communicator is aborted (which ends its kernels) and the
+ * operation throws.
  */
 public final class NcclCollective implements Collective {
   private final int rank;
   private final int worldSize;
+  private final long timeoutMillis;
+  private boolean aborted;
   private final ncclComm comm = new ncclComm();
   private final CUstream_st stream = new CUstream_st();
   private FloatPointer staging;
@@ -56,9 +67,10 @@ public final class NcclCollective implements Collective {
     return bytes;
   }
 
-  public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device) {
+  public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device, long timeoutMillis) {
     this.rank = rank;
     this.worldSize = worldSize;
+    this.timeoutMillis = timeoutMillis;
     cudaCheck(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
     cudaCheck(cudaStreamCreate(stream), "cudaStreamCreate");
     ncclUniqueId id = new ncclUniqueId();
@@ -80,13 +92,18 @@ public final class NcclCollective implements Collective {
   /** In place on the device: buffer[0, count) ← Σ over ranks. */
   public void allReduceSum(Pointer deviceBuffer, long count) {
     ncclCheck(ncclAllReduce(deviceBuffer, deviceBuffer, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce");
-    cudaCheck(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    await("ncclAllReduce of " + count + " floats");
   }
 
   /** In place on the device: buffer[0, count) ← root's. */
   public void broadcast(Pointer deviceBuffer, long count, int root) {
     ncclCheck(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
-    cudaCheck(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    await("ncclBroadcast of " + count + " floats");
+  }
+
+  @Override
+  public boolean reducesInDeviceMemory(Backend backend) {
+    return backend instanceof CudaBackend;
   }
 
   /** On the CUDA backend the gradients are summed in device memory, the statistics through the staging buffer. */
@@ -136,6 +153,40 @@ public final class NcclCollective implements Collective {
     }
   }
 
+  /** Waits for the stream, polling NCCL's asynchronous error and the deadline; aborts the communicator on either. */
+  private void await(String what) {
+    long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+    int[] asyncError = new int[1];
+    while (true) {
+      int query = cudaStreamQuery(stream);
+      if (query == 0) {
+        return;
+      }
+      if (query != cudaErrorNotReady) {
+        cudaCheck(query, what);
+      }
+      ncclCommGetAsyncError(comm, asyncError);
+      if (asyncError[0] != ncclSuccess) {
+        abort();
+        throw new IllegalStateException("worker " + rank + ": " + what + " failed: "
+            + ncclGetErrorString(asyncError[0]).getString() + " (NCCL status " + asyncError[0] + ")");
+      }
+      if (System.nanoTime() > deadline || Thread.currentThread().isInterrupted()) {
+        abort();
+        throw new IllegalStateException("worker " + rank + ": " + what + " did not finish within " + timeoutMillis
+            + " ms (or the task was killed): another worker has probably failed; the NCCL communicator is aborted");
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+    }
+  }
+
+  private void abort() {
+    if (!aborted) {
+      aborted = true;
+      ncclCommAbort(comm);
+    }
+  }
+
   private static void ncclCheck(int status, String call) {
     if (status != 0) {
       throw new IllegalStateException(call + " failed: " + ncclGetErrorString(status).getString()
@@ -157,7 +208,9 @@ public final class NcclCollective implements Collective {
       cudaFree(staging);
       staging = null;
     }
-    ncclCommDestroy(comm);
+    if (!aborted) {
+      ncclCommDestroy(comm);
+    }
     cudaStreamDestroy(stream);
   }
 }

@@ -50,9 +50,15 @@ public final class DataParallelTrainer {
       float[] initialParameters, CheckpointStore store) {
     int rank = collective.rank();
     int share = plan.perWorkerBatch();
-    try (MosaicBert model = new MosaicBert(plan.config(), plan.heads(),
-        backend, new MosaicBert.Capacity(plan.microBatchSize() * plan.maxSeqLen(),
-        plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()))) {
+    MosaicBert built;
+    try {
+      built = new MosaicBert(plan.config(), plan.heads(), backend, new MosaicBert.Capacity(plan.microBatchSize()
+          * plan.maxSeqLen(), plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()));
+    } catch (RuntimeException | Error e) {
+      backend.close(); // the trainer owns it: a retried task must find its memory (a GPU's) free
+      throw e;
+    }
+    try (MosaicBert model = built) {
       long n = model.layout().size();
       if (initialParameters != null) {
         if (initialParameters.length != n) {
@@ -81,7 +87,8 @@ public final class DataParallelTrainer {
       }
       MlmMasking masking = plan.masking();
       LinearWithWarmup schedule = plan.schedule();
-      float[] scratch = new float[(int) n + 2];
+      // The host copy of the gradients, for a collective that reduces through host memory (not NCCL on a GPU).
+      float[] scratch = collective.reducesInDeviceMemory(model.backend()) ? null : new float[(int) n + 2];
       String faultStep = System.getProperty(FAULT_INJECTION_PROPERTY);
       for (long step = start; step < plan.totalSteps(); step++) {
         long t0 = System.nanoTime();

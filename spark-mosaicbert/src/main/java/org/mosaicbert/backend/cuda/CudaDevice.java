@@ -56,6 +56,9 @@ import org.slf4j.LoggerFactory;
  * its architecture (cached by source hash and architecture), bf16 GEMMs with float32 accumulation through cuBLASLt
  * (bias epilogue) and cublasGemmEx, everything on the legacy default stream.
  *
+ * <p>Like CUDA itself, it works on the thread that opened it (the training task's thread): the device is current
+ * there.
+ *
  * <p><b>NEVER RUN ON A GPU.</b> Written and compiled on machines without a GPU or CUDA driver; the GPU suite
  * ({@code scripts/gpu-check.sh}) is its first real test. CudaBackend's tests run on an emulated device instead, which
  * covers the kernels and CudaBackend's own code but not this class.
@@ -95,12 +98,17 @@ final class CudaDevice implements Device {
     this.arch = "sm_" + major[0] + minor[0];
     LOG.warn("CUDA device {} ({}): the CUDA backend has NEVER BEEN RUN ON A GPU before; check the GPU suite's result "
         + "before trusting it", ordinal, arch);
-    check(cudart.cudaMalloc(workspace, GEMM_WORKSPACE_BYTES), "cudaMalloc(GEMM workspace)");
-    check(cudart.cudaMallocHost(pinned, PINNED_BYTES), "cudaMallocHost(" + PINNED_BYTES + " bytes)");
-    checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
-    checkCublas(cublas.cublasLtCreate(ltHandle), "cublasLtCreate");
-    for (String source : SOURCES) {
-      loadModule(source);
+    try {
+      check(cudart.cudaMalloc(workspace, GEMM_WORKSPACE_BYTES), "cudaMalloc(GEMM workspace)");
+      check(cudart.cudaMallocHost(pinned, PINNED_BYTES), "cudaMallocHost(" + PINNED_BYTES + " bytes)");
+      checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
+      checkCublas(cublas.cublasLtCreate(ltHandle), "cublasLtCreate");
+      for (String source : SOURCES) {
+        loadModule(source);
+      }
+    } catch (RuntimeException e) {
+      close(); // a retried task on this executor must find the GPU free
+      throw e;
     }
   }
 
@@ -261,9 +269,11 @@ final class CudaDevice implements Device {
     if (rows == 0) {
       return;
     }
-    // cuBLASLt's bias epilogue faults on a bias under 16-byte alignment (a vocabulary that is not a multiple of 8
-    // shifts the pooler and classifier behind the MLM decoder's bias): such a bias is added by a kernel afterwards.
-    boolean epilogue = bias != 0 && bias % 16 == 0;
+    if (bias % 16 != 0) {
+      throw new IllegalArgumentException("cuBLASLt's bias epilogue needs a 16-byte aligned bias (CudaBackend adds "
+          + "others with a kernel)");
+    }
+    boolean epilogue = bias != 0;
     PointerPointer<Pointer> pp = new PointerPointer<>(1);
     checkCublas(cublas.cublasLtMatmulDescCreate(pp, CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "matmul desc");
     cublasLtMatmulDescOpaque_t desc = new cublasLtMatmulDescOpaque_t(pp.get(0));
@@ -294,10 +304,6 @@ final class CudaDevice implements Device {
       cublas.cublasLtMatrixLayoutDestroy(b);
       cublas.cublasLtMatrixLayoutDestroy(c);
       cublas.cublasLtMatmulDescDestroy(desc);
-    }
-    if (bias != 0 && !epilogue) {
-      launch("add_bias_rows", CudaBackend.grid((long) rows * outDim), 1, 1, 256, 0, new Ptr(out), new Ptr(bias),
-          (long) rows, outDim);
     }
   }
 
@@ -397,17 +403,28 @@ final class CudaDevice implements Device {
       return;
     }
     closed = true;
+    // The calling thread's device may be another (CUDA keeps it per thread), and work may still run: settle both
+    // first. Every resource is checked, for a close after a failed construction.
+    cudart.cudaSetDevice(ordinal);
+    cudart.cudaDeviceSynchronize();
     for (CUmod_st module : modules) {
       cudart.cuModuleUnload(module);
     }
     for (cublasLtMatmulHeuristicResult_t result : gemmAlgorithms.values()) {
       result.close();
     }
-    cublas.cublasLtDestroy(ltHandle);
-    cublas.cublasDestroy_v2(cublasHandle);
-    cudart.cudaDeviceSynchronize();
-    cudart.cudaFreeHost(pinned);
-    cudart.cudaFree(workspace);
+    if (!ltHandle.isNull()) {
+      cublas.cublasLtDestroy(ltHandle);
+    }
+    if (!cublasHandle.isNull()) {
+      cublas.cublasDestroy_v2(cublasHandle);
+    }
+    if (!pinned.isNull()) {
+      cudart.cudaFreeHost(pinned);
+    }
+    if (!workspace.isNull()) {
+      cudart.cudaFree(workspace);
+    }
     if (arena != null) {
       cudart.cudaFree(arena);
     }

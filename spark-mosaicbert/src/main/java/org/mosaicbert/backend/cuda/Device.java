@@ -49,7 +49,10 @@ interface Device extends AutoCloseable {
   /** Launches kernel {@code name} on a grid of gx x gy x gz blocks of {@code block} threads. */
   void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args);
 
-  /** out[rows, outDim] = inp[rows, in] · weight[outDim, in]ᵀ (+ bias[outDim] unless bias is 0); all bf16. */
+  /**
+   * out[rows, outDim] = inp[rows, in] · weight[outDim, in]ᵀ (+ bias[outDim] unless bias is 0); all bf16. A bias must
+   * be 16-byte aligned (cuBLASLt's epilogue faults on less).
+   */
   void linear(long out, long inp, long weight, long bias, int rows, int in, int outDim);
 
   /** dweight[outDim, in] (float32) += dout[rows, outDim]ᵀ · inp[rows, in] (bf16). */

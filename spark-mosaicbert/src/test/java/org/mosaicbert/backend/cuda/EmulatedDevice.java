@@ -40,8 +40,10 @@ final class EmulatedDevice implements Device {
   private static Path server;
 
   private final Process process;
-  private final OutputStream out;
+  private final OutputStream pipe;
   private final DataInputStream in;
+  /** The command being written: sent whole in finish(), so a command that fails half-written never reaches it. */
+  private final java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
 
   /** The g++ on the PATH, or null. */
   static Path compiler() {
@@ -60,7 +62,7 @@ final class EmulatedDevice implements Device {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    out = new BufferedOutputStream(process.getOutputStream(), 1 << 16);
+    pipe = new BufferedOutputStream(process.getOutputStream(), 1 << 16);
     in = new DataInputStream(new BufferedInputStream(process.getInputStream(), 1 << 16));
   }
 
@@ -106,8 +108,11 @@ final class EmulatedDevice implements Device {
         Files.writeString(file, texts.get(i));
       }
       Path tmp = dir.resolve("device_server.tmp");
-      // -ffp-contract=off: no fused multiply-adds the CUDA code did not ask for.
-      Process gcc = new ProcessBuilder(gxx.toString(), "-std=c++17", "-O2", "-ffp-contract=off", "-w",
+      // -ffp-contract=off: plain multiplies and adds (NVRTC fuses some into FMAs by default: results differ by
+      // rounding); -fno-strict-aliasing: the kernels read bf16 memory as uint4; -fcf-protection=none: the fibers'
+      // context switch returns into a frame it built, which a CET shadow stack would refuse.
+      Process gcc = new ProcessBuilder(gxx.toString(), "-std=c++17", "-O2", "-ffp-contract=off",
+          "-fno-strict-aliasing", "-fcf-protection=none", "-w",
           "-I", dir.resolve("shim").toString(), dir.resolve("device_server.cpp").toString(), "-o", tmp.toString())
           .redirectErrorStream(true).start();
       String log = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -149,13 +154,16 @@ final class EmulatedDevice implements Device {
       while (m.find()) {
         List<String> args = new ArrayList<>();
         String[] params = m.group(2).split(",");
+        StringBuilder checks = new StringBuilder();
         for (int i = 0; i < params.length; i++) {
           String param = params[i].trim().replaceAll("\\s+", " ");
           String type = param.replaceAll("\\w+$", "").trim(); // the declared type without the name
-          args.add(type.contains("*") ? "(" + type + ")a[" + i + "].p"
-              : type.contains("float") ? "a[" + i + "].f" : "(" + type + ")a[" + i + "].i");
+          int tag = type.contains("*") ? 0 : type.contains("float") ? 3 : type.contains("long long") ? 2 : 1;
+          checks.append("    expect(name, a, ").append(i).append(", ").append(tag).append(");\n");
+          args.add(tag == 0 ? "(" + type + ")a[" + i + "].p" : tag == 3 ? "a[" + i + "].f" : "(" + type + ")a[" + i + "].i");
         }
-        cases.append("  if (name == \"").append(m.group(1)).append("\") {\n    if (!host_run_grid(gx, gy, gz, block, shared, ")
+        cases.append("  if (name == \"").append(m.group(1)).append("\") {\n").append(checks)
+            .append("    if (!host_run_grid(gx, gy, gz, block, shared, ")
             .append(together).append(", [=] { ").append(m.group(1)).append('(').append(String.join(", ", args))
             .append("); })) throw Failure{\"deadlock: threads wait at a barrier that the others never reach\"};\n")
             .append("    return true;\n  }\n");
@@ -192,7 +200,9 @@ final class EmulatedDevice implements Device {
 
   /** Sends the command and waits for its status; then the reply's payload, if any, is next in {@code in}. */
   private void finish(String what) throws IOException {
-    out.flush();
+    out.writeTo(pipe);
+    out.reset();
+    pipe.flush();
     int status;
     try {
       status = in.readUnsignedByte();
@@ -212,6 +222,7 @@ final class EmulatedDevice implements Device {
   }
 
   private synchronized void call(String what, Command command) {
+    out.reset();
     try {
       command.run();
     } catch (IOException e) {
@@ -224,7 +235,7 @@ final class EmulatedDevice implements Device {
       u8(2);
       u64(address);
       u64(data.capacity());
-      out.write(data.array());
+      out.write(data.array(), 0, data.capacity());
       finish("write");
     });
   }
@@ -320,7 +331,7 @@ final class EmulatedDevice implements Device {
       u8(6);
       byte[] text = name.getBytes(StandardCharsets.US_ASCII);
       u16(text.length);
-      out.write(text);
+      out.write(text, 0, text.length);
       for (int v : new int[] {gx, gy, gz, block, sharedBytes}) {
         u32(v);
       }
@@ -348,6 +359,9 @@ final class EmulatedDevice implements Device {
 
   @Override
   public void linear(long outAddress, long inp, long weight, long bias, int rows, int inDim, int outDim) {
+    if (bias % 16 != 0) {
+      throw new IllegalArgumentException("Device.linear takes a 16-byte aligned bias (cuBLASLt's epilogue)");
+    }
     call("linear", () -> {
       u8(7);
       u64(outAddress);
@@ -397,7 +411,7 @@ final class EmulatedDevice implements Device {
   @Override
   public void close() {
     try {
-      out.close();
+      pipe.close();
       process.waitFor(10, TimeUnit.SECONDS);
     } catch (IOException e) {
       // the process is gone already

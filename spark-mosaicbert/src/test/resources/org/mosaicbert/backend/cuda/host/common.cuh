@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include <functional>
@@ -85,6 +88,7 @@ constexpr int HOST_MAX_WARPS = 32;
 struct HostWarpExchange {
   unsigned word[32];
   unsigned address[32];
+  unsigned fragment[32][4];  // ldmatrix's results, gathered when the last lane arrives
   unsigned a[32][4];
   unsigned b[32][2];
 };
@@ -162,9 +166,32 @@ inline void host_context_make(HostContext& c, unsigned char* stack, size_t bytes
 }
 #endif
 
+/** A fiber's stack: mmap'ed, with an inaccessible page below it, so that an overflow faults instead of corrupting. */
+struct HostStack {
+  static constexpr size_t BYTES = 256 << 10;
+  unsigned char* base = nullptr;  // the guard page; the stack is the BYTES above it
+
+  HostStack() = default;
+  HostStack(const HostStack&) = delete;
+  HostStack(HostStack&& other) noexcept : base(other.base) { other.base = nullptr; }
+  ~HostStack() {
+    if (base) munmap(base, BYTES + 4096);
+  }
+  void allocate() {
+    void* p = mmap(nullptr, BYTES + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "cannot map a fiber stack\n");
+      abort();
+    }
+    mprotect(p, 4096, PROT_NONE);
+    base = (unsigned char*)p;
+  }
+  unsigned char* bottom() { return base + 4096; }
+};
+
 struct HostFiber {
   HostContext context;
-  std::vector<unsigned char> stack;
+  HostStack stack;
   bool done;
 };
 inline std::vector<HostFiber> host_fibers;
@@ -181,14 +208,27 @@ inline HostWarpExchange& host_next_exchange() { return host_exchange[host_warp()
 /** Back to the scheduler, which resumes the block's other threads in turn. */
 inline void host_yield() { host_context_switch(host_fibers[host_current].context, host_scheduler); }
 
-inline void host_arrive_and_wait(HostBarrier& b) {
+inline bool host_in_fiber = false;
+
+/** Arrives; the last to arrive runs on_open (all others waiting, so it sees one moment) and lets everyone go. */
+template <class OnOpen>
+inline void host_arrive_and_wait(HostBarrier& b, OnOpen on_open) {
+  if (!host_in_fiber) {
+    fprintf(stderr, "a barrier or warp-wide step in a kernel run thread by thread: its file must be run as fibers\n");
+    abort();
+  }
   const unsigned generation = b.generation;
   if (++b.arrived == b.alive) {
+    on_open();
     b.arrived = 0;
     ++b.generation;
     return;
   }
   while (b.generation == generation) host_yield();
+}
+
+inline void host_arrive_and_wait(HostBarrier& b) {
+  host_arrive_and_wait(b, [] {});
 }
 
 /** A returned thread no longer counts: the threads waiting for it go on (as on sm_70 and later). */
@@ -226,7 +266,6 @@ inline unsigned char* host_dynamic_smem;
 template <class Kernel>
 inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned shared_bytes,
                           bool together, Kernel kernel) {
-  constexpr size_t STACK_BYTES = 256 << 10;
   gridDim = {gx, gy, gz};
   blockDim = {threads, 1, 1};
   host_dynamic_smem_buffer.assign(shared_bytes + 16, 0);
@@ -235,7 +274,9 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
   host_kernel = &body;
   if (together && host_fibers.size() < threads) {
     host_fibers.resize(threads);
-    for (HostFiber& f : host_fibers) f.stack.resize(STACK_BYTES);
+    for (HostFiber& f : host_fibers) {
+      if (!f.stack.base) f.stack.allocate();
+    }
   }
   for (unsigned z = 0; z < gz; ++z)
     for (unsigned y = 0; y < gy; ++y)
@@ -255,9 +296,10 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
         for (unsigned t = 0; t < threads; ++t) host_steps[t] = 0;
         for (unsigned t = 0; t < threads; ++t) {
           HostFiber& f = host_fibers[t];
-          host_context_make(f.context, f.stack.data(), f.stack.size(), host_fiber_main);
+          host_context_make(f.context, f.stack.bottom(), HostStack::BYTES, host_fiber_main);
           f.done = false;
         }
+        host_in_fiber = true;
         unsigned remaining = threads;
         unsigned long long last_progress = ~0ull;
         unsigned idle_rounds = 0;
@@ -275,8 +317,12 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
           for (unsigned w = 0; w < (threads + 31) / 32; ++w) progress += host_warp_barriers[w].generation;
           idle_rounds = progress == last_progress ? idle_rounds + 1 : 0;
           last_progress = progress;
-          if (idle_rounds > 2) return false;
+          if (idle_rounds > 2) {
+            host_in_fiber = false;
+            return false;
+          }
         }
+        host_in_fiber = false;
       }
   return true;
 }
@@ -328,21 +374,26 @@ inline void att_cp_async_wait_all() {}
  *  2 (l % 4) and 2 (l % 4) + 1; transposed: elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4). */
 inline void host_ldmatrix_x4(unsigned r[4], unsigned address, bool trans) {
   HostWarpExchange& x = host_next_exchange();
-  const int l = host_lane();
-  x.address[l] = address;
-  host_warp_sync();
-  for (int i = 0; i < 4; ++i) {
-    bf16 lo, hi;
-    if (!trans) {
-      const unsigned char* row = host_smem(x.address[i * 8 + (l >> 2)]);
-      memcpy(&lo, row + 4 * (l & 3), 2);
-      memcpy(&hi, row + 4 * (l & 3) + 2, 2);
-    } else {
-      memcpy(&lo, host_smem(x.address[i * 8 + 2 * (l & 3)]) + 2 * (l >> 2), 2);
-      memcpy(&hi, host_smem(x.address[i * 8 + 2 * (l & 3) + 1]) + 2 * (l >> 2), 2);
+  const int lane = host_lane();
+  x.address[lane] = address;
+  // The whole warp reads shared memory at one moment, as the hardware does: when the last lane arrives.
+  host_arrive_and_wait(host_warp_barriers[host_warp()], [&x, trans] {
+    for (int l = 0; l < 32; ++l) {
+      for (int i = 0; i < 4; ++i) {
+        bf16 lo, hi;
+        if (!trans) {
+          const unsigned char* row = host_smem(x.address[i * 8 + (l >> 2)]);
+          memcpy(&lo, row + 4 * (l & 3), 2);
+          memcpy(&hi, row + 4 * (l & 3) + 2, 2);
+        } else {
+          memcpy(&lo, host_smem(x.address[i * 8 + 2 * (l & 3)]) + 2 * (l >> 2), 2);
+          memcpy(&hi, host_smem(x.address[i * 8 + 2 * (l & 3) + 1]) + 2 * (l >> 2), 2);
+        }
+        x.fragment[l][i] = (unsigned)lo | ((unsigned)hi << 16);
+      }
     }
-    r[i] = (unsigned)lo | ((unsigned)hi << 16);
-  }
+  });
+  for (int i = 0; i < 4; ++i) r[i] = x.fragment[lane][i];
 }
 
 inline void att_ldmatrix_x4(unsigned r[4], unsigned address) { host_ldmatrix_x4(r, address, false); }
