@@ -17,8 +17,8 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>NEVER RUN ON A GPU.</b> Written on machines without a GPU. Everything but the hardware and NVIDIA's libraries has
- * run, though: the tests put this class on an emulated {@link Device} that executes the same kernel files on the CPU,
+ * <p><b>NEVER RUN ON A GPU.</b> Written on machines without a GPU. Everything but the hardware and NVIDIA's libraries
+ * has run, though: the tests put this class on an emulated {@link Device} that executes the same kernel files on the CPU,
  * and check it op by op, on whole forward/backward passes, on the golden vectors and through the trainer against
  * CpuBackend. {@link CudaDevice} (NVRTC, cuBLAS, the driver) only a GPU runs: treat results as unverified until the
  * GPU suite (scripts/gpu-check.sh) has passed.

@@ -93,8 +93,8 @@ final class CudaDevice implements Device {
     check(cudart.cudaFree(null), "cudaFree(0) (creating the primary context)");
     int[] major = new int[1];
     int[] minor = new int[1];
-    check(cudart.cudaDeviceGetAttribute(major, cudart.cudaDevAttrComputeCapabilityMajor, ordinal), "compute capability");
-    check(cudart.cudaDeviceGetAttribute(minor, cudart.cudaDevAttrComputeCapabilityMinor, ordinal), "compute capability");
+    check(cudart.cudaDeviceGetAttribute(major, cudart.cudaDevAttrComputeCapabilityMajor, ordinal), "capability");
+    check(cudart.cudaDeviceGetAttribute(minor, cudart.cudaDevAttrComputeCapabilityMinor, ordinal), "capability");
     this.arch = "sm_" + major[0] + minor[0];
     LOG.warn("CUDA device {} ({}): the CUDA backend has NEVER BEEN RUN ON A GPU before; check the GPU suite's result "
         + "before trusting it", ordinal, arch);

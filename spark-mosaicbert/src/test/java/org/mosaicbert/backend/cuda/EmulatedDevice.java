@@ -160,7 +160,8 @@ final class EmulatedDevice implements Device {
           String type = param.replaceAll("\\w+$", "").trim(); // the declared type without the name
           int tag = type.contains("*") ? 0 : type.contains("float") ? 3 : type.contains("long long") ? 2 : 1;
           checks.append("    expect(name, a, ").append(i).append(", ").append(tag).append(");\n");
-          args.add(tag == 0 ? "(" + type + ")a[" + i + "].p" : tag == 3 ? "a[" + i + "].f" : "(" + type + ")a[" + i + "].i");
+          args.add(tag == 0 ? "(" + type + ")a[" + i + "].p"
+              : tag == 3 ? "a[" + i + "].f" : "(" + type + ")a[" + i + "].i");
         }
         cases.append("  if (name == \"").append(m.group(1)).append("\") {\n").append(checks)
             .append("    if (!host_run_grid(gx, gy, gz, block, shared, ")

@@ -75,7 +75,9 @@ inline bf16 float_to_bf16(float x) {
   return (bf16)(u >> 16);
 }
 
-inline unsigned pack_bf16x2(float lo, float hi) { return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16); }
+inline unsigned pack_bf16x2(float lo, float hi) {
+  return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Threads, blocks and barriers: a block's CUDA threads are fibers on one OS thread, switched at barriers

@@ -44,7 +44,8 @@ struct Failure {
 
 static unsigned char* at(uint64_t address, uint64_t bytes) {
   if (address < ARENA_BASE || address - ARENA_BASE + bytes > arena_bytes) {
-    throw Failure{"address " + std::to_string(address) + " (+" + std::to_string(bytes) + " bytes) is outside the arena"};
+    throw Failure{"address " + std::to_string(address) + " (+" + std::to_string(bytes) +
+                  " bytes) is outside the arena"};
   }
   return arena + (address - ARENA_BASE);
 }
