@@ -53,7 +53,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One NVIDIA GPU (sm_80 or newer) as a {@link Device}: the kernel files compiled at run time with NVRTC to a CUBIN for
- * its architecture (cached by source hash and architecture), bf16 GEMMs with float32 accumulation through cuBLASLt
+ * its architecture (cached by source hash, architecture and NVRTC version), bf16 GEMMs with float32 accumulation through cuBLASLt
  * (bias epilogue) and cublasGemmEx, everything on the legacy default stream.
  *
  * <p>Like CUDA itself, it works on the thread that opened it (the training task's thread): the device is current
@@ -454,6 +454,10 @@ final class CudaDevice implements Device {
       sha.update(code.getBytes(StandardCharsets.UTF_8));
       sha.update(header.getBytes(StandardCharsets.UTF_8));
       sha.update(String.join(" ", options(arch)).getBytes(StandardCharsets.UTF_8));
+      int[] major = new int[1];
+      int[] minor = new int[1];
+      nvrtc.nvrtcVersion(major, minor); // another NVRTC may compile the same source differently
+      sha.update(("nvrtc " + major[0] + "." + minor[0]).getBytes(StandardCharsets.UTF_8));
       key = HexFormat.of().formatHex(sha.digest()).substring(0, 16);
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
