@@ -431,7 +431,7 @@ final class CudaDevice implements Device {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source hash and architecture.
+  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source hash, architecture and NVRTC version.
   // ------------------------------------------------------------------------------------------------------------
 
   /** The options every kernel file is compiled with (common.cuh's header says why there is no fast math). */
