@@ -53,8 +53,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One NVIDIA GPU (sm_80 or newer) as a {@link Device}: the kernel files compiled at run time with NVRTC to a CUBIN for
- * its architecture (cached by source hash, architecture and NVRTC version), bf16 GEMMs with float32 accumulation through cuBLASLt
- * (bias epilogue) and cublasGemmEx, everything on the legacy default stream.
+ * its architecture (cached by source hash, architecture and NVRTC version), bf16 GEMMs with float32 accumulation
+ * through cuBLASLt (bias epilogue) and cublasGemmEx, everything on the legacy default stream.
  *
  * <p>Like CUDA itself, it works on the thread that opened it (the training task's thread): the device is current
  * there.
@@ -431,7 +431,7 @@ final class CudaDevice implements Device {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source hash, architecture and NVRTC version.
+  // Compiling: NVRTC to CUBIN for this device's architecture, cached by source, architecture and NVRTC version.
   // ------------------------------------------------------------------------------------------------------------
 
   /** The options every kernel file is compiled with (common.cuh's header says why there is no fast math). */
