@@ -88,25 +88,11 @@ class DataParallelTrainerTest {
   /** The trainer writes each checkpoint into a temporary folder and deletes it, whatever the store does with it. */
   @Test
   void checkpointFoldersAreDeletedAfterPublishing() {
-    List<Path> handed = new ArrayList<>();
-    CheckpointStore discard = new CheckpointStore() {
-      @Override
-      public java.util.Optional<TrainState.Loaded> latest() {
-        return java.util.Optional.empty();
-      }
-
-      @Override
-      public void publish(long step, Path localDir) {
-        assertTrue(Files.exists(localDir.resolve(TrainState.FILE)), "the checkpoint is there when published");
-        handed.add(localDir);
-      }
-
-      @Override
-      public void appendMetrics(String jsonLine) {}
-    };
-    train(1, 8, discard);
-    assertEquals(3, handed.size(), "8 steps, a checkpoint every 3 and at the end");
-    for (Path folder : handed) {
+    RecordingCheckpointStore store = new RecordingCheckpointStore();
+    train(1, 8, store);
+    assertEquals(3, store.published.size(), "8 steps, a checkpoint every 3 and at the end");
+    assertEquals(3, store.publishedWithState, "the checkpoint is there when published");
+    for (Path folder : store.published) {
       assertTrue(Files.notExists(folder), folder + " is left behind");
     }
   }
@@ -136,24 +122,10 @@ class DataParallelTrainerTest {
     java.util.function.IntFunction<TrainPlan> plan = workers -> new TrainPlan(MosaicBert.Objective.CLASSIFICATION,
         classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), 120, 0.1, 0.0, 16, 8 / workers * 2 / 2,
         workers, 5, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 64, 0, 10, 1);
-    List<String> metrics = new ArrayList<>();
-    CheckpointStore collect = new CheckpointStore() {
-      @Override
-      public java.util.Optional<TrainState.Loaded> latest() {
-        return java.util.Optional.empty();
-      }
-
-      @Override
-      public void publish(long step, Path localDir) {}
-
-      @Override
-      public void appendMetrics(String jsonLine) {
-        metrics.add(jsonLine);
-      }
-    };
+    RecordingCheckpointStore collect = new RecordingCheckpointStore();
     float[] one = LoopbackRing.run(1, 30_000,
         c -> DataParallelTrainer.train(plan.apply(1), c, SampleStream.inMemory(data, 5), null, collect)).get(0);
-    String last = metrics.get(metrics.size() - 1);
+    String last = collect.metrics.get(collect.metrics.size() - 1);
     double accuracy = Double.parseDouble(last.replaceAll(".*\"accuracy\": ([0-9.]+).*", "$1"));
     assertTrue(accuracy >= 0.9, "the classifier learns the rule: " + last);
     float[] two = LoopbackRing.run(2, 30_000,

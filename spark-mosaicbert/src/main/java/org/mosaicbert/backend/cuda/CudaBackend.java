@@ -721,7 +721,7 @@ public final class CudaBackend implements Backend {
   }
 
   /** Grid-stride grid for n work items of 256 threads, capped at 65535 blocks. */
-  static int grid(long n) {
+  private static int grid(long n) {
     return (int) Math.max(1, Math.min((n + 255) / 256, 65535));
   }
 

@@ -220,17 +220,7 @@ class CudaKernelsCompileTest {
 
   /** nvcc on the PATH, else the CUDA toolkit's default place; null when neither has it. */
   private static Path findNvcc() {
-    String path = System.getenv("PATH");
-    List<Path> candidates = new ArrayList<>();
-    if (path != null) {
-      for (String dir : path.split(java.io.File.pathSeparator)) {
-        if (!dir.isEmpty()) {
-          candidates.add(Paths.get(dir, "nvcc"));
-        }
-      }
-    }
-    candidates.add(Paths.get("/usr/local/cuda/bin/nvcc"));
-    return candidates.stream().filter(Files::isExecutable).findFirst().orElse(null);
+    return EmulatedDevice.executable("nvcc", Paths.get("/usr/local/cuda/bin/nvcc"));
   }
 
   /** The kernel sources as files: the module's resources are a directory on the test class path. */

@@ -47,13 +47,19 @@ final class EmulatedDevice implements Device {
 
   /** The g++ on the PATH, or null. */
   static Path compiler() {
+    return executable("g++");
+  }
+
+  /** The first executable of that name on the PATH, then among the extra candidates; null when there is none. */
+  static Path executable(String name, Path... extra) {
+    List<Path> candidates = new ArrayList<>();
     for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
-      Path candidate = Path.of(dir.isEmpty() ? "." : dir, "g++");
-      if (Files.isExecutable(candidate)) {
-        return candidate;
+      if (!dir.isEmpty()) {
+        candidates.add(Path.of(dir, name));
       }
     }
-    return null;
+    candidates.addAll(List.of(extra));
+    return candidates.stream().filter(Files::isExecutable).findFirst().orElse(null);
   }
 
   EmulatedDevice() {

@@ -1,11 +1,9 @@
 package org.mosaicbert.backend.cuda;
 
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Optional;
 import java.util.SplittableRandom;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.config.ModelConfig;
@@ -14,9 +12,9 @@ import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.RecordingCheckpointStore;
 import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.TrainPlan;
-import org.mosaicbert.train.TrainState;
 
 /**
  * The same short MLM run through {@link DataParallelTrainer} on the CPU backend and on the CUDA backend: a tiny
@@ -56,30 +54,16 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
     double[][] curves = new double[2][];
     double[] tokensPerSecond = new double[2];
     for (int run = 0; run < 2; run++) {
-      List<String> metrics = new ArrayList<>();
-      CheckpointStore store = new CheckpointStore() {
-        @Override
-        public Optional<TrainState.Loaded> latest() {
-          return Optional.empty();
-        }
-
-        @Override
-        public void publish(long step, Path localDir) {}
-
-        @Override
-        public void appendMetrics(String jsonLine) {
-          metrics.add(jsonLine);
-        }
-      };
+      RecordingCheckpointStore store = new RecordingCheckpointStore();
       SampleStream stream = SampleStream.inMemory(samples, 17);
       if (run == 0) {
         DataParallelTrainer.train(plan, Collective.single(), stream, null, store);
       } else {
         gpu.train(plan, stream, store);
       }
-      curves[run] = metrics.stream().mapToDouble(m -> Double.parseDouble(m.replaceAll(".*\"loss\": ([0-9.]+).*",
+      curves[run] = store.metrics.stream().mapToDouble(m -> Double.parseDouble(m.replaceAll(".*\"loss\": ([0-9.]+).*",
           "$1"))).toArray();
-      tokensPerSecond[run] = metrics.stream().skip(steps / 2).mapToDouble(m -> Double.parseDouble(
+      tokensPerSecond[run] = store.metrics.stream().skip(steps / 2).mapToDouble(m -> Double.parseDouble(
           m.replaceAll(".*\"tokens_per_s\": ([0-9.]+).*", "$1"))).average().orElse(0);
     }
     return new TrainingComparison(plan, curves[0], curves[1], tokensPerSecond[0], tokensPerSecond[1]);
