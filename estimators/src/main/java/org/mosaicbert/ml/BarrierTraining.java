@@ -310,8 +310,7 @@ final class BarrierTraining {
     LOG.info("worker {}: CUDA device {}", rank, device);
     // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
     // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
-    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device,
-        timeoutMillis)) {
+    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device, timeoutMillis)) {
       float[] params = DataParallelTrainer.train(plan, CudaBackend.open(device), nccl, samples, initial, store);
       return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
     }
