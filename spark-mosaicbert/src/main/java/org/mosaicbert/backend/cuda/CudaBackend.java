@@ -729,11 +729,15 @@ public final class CudaBackend implements Backend {
     device.launch(name, gx, gy, gz, block, sharedBytes, args);
   }
 
-  /** A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). */
-  public static Pointer ptr(long address) {
+  /**
+   * A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). The parameter must not be called
+   * {@code address}: inside the anonymous subclass that name is Pointer's own field, which then stays 0 (every
+   * pointer was NULL on the GPU's first run).
+   */
+  public static Pointer ptr(long deviceAddress) {
     return new Pointer() {
       {
-        this.address = address;
+        address = deviceAddress;
       }
     };
   }

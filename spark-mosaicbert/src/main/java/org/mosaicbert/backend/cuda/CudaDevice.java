@@ -68,6 +68,8 @@ final class CudaDevice implements Device {
   private static final long GEMM_WORKSPACE_BYTES = 32L << 20;
   /** Pinned host memory that writes go through (see {@link #writeAsync}). */
   private static final long PINNED_BYTES = 64L << 20;
+  /** -Dmosaicbert.cuda.syncEachLaunch=true: synchronise after every launch (the GPU check's parity phase). */
+  private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("mosaicbert.cuda.syncEachLaunch");
 
   private final int ordinal;
   private final String arch;
@@ -106,7 +108,7 @@ final class CudaDevice implements Device {
       for (String source : SOURCES) {
         loadModule(source);
       }
-    } catch (RuntimeException e) {
+    } catch (Throwable e) { // an UnsatisfiedLinkError (a missing library) is an Error, and must free the GPU too
       close(); // a retried task on this executor must find the GPU free
       throw e;
     }
@@ -250,14 +252,22 @@ final class CudaDevice implements Device {
         values.add(value);
         params.put(i, value);
       }
-      check(cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null, params,
-          (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
-      if (Boolean.getBoolean("mosaicbert.cuda.syncEachLaunch")) {
-        check(cudart.cudaDeviceSynchronize(), "after " + name);
+      int err = cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null, params,
+          (PointerPointer<?>) null);
+      if (err != 0) {
+        check(err, "cuLaunchKernel(" + launchDescription(name, gx, gy, gz, block, sharedBytes) + ")");
+      }
+      if (SYNC_EACH_LAUNCH) { // a device fault then names its kernel instead of a later synchronisation
+        check(cudart.cudaDeviceSynchronize(), "kernel " + launchDescription(name, gx, gy, gz, block, sharedBytes));
       }
     } finally {
       values.forEach(Pointer::close);
     }
+  }
+
+  private static String launchDescription(String name, int gx, int gy, int gz, int block, int sharedBytes) {
+    return name + ", grid (" + gx + ", " + gy + ", " + gz + "), block " + block + ", " + sharedBytes
+        + " bytes of dynamic shared memory";
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -492,12 +502,12 @@ final class CudaDevice implements Device {
   private byte[] compile(String source, String code, String header) {
     _nvrtcProgram program = new _nvrtcProgram();
     try (BytePointer src = new BytePointer(code); BytePointer name = new BytePointer(source + ".cu");
-        PointerPointer<BytePointer> headers = new PointerPointer<>(new BytePointer(header));
-        PointerPointer<BytePointer> includeNames = new PointerPointer<>(new BytePointer("common.cuh"))) {
+        PointerPointer<BytePointer> headers = cStrings(header);
+        PointerPointer<BytePointer> includeNames = cStrings("common.cuh")) {
       checkNvrtc(nvrtc.nvrtcCreateProgram(program, src, name, 1, headers, includeNames), "nvrtcCreateProgram");
       String[] opts = options(arch);
       int err;
-      try (PointerPointer<BytePointer> options = new PointerPointer<>(opts)) {
+      try (PointerPointer<BytePointer> options = cStrings(opts)) {
         err = nvrtc.nvrtcCompileProgram(program, opts.length, options);
       }
       if (err != 0) {
@@ -514,6 +524,15 @@ final class CudaDevice implements Device {
     } finally {
       nvrtc.nvrtcDestroyProgram(program);
     }
+  }
+
+  /**
+   * A C array of NUL-terminated UTF-8 strings ({@code const char* const*}). Not {@code new PointerPointer<>(new
+   * BytePointer(text))}: with one argument that is PointerPointer's cast constructor, which reads the text's bytes as
+   * pointers (NVRTC crashed in strlen on the GPU's first run).
+   */
+  static PointerPointer<BytePointer> cStrings(String... values) {
+    return new PointerPointer<>(values, StandardCharsets.UTF_8);
   }
 
   private static String log(_nvrtcProgram program) {

@@ -1,0 +1,28 @@
+package org.mosaicbert.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.junit.jupiter.api.Test;
+
+/** The parts of {@link CudaDevice} that need no CUDA library: what it hands NVRTC and cuBLAS. */
+class CudaDeviceHostTest {
+  @Test
+  void aDevicePointerHoldsItsAddress() {
+    // ptr(address) once assigned Pointer's own field to itself: every device pointer was NULL on the GPU.
+    assertEquals(0x7f00_1234_5600L, CudaBackend.ptr(0x7f00_1234_5600L).address());
+  }
+
+  @Test
+  void cStringsIsAnArrayOfTheStringsNotACastOfTheFirst() {
+    // One string is the case that crashed NVRTC: the header text itself was passed where its pointer belonged.
+    String header = "#pragma once\n// ümlaut";
+    try (PointerPointer<BytePointer> one = CudaDevice.cStrings(header);
+        PointerPointer<BytePointer> two = CudaDevice.cStrings("--gpu-architecture=sm_90", "-std=c++17")) {
+      assertEquals(header, one.get(BytePointer.class, 0).getString(java.nio.charset.StandardCharsets.UTF_8));
+      assertEquals("-std=c++17", two.get(BytePointer.class, 1).getString());
+      assertEquals("--gpu-architecture=sm_90", two.get(BytePointer.class, 0).getString());
+    }
+  }
+}
