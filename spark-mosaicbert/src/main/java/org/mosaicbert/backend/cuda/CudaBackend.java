@@ -493,7 +493,7 @@ public final class CudaBackend implements Backend {
       return;
     }
     long keys = new Staging().put(Arrays.copyOf(rowKeys, rows));
-    launch("dropout_forward", (width + 255) / 256, Math.min(rows, 65535), 1, 256, 0, ptrArg(bf16(x)), rows, width, p,
+    launch("dropout_forward", grid((long) rows * ((width + 7) / 8)), 1, 1, 256, 0, ptrArg(bf16(x)), rows, width, p,
         ptrArg(keys), site);
   }
 

@@ -20,7 +20,7 @@
 //       dg [n, 2I] from dout [n, I]: with dm = dropout(dout): dgate = dm * lin * GELU'(gate), dlin = dm * GELU(gate).
 //       I % 8 == 0. Grid-stride over n * I / 8 chunks.
 //   dropout_forward(x, rows, width, p, row_keys, site)       CpuBackend.dropout, in place on bf16 [rows, width]
-//       The same call on a gradient is the backward pass. grid (ceil(width / 256), min(rows, 65535)), block 256.
+//       The same call on a gradient is the backward pass. Grid-stride over rows * ceil(width / 8) chunks of 8.
 //   gelu_forward(out, inp, n) / gelu_backward(dinp, dout, inp, n)       CpuBackend.gelu / geluBackward
 //   tanh_forward(out, inp, n) / tanh_backward(dinp, dout, out, n)       CpuBackend.tanh / tanhBackward
 //   add_bf16(out, a, b, n)                                              CpuBackend.add (out may alias a or b)
@@ -103,15 +103,30 @@ geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p,
   }
 }
 
+// Each thread takes 8 consecutive columns of a row: the row's key is hashed once for the 8, and where rows are 16-byte
+// aligned they move as one 16-byte load and store. (One element per thread, rehashing the row key for each, took 190
+// us for 16384 x 768 on the H200, 18% of a base training step.)
 extern "C" __global__ void __launch_bounds__(256, 1)
 dropout_forward(bf16* x, int rows, int width, float p, const unsigned long long* row_keys, unsigned long long site) {
   if (!(p > 0.0f) || row_keys == 0) return;
   const float keep_scale = dropout_keep_scale(p);
-  for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+  const int chunks_per_row = (width + 7) >> 3;
+  const bool vectors = (width & 7) == 0 && (reinterpret_cast<unsigned long long>(x) & 15) == 0;
+  EW_GRID_STRIDE_LOOP(chunk, (long long)rows * chunks_per_row) {
+    const int r = (int)(chunk / chunks_per_row);
+    const int c0 = (int)(chunk - (long long)r * chunks_per_row) * 8;  // first column of the 8
     const unsigned long long row_key = hash_key2(row_keys[r], site);
-    bf16* row = x + (long long)r * width;
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < width; c += gridDim.x * blockDim.x) {
-      row[c] = float_to_bf16(dropout_apply(bf16_to_float(row[c]), row_key, c, p, keep_scale));
+    bf16* at = x + (long long)r * width + c0;
+    if (vectors) {
+      float v[8];
+      unpack_bf16x8(*(const uint4*)at, v);
+#pragma unroll
+      for (int k = 0; k < 8; k++) v[k] = dropout_apply(v[k], row_key, c0 + k, p, keep_scale);
+      *(uint4*)at = pack_bf16x8(v);
+    } else {
+      for (int k = 0; k < 8 && c0 + k < width; k++) {
+        at[k] = float_to_bf16(dropout_apply(bf16_to_float(at[k]), row_key, c0 + k, p, keep_scale));
+      }
     }
   }
 }
