@@ -24,8 +24,8 @@ final class TrainingSettings {
             --seed S            seed of initialisation, data order, masks and dropout (recipe: seed)
             --workers N         data-parallel workers, one Spark barrier task each (recipe: workers)
             --threads N         CPU threads per worker (recipe: threads_per_worker; default: cores / workers)
-            --device D          cpu, gpu or auto (recipe: device; default auto = the CPU until the CUDA backend,
-                                never run on a GPU yet, has passed scripts/gpu-check.sh)
+            --device D          cpu, gpu or auto (recipe: device; default auto = the CPU until GPU training
+                                through Spark has run; the CUDA backend passed scripts/gpu-check.sh on an H200)
           """;
 
   /** A kind of run's defaults. */

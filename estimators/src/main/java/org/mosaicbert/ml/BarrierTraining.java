@@ -46,8 +46,9 @@ final class BarrierTraining {
    * The backend a fit trains on, from the {@code device} param, decided on the driver: "cpu" always; "gpu" on a
    * cluster when tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when {@link CudaProbe}
    * finds a usable device, else an {@link IllegalArgumentException} saying what is missing; "auto" the CPU, said in
-   * the log, because the CUDA backend has not passed the GPU suite yet (issue 6: it was never run on a GPU). Until
-   * it has, device=gpu trains on it with a warning and device=auto does not.
+   * the log: the CUDA backend has passed the GPU suite on one H200 (issue 15), but GPU training through Spark's
+   * barrier tasks and NCCL across two or more GPUs have never run. Until they have, device=gpu trains on it with a
+   * warning and device=auto does not.
    */
   static String resolveDevice(String device, SparkConf conf, boolean localMaster) {
     switch (device) {
@@ -76,8 +77,9 @@ final class BarrierTraining {
           }
           where = "one GPU per task";
         }
-        LOG.warn("device=gpu ({}): the CUDA backend has NEVER BEEN RUN ON A GPU (issue 6); run scripts/gpu-check.sh "
-            + "on one of your GPUs first, and compare the loss curve with a device=cpu run", where);
+        LOG.warn("device=gpu ({}): the CUDA backend has passed the GPU suite on one H200, but training through Spark "
+            + "and NCCL across GPUs has NEVER RUN; run scripts/gpu-check.sh on one of your GPUs first, and compare the "
+            + "loss curve with a device=cpu run", where);
         return "gpu";
       default:
         throw new IllegalArgumentException("device must be cpu, gpu or auto, not '" + device + "'");
@@ -293,7 +295,8 @@ final class BarrierTraining {
 
   /**
    * A GPU worker: its device from the task's resources, NCCL's unique id from rank 0 through {@code allGather}, then
-   * the CUDA backend with the gradients reduced in device memory. NEVER RUN ON A GPU (issue 6).
+   * the CUDA backend with the gradients reduced in device memory. NEVER RUN through Spark (GpuCheck has run its
+   * trainer, backend and one-rank NCCL on an H200).
    */
   private static Iterator<float[]> trainRankOnGpu(TrainPlan plan, SampleStream samples, float[] initial,
       CheckpointStore store, int timeoutMillis) {

@@ -35,9 +35,10 @@ import org.mosaicbert.backend.cuda.CudaBackend;
 /**
  * NCCL collectives for GPU workers, through the JavaCPP CUDA presets.
  *
- * <p><b>NEVER RUN ON A GPU.</b> It is written against the NCCL and CUDA runtime APIs of
- * {@code org.bytedeco:cuda:13.1-9.19-1.5.13}, compiles, and is kept off every CPU path (nothing loads the CUDA
- * libraries unless this class is used). {@code GpuCheck} runs it with one rank (issue 6) when a GPU is lent.
+ * <p><b>RAN ON ONE GPU ONLY</b> (an NVIDIA H200, 2026-12-04, NCCL 2.28.3): {@code GpuCheck}'s training phase reduces
+ * through it with one rank. Two or more ranks have NEVER RUN. It is written against the NCCL and CUDA runtime APIs of
+ * {@code org.bytedeco:cuda:13.1-9.19-1.5.13} and kept off every CPU path (nothing loads the CUDA libraries unless
+ * this class is used).
  *
  * <p>Rendezvous: rank 0 calls {@link #newUniqueId()} and shares the bytes with the other ranks (in Spark, through
  * {@code BarrierTaskContext.allGather}); every rank then constructs its collective with them. The device operations

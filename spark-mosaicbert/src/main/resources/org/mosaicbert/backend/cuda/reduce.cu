@@ -1,6 +1,8 @@
 // reduce.cu: column sums in a fixed order, for the bias gradients of linear layers.
 //
-// NEVER RUN ON A GPU. Run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite
+// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
+// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
 // compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches the dbias part of CpuBackend.linearBackward: dbias[c] += sum over rows of dout[r][c]. cuBLAS computes the

@@ -15,6 +15,6 @@ class CudaTrainingTest {
   @Test
   void trainingOnTheCudaBackendFollowsTheCpu() {
     assumeTrue(EmulatedDevice.compiler() != null, "no g++: the emulated device cannot be built");
-    assertTrue(GpuCheck.trainingOnTheEmulatedDevice(System.err), "see the loss table above");
+    assertTrue(GpuCheck.trainingOnTheEmulatedDevice(System.err)[0].equals("pass"), "see the loss table above");
   }
 }

@@ -23,77 +23,104 @@ import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.DecoupledAdamW;
 
 /**
- * What scripts/gpu-check.sh runs on the GPU machine (no Maven there): the CUDA parity suite, method by method, and the
- * GPU benchmark (tokens/s, model TFLOP/s and MFU of a base training step at sequence length 128, counted as
- * EngineBenchmark counts them, over the H200's dense bf16 peak of 989 TFLOP/s; and a plain bf16 cuBLAS GEMM for the
- * ratio); between the two, a short training run through {@link DataParallelTrainer} on the GPU with NCCL against the
- * same run on the CPU. Prints every figure and writes them to {@code $OUT/gpu-check.txt} when OUT is set. NEVER RUN.
- *
- * <p>The attention comparison counts only cuBLAS's two GEMMs (no softmax kernel), a lower bound on its time.
+ * What scripts/gpu-check.sh runs on the GPU machine (no Maven there), one phase per JVM ({@code --phase NAME}), so that
+ * a device fault, which poisons the CUDA context of its process, costs only its own phase:
+ * <ul>
+ *   <li>{@code preflight}: {@link CudaProbe} loads every preset and reports the device and the library versions;</li>
+ *   <li>{@code parity}: the CUDA parity suite, method by method (the script runs it with a synchronise after every
+ *       launch, so that a fault names its kernel);</li>
+ *   <li>{@code training}: a short training run through {@link DataParallelTrainer} on the GPU with a one-rank NCCL
+ *       against the same run on the CPU;</li>
+ *   <li>{@code benchmark}: tokens/s, model TFLOP/s and MFU of a base training step at sequence length 128, counted as
+ *       EngineBenchmark counts them, over the H200's dense bf16 peak of 989 TFLOP/s, and a plain bf16 cuBLAS GEMM for
+ *       the ratio;</li>
+ *   <li>{@code attention}: the attention kernels against cuBLAS's two GEMMs (no softmax kernel: a lower bound on a
+ *       cuBLAS attention's time).</li>
+ * </ul>
+ * With {@code --emulated} (no GPU, g++ there), parity, training and a tiny benchmark run on the emulated device: a dry
+ * run of the suite.
+ * Each phase prints its figures and appends one JSON line (phase, status, seconds, summary) to
+ * {@code $OUT/results.jsonl}; the script writes the line of a phase that died without writing it. First run on an
+ * NVIDIA H200 on 2026-12-04 (issue 15): every phase passed.
  */
 public final class GpuCheck {
   static final double H200_BF16_DENSE_TFLOPS = 989;
+  static final List<String> PHASES = List.of("preflight", "parity", "training", "benchmark", "attention");
 
   private GpuCheck() {}
 
   public static void main(String[] args) throws Exception {
+    List<String> arguments = List.of(args);
+    int at = arguments.indexOf("--phase");
+    String phase = at >= 0 && at + 1 < arguments.size() ? arguments.get(at + 1) : "";
+    if (!PHASES.contains(phase)) {
+      System.err.println("usage: GpuCheck --phase " + String.join("|", PHASES) + " [--emulated] [--label NAME]");
+      System.exit(2);
+    }
+    boolean emulated = arguments.contains("--emulated");
+    int labelAt = arguments.indexOf("--label"); // the script's name for the run (memcheck: parity under the sanitizer)
+    String label = labelAt >= 0 && labelAt + 1 < arguments.size() ? arguments.get(labelAt + 1) : phase;
     Path outDir = System.getenv("OUT") == null ? Path.of(".") : Path.of(System.getenv("OUT"));
     Files.createDirectories(outDir);
-    try (PrintStream file = new PrintStream(Files.newOutputStream(outDir.resolve("gpu-check.txt")), true)) {
-      PrintStream out = new PrintStream(new java.io.OutputStream() {
-        @Override
-        public void write(int b) {
-          System.out.write(b);
-          file.write(b);
-        }
-      }, true);
+    PrintStream out = System.out;
+    long t0 = System.nanoTime();
+    String status;
+    String summary;
+    try {
       CudaProbe.Result probe = CudaProbe.probe();
       out.println("CudaProbe: " + probe.describe());
-      boolean emulated = !probe.available() && List.of(args).contains("--emulated");
       if (!probe.available() && !emulated) {
-        file.flush();
-        System.exit(2);
+        status = phase.equals("preflight") ? "fail" : "skipped";
+        summary = probe.describe();
+      } else {
+        String[] result = switch (phase) {
+          case "preflight" -> new String[] {"pass", probe.describe()};
+          case "parity" -> parity(out);
+          case "training" -> emulated ? trainingOnTheEmulatedDevice(out) : trainingMatchesTheCpu(out, 40);
+          case "benchmark" -> benchmark(out, emulated, emulated ? 2 : 5);
+          default -> emulated ? skippedWhenEmulated() : attentionBenchmark(out, 128, 128, 10);
+        };
+        status = result[0];
+        summary = (emulated ? "emulated device: " : "") + result[1];
       }
-      if (emulated) {
-        out.println("no GPU: a dry run of this check on the emulated device (the kernel files on the CPU; no "
-            + "NVRTC, cuBLAS, NCCL or benchmark)");
-      }
-      boolean pass = parity(out);
-      try {
-        pass &= emulated ? trainingOnTheEmulatedDevice(out) : trainingMatchesTheCpu(out, 40);
-      } catch (Throwable t) {
-        out.println("FAIL training on the CUDA backend: " + t);
-        t.printStackTrace(out);
-        pass = false;
-      }
-      if (!emulated && !List.of(args).contains("--parity-only")) {
-        try {
-          benchmark(out, 128, 128, 5);
-        } catch (Throwable t) {
-          out.println("training benchmark FAILED: " + t);
-          t.printStackTrace(out);
-          pass = false;
-        }
-        try {
-          attentionBenchmark(out, 128, 128, 10);
-        } catch (Throwable t) {
-          out.println("attention benchmark FAILED: " + t);
-          t.printStackTrace(out);
-          pass = false;
-        }
-      }
-      out.println(emulated ? (pass ? "EMULATED DRY RUN PASS (not a GPU check)" : "EMULATED DRY RUN FAIL")
-          : pass ? "GPU CHECK PASS" : "GPU CHECK FAIL");
-      out.flush();
-      file.flush();
-      System.exit(pass ? 0 : 1);
+    } catch (Throwable t) {
+      t.printStackTrace(out);
+      status = "fail";
+      summary = t.toString();
     }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    out.printf("phase %s: %s (%.1f s): %s%n", label, status.toUpperCase(java.util.Locale.ROOT), seconds, summary);
+    String line = String.format(java.util.Locale.ROOT, "{\"phase\": \"%s\", \"status\": \"%s\", \"seconds\": %.1f, "
+        + "\"summary\": \"%s\"}%n", label, status, seconds, jsonEscape(summary));
+    Files.writeString(outDir.resolve("results.jsonl"), line, java.nio.file.StandardOpenOption.CREATE,
+        java.nio.file.StandardOpenOption.APPEND);
+    out.flush();
+    // exit rather than return: a CUDA context or NCCL thread left behind must not keep the JVM alive
+    System.exit(status.equals("fail") ? 1 : 0);
   }
 
-  static boolean parity(PrintStream out) {
+  private static String[] skippedWhenEmulated() {
+    return new String[] {"skipped", "a GPU-only phase (cuBLAS timings)"};
+  }
+
+  static String jsonEscape(String s) {
+    StringBuilder b = new StringBuilder();
+    for (char c : s.toCharArray()) {
+      switch (c) {
+        case '"' -> b.append("\\\"");
+        case '\\' -> b.append("\\\\");
+        default -> b.append(c < 0x20 ? String.format("\\u%04x", (int) c) : String.valueOf(c));
+      }
+    }
+    return b.toString();
+  }
+
+  static String[] parity(PrintStream out) {
     PrintStream savedErr = System.err;
     System.setErr(out);
     boolean pass = true;
+    List<String> failed = new java.util.ArrayList<>();
+    int ran = 0;
     try {
       CudaBackendParityTest.open();
       for (Method m : CudaBackendParityTest.class.getDeclaredMethods()) {
@@ -101,25 +128,29 @@ public final class GpuCheck {
           continue;
         }
         long t0 = System.nanoTime();
+        ran++;
         try {
           m.setAccessible(true);
           m.invoke(new CudaBackendParityTest());
           out.printf("PASS %s (%.1f s)%n", m.getName(), (System.nanoTime() - t0) / 1e9);
         } catch (java.lang.reflect.InvocationTargetException e) {
           pass = false;
+          failed.add(m.getName());
           out.printf("FAIL %s: %s%n", m.getName(), e.getCause());
           e.getCause().printStackTrace(out);
         }
       }
     } catch (Throwable t) {
       pass = false;
+      failed.add("opening the suite: " + t);
       out.println("FAIL opening the parity suite: " + t);
       t.printStackTrace(out);
     } finally {
       CudaBackendParityTest.close();
       System.setErr(savedErr);
     }
-    return pass;
+    return new String[] {pass ? "pass" : "fail", (ran - failed.size()) + " of " + ran + " parity tests pass"
+        + (failed.isEmpty() ? "" : "; failed: " + String.join(", ", failed))};
   }
 
   /**
@@ -127,32 +158,37 @@ public final class GpuCheck {
    * {@link NcclCollective} (the gradient allreduce in device memory), against the same run on the CPU backend, 40
    * steps of 32 sequences in two micro-batches ({@link TrainingComparison}).
    */
-  static boolean trainingMatchesTheCpu(PrintStream out, int steps) {
+  static String[] trainingMatchesTheCpu(PrintStream out, int steps) {
     TrainingComparison c = TrainingComparison.run(steps, 2048, 512, 128, 32, 16, (plan, stream, store) -> {
       try (NcclCollective nccl = new NcclCollective(0, 1, NcclCollective.newUniqueId(), 0, 600_000)) {
         DataParallelTrainer.train(plan, CudaBackend.open(0), nccl, stream, null, store);
       }
     });
     c.print(out, "CUDA backend + NCCL");
-    boolean ok = c.passes(0.5);
-    out.println((ok ? "PASS" : "FAIL") + " training on the GPU");
-    return ok;
+    return new String[] {c.passes(0.5) ? "pass" : "fail", c.summary()};
   }
 
   /** The training comparison of {@link CudaTrainingTest}, for a dry run without a GPU. */
-  static boolean trainingOnTheEmulatedDevice(PrintStream out) {
+  static String[] trainingOnTheEmulatedDevice(PrintStream out) {
     TrainingComparison c = TrainingComparison.run(6, 256, 64, 32, 8, 4, (plan, stream, store) ->
         DataParallelTrainer.train(plan, new CudaBackend(new EmulatedDevice(), 1L << 28),
             org.mosaicbert.collective.Collective.single(), stream, null, store));
     c.print(out, "the CUDA backend on the emulated device");
-    boolean ok = c.passes(0.3);
-    out.println((ok ? "PASS" : "FAIL") + " training on the emulated device");
-    return ok;
+    return new String[] {c.passes(0.3) ? "pass" : "fail", c.summary()};
   }
 
-  static void benchmark(PrintStream out, int seqLen, int batchSize, int steps) {
-    double gemm = bf16GemmTflops(8192, out);
-    ModelConfig config = ModelConfig.preset("base", 30528);
+  /**
+   * A training step of base at batchSize x seqLen: the best of {@code steps} (forward, backward and optimizer timed
+   * apart), then one step with every call synchronised and timed ({@link ProfilingDevice}): where the time goes, and
+   * the step's GEMMs at the plain cuBLAS rate, the bound that 50% MFU must approach. On the emulated device, the tiny
+   * model on a small batch: only a dry run of this code.
+   */
+  static String[] benchmark(PrintStream out, boolean emulated, int steps) {
+    int seqLen = emulated ? 32 : 128;
+    int batchSize = emulated ? 4 : 128;
+    double gemm = emulated ? Double.NaN : bf16GemmTflops(8192, out);
+    double bandwidth = emulated ? Double.NaN : deviceCopyGBs(out);
+    ModelConfig config = ModelConfig.preset(emulated ? "tiny" : "base", emulated ? 2048 : 30528);
     SplittableRandom rnd = new SplittableRandom(1);
     int[] lengths = new int[batchSize];
     java.util.Arrays.fill(lengths, seqLen);
@@ -165,35 +201,77 @@ public final class GpuCheck {
     double attention = 12.0 * config.numLayers() * h * (double) batchSize * seqLen * seqLen;
     double head = 6.0 * masked * ((double) h * h + (double) h * config.vocabSize());
     double trainFlops = 6.0 * encoderParams * tokens + attention + head;
-    out.printf("base at %d x %d = %d tokens, %d masked; model FLOPs per training step %.1f GFLOP (EngineBenchmark's "
-        + "count)%n", batchSize, seqLen, tokens, masked, trainFlops / 1e9);
-    CudaBackend backend = new CudaBackend(0, 48L << 30);
+    out.printf("%s at %d x %d = %d tokens, %d masked; model FLOPs per training step %.1f GFLOP (EngineBenchmark's "
+        + "count)%n", emulated ? "tiny" : "base", batchSize, seqLen, tokens, masked, trainFlops / 1e9);
+    ProfilingDevice device = new ProfilingDevice(emulated ? new EmulatedDevice() : new CudaDevice(0));
+    CudaBackend backend = new CudaBackend(device, emulated ? 1L << 28 : 48L << 30);
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, backend,
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
       ModelWeights.initialize(model, 1);
       DecoupledAdamW adamw = new DecoupledAdamW(backend, model.layout().size(),
           DecoupledAdamW.Hyper.mosaicBertPretraining());
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
-      double best = Double.MAX_VALUE;
-      for (int s = 0; s <= steps; s++) {
+      double[] best = {Double.MAX_VALUE, 0, 0, 0}; // step, forward, backward, optimizer of the best step
+      for (int s = 0; s <= steps + 1; s++) {
+        device.profiling = s == steps + 1; // the last step, after the timed ones
         backend.synchronize();
         long t0 = System.nanoTime();
         model.zeroGradients();
         MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, randomness);
+        double lossValue = loss.sum() / loss.count(); // reads the loss: the forward pass is done
+        long t1 = System.nanoTime();
         model.backward(loss.count());
+        backend.synchronize();
+        long t2 = System.nanoTime();
         adamw.step(model.parameters(), model.gradients(), 1.0);
         backend.synchronize();
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        if (s > 0) {
-          best = Math.min(best, seconds);
+        long t3 = System.nanoTime();
+        double seconds = (t3 - t0) / 1e9;
+        if (s > 0 && s <= steps && seconds < best[0]) {
+          best = new double[] {seconds, (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9};
         }
-        out.printf("  training step %d: %.4f s, loss %.4f%n", s, seconds, loss.sum() / loss.count());
+        out.printf("  training step %d%s: %.4f s (forward %.4f, backward %.4f, optimizer %.4f), loss %.4f%n", s,
+            device.profiling ? " (profiled)" : s == 0 ? " (warm-up)" : "", seconds, (t1 - t0) / 1e9,
+            (t2 - t1) / 1e9, (t3 - t2) / 1e9, lossValue);
       }
-      double tflops = trainFlops / best / 1e12;
-      out.printf("training step (best of %d): %.4f s, %.0f tokens/s, %.1f model TFLOP/s, MFU %.1f%% of %.0f, %.0f%% "
-          + "of the plain bf16 cuBLAS GEMM (%.1f TFLOP/s)%n", steps, best, tokens / best, tflops,
-          100 * tflops / H200_BF16_DENSE_TFLOPS, H200_BF16_DENSE_TFLOPS, 100 * tflops / gemm, gemm);
+      out.println("where the profiled step's time goes:");
+      device.print(out);
+      double gemmFlops = device.gemmFlops();
+      double tflops = trainFlops / best[0] / 1e12;
+      String figures = String.format(java.util.Locale.ROOT, "%s %dx%d training step (best of %d): %.4f s (forward "
+          + "%.4f, backward %.4f, optimizer %.4f), %.0f tokens/s, %.1f model TFLOP/s, MFU %.1f%% of %.0f, %.0f%% of "
+          + "the plain bf16 cuBLAS GEMM (%.1f TFLOP/s); the step's GEMMs (%.1f GFLOP) at that rate alone %.4f s; "
+          + "device copy %.0f GB/s; %d calls per step", emulated ? "tiny" : "base", batchSize, seqLen, steps,
+          best[0], best[1], best[2], best[3], tokens / best[0], tflops, 100 * tflops / H200_BF16_DENSE_TFLOPS,
+          H200_BF16_DENSE_TFLOPS, 100 * tflops / gemm, gemm, gemmFlops / 1e9, gemmFlops / (gemm * 1e12), bandwidth,
+          device.calls());
+      out.println(figures);
+      return new String[] {"pass", figures};
     }
+  }
+
+  /** Device-to-device cudaMemcpy of 1 GiB, best of five, in GB/s counting the bytes read and written. */
+  static double deviceCopyGBs(PrintStream out) {
+    long bytes = 1L << 30;
+    Pointer a = new Pointer();
+    Pointer b = new Pointer();
+    cudart.cudaMalloc(a, bytes);
+    cudart.cudaMalloc(b, bytes);
+    double best = Double.MAX_VALUE;
+    for (int i = 0; i < 6; i++) {
+      cudart.cudaDeviceSynchronize();
+      long t0 = System.nanoTime();
+      cudart.cudaMemcpy(b, a, bytes, cudart.cudaMemcpyDeviceToDevice);
+      cudart.cudaDeviceSynchronize();
+      if (i > 0) {
+        best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+      }
+    }
+    cudart.cudaFree(a);
+    cudart.cudaFree(b);
+    double gbs = 2.0 * bytes / best / 1e9;
+    out.printf("device-to-device copy of 1 GiB: %.0f GB/s (bytes read and written)%n", gbs);
+    return gbs;
   }
 
   /**
@@ -202,7 +280,7 @@ public final class GpuCheck {
    * O = P·V, one call per head batched over sequences). The cuBLAS figure leaves out the softmax, the ALiBi bias and
    * every extra pass over the S x S matrices, so it is a lower bound on a cuBLAS-based attention's time.
    */
-  static void attentionBenchmark(PrintStream out, int batchSize, int seqLen, int iterations) {
+  static String[] attentionBenchmark(PrintStream out, int batchSize, int seqLen, int iterations) {
     int heads = 12;
     int d = 64;
     int h = heads * d;
@@ -274,10 +352,12 @@ public final class GpuCheck {
       }
       cublas.cublasDestroy_v2(handle);
       double flops = 4.0 * batchSize * heads * (double) seqLen * seqLen * d;
-      out.printf("attention, %d heads x %d sequences x %d: kernel forward %.3f ms (%.1f TFLOP/s), forward+backward %.3f "
-          + "ms; cuBLAS Q.K^T and P.V GEMMs alone (no softmax) %.3f ms (%.1f TFLOP/s): kernel/cuBLAS time %.2f%n",
-          heads, batchSize, seqLen, forward * 1e3, flops / forward / 1e12, both * 1e3, gemms * 1e3,
-          flops / gemms / 1e12, forward / gemms);
+      String figures = String.format(java.util.Locale.ROOT, "attention, %d heads x %d sequences x %d: kernel "
+          + "forward %.3f ms (%.1f TFLOP/s), forward+backward %.3f ms; cuBLAS Q.K^T and P.V GEMMs alone (no softmax) "
+          + "%.3f ms (%.1f TFLOP/s): kernel/cuBLAS time %.2f", heads, batchSize, seqLen, forward * 1e3,
+          flops / forward / 1e12, both * 1e3, gemms * 1e3, flops / gemms / 1e12, forward / gemms);
+      out.println(figures);
+      return new String[] {"pass", figures};
     }
   }
 

@@ -83,6 +83,13 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
     return gpu.length == cpu.length && worstDifference() <= 0.03 && gpu[gpu.length - 1] < gpu[0] - minFall;
   }
 
+  /** One line: the largest difference and the loss's fall. */
+  String summary() {
+    return String.format(java.util.Locale.ROOT, "%d steps: largest loss difference to the CPU %.2f%%, loss %.3f -> "
+        + "%.3f; %.0f tokens/s (CPU %.0f)", cpu.length, 100 * worstDifference(), gpu[0], gpu[gpu.length - 1],
+        gpuTokensPerSecond, cpuTokensPerSecond);
+  }
+
   void print(PrintStream out, String what) {
     out.println("training, tiny MLM, CPU backend vs " + what + " (loss per step):");
     for (int i = 0; i < cpu.length; i++) {
