@@ -56,8 +56,8 @@ final class BarrierTraining {
         return "cpu";
       case "auto":
         // No probe: auto cannot pick the GPU yet, and a CPU run need not load the CUDA libraries.
-        LOG.info("device=auto: training on the CPU (the CUDA backend has not passed the GPU suite yet; device=gpu "
-            + "uses it anyway)");
+        LOG.info("device=auto: training on the CPU (GPU training through Spark has not run yet; device=gpu uses "
+            + "the GPU anyway)");
         return "cpu";
       case "gpu":
         String where;
