@@ -232,6 +232,10 @@ final class CudaDevice implements Device {
     if (function == null) {
       throw new IllegalStateException("no kernel " + name);
     }
+    if (gx < 1 || gy < 1 || gy > 65535 || gz < 1 || gz > 65535 || block < 1 || block > 1024) {
+      throw new IllegalArgumentException("launch of " + launchDescription(name, gx, gy, gz, block, sharedBytes)
+          + " is outside the hardware's limits (grid x 1..2^31-1, y and z 1..65535, 1..1024 threads a block)");
+    }
     List<Pointer> values = new ArrayList<>();
     try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
       for (int i = 0; i < args.length; i++) {

@@ -37,9 +37,12 @@ final class EmulatedDevice implements Device {
       "extern \"C\" __global__ void(?:\\s+__launch_bounds__\\([^)]*\\))?\\s+(\\w+)\\s*\\(([^)]*)\\)");
   /** What makes a kernel file's threads meet: such files run one OS thread per CUDA thread. */
   private static final Pattern MEETING = Pattern.compile("__syncthreads|__syncwarp|__shfl|__shared__|DYNAMIC_SHARED");
+  /** The server built from the real kernel files (others, with replaced sources, are built per test). */
   private static Path server;
 
   private final Process process;
+  /** The server's standard error (a kernel's fault, the sanitizer's report, the profile), shown when it matters. */
+  private final Path stderr;
   private final OutputStream pipe;
   private final DataInputStream in;
   /** The command being written: sent whole in finish(), so a command that fails half-written never reaches it. */
@@ -63,8 +66,19 @@ final class EmulatedDevice implements Device {
   }
 
   EmulatedDevice() {
+    this(java.util.Map.of());
+  }
+
+  /**
+   * A device whose kernel files are the real ones except those in {@code replacedSources} (file name, e.g.
+   * "attention.cu", to its text): how a test shows that the emulator catches a broken kernel.
+   */
+  EmulatedDevice(java.util.Map<String, String> replacedSources) {
     try {
-      process = new ProcessBuilder(build().toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      Path binary = replacedSources.isEmpty() ? build() : build(replacedSources);
+      stderr = Files.createTempFile("emulated-device", ".stderr");
+      stderr.toFile().deleteOnExit();
+      process = new ProcessBuilder(binary.toString()).redirectError(stderr.toFile()).start();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -77,9 +91,13 @@ final class EmulatedDevice implements Device {
   // ------------------------------------------------------------------------------------------------------------
 
   private static synchronized Path build() throws IOException {
-    if (server != null) {
-      return server;
+    if (server == null) {
+      server = build(java.util.Map.of());
     }
+    return server;
+  }
+
+  private static synchronized Path build(java.util.Map<String, String> replacedSources) throws IOException {
     Path gxx = compiler();
     if (gxx == null) {
       throw new IllegalStateException("g++ is not on the PATH: the emulated device cannot be built");
@@ -88,7 +106,7 @@ final class EmulatedDevice implements Device {
     List<String> texts = new ArrayList<>();
     for (String source : SOURCES) {
       names.add("kernels/" + source + ".cu");
-      texts.add(Device.resource(source + ".cu"));
+      texts.add(replacedSources.getOrDefault(source + ".cu", Device.resource(source + ".cu")));
     }
     names.addAll(List.of("device/common.cuh", "shim/common.cuh", "device_server.cpp", "dispatch.inc"));
     texts.add(Device.resource("common.cuh"));
@@ -116,9 +134,11 @@ final class EmulatedDevice implements Device {
       Path tmp = dir.resolve("device_server.tmp");
       // -ffp-contract=off: plain multiplies and adds (NVRTC fuses some into FMAs by default: results differ by
       // rounding); -fno-strict-aliasing: the kernels read bf16 memory as uint4; -fcf-protection=none: the fibers'
-      // context switch returns into a frame it built, which a CET shadow stack would refuse.
+      // context switch returns into a frame it built, which a CET shadow stack would refuse; -fsanitize=alignment:
+      // a misaligned 16-byte vector access stops the server, as it faults on a GPU (x86 would forgive it).
       Process gcc = new ProcessBuilder(gxx.toString(), "-std=c++17", "-O2", "-ffp-contract=off",
-          "-fno-strict-aliasing", "-fcf-protection=none", "-w",
+          "-fno-strict-aliasing", "-fcf-protection=none", "-fsanitize=alignment", "-fno-sanitize-recover=alignment",
+          "-w",
           "-I", dir.resolve("shim").toString(), dir.resolve("device_server.cpp").toString(), "-o", tmp.toString())
           .redirectErrorStream(true).start();
       String log = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -132,8 +152,7 @@ final class EmulatedDevice implements Device {
       }
       Files.move(tmp, binary, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
-    server = binary;
-    return server;
+    return binary;
   }
 
   private static String testResource(String name) throws IOException {
@@ -214,8 +233,7 @@ final class EmulatedDevice implements Device {
     try {
       status = in.readUnsignedByte();
     } catch (EOFException e) {
-      throw new IllegalStateException("the emulated device died during " + what + " (a kernel crashed? its stderr is "
-          + "above)");
+      throw new IllegalStateException("the emulated device died during " + what + ": " + stderrTail());
     }
     if (status != 0) {
       byte[] message = new byte[Integer.reverseBytes(in.readInt())];
@@ -415,6 +433,21 @@ final class EmulatedDevice implements Device {
   @Override
   public void synchronize() {}
 
+  /** The end of the server's standard error: why it died (a device fault, the sanitizer, a crash). */
+  private String stderrTail() {
+    try {
+      process.waitFor(10, TimeUnit.SECONDS);
+      String text = Files.readString(stderr, StandardCharsets.UTF_8).strip();
+      return text.isEmpty() ? "it printed nothing (exit status " + (process.isAlive() ? "unknown" : process.exitValue())
+          + ")" : text.substring(Math.max(0, text.length() - 2000));
+    } catch (IOException e) {
+      return "its standard error is unreadable: " + e;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "interrupted";
+    }
+  }
+
   @Override
   public void close() {
     try {
@@ -426,6 +459,15 @@ final class EmulatedDevice implements Device {
       Thread.currentThread().interrupt();
     } finally {
       process.destroy();
+      try { // the profile (MOSAICBERT_EMULATOR_PROFILE) and any warnings, where the developer looks for them
+        String text = Files.readString(stderr, StandardCharsets.UTF_8);
+        if (!text.isBlank()) {
+          System.err.print(text);
+        }
+        Files.deleteIfExists(stderr);
+      } catch (IOException e) {
+        // only diagnostics are lost
+      }
     }
   }
 }

@@ -9,11 +9,15 @@
 // - __shfl_xor_sync (full mask): the warp's lanes exchange through a buffer and a warp barrier;
 // - __shared__: static storage, shared by the threads of the one block that runs at a time; dynamic shared memory
 //   (DYNAMIC_SHARED) a buffer of the launch's size;
-// - attention.cu's PTX wrappers: cp.async copies at once (commit and wait are then no-ops, which is what a wait
-//   guarantees); ldmatrix (.x4, .trans) and mma.sync.m16n8k16.row.col bf16 hand each lane the fragment elements the
+// - attention.cu's PTX wrappers: cp.async copies wait in a queue of their thread and land at its next
+//   cp.async.wait_group 0, the latest moment the hardware allows, so that reading a stage before its wait, or copying
+//   into a stage that other warps still read, gives wrong results here too; ldmatrix (.x4, .trans) and mma.sync.m16n8k16.row.col bf16 hand each lane the fragment elements the
 //   PTX ISA's fragment layouts name, the mma accumulating in float32 in k order (the hardware's order of its float32
 //   additions is unspecified: results agree to rounding);
 // - cvt.rn.bf16: round to nearest even; __f*_rn: IEEE float operations (compile with -ffp-contract=off).
+// - the hardware's limits: 16-byte vectors (uint4) are 16-byte aligned (build with -fsanitize=alignment, and a
+//   misaligned vector access stops the server), gridDim.y and gridDim.z at most 65,535, 1,024 threads a block, 48 KiB
+//   of dynamic shared memory (more needs cudaFuncSetAttribute, which CudaDevice does not call).
 // A kernel that relies on something not modelled here (other PTX, atomics, warp-synchronous code without
 // __shfl_*_sync or __syncwarp) does not compile or does not mean the same thing.
 #pragma once
@@ -29,6 +33,8 @@
 #include <ucontext.h>
 
 #include <functional>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #define __global__
@@ -37,7 +43,7 @@
 #define __launch_bounds__(...)
 #define __shared__ static
 
-struct uint4 {
+struct alignas(16) uint4 {  // as CUDA's: a misaligned uint4 access faults on the GPU
   unsigned x, y, z, w;
 };
 struct dim3 {
@@ -255,6 +261,15 @@ inline void host_fiber_main() {
   host_yield();  // never resumed
 }
 
+/** One cp.async copy not yet waited for: where it goes in shared memory, what it reads, 16 bytes or 0 (zero fill). */
+struct HostPendingCopy {
+  unsigned dst;
+  const void* src;
+  int src_bytes;
+};
+/** Per thread of the running block, its cp.async copies since its last wait (see att_cp_async_wait_all). */
+inline std::vector<HostPendingCopy> host_pending_copies[HOST_MAX_WARPS * 32];
+
 /** The launch's dynamic shared memory (sized by the runner). */
 inline std::vector<unsigned char> host_dynamic_smem_buffer;
 inline unsigned char* host_dynamic_smem;
@@ -268,6 +283,18 @@ inline unsigned char* host_dynamic_smem;
 template <class Kernel>
 inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned shared_bytes,
                           bool together, Kernel kernel) {
+  if (gx == 0 || gy == 0 || gz == 0 || gx > 2147483647u || gy > 65535 || gz > 65535) {
+    throw std::invalid_argument("grid (" + std::to_string(gx) + ", " + std::to_string(gy) + ", " +
+                                std::to_string(gz) + ") is outside the hardware's limits (x 1..2^31-1, y and z " +
+                                "1..65535)");
+  }
+  if (threads == 0 || threads > 1024) {
+    throw std::invalid_argument("a block of " + std::to_string(threads) + " threads (the hardware takes 1..1024)");
+  }
+  if (shared_bytes > 48 * 1024) {
+    throw std::invalid_argument(std::to_string(shared_bytes) + " bytes of dynamic shared memory: over 48 KiB needs "
+                                "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize)");
+  }
   gridDim = {gx, gy, gz};
   blockDim = {threads, 1, 1};
   host_dynamic_smem_buffer.assign(shared_bytes + 16, 0);
@@ -295,7 +322,10 @@ inline bool host_run_grid(unsigned gx, unsigned gy, unsigned gz, unsigned thread
         for (unsigned w = 0; w < (threads + 31) / 32; ++w) {
           host_warp_barriers[w] = {threads - 32 * w < 32 ? threads - 32 * w : 32, 0, 0};
         }
-        for (unsigned t = 0; t < threads; ++t) host_steps[t] = 0;
+        for (unsigned t = 0; t < threads; ++t) {
+          host_steps[t] = 0;
+          host_pending_copies[t].clear();  // a block that ended without waiting leaves nothing for the next
+        }
         for (unsigned t = 0; t < threads; ++t) {
           HostFiber& f = host_fibers[t];
           host_context_make(f.context, f.stack.bottom(), HostStack::BYTES, host_fiber_main);
@@ -361,16 +391,27 @@ inline unsigned char* host_smem(unsigned address) {
 }
 
 inline void att_cp_async16(unsigned dst, const void* src, int src_bytes) {
-  if (src_bytes == 16) {
-    memcpy(host_smem(dst), src, 16);
-  } else {
-    memset(host_smem(dst), 0, 16);  // the kernels pass 16 or 0
+  if ((((uintptr_t)host_smem(dst)) & 15) || (src_bytes && ((uintptr_t)src & 15))) {
+    // Inside a fiber nothing can unwind to the server's handler: stop as a GPU does on a misaligned address.
+    fprintf(stderr, "device fault: cp.async of 16 bytes between addresses that are not 16-byte aligned\n");
+    abort();
   }
+  host_pending_copies[threadIdx.x].push_back({dst, src, src_bytes});
 }
 
 inline void att_cp_async_commit() {}
 
-inline void att_cp_async_wait_all() {}
+/** cp.async.wait_group 0: this thread's copies land now (the kernels pass 16 bytes or 0, a zero fill). */
+inline void att_cp_async_wait_all() {
+  for (const HostPendingCopy& c : host_pending_copies[threadIdx.x]) {
+    if (c.src_bytes == 16) {
+      memcpy(host_smem(c.dst), c.src, 16);
+    } else {
+      memset(host_smem(c.dst), 0, 16);
+    }
+  }
+  host_pending_copies[threadIdx.x].clear();
+}
 
 /** Lane l's row address is row (l & 7) of matrix (l >> 3); lane l receives, of each matrix, row l / 4, elements
  *  2 (l % 4) and 2 (l % 4) + 1; transposed: elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4). */
