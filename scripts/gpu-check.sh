@@ -15,11 +15,12 @@
 #                                 (a device fault poisons only its own process's CUDA context), sharing NVRTC's kernel
 #                                 cache: preflight (versions), parity (a synchronise after every launch, so a fault
 #                                 names its kernel), training (against the CPU, one-rank NCCL), benchmark (where a
-#                                 base step's time goes), attention (against cuBLAS), memcheck (parity under
-#                                 compute-sanitizer). Each phase appends a JSON line to $OUT/results.jsonl (the script
-#                                 writes it for a phase that crashed or timed out, with the JVM's crash report's
-#                                 frames); the log is $OUT/gpu-check.log; a summary table ends the run. Exit 0 when no
-#                                 phase failed. GPU_CHECK_SECONDS (default 480) bounds the whole run.
+#                                 base step's time goes), attention (against cuBLAS), nccl-deadline (a 2-rank
+#                                 communicator that only one rank joins must give up in time), memcheck (parity
+#                                 under compute-sanitizer). Each phase appends a JSON line to $OUT/results.jsonl
+#                                 (the script writes it for a phase that crashed or timed out, with the JVM's crash
+#                                 report's frames); the log is $OUT/gpu-check.log; a summary table ends the run.
+#                                 Exit 0 when no phase failed. GPU_CHECK_SECONDS (default 480) bounds the whole run.
 #                                 --emulated, on a machine without a GPU but with g++: parity, training and benchmark
 #                                 on the emulated device, a dry run of the bundle itself.
 #
@@ -72,7 +73,8 @@ case "${1:-}" in
     assemble "${2:?usage: scripts/gpu-check.sh assemble CLASSPATH}"
     ;;
   run)
-    [ -d "$BUNDLE" ] || { echo "no $BUNDLE/: run 'scripts/gpu-check.sh bundle' on the development machine" >&2; exit 2; }
+    [ -d "$BUNDLE" ] \
+        || { echo "no $BUNDLE/: run 'scripts/gpu-check.sh bundle' on the development machine" >&2; exit 2; }
     shift
     emulated=""
     [ "${1:-}" = "--emulated" ] && emulated="--emulated"
@@ -112,23 +114,28 @@ case "${1:-}" in
       # NVIDIA's libraries: the driver's folders, then every Python site-packages folder's nvidia/ wheels (CUDA 13
       # wheels lay them out differently from CUDA 12's nvidia/<name>/lib, so every folder that holds a .so counts).
       dirs=()
-      for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu; do [ -d "$d" ] && dirs+=("$d"); done
+      for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu; do
+        [ -d "$d" ] && dirs+=("$d")
+      done
       for site in $(python3 -c 'import site, sys; print(" ".join(site.getsitepackages() + sys.path))' 2>/dev/null); do
         [ -d "$site/nvidia" ] || continue
-        while read -r d; do dirs+=("$d"); done < <(find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u)
+        while read -r d; do
+          dirs+=("$d")
+        done < <(find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u)
       done
       libpath="$(printf '%s\n' "${dirs[@]}" | awk '!seen[$0]++' | paste -sd: -)"
       export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-      for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 'libnvrtc-builtins.so.13*' \
-          libnccl.so.2; do
+      for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 \
+          'libnvrtc-builtins.so.13*' libnccl.so.2; do
         found=""
         IFS=: read -ra search <<< "$LD_LIBRARY_PATH"
         for d in "${search[@]}"; do
           f="$(ls -1 "$d"/$lib 2>/dev/null | head -1 || true)"
           [ -n "$f" ] && { found="$f"; break; }
         done
-        [ -z "$found" ] && found="$(ldconfig -p 2>/dev/null | awk -v l="${lib%\*}" 'index($1, l) == 1 {print $NF; exit}' || true)"
+        [ -z "$found" ] \
+            && found="$(ldconfig -p 2>/dev/null | awk -v l="${lib%\*}" 'index($1, l) == 1 {print $NF; exit}' || true)"
         if [ -n "$found" ]; then
           echo "found $lib: $(readlink -f "$found")"
         else
@@ -192,6 +199,7 @@ case "${1:-}" in
         phase training 150 "${jvm[@]}" --phase training
         phase benchmark 120 "${jvm[@]}" --phase benchmark
         phase attention 60 "${jvm[@]}" --phase attention
+        phase nccl-deadline 60 "${jvm[@]}" --phase nccl-deadline
         if command -v compute-sanitizer > /dev/null; then
           phase memcheck 120 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "${jvm[0]}" \
               -Dmosaicbert.cuda.syncEachLaunch=true "${jvm[@]:1}" --phase parity --label memcheck

@@ -7,8 +7,14 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
-import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
@@ -16,15 +22,20 @@ import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
 import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
-import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
+import static org.bytedeco.cuda.global.nccl.NCCL_API_MAGIC;
+import static org.bytedeco.cuda.global.nccl.NCCL_VERSION_CODE;
+import static org.bytedeco.cuda.global.nccl.ncclCommInitRankConfig;
 import static org.bytedeco.cuda.global.nccl.ncclFloat32;
 import static org.bytedeco.cuda.global.nccl.ncclGetErrorString;
 import static org.bytedeco.cuda.global.nccl.ncclGetUniqueId;
+import static org.bytedeco.cuda.global.nccl.ncclInProgress;
 import static org.bytedeco.cuda.global.nccl.ncclSuccess;
 import static org.bytedeco.cuda.global.nccl.ncclSum;
 
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.nccl.ncclComm;
+import org.bytedeco.cuda.nccl.ncclConfig_t;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -44,10 +55,15 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * {@code BarrierTaskContext.allGather}); every rank then constructs its collective with them. The device operations
  * take device pointers; the {@link Collective} methods on host arrays stage through one device buffer.
  *
- * <p>No operation waits forever: a blocked NCCL kernel is out of reach of Spark's task kill, so a rank whose peer
- * died would hold its GPU until the executor went. Each operation is polled against a deadline (the trainer's ring
- * timeout) and NCCL's asynchronous error; on either, the communicator is aborted (which ends its kernels) and the
- * operation throws.
+ * <p>No operation waits forever: a blocked NCCL call or kernel is out of reach of Spark's task kill, so a rank whose
+ * peer died (or never came) would hold its GPU until the executor went. The communicator is non-blocking: its
+ * creation and each operation are polled against a deadline (the trainer's ring timeout) and NCCL's asynchronous
+ * state ({@code ncclInProgress}: poll again); on the deadline or an error the communicator is aborted (which ends its
+ * kernels) and the call throws. The non-blocking creation and the event ordering below have NEVER RUN on a GPU.
+ *
+ * <p>Ordering: NCCL runs on a stream of its own, created non-blocking so that the legacy default stream (where the
+ * CUDA backend launches) does not synchronise with it implicitly; an event on each side orders it, in both
+ * directions: an operation starts after the kernels launched before it, and kernels launched after it start after it.
  */
 public final class NcclCollective implements Collective {
   private final int rank;
@@ -56,6 +72,9 @@ public final class NcclCollective implements Collective {
   private boolean aborted;
   private final ncclComm comm = new ncclComm();
   private final CUstream_st stream = new CUstream_st();
+  /** Recorded on the training stream before an operation, on NCCL's stream after it (see the class comment). */
+  private final CUevent_st trainingReady = new CUevent_st();
+  private final CUevent_st ncclDone = new CUevent_st();
   private FloatPointer staging;
   private long stagingFloats;
 
@@ -68,16 +87,48 @@ public final class NcclCollective implements Collective {
     return bytes;
   }
 
+  /**
+   * Joins the communicator of {@code worldSize} ranks named by {@code uniqueId} on CUDA device {@code device}. Fails,
+   * aborting what it began, when the other ranks have not all joined within {@code timeoutMillis}.
+   */
   public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device, long timeoutMillis) {
     this.rank = rank;
     this.worldSize = worldSize;
     this.timeoutMillis = timeoutMillis;
     cudaCheck(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-    cudaCheck(cudaStreamCreate(stream), "cudaStreamCreate");
+    cudaCheck(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    cudaCheck(cudaEventCreateWithFlags(trainingReady, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    cudaCheck(cudaEventCreateWithFlags(ncclDone, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     ncclUniqueId id = new ncclUniqueId();
     id.internal().put(uniqueId);
-    ncclCheck(ncclCommInitRank(comm, worldSize, id, rank), "ncclCommInitRank(rank " + rank + " of " + worldSize
-        + ")");
+    String what = "ncclCommInitRankConfig(rank " + rank + " of " + worldSize + ")";
+    try (ncclConfig_t config = nonBlockingConfig()) {
+      enqueued(ncclCommInitRankConfig(comm, worldSize, id, rank, config), what);
+      awaitNccl(what, System.nanoTime() + timeoutMillis * 1_000_000L);
+    } catch (RuntimeException e) {
+      if (!aborted && !comm.isNull()) {
+        ncclCommAbort(comm); // a half-made communicator holds the GPU and its threads otherwise
+      }
+      aborted = true;
+      close();
+      throw e;
+    }
+  }
+
+  /**
+   * NCCL_CONFIG_INITIALIZER, which Java lacks, with {@code blocking = 0}: the size, magic and version of the
+   * presets' header, every other field NCCL_CONFIG_UNDEF_INT or null, as the C macro leaves them (NCCL then applies
+   * its defaults and the NCCL_* environment).
+   */
+  private static ncclConfig_t nonBlockingConfig() {
+    int undefined = Integer.MIN_VALUE; // NCCL_CONFIG_UNDEF_INT
+    ncclConfig_t config = new ncclConfig_t();
+    config.size(org.bytedeco.javacpp.Loader.sizeof(ncclConfig_t.class)).magic(NCCL_API_MAGIC)
+        .version(NCCL_VERSION_CODE).blocking(0).cgaClusterSize(undefined).minCTAs(undefined).maxCTAs(undefined)
+        .netName(null).splitShare(undefined).trafficClass(undefined).commName(null).collnetEnable(undefined)
+        .CTAPolicy(undefined).shrinkShare(undefined).nvlsCTAs(undefined).nChannelsPerNetPeer(undefined)
+        .nvlinkCentricSched(undefined).graphUsageMode(undefined).numRmaCtx(undefined);
+    return config;
   }
 
   @Override
@@ -92,14 +143,29 @@ public final class NcclCollective implements Collective {
 
   /** In place on the device: buffer[0, count) ← Σ over ranks. */
   public void allReduceSum(Pointer deviceBuffer, long count) {
-    ncclCheck(ncclAllReduce(deviceBuffer, deviceBuffer, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce");
+    afterTrainingKernels();
+    enqueued(ncclAllReduce(deviceBuffer, deviceBuffer, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce");
     await("ncclAllReduce of " + count + " floats");
   }
 
   /** In place on the device: buffer[0, count) ← root's. */
   public void broadcast(Pointer deviceBuffer, long count, int root) {
-    ncclCheck(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
+    afterTrainingKernels();
+    enqueued(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
     await("ncclBroadcast of " + count + " floats");
+  }
+
+  /** NCCL's stream waits for everything launched on the training (legacy default) stream so far. */
+  private void afterTrainingKernels() {
+    cudaCheck(cudaEventRecord(trainingReady, (CUstream_st) null), "cudaEventRecord(training stream)");
+    cudaCheck(cudaStreamWaitEvent(stream, trainingReady, 0), "cudaStreamWaitEvent(NCCL stream)");
+  }
+
+  /** A non-blocking communicator may answer ncclInProgress: the operation is still being enqueued. */
+  private static void enqueued(int status, String call) {
+    if (status != ncclInProgress) {
+      ncclCheck(status, call);
+    }
   }
 
   @Override
@@ -154,11 +220,17 @@ public final class NcclCollective implements Collective {
     }
   }
 
-  /** Waits for the stream, polling NCCL's asynchronous error and the deadline; aborts the communicator on either. */
+  /**
+   * Waits until the operation is enqueued (NCCL's state leaves ncclInProgress) and NCCL's stream has run it, polling
+   * the deadline; aborts the communicator on the deadline or an error. Then the training stream waits for it.
+   */
   private void await(String what) {
     long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
-    int[] asyncError = new int[1];
+    awaitNccl(what, deadline);
+    cudaCheck(cudaEventRecord(ncclDone, stream), "cudaEventRecord(NCCL stream)");
+    cudaCheck(cudaStreamWaitEvent((CUstream_st) null, ncclDone, 0), "cudaStreamWaitEvent(training stream)");
     while (true) {
+      awaitNccl(what, deadline); // a peer's failure shows here while the kernel waits for it
       int query = cudaStreamQuery(stream);
       if (query == 0) {
         return;
@@ -166,18 +238,35 @@ public final class NcclCollective implements Collective {
       if (query != cudaErrorNotReady) {
         cudaCheck(query, what);
       }
-      ncclCommGetAsyncError(comm, asyncError);
-      if (asyncError[0] != ncclSuccess) {
+      checkDeadline(what, deadline);
+      java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+    }
+  }
+
+  /** Polls NCCL's asynchronous state until it is not ncclInProgress; an error or the deadline aborts. */
+  private void awaitNccl(String what, long deadline) {
+    int[] state = new int[1];
+    while (true) {
+      ncclCheck(ncclCommGetAsyncError(comm, state), "ncclCommGetAsyncError");
+      if (state[0] == ncclSuccess) {
+        return;
+      }
+      if (state[0] != ncclInProgress) {
         abort();
         throw new IllegalStateException("worker " + rank + ": " + what + " failed: "
-            + ncclGetErrorString(asyncError[0]).getString() + " (NCCL status " + asyncError[0] + ")");
+            + ncclGetErrorString(state[0]).getString() + " (NCCL status " + state[0] + ")");
       }
-      if (System.nanoTime() > deadline || Thread.currentThread().isInterrupted()) {
-        abort();
-        throw new IllegalStateException("worker " + rank + ": " + what + " did not finish within " + timeoutMillis
-            + " ms (or the task was killed): another worker has probably failed; the NCCL communicator is aborted");
-      }
+      checkDeadline(what, deadline);
       java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+    }
+  }
+
+  private void checkDeadline(String what, long deadline) {
+    if (System.nanoTime() > deadline || Thread.currentThread().isInterrupted()) {
+      abort();
+      throw new IllegalStateException("worker " + rank + ": " + what + " did not finish within " + timeoutMillis
+          + " ms (or the task was killed): another worker has probably failed or never joined; the NCCL "
+          + "communicator is aborted");
     }
   }
 
@@ -212,6 +301,8 @@ public final class NcclCollective implements Collective {
     if (!aborted) {
       ncclCommDestroy(comm);
     }
+    cudaEventDestroy(trainingReady);
+    cudaEventDestroy(ncclDone);
     cudaStreamDestroy(stream);
   }
 }

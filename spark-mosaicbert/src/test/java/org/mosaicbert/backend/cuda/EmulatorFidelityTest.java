@@ -33,7 +33,8 @@ class EmulatorFidelityTest {
     float[] real = attentionOutput(Map.of(), lengths);
     float[] broken = attentionOutput(Map.of("attention.cu", noWait), lengths);
     double diff = CudaBackendParityTest.relFrobenius(broken, real);
-    assertTrue(diff > 0.05, "without the wait the emulator must see stale tiles, but the outputs differ by only " + diff);
+    assertTrue(diff > 0.05, "without the wait the emulator must see stale tiles, but the outputs differ by only "
+        + diff);
   }
 
   /** The attention forward pass of base's head shape (dimension 64, 2 heads) on an emulated device. */

@@ -35,7 +35,9 @@ import org.mosaicbert.train.DecoupledAdamW;
  *       EngineBenchmark counts them, over the H200's dense bf16 peak of 989 TFLOP/s, and a plain bf16 cuBLAS GEMM for
  *       the ratio;</li>
  *   <li>{@code attention}: the attention kernels against cuBLAS's two GEMMs (no softmax kernel: a lower bound on a
- *       cuBLAS attention's time).</li>
+ *       cuBLAS attention's time);</li>
+ *   <li>{@code nccl-deadline}: a communicator of two ranks that only this one joins must give up at its deadline
+ *       (NCCL's creation is non-blocking and polled; a blocking one would wait forever).</li>
  * </ul>
  * With {@code --emulated} (no GPU, g++ there), parity, training and a tiny benchmark run on the emulated device: a dry
  * run of the suite.
@@ -45,7 +47,8 @@ import org.mosaicbert.train.DecoupledAdamW;
  */
 public final class GpuCheck {
   static final double H200_BF16_DENSE_TFLOPS = 989;
-  static final List<String> PHASES = List.of("preflight", "parity", "training", "benchmark", "attention");
+  static final List<String> PHASES = List.of("preflight", "parity", "training", "benchmark", "attention",
+      "nccl-deadline");
 
   private GpuCheck() {}
 
@@ -78,6 +81,7 @@ public final class GpuCheck {
           case "parity" -> parity(out);
           case "training" -> emulated ? trainingOnTheEmulatedDevice(out) : trainingMatchesTheCpu(out, 40);
           case "benchmark" -> benchmark(out, emulated, emulated ? 2 : 5);
+          case "nccl-deadline" -> emulated ? skippedWhenEmulated() : ncclGivesUpOnAMissingPeer(out, 5_000);
           default -> emulated ? skippedWhenEmulated() : attentionBenchmark(out, 128, 128, 10);
         };
         status = result[0];
@@ -166,6 +170,20 @@ public final class GpuCheck {
     });
     c.print(out, "CUDA backend + NCCL");
     return new String[] {c.passes(0.5) ? "pass" : "fail", c.summary()};
+  }
+
+  /** A 2-rank communicator that only rank 0 joins: its creation must fail near the deadline, not hang. */
+  static String[] ncclGivesUpOnAMissingPeer(PrintStream out, long timeoutMillis) {
+    long t0 = System.nanoTime();
+    try (NcclCollective alone = new NcclCollective(0, 2, NcclCollective.newUniqueId(), 0, timeoutMillis)) {
+      return new String[] {"fail", "a 2-rank communicator formed with one rank: " + alone.worldSize()};
+    } catch (IllegalStateException e) {
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      out.println("as expected: " + e.getMessage());
+      boolean inTime = seconds < timeoutMillis / 1e3 + 10;
+      return new String[] {inTime ? "pass" : "fail", String.format(java.util.Locale.ROOT, "a 2-rank communicator "
+          + "that only rank 0 joins gave up after %.1f s (deadline %.1f s)", seconds, timeoutMillis / 1e3)};
+    }
   }
 
   /** The training comparison of {@link CudaTrainingTest}, for a dry run without a GPU. */
