@@ -82,6 +82,7 @@ final class CudaDevice implements Device {
   private final Map<String, CUfunc_st> functions = new HashMap<>();
   private final List<CUmod_st> modules = new ArrayList<>();
   private final Map<GemmKey, cublasLtMatmulHeuristicResult_t> gemmAlgorithms = new HashMap<>();
+  private final KernelArguments kernelArguments = new KernelArguments();
   private boolean closed;
 
   /**
@@ -236,35 +237,13 @@ final class CudaDevice implements Device {
       throw new IllegalArgumentException("launch of " + launchDescription(name, gx, gy, gz, block, sharedBytes)
           + " is outside the hardware's limits (grid x 1..2^31-1, y and z 1..65535, 1..1024 threads a block)");
     }
-    List<Pointer> values = new ArrayList<>();
-    try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
-      for (int i = 0; i < args.length; i++) {
-        Object arg = args[i];
-        Pointer value;
-        if (arg instanceof Ptr p) {
-          value = new LongPointer(new long[] {p.address()});
-        } else if (arg instanceof Integer x) {
-          value = new IntPointer(new int[] {x});
-        } else if (arg instanceof Long x) {
-          value = new LongPointer(new long[] {x});
-        } else if (arg instanceof Float x) {
-          value = new FloatPointer(x);
-        } else {
-          throw new IllegalArgumentException("kernel argument of type " + arg.getClass());
-        }
-        values.add(value);
-        params.put(i, value);
-      }
-      int err = cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null, params,
-          (PointerPointer<?>) null);
-      if (err != 0) {
-        check(err, "cuLaunchKernel(" + launchDescription(name, gx, gy, gz, block, sharedBytes) + ")");
-      }
-      if (SYNC_EACH_LAUNCH) { // a device fault then names its kernel instead of a later synchronisation
-        check(cudart.cudaDeviceSynchronize(), "kernel " + launchDescription(name, gx, gy, gz, block, sharedBytes));
-      }
-    } finally {
-      values.forEach(Pointer::close);
+    int err = cudart.cuLaunchKernel(function, gx, gy, gz, block, 1, 1, sharedBytes, (CUstream_st) null,
+        kernelArguments.pack(args), (PointerPointer<?>) null);
+    if (err != 0) {
+      check(err, "cuLaunchKernel(" + launchDescription(name, gx, gy, gz, block, sharedBytes) + ")");
+    }
+    if (SYNC_EACH_LAUNCH) { // a device fault then names its kernel instead of a later synchronisation
+      check(cudart.cudaDeviceSynchronize(), "kernel " + launchDescription(name, gx, gy, gz, block, sharedBytes));
     }
   }
 
@@ -441,6 +420,7 @@ final class CudaDevice implements Device {
     if (arena != null) {
       cudart.cudaFree(arena);
     }
+    kernelArguments.close();
   }
 
   // ------------------------------------------------------------------------------------------------------------
