@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
@@ -40,24 +41,37 @@ final class HadoopCheckpointStore implements CheckpointStore {
     if (!fs.exists(root)) {
       return Optional.empty();
     }
-    FileStatus[] entries = fs.listStatus(root);
-    Optional<FileStatus> newest = Arrays.stream(entries)
-        .filter(s -> s.getPath().getName().startsWith("step-"))
-        .filter(s -> exists(fs, new org.apache.hadoop.fs.Path(s.getPath(), "DONE")))
-        .max(Comparator.comparing(s -> s.getPath().getName()));
-    if (newest.isEmpty()) {
-      return Optional.empty();
-    }
+    List<org.apache.hadoop.fs.Path> complete = Arrays.stream(fs.listStatus(root))
+        .map(FileStatus::getPath)
+        .filter(p -> p.getName().startsWith("step-"))
+        .filter(p -> exists(fs, new org.apache.hadoop.fs.Path(p, "DONE")))
+        .sorted(Comparator.comparing(org.apache.hadoop.fs.Path::getName).reversed()).toList();
+    return CheckpointStore.newestIntact(complete, folder -> read(fs, folder));
+  }
+
+  /**
+   * Reads a checkpoint folder through a local copy (the training state is verified against its checksum as a local
+   * file), deleted whatever happens; errors name the checkpoint folder, not the copy.
+   */
+  private static TrainState.Loaded read(FileSystem fs, org.apache.hadoop.fs.Path folder) throws IOException {
     Path local = Files.createTempDirectory("mosaicbert-resume");
-    for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
-      fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(newest.get().getPath(), name),
-          new org.apache.hadoop.fs.Path(local.resolve(name).toString()), true);
+    try {
+      for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
+        org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(folder, name);
+        if (!fs.exists(file)) {
+          throw new IllegalArgumentException(file + " is missing: the checkpoint was not finished or was damaged");
+        }
+        fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.resolve(name).toUri()), true);
+      }
+      return TrainState.read(local);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(e.getMessage().replace(local.toString(), folder.toString()), e);
+    } finally {
+      for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
+        Files.deleteIfExists(local.resolve(name));
+      }
+      Files.deleteIfExists(local);
     }
-    TrainState.Loaded loaded = TrainState.read(local);
-    Files.delete(local.resolve(TrainState.FILE));
-    Files.delete(local.resolve(TrainState.CHECKSUM));
-    Files.delete(local);
-    return Optional.of(loaded);
   }
 
   private static boolean exists(FileSystem fs, org.apache.hadoop.fs.Path p) {

@@ -6,8 +6,40 @@ import java.util.Optional;
 
 /** Where rank 0 keeps training checkpoints and metrics (a local folder, or any Hadoop file system). */
 public interface CheckpointStore extends java.io.Serializable {
-  /** The newest complete checkpoint, if any. */
+  /**
+   * The newest complete checkpoint that reads intact, if any: a damaged newer one (its checksum does not match, a
+   * file is missing) is skipped with a warning naming it, so that one bad write cannot block a resume for good.
+   */
   Optional<TrainState.Loaded> latest() throws IOException;
+
+  /** Reads one checkpoint folder of a store (a local copy of it, say); throws when it is damaged. */
+  interface FolderReader<F> {
+    TrainState.Loaded read(F folder) throws IOException;
+  }
+
+  /**
+   * The first of the complete checkpoint folders, newest first, that {@code read} reads without finding damage. When
+   * there are complete checkpoints but every one is damaged, fails naming them: starting over silently would lose the
+   * run.
+   */
+  static <F> Optional<TrainState.Loaded> newestIntact(java.util.List<F> newestFirst, FolderReader<F> read)
+      throws IOException {
+    StringBuilder damaged = new StringBuilder();
+    for (F folder : newestFirst) {
+      try {
+        return Optional.of(read.read(folder));
+      } catch (IllegalArgumentException | IllegalStateException | IOException e) {
+        org.slf4j.LoggerFactory.getLogger(CheckpointStore.class).warn("checkpoint {} is damaged and skipped: {}",
+            folder, e.getMessage());
+        damaged.append("\n  ").append(folder).append(": ").append(e.getMessage());
+      }
+    }
+    if (damaged.length() > 0) {
+      throw new IOException("every complete checkpoint is damaged:" + damaged + "\ndelete the checkpoint folder to "
+          + "start the run over");
+    }
+    return Optional.empty();
+  }
 
   /**
    * Publishes a checkpoint written into the local folder {@code localDir} as the one of {@code step}. The caller

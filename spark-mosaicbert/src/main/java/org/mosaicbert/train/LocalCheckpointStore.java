@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 
@@ -31,10 +32,10 @@ public final class LocalCheckpointStore implements CheckpointStore {
       return Optional.empty();
     }
     try (Stream<Path> entries = Files.list(dir)) {
-      Optional<Path> newest = entries.filter(p -> p.getFileName().toString().startsWith("step-"))
+      List<Path> complete = entries.filter(p -> p.getFileName().toString().startsWith("step-"))
           .filter(p -> Files.exists(p.resolve("DONE")))
-          .max(Comparator.comparing(p -> p.getFileName().toString()));
-      return newest.isEmpty() ? Optional.empty() : Optional.of(TrainState.read(newest.get()));
+          .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
+      return CheckpointStore.newestIntact(complete, TrainState::read);
     }
   }
 
