@@ -44,18 +44,52 @@ public final class ShardSampleStream implements SampleStream {
   private record Block(int shard, int rowGroup, int rows) {}
 
   /**
+   * Checks the manifest's row counts against the shards' Parquet footers (footers only: cheap), since the plan trusts
+   * them: an overstated count would fail steps later, an understated one skip rows every epoch.
+   *
    * @param vocabSize token ids must lie in [0, vocabSize)
    */
   public ShardSampleStream(String dir, ShardManifest manifest, HadoopConf conf, long seed, int window, int vocabSize) {
     if (manifest.totalRows() < 1) {
       throw new IllegalArgumentException("the shards in " + dir + " hold no samples: there is nothing to train on");
     }
+    checkAgainstFooters(dir, manifest, conf);
     this.dir = dir;
     this.manifest = manifest;
     this.conf = conf;
     this.seed = seed;
     this.window = window;
     this.vocabSize = vocabSize;
+  }
+
+  private static void checkAgainstFooters(String dir, ShardManifest manifest, HadoopConf conf) {
+    String fix = ": the manifest does not describe these shards (edited, or from another run); tokenize the corpus "
+        + "again";
+    long total = 0;
+    for (ShardManifest.Shard shard : manifest.shards()) {
+      Path file = new Path(dir, shard.path());
+      List<Long> actual = new ArrayList<>();
+      try (ParquetFileReader reader = ParquetFileReader.open(HadoopInputFile.fromPath(file, conf.toConfiguration()))) {
+        reader.getRowGroups().forEach(g -> actual.add(g.getRowCount()));
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read the Parquet footer of " + file + " (listed in " + dir + "/"
+            + ShardManifest.FILE_NAME + "): " + e.getMessage(), e);
+      }
+      if (!actual.equals(shard.rowGroups())) {
+        throw new IllegalArgumentException(file + ": " + ShardManifest.FILE_NAME + " lists row groups of "
+            + shard.rowGroups() + " rows, its Parquet footer " + actual + fix);
+      }
+      long rows = actual.stream().mapToLong(Long::longValue).sum();
+      if (shard.rows() != rows) {
+        throw new IllegalArgumentException(file + ": " + ShardManifest.FILE_NAME + " says " + shard.rows()
+            + " rows, its Parquet footer " + rows + fix);
+      }
+      total += rows;
+    }
+    if (manifest.totalRows() != total) {
+      throw new IllegalArgumentException(dir + "/" + ShardManifest.FILE_NAME + " says total_rows " + manifest.totalRows()
+          + ", its shards hold " + total + fix);
+    }
   }
 
   @Override

@@ -57,6 +57,29 @@ class ShardSampleStreamTest {
         + "position: a fresh stream (another worker, a resumed run) agrees");
   }
 
+  /** Row counts that disagree with the Parquet footers fail when the stream opens, naming the shard. */
+  @Test
+  void aManifestThatMisstatesItsRowsIsRefusedNamingTheShard() {
+    HadoopConf conf = HadoopConf.of(spark.sparkContext().hadoopConfiguration());
+    String dir = tmp.resolve("shards").toString();
+    ShardManifest.Shard first = manifest.shards().get(0);
+    for (long rows : new long[] {first.rows() + 7, first.rows() - 7, -5}) {
+      List<ShardManifest.Shard> shards = new java.util.ArrayList<>(manifest.shards());
+      shards.set(0, new ShardManifest.Shard(first.path(), rows, first.tokens(), List.of(rows)));
+      ShardManifest edited = new ShardManifest(manifest.formatVersion(), manifest.vocab(), manifest.maxSeqLen(),
+          manifest.tokenizer(), shards, manifest.totalRows() - first.rows() + rows, manifest.totalTokens(),
+          manifest.skipped(), manifest.input());
+      String message = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+          () -> new ShardSampleStream(dir, edited, conf, 17, 2, 30522)).getMessage();
+      assertTrue(message.contains(first.path()) && message.contains("Parquet footer"), message);
+    }
+    ShardManifest overstatedTotal = new ShardManifest(manifest.formatVersion(), manifest.vocab(),
+        manifest.maxSeqLen(), manifest.tokenizer(), manifest.shards(), manifest.totalRows() + 1,
+        manifest.totalTokens(), manifest.skipped(), manifest.input());
+    assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> new ShardSampleStream(dir, overstatedTotal, conf, 17, 2, 30522)).getMessage().contains("total_rows"));
+  }
+
   @Test
   void aSliceIsReadFromTheRowGroupsOfItsWindowOnly() {
     ShardSampleStream s = stream(2);
