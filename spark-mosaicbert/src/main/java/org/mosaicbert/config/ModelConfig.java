@@ -28,16 +28,31 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     int alibiStartingSize, List<String> labels) implements java.io.Serializable {
 
   public static final List<String> PRESETS = List.of("tiny", "mini", "small", "base", "large");
+  /** The one activation the engine implements (the exact erf GELU, as mosaic-bert-base's config names it). */
+  public static final String HIDDEN_ACT = "gelu";
+  /**
+   * The most parameters a model may have: the engine keeps them, their gradients and the optimizer's moments each in
+   * one flat buffer, which checkpoints move through a Java array.
+   */
+  public static final long MAX_PARAMETERS = Integer.MAX_VALUE - 8;
 
   public ModelConfig {
-    check(vocabSize > 0, "vocab_size", vocabSize, "must be positive");
-    check(hiddenSize > 0, "hidden_size", hiddenSize, "must be positive");
-    check(numLayers > 0, "num_hidden_layers", numLayers, "must be positive");
-    check(numHeads > 0, "num_attention_heads", numHeads, "must be positive");
+    range(vocabSize, "vocab_size", 1, 1 << 24);
+    range(hiddenSize, "hidden_size", 1, 1 << 16);
+    range(numLayers, "num_hidden_layers", 1, 1000);
+    range(numHeads, "num_attention_heads", 1, hiddenSize);
     check(hiddenSize % numHeads == 0, "hidden_size", hiddenSize, "is not a multiple of num_attention_heads "
         + numHeads);
-    check(intermediateSize > 0, "intermediate_size", intermediateSize, "must be positive");
-    check(typeVocabSize > 0, "type_vocab_size", typeVocabSize, "must be positive");
+    range(intermediateSize, "intermediate_size", 1, 1 << 20);
+    range(typeVocabSize, "type_vocab_size", 1, 1 << 16);
+    range(maxPositionEmbeddings, "max_position_embeddings", 1, 1 << 24);
+    range(alibiStartingSize, "alibi_starting_size", 1, 1 << 24);
+    long h = hiddenSize;
+    long perLayer = 4 * h * h + 3 * h * intermediateSize + 16 * h + 2L * intermediateSize; // an upper bound
+    long parameters = (vocabSize + typeVocabSize + 4) * h + numLayers * perLayer + h * h;
+    check(parameters <= MAX_PARAMETERS, "num_hidden_layers, hidden_size, intermediate_size, vocab_size",
+        numLayers + ", " + hiddenSize + ", " + intermediateSize + ", " + vocabSize, "make a model of about "
+        + parameters + " parameters; the engine holds at most " + MAX_PARAMETERS);
     check(layerNormEps > 0, "layer_norm_eps", layerNormEps, "must be positive");
     check(hiddenDropout >= 0 && hiddenDropout < 1, "hidden_dropout_prob", hiddenDropout, "must be in [0, 1)");
     check(attentionDropout >= 0 && attentionDropout < 1, "attention_probs_dropout_prob", attentionDropout,
@@ -56,6 +71,10 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
           "must name each of the " + numLabels + " labels once");
       labels = List.copyOf(labels);
     }
+  }
+
+  private static void range(long value, String key, long min, long max) {
+    check(value >= min && value <= max, key, value, "must be an integer in [" + min + ", " + max + "]");
   }
 
   private static void check(boolean ok, String key, Object value, String problem) {
@@ -109,11 +128,20 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
   public static ModelConfig read(Path file) {
     JsonNode json;
     try {
+      // Not the parser's own message: it quotes the file, which may be anything but a config (a secret, say).
       json = new ObjectMapper().readTree(Files.readAllBytes(file));
     } catch (NoSuchFileException e) {
       throw new IllegalArgumentException("config file " + file + " does not exist", e);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      var at = e.getLocation();
+      throw new IllegalArgumentException("config file " + file + " is not valid JSON (line "
+          + (at == null ? "?" : at.getLineNr()) + ", column " + (at == null ? "?" : at.getColumnNr())
+          + "): give the config.json of a model", null);
     } catch (IOException e) {
-      throw new IllegalArgumentException("config file " + file + " is not valid JSON: " + e.getMessage(), e);
+      throw new IllegalArgumentException("config file " + file + " cannot be read: " + e.getMessage(), e);
+    }
+    if (!json.isObject()) {
+      throw new IllegalArgumentException("config file " + file + " holds JSON but not an object of config keys");
     }
     try {
       return fromJson(json);
@@ -123,29 +151,52 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
   }
 
   public static ModelConfig fromJson(JsonNode json) {
-    JsonNode numLabels = json.path("num_labels");
+    JsonNode act = json.path("hidden_act");
+    check(act.isMissingNode() || act.isNull() || HIDDEN_ACT.equals(act.asText(null)), "hidden_act", act,
+        "is not implemented: this engine implements \"" + HIDDEN_ACT + "\" (the exact erf GELU) only");
     JsonNode id2label = json.path("id2label");
-    int labels = numLabels.isInt() ? numLabels.asInt() : id2label.isObject() ? id2label.size() : 2;
+    int labels = json.has("num_labels") ? integer(json, "num_labels", 0) : id2label.isObject() ? id2label.size() : 2;
     JsonNode problem = json.path("problem_type");
     JsonNode classifierDropout = json.path("classifier_dropout");
     return new ModelConfig(
-        required(json, "vocab_size").asInt(),
-        required(json, "hidden_size").asInt(),
-        required(json, "num_hidden_layers").asInt(),
-        required(json, "num_attention_heads").asInt(),
-        required(json, "intermediate_size").asInt(),
-        json.path("type_vocab_size").asInt(2),
-        json.path("layer_norm_eps").asDouble(1e-12),
-        json.path("hidden_dropout_prob").asDouble(0.1),
-        json.path("attention_probs_dropout_prob").asDouble(0.0),
-        classifierDropout.isNumber() ? classifierDropout.asDouble() : -1,
-        json.path("initializer_range").asDouble(0.02),
+        integer(json, "vocab_size", null),
+        integer(json, "hidden_size", null),
+        integer(json, "num_hidden_layers", null),
+        integer(json, "num_attention_heads", null),
+        integer(json, "intermediate_size", null),
+        integer(json, "type_vocab_size", 2),
+        number(json, "layer_norm_eps", 1e-12),
+        number(json, "hidden_dropout_prob", 0.1),
+        number(json, "attention_probs_dropout_prob", 0.0),
+        classifierDropout.isNull() || classifierDropout.isMissingNode() ? -1 : number(json, "classifier_dropout", -1),
+        number(json, "initializer_range", 0.02),
         labels,
         problem.isTextual() ? problem.asText() : null,
-        json.path("pad_token_id").asInt(0),
-        json.path("max_position_embeddings").asInt(512),
-        json.path("alibi_starting_size").asInt(512),
+        integer(json, "pad_token_id", 0),
+        integer(json, "max_position_embeddings", 512),
+        integer(json, "alibi_starting_size", 512),
         namedLabels(id2label));
+  }
+
+  /** An int-valued key: missing gives {@code absent} (null: the key is required); anything else is refused. */
+  private static int integer(JsonNode json, String key, Integer absent) {
+    JsonNode node = json.path(key);
+    if (node.isMissingNode() || node.isNull()) {
+      check(absent != null, key, "missing", "is required");
+      return absent;
+    }
+    // canConvertToInt: 4294967424 is refused, not wrapped to 128
+    check(node.isIntegralNumber() && node.canConvertToInt(), key, node, "must be an integer in [-2^31, 2^31)");
+    return node.asInt();
+  }
+
+  private static double number(JsonNode json, String key, double absent) {
+    JsonNode node = json.path(key);
+    if (node.isMissingNode() || node.isNull()) {
+      return absent;
+    }
+    check(node.isNumber() && Double.isFinite(node.asDouble()), key, node, "must be a finite number");
+    return node.asDouble();
   }
 
   /**
@@ -174,14 +225,6 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
       placeholders &= names[i].equals("LABEL_" + i);
     }
     return placeholders ? null : List.of(names);
-  }
-
-  private static JsonNode required(JsonNode json, String key) {
-    JsonNode node = json.path(key);
-    if (!node.isNumber()) {
-      throw new IllegalArgumentException("config has no numeric '" + key + "'");
-    }
-    return node;
   }
 
   /** The {@code config.json} of this model, as Hugging Face writes it for mosaic-bert-base (no auto_map). */

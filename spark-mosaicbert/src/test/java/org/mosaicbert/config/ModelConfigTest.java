@@ -40,4 +40,36 @@ class ModelConfigTest {
     assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelConfig.preset("huge", 100)).getMessage()
         .contains("the presets are [tiny, mini, small, base, large]"));
   }
+
+  /** Values that would run out of memory after minutes, wrap, or compute something else are refused up front. */
+  @Test
+  void valuesOutOfRangeOrNotImplementedAreRefusedNamingTheKey() throws IOException {
+    String base = "\"vocab_size\": 128, \"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+        + "\"intermediate_size\": 128";
+    String[][] cases = {
+        {"\"num_hidden_layers\": 1000000000", "num_hidden_layers = 1000000000 must be an integer in [1, 1000]"},
+        {"\"hidden_size\": 4294967424", "hidden_size = 4294967424 must be an integer"},
+        {"\"vocab_size\": 2000000000", "vocab_size = 2000000000 must be an integer in [1, 16777216]"},
+        {"\"intermediate_size\": 1000000, \"hidden_size\": 4096, \"num_attention_heads\": 4",
+            "the engine holds at most"},
+        {"\"hidden_act\": \"relu\"", "hidden_act = \"relu\" is not implemented"},
+        {"\"layer_norm_eps\": \"small\"", "layer_norm_eps = \"small\" must be a finite number"},
+    };
+    Path file = tmp.resolve("config.json");
+    for (String[] c : cases) {
+      // a later key wins in Jackson's tree: the case's values override the base's
+      Files.writeString(file, "{" + base + ", " + c[0] + "}");
+      String message = assertThrows(IllegalArgumentException.class, () -> ModelConfig.read(file)).getMessage();
+      assertTrue(message.contains(c[1]) && message.contains(file.toString()), c[0] + ": " + message);
+    }
+  }
+
+  @Test
+  void aFileThatIsNotJsonIsNamedButNotQuoted() throws IOException {
+    Path file = tmp.resolve("secrets.txt");
+    Files.writeString(file, "password=hunter2\n");
+    String message = assertThrows(IllegalArgumentException.class, () -> ModelConfig.read(file)).getMessage();
+    assertTrue(message.contains(file.toString()) && message.contains("not valid JSON"), message);
+    assertTrue(!message.contains("hunter2") && !message.contains("password"), "the file's text leaked: " + message);
+  }
 }
