@@ -42,6 +42,15 @@ public final class Main {
       out.print(command.help());
       return 0;
     }
+    return run(command, rest, in, out, err);
+  }
+
+  /**
+   * Runs one subcommand; any {@link Throwable} becomes exit code 1 with its message. Errors too: a full disk surfaces
+   * as Hadoop's {@code FSError}, an {@code Error}, and escaping here it skipped {@code System.exit}, so Spark's
+   * non-daemon threads kept the JVM alive forever.
+   */
+  static int run(Subcommand command, String[] rest, InputStream in, PrintStream out, PrintStream err) {
     PrintStream stdout = System.out;
     System.setOut(err);
     try {
@@ -54,7 +63,7 @@ public final class Main {
     } catch (IllegalArgumentException e) {
       err.println(command.name() + ": " + e.getMessage());
       return 1;
-    } catch (Exception e) {
+    } catch (Throwable e) {
       err.println(command.name() + " failed: " + e);
       e.printStackTrace(err);
       return 1;

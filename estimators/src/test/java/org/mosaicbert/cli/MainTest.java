@@ -1,0 +1,46 @@
+package org.mosaicbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class MainTest {
+  /** A subcommand that fails the way a full disk does through Hadoop: with an Error, not an Exception. */
+  private static final class FailsWithAnError implements Subcommand {
+    @Override
+    public String name() {
+      return "fails";
+    }
+
+    @Override
+    public String summary() {
+      return "fails";
+    }
+
+    @Override
+    public String help() {
+      return "fails";
+    }
+
+    @Override
+    public int run(String[] args, InputStream in, PrintStream out) {
+      throw new java.io.IOError(new java.io.IOException("No space left on device: /mnt/full/model.safetensors"));
+    }
+  }
+
+  @Test
+  void anErrorEndsTheCommandWithExitCode1AndItsMessage() {
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = Main.run(new FailsWithAnError(), new String[0], new ByteArrayInputStream(new byte[0]),
+        new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertEquals(1, code);
+    String text = err.toString(StandardCharsets.UTF_8);
+    assertTrue(text.contains("fails failed") && text.contains("/mnt/full/model.safetensors"), text);
+  }
+}
