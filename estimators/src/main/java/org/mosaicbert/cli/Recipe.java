@@ -147,33 +147,46 @@ final class Recipe {
     return names;
   }
 
-  /** A duration ("300ba", "1000sp", "2ep") as optimizer steps. */
-  static long steps(String duration, int globalBatch, long samples) {
+  /** A duration ("300ba", "1000sp", "2ep") as optimizer steps, at least 1 and at most 2^31 - 1. */
+  static int steps(String duration, int globalBatch, long samples) {
     String d = duration.trim().toLowerCase(Locale.ROOT);
+    String form = "recipe key max_duration = '" + duration + "' must be Nba (steps), Nsp (samples) or Nep (epochs) "
+        + "with N positive";
+    double amount;
     try {
-      if (d.endsWith("ba")) {
-        return Long.parseLong(d.substring(0, d.length() - 2));
-      }
-      if (d.endsWith("sp")) {
-        return Math.max(1, Long.parseLong(d.substring(0, d.length() - 2)) / globalBatch);
-      }
-      if (d.endsWith("ep")) {
-        return Math.max(1, (long) Math.ceil(Double.parseDouble(d.substring(0, d.length() - 2)) * samples
-            / globalBatch));
-      }
+      amount = Double.parseDouble(d.length() > 2 ? d.substring(0, d.length() - 2) : "x");
     } catch (NumberFormatException e) {
-      // fall through to the message
+      throw new UsageException(form);
     }
-    throw new UsageException("max_duration '" + duration + "' must be Nba (steps), Nsp (samples) or Nep (epochs)");
+    double steps = switch (d.substring(Math.max(0, d.length() - 2))) {
+      case "ba" -> amount == Math.rint(amount) ? amount : Double.NaN;
+      case "sp" -> Math.max(1, Math.floor(amount / globalBatch));
+      case "ep" -> Math.max(1, Math.ceil(amount * samples / globalBatch));
+      default -> Double.NaN;
+    };
+    if (!(amount > 0) || Double.isNaN(steps)) {
+      throw new UsageException(form);
+    }
+    if (steps > Integer.MAX_VALUE) {
+      throw new UsageException("recipe key max_duration = '" + duration + "' is " + (long) steps + " steps; a run "
+          + "has at most " + Integer.MAX_VALUE);
+    }
+    return (int) steps;
   }
 
-  /** A warmup ("0.06dur") as a fraction of the run. */
+  /** A warmup ("0.06dur") as a fraction of the run, in [0, 1]. */
   static double fraction(String warmup) {
     String w = warmup.trim().toLowerCase(Locale.ROOT);
+    double fraction;
     try {
-      return Double.parseDouble(w.endsWith("dur") ? w.substring(0, w.length() - 3) : w);
+      fraction = Double.parseDouble(w.endsWith("dur") ? w.substring(0, w.length() - 3) : w);
     } catch (NumberFormatException e) {
-      throw new UsageException("scheduler.t_warmup '" + warmup + "' must be a fraction of the run such as 0.06dur");
+      fraction = Double.NaN;
     }
+    if (!(fraction >= 0 && fraction <= 1)) {
+      throw new UsageException("recipe key scheduler.t_warmup = '" + warmup + "' must be a fraction of the run in "
+          + "[0, 1], such as 0.06dur");
+    }
+    return fraction;
   }
 }

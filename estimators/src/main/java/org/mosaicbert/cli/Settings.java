@@ -25,9 +25,9 @@ final class Settings {
     this.recipe = recipe;
   }
 
-  /** Where a value comes from, for messages: the flag when given, else the recipe key. */
+  /** Where a value comes from, for messages: the flag when given (or when it has no recipe key), else the key. */
   private String source(String flag, String key) {
-    return flag != null && args.has(flag) ? "--" + flag : "recipe key " + key;
+    return flag != null && (args.has(flag) || key == null) ? "--" + flag : "recipe key " + key;
   }
 
   private Object raw(String flag, String key) {

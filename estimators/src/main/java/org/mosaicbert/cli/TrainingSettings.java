@@ -51,8 +51,7 @@ final class TrainingSettings {
       throw new UsageException("recipe key optimizer.betas must be two numbers in [0, 1), got " + betas);
     }
     String duration = s.text(null, "max_duration", defaults.duration());
-    long steps = s.integer("max-steps", null, (int) Math.min(Integer.MAX_VALUE,
-        Recipe.steps(duration, batch, samples)), 1);
+    long steps = s.integer("max-steps", null, Recipe.steps(duration, batch, samples), 1);
     estimator.setNumWorkers(workers)
         .setThreadsPerWorker(s.integer("threads", "threads_per_worker", Math.max(1, cores / workers), 1))
         .setGlobalBatchSize(batch).setMicroBatchSize(Math.min(micro, batch / workers)).setMaxSteps(steps)

@@ -1,0 +1,31 @@
+package org.mosaicbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class RecipeTest {
+  @Test
+  void durationsBecomeStepsOrANamedError() {
+    assertEquals(300, Recipe.steps("300ba", 32, 1000));
+    assertEquals(31, Recipe.steps("1000sp", 32, 1000));
+    assertEquals(63, Recipe.steps("2ep", 32, 1000));
+    for (String bad : new String[] {"-5ba", "0ba", "1.5ba", "5", "ba", "xyzep", "-1ep"}) {
+      String message = assertThrows(UsageException.class, () -> Recipe.steps(bad, 32, 1000)).getMessage();
+      assertTrue(message.contains("max_duration") && message.contains("'" + bad + "'"), bad + ": " + message);
+    }
+    String huge = assertThrows(UsageException.class, () -> Recipe.steps("3000000000ba", 32, 1000)).getMessage();
+    assertTrue(huge.contains("3000000000 steps") && huge.contains("at most 2147483647"), "not clamped: " + huge);
+  }
+
+  @Test
+  void aWarmupOutsideTheRunIsRefusedByItsRecipeKey() {
+    assertEquals(0.06, Recipe.fraction("0.06dur"), 1e-12);
+    for (String bad : new String[] {"5dur", "-0.1dur", "soon"}) {
+      String message = assertThrows(UsageException.class, () -> Recipe.fraction(bad)).getMessage();
+      assertTrue(message.contains("scheduler.t_warmup") && message.contains("[0, 1]"), bad + ": " + message);
+    }
+  }
+}
