@@ -105,10 +105,8 @@ final class FinetuneCommand implements Subcommand {
     long start = System.nanoTime();
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
-      if (new org.apache.hadoop.fs.Path(output).getFileSystem(conf).exists(new org.apache.hadoop.fs.Path(output))
-          && !args.has("overwrite")) {
-        throw new IllegalArgumentException(output + " exists; give --overwrite to replace it");
-      }
+      Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("eval")
+          ? new String[] {modelDir, trainPath, args.requiredString("eval")} : new String[] {modelDir, trainPath});
       Dataset<Row> train = Tables.read(spark, trainPath, task);
       for (String[] column : new String[][] {{textCol, "--text-col"}, {pairCol, "--text-pair-col"},
           {labelCol, "--label-col"}}) {

@@ -76,6 +76,8 @@ final class PredictCommand implements Subcommand {
     SparkSession spark = LocalSpark.session(name());
     long start = System.nanoTime();
     try {
+      Outputs.check(output, "--output", args.has("overwrite"), spark.sparkContext().hadoopConfiguration(), modelDir,
+          input);
       MosaicBertModel model = MosaicBertModel.load(modelDir);
       Dataset<Row> table = Tables.read(spark, input, task);
       Tables.requireColumn(table, textCol, "--text-col", input);

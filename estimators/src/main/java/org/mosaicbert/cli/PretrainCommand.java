@@ -77,6 +77,9 @@ final class PretrainCommand implements Subcommand {
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
       String data = settings.text("data", null, output + ".shards");
+      // Before any work: pretrain writes its output only after training.
+      Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("data") ? new String[] {data}
+          : new String[0]);
       int maxSeqLen = settings.integer(null, "max_seq_len", TokenizeJob.DEFAULT_MAX_SEQ_LEN, 2);
       if (!args.has("data")) {
         if (!new org.apache.hadoop.fs.Path(data, ShardManifest.FILE_NAME).getFileSystem(conf)

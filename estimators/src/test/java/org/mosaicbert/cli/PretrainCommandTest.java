@@ -57,4 +57,17 @@ class PretrainCommandTest {
     assertTrue(gpu.code() != 0 && gpu.err().contains("device=gpu, but there is no usable CUDA device"), gpu.err());
     assertTrue(Files.notExists(tmp.resolve("b")), "nothing written for a run that did not train");
   }
+
+  /** Outputs are checked before any work: no tokenizing, no training, for a run that cannot write its model. */
+  @Test
+  void anOutputThatCannotBeWrittenFailsBeforeAnyWork() throws IOException {
+    Path existing = Files.createDirectories(tmp.resolve("existing"));
+    Result exists = EncodeCommandTest.run(new byte[0], "pretrain", "--output", existing.toString());
+    assertTrue(exists.code() == 1 && exists.err().contains("exists; give --overwrite"), exists.err());
+    assertTrue(Files.notExists(tmp.resolve("existing.shards")), "the default corpus was tokenized first");
+    Path data = Files.createDirectories(tmp.resolve("shards"));
+    Result same = EncodeCommandTest.run(new byte[0], "pretrain", "--data", data.toString(), "--output",
+        data.toString(), "--overwrite");
+    assertTrue(same.code() == 1 && same.err().contains("is the input"), same.err());
+  }
 }

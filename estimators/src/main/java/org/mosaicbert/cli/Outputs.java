@@ -1,0 +1,65 @@
+package org.mosaicbert.cli;
+
+import java.io.IOException;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * The checks on an output path that every subcommand makes before any work, so that a certain failure costs seconds,
+ * not a training run: the output must not be, or contain, one of the command's inputs (an {@code --overwrite} would
+ * delete it), must not exist unless {@code --overwrite} is given, and its folder must be writable.
+ */
+final class Outputs {
+  private Outputs() {}
+
+  /**
+   * @param flag the output's flag, for messages ("--output")
+   * @param inputs the command's input paths (files or folders) that the output must not replace
+   */
+  static void check(String output, String flag, boolean overwrite, Configuration conf, String... inputs)
+      throws IOException {
+    Path target = qualified(new Path(output), conf);
+    for (String input : inputs) {
+      Path in = qualified(new Path(input), conf);
+      if (isSameOrUnder(in, target)) {
+        throw new IllegalArgumentException(flag + " " + output + (in.equals(target) ? " is" : " contains")
+            + " the input " + input + ": writing there would delete it, whatever --overwrite says; choose another "
+            + flag);
+      }
+    }
+    FileSystem fs = target.getFileSystem(conf);
+    if (fs.exists(target) && !overwrite) {
+      throw new IllegalArgumentException(output + " exists; give --overwrite to replace it");
+    }
+    Path parent = target.getParent();
+    Path probe = new Path(parent, "." + target.getName() + ".probe-" + UUID.randomUUID());
+    try {
+      fs.mkdirs(parent);
+      fs.create(probe, false).close();
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot write in " + parent + " (for " + flag + " " + output + "): "
+          + e.getMessage() + "; choose a writable place", e);
+    } finally {
+      try {
+        fs.delete(probe, false);
+      } catch (IOException e) {
+        // the probe was never made
+      }
+    }
+  }
+
+  private static Path qualified(Path p, Configuration conf) throws IOException {
+    return p.getFileSystem(conf).makeQualified(p);
+  }
+
+  private static boolean isSameOrUnder(Path path, Path folder) {
+    for (Path p = path; p != null; p = p.getParent()) {
+      if (p.equals(folder)) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
