@@ -282,7 +282,8 @@ final class BarrierTraining {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
-    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName("0.0.0.0"))) {
+    // Bound to the address the ring advertises, not to every interface.
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName(host))) {
       String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
       try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret, timeoutMillis)) {
         float[] params = DataParallelTrainer.train(plan, ring, samples, initial, store);

@@ -24,12 +24,18 @@ import java.util.concurrent.Future;
  * receiving from the previous at the same time, so every link carries 2·(N−1)/N of the data (the bandwidth-optimal
  * schedule). The summation order is fixed by the ring, so the same world size always gives the same bits.
  *
- * <p>A peer must present the job's secret when it connects, or it is refused. Every read times out after
+ * <p>A peer must present the job's secret when it connects, or it is refused. Connections are accepted and
+ * authenticated concurrently, each handshake within one deadline for the whole exchange, so a stranger that connects
+ * and stays silent, or drips its bytes, cannot hold the ring from forming. Every read times out after
  * {@code timeoutMillis}: a dead or silent peer ends the operation with an error that names it, never a hang.
  */
 public final class TcpRingCollective implements Collective {
   /** Bytes per socket write: large enough to stream at full speed, small enough to pipeline the ring. */
   private static final int CHUNK_FLOATS = 1 << 18;
+  /** A connection must finish its handshake (secret and rank) within this, whatever the ring's timeout. */
+  static final int HANDSHAKE_MILLIS = 10_000;
+  /** Handshakes authenticated at once; further connections wait in the server's backlog. */
+  private static final int MAX_PENDING_HANDSHAKES = 16;
 
   private final int rank;
   private final int worldSize;
@@ -71,7 +77,6 @@ public final class TcpRingCollective implements Collective {
       hello.write(secret);
       hello.writeInt(rank);
       hello.flush();
-      server.setSoTimeout(timeoutMillis);
       accepted = acceptFrom(server, previous, secret, timeoutMillis);
       for (Socket s : new Socket[] {connected, accepted}) {
         s.setTcpNoDelay(true);
@@ -120,37 +125,87 @@ public final class TcpRingCollective implements Collective {
     }
   }
 
-  /** Accepts until the expected previous rank presents the secret; anyone else is turned away. */
+  /**
+   * Accepts until the expected previous rank presents the secret: each connection is authenticated on a thread of
+   * its own while accepting goes on, and anyone else is turned away when its handshake fails or runs out of time.
+   */
   private static Socket acceptFrom(ServerSocket server, int previous, byte[] secret, int timeoutMillis)
       throws IOException {
     long deadline = System.currentTimeMillis() + timeoutMillis;
-    while (true) {
-      Socket socket;
-      try {
-        socket = server.accept();
-      } catch (SocketTimeoutException e) {
-        throw new IOException("rank " + previous + " did not connect within " + timeoutMillis + " ms", e);
-      }
-      try {
-        socket.setSoTimeout(Math.max(1, (int) Math.min(timeoutMillis, deadline - System.currentTimeMillis())));
-        DataInputStream hello = new DataInputStream(socket.getInputStream());
-        int length = hello.readInt();
-        if (length == secret.length) {
-          byte[] presented = new byte[length];
-          hello.readFully(presented);
-          int peer = hello.readInt();
-          if (MessageDigest.isEqual(presented, secret) && peer == previous) {
-            return socket;
-          }
+    java.util.concurrent.CompletableFuture<Socket> peer = new java.util.concurrent.CompletableFuture<>();
+    java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(MAX_PENDING_HANDSHAKES);
+    ExecutorService handshakes = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "ring-handshake");
+      t.setDaemon(true);
+      return t;
+    });
+    java.util.Set<Socket> pending = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    try {
+      server.setSoTimeout(50); // to watch the deadline and the handshakes between accepts
+      while (!peer.isDone()) {
+        long left = deadline - System.currentTimeMillis();
+        if (left <= 0) {
+          throw new IOException("no peer presenting this job's secret as rank " + previous + " within "
+              + timeoutMillis + " ms");
         }
-      } catch (IOException e) {
-        // a stranger or a broken peer: refuse it and keep waiting for the real one
+        if (!slots.tryAcquire(Math.min(left, 50), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+          continue;
+        }
+        Socket socket;
+        try {
+          socket = server.accept();
+        } catch (SocketTimeoutException e) {
+          slots.release();
+          continue;
+        }
+        pending.add(socket);
+        long handshakeDeadline = Math.min(deadline, System.currentTimeMillis() + HANDSHAKE_MILLIS);
+        handshakes.execute(() -> {
+          try {
+            // Out of pending before the loop can see the peer, so that its clean-up does not close the winner.
+            if (presents(socket, secret, previous, handshakeDeadline) && pending.remove(socket)
+                && !peer.complete(socket)) {
+              closeQuietly(socket); // a second connection for the same rank
+            }
+          } finally {
+            slots.release();
+          }
+        });
       }
-      socket.close();
-      if (System.currentTimeMillis() > deadline) {
-        throw new IOException("no peer presenting this job's secret as rank " + previous + " within " + timeoutMillis
-            + " ms");
+      return peer.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while waiting for rank " + previous, e);
+    } finally {
+      pending.forEach(TcpRingCollective::closeQuietly); // strangers, and handshakes still under way
+      handshakes.shutdownNow();
+    }
+  }
+
+  /** Whether the connection presents the secret and the expected rank before {@code deadline} (one for it all). */
+  private static boolean presents(Socket socket, byte[] secret, int expectedRank, long deadline) {
+    try {
+      byte[] hello = new byte[4 + secret.length + 4];
+      java.io.InputStream in = socket.getInputStream();
+      for (int read = 0; read < hello.length; ) {
+        long left = deadline - System.currentTimeMillis();
+        if (left <= 0) {
+          return false;
+        }
+        socket.setSoTimeout((int) Math.max(1, left));
+        int n = in.read(hello, read, hello.length - read);
+        if (n < 0) {
+          return false;
+        }
+        read += n;
       }
+      ByteBuffer b = ByteBuffer.wrap(hello); // big-endian, as DataOutputStream wrote it
+      byte[] presented = new byte[secret.length];
+      int length = b.getInt();
+      b.get(presented);
+      return length == secret.length && MessageDigest.isEqual(presented, secret) && b.getInt() == expectedRank;
+    } catch (IOException e) {
+      return false; // a stranger or a broken peer: refused
     }
   }
 

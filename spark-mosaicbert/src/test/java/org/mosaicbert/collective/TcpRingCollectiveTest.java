@@ -69,6 +69,53 @@ class TcpRingCollectiveTest {
     }
   }
 
+  /**
+   * Strangers that connect first and then stay silent, or drip a byte at a time, must not keep the ring from forming:
+   * with handshakes one after another and a timeout per read, each held rank 0 past the ring's own timeout.
+   */
+  @Test
+  void silentAndSlowStrangersDoNotStopTheRingFromForming() throws Exception {
+    try (ServerSocket server0 = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+        ServerSocket server1 = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+        Socket silent = new Socket("127.0.0.1", server0.getLocalPort());
+        Socket dripping = new Socket("127.0.0.1", server0.getLocalPort())) {
+      List<String> addresses = List.of("127.0.0.1:" + server0.getLocalPort(), "127.0.0.1:" + server1.getLocalPort());
+      byte[] secret = "the job's secret, 32 bytes long.".getBytes();
+      Thread drip = new Thread(() -> {
+        try {
+          for (int i = 0; i < 100; i++) {
+            dripping.getOutputStream().write(0);
+            Thread.sleep(100);
+          }
+        } catch (IOException | InterruptedException e) {
+          // closed by the ring: the point
+        }
+      });
+      drip.setDaemon(true);
+      drip.start();
+      int ringTimeout = 3_000; // shorter than the strangers would hold a one-at-a-time, per-read-timeout handshake
+      CompletableFuture<float[]> rank1 = CompletableFuture.supplyAsync(() -> {
+        try {
+          Thread.sleep(500); // the strangers are first in the queue
+          try (TcpRingCollective c = new TcpRingCollective(1, addresses, server1, secret, ringTimeout)) {
+            float[] data = {2f};
+            c.allReduceSum(data);
+            return data;
+          }
+        } catch (IOException | InterruptedException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      try (TcpRingCollective c = new TcpRingCollective(0, addresses, server0, secret, ringTimeout)) {
+        float[] data = {1f};
+        c.allReduceSum(data);
+        assertArrayEquals(new float[] {3f}, data);
+      }
+      assertArrayEquals(new float[] {3f}, rank1.get());
+      assertEquals(-1, silent.getInputStream().read(), "the silent stranger was let go when the ring formed");
+    }
+  }
+
   @Test
   void aSilentPeerEndsTheOperationWithAnErrorInsteadOfAHang() throws Exception {
     long start = System.currentTimeMillis();
