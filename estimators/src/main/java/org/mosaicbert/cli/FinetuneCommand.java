@@ -108,12 +108,11 @@ final class FinetuneCommand implements Subcommand {
       Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("eval")
           ? new String[] {modelDir, trainPath, args.requiredString("eval")} : new String[] {modelDir, trainPath});
       Dataset<Row> train = Tables.read(spark, trainPath, task);
-      for (String[] column : new String[][] {{textCol, "--text-col"}, {pairCol, "--text-pair-col"},
-          {labelCol, "--label-col"}}) {
-        if (!column[0].isEmpty()) {
-          Tables.requireColumn(train, column[0], column[1], trainPath);
-        }
+      Tables.requireTextColumn(train, textCol, "--text-col", trainPath);
+      if (!pairCol.isEmpty()) {
+        Tables.requireTextColumn(train, pairCol, "--text-pair-col", trainPath);
       }
+      Tables.requireColumn(train, labelCol, "--label-col", trainPath);
       long rows = train.count();
       MosaicBertEstimator estimator = new MosaicBertEstimator().setObjective(objective).setNumLabels(numLabels)
           .setVocab(vocab.toString()).setModelConfig(Path.of(modelDir, ModelFolder.CONFIG).toString())

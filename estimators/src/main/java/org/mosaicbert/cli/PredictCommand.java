@@ -80,9 +80,9 @@ final class PredictCommand implements Subcommand {
           input);
       MosaicBertModel model = MosaicBertModel.load(modelDir);
       Dataset<Row> table = Tables.read(spark, input, task);
-      Tables.requireColumn(table, textCol, "--text-col", input);
+      Tables.requireTextColumn(table, textCol, "--text-col", input);
       if (!pairCol.isEmpty()) {
-        Tables.requireColumn(table, pairCol, "--text-pair-col", input);
+        Tables.requireTextColumn(table, pairCol, "--text-pair-col", input);
       }
       model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setBatchSize(batchSize)
           .setThreads(threads);

@@ -66,6 +66,48 @@ final class Tables {
   }
 
   /**
+   * Checks that a text column exists and holds strings: numbers or objects in a JSON table would otherwise be
+   * tokenized as their printed form without a word.
+   */
+  static void requireTextColumn(Dataset<Row> df, String column, String flag, String path) {
+    requireColumn(df, column, flag, path);
+    var type = df.schema().apply(column).dataType();
+    String fix = "; give text (in JSON, quoted strings) or name another column with " + flag;
+    if (!type.equals(org.apache.spark.sql.types.DataTypes.StringType)) {
+      throw new IllegalArgumentException(path + ": column '" + column + "' (" + flag + ") holds " + type.simpleString()
+          + " values, not text" + fix);
+    }
+    String name = path.toLowerCase(Locale.ROOT);
+    if (name.endsWith(".json") || name.endsWith(".jsonl")) {
+      // Spark reads a field that mixes strings with numbers or objects as strings: their printed form would be
+      // tokenized without a word. One pass over the lines finds them.
+      Dataset<String> odd = df.sparkSession().read().textFile(path).filter(
+          (org.apache.spark.api.java.function.FilterFunction<String>) line -> !isTextOrAbsent(line, column));
+      long count = odd.count();
+      if (count > 0) {
+        throw new IllegalArgumentException(path + ": " + count + " record(s) give column '" + column + "' (" + flag
+            + ") a number, object or array instead of text, e.g. " + abbreviate(odd.first()) + fix);
+      }
+    }
+  }
+
+  private static boolean isTextOrAbsent(String line, String column) {
+    if (line.isBlank()) {
+      return true;
+    }
+    try {
+      var field = new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).get(column);
+      return field == null || field.isNull() || field.isTextual();
+    } catch (IOException e) {
+      return true; // not one record per line: Spark's reader has its own word on that
+    }
+  }
+
+  private static String abbreviate(String line) {
+    return line.length() <= 120 ? line : line.substring(0, 117) + "...";
+  }
+
+  /**
    * Writes {@code df} to {@code path} in a format of {@link #FORMATS}: ML vectors become arrays of doubles (CSV gets
    * them as JSON text, since CSV has no arrays).
    */

@@ -130,6 +130,17 @@ class FinetunePredictCommandTest {
         tmp.resolve("missing.csv").toString(), "--output", tmp.resolve("z").toString());
     assertEquals(1, r.code());
     assertTrue(r.err().contains("missing.csv does not exist"), r.err());
+    Path numbers = tmp.resolve("numbers.jsonl");
+    Files.writeString(numbers, "{\"text\": 42}\n{\"text\": {\"a\": 1}}\n");
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+        numbers.toString(), "--output", tmp.resolve("w").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("2 record(s) give column 'text' (--text-col) a number, object or array"), r.err());
+    Files.writeString(numbers, "{\"text\": 42}\n{\"text\": 7}\n");
+    r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+        numbers.toString(), "--output", tmp.resolve("w").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("column 'text' (--text-col) holds bigint values, not text"), r.err());
   }
 
   @Test
