@@ -127,9 +127,16 @@ final class PretrainCommand implements Subcommand {
     }
   }
 
-  /** The shards' vocab.txt on the local disk (the estimator reads it on the driver). */
+  /**
+   * The shards' vocab.txt on the local disk (the estimator reads it on the driver): the file itself when the shards
+   * are local, else a copy deleted when the JVM exits.
+   */
   private static Path localVocab(String data, org.apache.hadoop.conf.Configuration conf) throws IOException {
     org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(data, "vocab.txt");
+    org.apache.hadoop.fs.FileSystem fs = remote.getFileSystem(conf);
+    if (fs instanceof org.apache.hadoop.fs.LocalFileSystem) {
+      return Path.of(fs.makeQualified(remote).toUri());
+    }
     Path local = Files.createTempFile("mosaicbert-vocab", ".txt");
     remote.getFileSystem(conf).copyToLocalFile(false, remote, new org.apache.hadoop.fs.Path(local.toString()), true);
     local.toFile().deleteOnExit();

@@ -6,7 +6,6 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.List;
 import javax.imageio.ImageIO;
 
@@ -14,7 +13,8 @@ import javax.imageio.ImageIO;
 final class LossCurve {
   private LossCurve() {}
 
-  static void write(List<double[]> stepAndLoss, Path png) throws IOException {
+  /** The PNG's bytes (in memory: a temporary file would be left behind by a run killed while drawing). */
+  static byte[] png(List<double[]> stepAndLoss) throws IOException {
     System.setProperty("java.awt.headless", "true");
     int width = 800;
     int height = 450;
@@ -57,6 +57,8 @@ final class LossCurve {
     }
     g.drawPolyline(xs, ys, xs.length);
     g.dispose();
-    ImageIO.write(image, "png", png.toFile());
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    ImageIO.write(image, "png", bytes);
+    return bytes.toByteArray();
   }
 }

@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
@@ -95,10 +93,15 @@ final class TrainingProgress implements AutoCloseable {
       return;
     }
     try {
-      Path png = Files.createTempFile("mosaicbert-loss", ".png");
-      LossCurve.write(points, png);
-      metrics.getFileSystem(conf).copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(png.toString()),
-          new org.apache.hadoop.fs.Path(metrics.getParent(), "loss.png"));
+      // Written beside the metrics under a temporary name and renamed: no local copy, no half-written loss.png.
+      FileSystem fs = metrics.getFileSystem(conf);
+      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(metrics.getParent(), "loss.png");
+      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(metrics.getParent(), ".loss.png.tmp");
+      try (var out = fs.create(tmp, true)) {
+        out.write(LossCurve.png(points));
+      }
+      fs.delete(target, false);
+      fs.rename(tmp, target);
     } catch (IOException | RuntimeException e) {
       LOG.warn("could not draw the loss curve: {}", e.toString());
     }
