@@ -4,6 +4,7 @@ import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.random.Hashing;
 
 /**
  * The MosaicBERT encoder with its heads, forward and backward written out by hand against a {@link Backend}, in the

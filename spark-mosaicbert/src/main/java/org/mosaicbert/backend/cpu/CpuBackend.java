@@ -15,7 +15,7 @@ import org.bytedeco.openblas.global.openblas_nolapack;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.View;
-import org.mosaicbert.model.Hashing;
+import org.mosaicbert.random.Hashing;
 
 /**
  * The CPU backend: float32 in off-heap buffers, GEMMs through OpenBLAS on the same memory (no copies), the other
