@@ -9,8 +9,11 @@ package org.mosaicbert.backend;
  * forward outputs are written ({@code =}).
  */
 public interface Backend extends AutoCloseable {
-  /** A zeroed buffer of {@code floats} floats; allocation happens once, at model construction. */
-  Buffer allocate(long floats, String name);
+  /**
+   * A zeroed buffer of {@code floats} floats holding {@code kind}, which alone decides how the backend stores it;
+   * {@code name} is for logs and errors. Allocation happens once, at model construction.
+   */
+  Buffer allocate(BufferKind kind, long floats, String name);
 
   void upload(View dst, float[] src, int srcOffset, int n);
 

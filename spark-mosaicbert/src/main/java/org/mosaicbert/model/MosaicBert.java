@@ -2,6 +2,7 @@ package org.mosaicbert.model;
 
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.random.Hashing;
@@ -104,8 +105,8 @@ public final class MosaicBert implements AutoCloseable {
     this.backend = backend;
     this.capacity = capacity;
     this.slopes = AlibiSlopes.of(config.numHeads());
-    this.params = backend.allocate(layout.size(), "parameters");
-    this.grads = backend.allocate(layout.size(), "gradients");
+    this.params = backend.allocate(BufferKind.PARAMETERS, layout.size(), "parameters");
+    this.grads = backend.allocate(BufferKind.GRADIENTS, layout.size(), "gradients");
 
     int t = capacity.maxTokens();
     int b = capacity.maxSequences();
@@ -119,7 +120,8 @@ public final class MosaicBert implements AutoCloseable {
     long outside = 3L * t * h + 2L * t + 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
     // One buffer for the embeddings and heads, one per layer: each stays far below a buffer's 2^31-byte limit.
     this.acts = new Buffer[config.numLayers() + 1];
-    acts[0] = backend.allocate(outside + 20 * CARVE_SLACK, "activations: embeddings and heads");
+    acts[0] = backend.allocate(BufferKind.ACTIVATIONS, outside + 20 * CARVE_SLACK,
+        "activations: embeddings and heads");
     long[] at = {0};
     embSum = carveIn(acts[0], at, (long) t * h);
     embMean = carveIn(acts[0], at, t);
@@ -142,7 +144,7 @@ public final class MosaicBert implements AutoCloseable {
     clsProbs = carveIn(acts[0], at, (long) b * c);
     layers = new LayerViews[config.numLayers()];
     for (int l = 0; l < config.numLayers(); l++) {
-      Buffer buf = backend.allocate(perLayer + 16 * CARVE_SLACK, "activations: layer " + l);
+      Buffer buf = backend.allocate(BufferKind.ACTIVATIONS, perLayer + 16 * CARVE_SLACK, "activations: layer " + l);
       acts[l + 1] = buf;
       long[] p = {0};
       layers[l] = new LayerViews(carveIn(buf, p, 3L * t * h), carveIn(buf, p, probsPerLayer),
@@ -152,8 +154,8 @@ public final class MosaicBert implements AutoCloseable {
       xs[l + 1] = carveIn(buf, p, (long) t * h);
     }
     long rows = Math.max(t, Math.max(b, mk));
-    this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h + 8 * CARVE_SLACK,
-        "gradient scratch");
+    this.scratch = backend.allocate(BufferKind.ACTIVATIONS,
+        4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h + 8 * CARVE_SLACK, "gradient scratch");
     long[] s = {0};
     dX = carveIn(scratch, s, rows * h);
     dA = carveIn(scratch, s, rows * h);

@@ -14,6 +14,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.random.Hashing;
 
@@ -106,8 +107,8 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public Buffer allocate(long floats, String name) {
-    CpuBuffer b = new CpuBuffer(floats, name);
+  public Buffer allocate(BufferKind kind, long floats, String name) {
+    CpuBuffer b = new CpuBuffer(kind, floats, name);
     buffers.add(b);
     return b;
   }
@@ -618,7 +619,7 @@ public final class CpuBackend implements Backend {
         }
         b.free();
       }
-      b = new CpuBuffer(Math.max(n, 128 * 128), "attention scratch");
+      b = new CpuBuffer(BufferKind.ACTIVATIONS, Math.max(n, 128 * 128), "attention scratch");
       synchronized (buffers) {
         buffers.add(b);
       }

@@ -8,6 +8,7 @@ import java.util.Map;
 import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.View;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,12 +29,12 @@ import org.slf4j.LoggerFactory;
  * floats takes 4 bytes per float whatever it holds, so that a {@link View}'s float offset is a byte offset times 4 in
  * every buffer. What a view holds depends on its buffer and on the method it is passed to:
  * <ul>
- *   <li>buffers named {@code parameters} hold the float32 master weights and, beside them in the arena, a bf16 compute
- *   copy (the {@code shadow}) that kernels and GEMMs read as weights; {@link #upload} and {@link #adamw} keep it in
- *   step;
- *   <li>buffers named {@code gradients} or {@code adamw.*} hold float32 (parameter gradients, moments);
- *   <li>every other buffer (activations, scratch) holds bf16 tensors, packed 2 bytes per element from the view's
- *   address, except the statistics the methods name as float32: LayerNorm's mean and rstd, and attention's
+ *   <li>{@link BufferKind#PARAMETERS} buffers hold the float32 master weights and, beside them in the arena, a bf16
+ *   compute copy (the {@code shadow}) that kernels and GEMMs read as weights; {@link #upload} and {@link #adamw} keep
+ *   it in step;
+ *   <li>{@link BufferKind#GRADIENTS} and {@link BufferKind#OPTIMIZER_STATE} buffers hold float32;
+ *   <li>{@link BufferKind#ACTIVATIONS} buffers (activations, their gradients, scratch) hold bf16 tensors, packed 2 bytes
+ *   per element from the view's address, except the statistics the methods name as float32: LayerNorm's mean and rstd, and attention's
  *   {@code probs}, which here holds the logsumexp {@code [heads, nnz]} float32 (not P).
  * </ul>
  * {@link #upload} and {@link #download} convert float32 to and from bf16 for bf16 buffers;
@@ -64,7 +65,13 @@ public final class CudaBackend implements Backend {
   private static final int LN_BACKWARD_BLOCKS = 256;
   private static final int BIAS_CHUNKS_MAX = 64;
 
-  private enum Kind { PARAMS, F32, BF16 }
+  /** How a buffer's floats are stored: the one thing this backend derives from a {@link BufferKind}. */
+  private enum Storage {
+    /** float32 master values and a bf16 compute copy (the shadow) beside them. */
+    FLOAT32_WITH_BF16_COPY,
+    FLOAT32,
+    BF16
+  }
 
   /** A region of the arena. */
   final class CudaBuffer implements Buffer {
@@ -72,19 +79,26 @@ public final class CudaBackend implements Backend {
     final long shadow;
     final long floats;
     final String name;
-    final Kind kind;
+    final BufferKind kind;
+    final Storage storage;
 
-    CudaBuffer(long address, long shadow, long floats, String name, Kind kind) {
+    CudaBuffer(long address, long shadow, long floats, String name, BufferKind kind, Storage storage) {
       this.address = address;
       this.shadow = shadow;
       this.floats = floats;
       this.name = name;
       this.kind = kind;
+      this.storage = storage;
     }
 
     @Override
     public long size() {
       return floats;
+    }
+
+    @Override
+    public BufferKind kind() {
+      return kind;
     }
 
     @Override
@@ -165,12 +179,15 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public Buffer allocate(long floats, String name) {
-    Kind kind = name.equals("parameters") ? Kind.PARAMS
-        : name.equals("gradients") || name.startsWith("adamw.") ? Kind.F32 : Kind.BF16;
+  public Buffer allocate(BufferKind kind, long floats, String name) {
+    Storage storage = switch (kind) {
+      case PARAMETERS -> Storage.FLOAT32_WITH_BF16_COPY;
+      case GRADIENTS, OPTIMIZER_STATE -> Storage.FLOAT32;
+      case ACTIVATIONS -> Storage.BF16;
+    };
     long address = carve(4 * floats);
-    long shadow = kind == Kind.PARAMS ? carve(2 * floats) : 0;
-    return new CudaBuffer(address, shadow, floats, name, kind);
+    long shadow = storage == Storage.FLOAT32_WITH_BF16_COPY ? carve(2 * floats) : 0;
+    return new CudaBuffer(address, shadow, floats, name, kind, storage);
   }
 
   private static CudaBuffer buf(View v) {
@@ -187,7 +204,7 @@ public final class CudaBackend implements Backend {
    * reduces in place.
    */
   public long float32Address(View v) {
-    if (buf(v).kind == Kind.BF16) {
+    if (buf(v).storage == Storage.BF16) {
       throw new IllegalArgumentException("buffer " + buf(v).name + " holds bf16, not float32");
     }
     return f32(v);
@@ -199,10 +216,10 @@ public final class CudaBackend implements Backend {
       return 0;
     }
     CudaBuffer b = buf(v);
-    if (b.kind == Kind.PARAMS) {
+    if (b.storage == Storage.FLOAT32_WITH_BF16_COPY) {
       return b.shadow + 2 * v.offset();
     }
-    if (b.kind == Kind.F32) {
+    if (b.storage == Storage.FLOAT32) {
       throw new IllegalArgumentException("buffer " + b.name + " holds float32, not bf16");
     }
     return b.address + 4 * v.offset();
@@ -244,7 +261,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void upload(View dst, float[] src, int srcOffset, int n) {
     CudaBuffer b = buf(dst);
-    if (b.kind == Kind.BF16) {
+    if (b.storage == Storage.BF16) {
       for (int done = 0; done < n; done += STAGING_CHUNK) {
         int part = Math.min(STAGING_CHUNK, n - done);
         long at = new Staging().put(src, srcOffset + done, part);
@@ -258,7 +275,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void download(float[] dst, int dstOffset, View src, int n) {
-    if (buf(src).kind == Kind.BF16) {
+    if (buf(src).storage == Storage.BF16) {
       for (int done = 0; done < n; done += STAGING_CHUNK) {
         int part = Math.min(STAGING_CHUNK, n - done);
         long at = new Staging().take(4L * part);
@@ -270,7 +287,7 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  /** Reads n float32 values as stored (LayerNorm mean/rstd, attention logsumexp), whatever the buffer's kind. */
+  /** Reads n float32 values as stored (LayerNorm mean/rstd, attention logsumexp), whatever the buffer's storage. */
   public void downloadFloat32(float[] dst, int dstOffset, View src, int n) {
     device.read(f32(src), dst, dstOffset, n);
   }
@@ -279,20 +296,20 @@ public final class CudaBackend implements Backend {
   public void zero(View x, long n) {
     CudaBuffer b = buf(x);
     device.zero(f32(x), 4 * n);
-    if (b.kind == Kind.PARAMS) {
+    if (b.storage == Storage.FLOAT32_WITH_BF16_COPY) {
       device.zero(bf16(x), 2 * n);
     }
   }
 
   @Override
   public void copy(View dst, View src, long n) {
-    Kind d = buf(dst).kind;
-    Kind s = buf(src).kind;
-    if (d == Kind.BF16 && s == Kind.BF16) {
+    Storage d = buf(dst).storage;
+    Storage s = buf(src).storage;
+    if (d == Storage.BF16 && s == Storage.BF16) {
       device.copy(bf16(dst), bf16(src), 2 * n);
-    } else if (d == Kind.BF16) {
+    } else if (d == Storage.BF16) {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(src)), n);
-    } else if (s == Kind.BF16) {
+    } else if (s == Storage.BF16) {
       launch("cast_bf16_to_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(dst)), ptrArg(bf16(src)), n);
       refreshShadow(dst, n);
     } else {
@@ -303,7 +320,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void scale(View x, long n, float s) {
-    if (buf(x).kind == Kind.BF16) {
+    if (buf(x).storage == Storage.BF16) {
       throw new UnsupportedOperationException("CudaBackend.scale works on float32 buffers (gradients) only, not "
           + buf(x).name);
     }
@@ -313,7 +330,7 @@ public final class CudaBackend implements Backend {
 
   /** After a float32 write into a parameters buffer: its bf16 compute copy follows. */
   private void refreshShadow(View x, long n) {
-    if (buf(x).kind == Kind.PARAMS) {
+    if (buf(x).storage == Storage.FLOAT32_WITH_BF16_COPY) {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(x)), ptrArg(f32(x)), n);
     }
   }
@@ -695,7 +712,7 @@ public final class CudaBackend implements Backend {
     float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
     float sqrtBias2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
     launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)),
-        ptrArg(buf(params).kind == Kind.PARAMS ? bf16(params) : 0), ptrArg(f32(grads)), ptrArg(f32(m)),
+        ptrArg(buf(params).storage == Storage.FLOAT32_WITH_BF16_COPY ? bf16(params) : 0), ptrArg(f32(grads)), ptrArg(f32(m)),
         ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
   }
 

@@ -11,6 +11,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
@@ -82,7 +83,7 @@ class CudaBackendParityTest {
     return a;
   }
 
-  /** A tensor on both backends: the same values in a buffer of the same name (the name picks the GPU's storage). */
+  /** A tensor on both backends: the same values in a buffer of the same kind (the kind picks the GPU's storage). */
   record Pair(View cpu, View gpu, int n) {
     float[] cpuValues() {
       float[] a = new float[n];
@@ -103,9 +104,9 @@ class CudaBackendParityTest {
     }
   }
 
-  static Pair pair(String kind, int n, float[] values) {
-    View c = cpu.allocate(Math.max(n, 1), kind).at(0);
-    View g = gpu.allocate(Math.max(n, 1), kind).at(0);
+  static Pair pair(BufferKind kind, int n, float[] values) {
+    View c = cpu.allocate(kind, Math.max(n, 1), kind.name()).at(0);
+    View g = gpu.allocate(kind, Math.max(n, 1), kind.name()).at(0);
     if (values != null) {
       cpu.upload(c, values, 0, n);
       gpu.upload(g, values, 0, n);
@@ -150,9 +151,9 @@ class CudaBackendParityTest {
     int rows = 77;
     int in = 128;
     int out = 384;
-    Pair x = pair("activations", rows * in, random(rnd, rows * in, 1));
-    Pair w = pair("parameters", out * in + out, random(rnd, out * in + out, 0.05));
-    Pair y = pair("activations", rows * out, null);
+    Pair x = pair(BufferKind.ACTIVATIONS, rows * in, random(rnd, rows * in, 1));
+    Pair w = pair(BufferKind.PARAMETERS, out * in + out, random(rnd, out * in + out, 0.05));
+    Pair y = pair(BufferKind.ACTIVATIONS, rows * out, null);
     View cb = w.cpu().at((long) out * in);
     View gb = w.gpu().at((long) out * in);
     cpu.linear(y.cpu(), x.cpu(), w.cpu(), cb, rows, in, out);
@@ -160,15 +161,15 @@ class CudaBackendParityTest {
     close("linear (bias epilogue)", y, OP_TOL, failures);
     // Weight and bias 8 bytes off 16-byte alignment, as a vocabulary that is not a multiple of 8 leaves the pooler and
     // classifier: the heuristic is told, and the bias is added by a kernel instead of the epilogue.
-    Pair shifted = pair("parameters", out * in + out + 4, random(rnd, out * in + out + 4, 0.05));
+    Pair shifted = pair(BufferKind.PARAMETERS, out * in + out + 4, random(rnd, out * in + out + 4, 0.05));
     View cw = shifted.cpu().at(4);
     View gw = shifted.gpu().at(4);
     cpu.linear(y.cpu(), x.cpu(), cw, cw.at((long) out * in), rows, in, out);
     gpu.linear(y.gpu(), x.gpu(), gw, gw.at((long) out * in), rows, in, out);
     close("linear (misaligned weight and bias)", y, OP_TOL, failures);
-    Pair dy = pair("activations", rows * out, random(rnd, rows * out, 1));
-    Pair dx = pair("activations", rows * in, random(rnd, rows * in, 1));
-    Pair dw = pair("gradients", out * in + out, random(rnd, out * in + out, 0.1));
+    Pair dy = pair(BufferKind.ACTIVATIONS, rows * out, random(rnd, rows * out, 1));
+    Pair dx = pair(BufferKind.ACTIVATIONS, rows * in, random(rnd, rows * in, 1));
+    Pair dw = pair(BufferKind.GRADIENTS, out * in + out, random(rnd, out * in + out, 0.1));
     cpu.linearBackward(dx.cpu(), true, dw.cpu(), dw.cpu().at((long) out * in), dy.cpu(), x.cpu(), w.cpu(), rows, in,
         out);
     gpu.linearBackward(dx.gpu(), true, dw.gpu(), dw.gpu().at((long) out * in), dy.gpu(), x.gpu(), w.gpu(), rows, in,
@@ -184,17 +185,17 @@ class CudaBackendParityTest {
     List<String> failures = new ArrayList<>();
     int n = 53;
     int h = 768;
-    Pair x = pair("activations", n * h, random(rnd, n * h, 2));
-    Pair wb = pair("parameters", 2 * h, random(rnd, 2 * h, 0.5));
-    Pair y = pair("activations", n * h, null);
-    Pair stats = pair("activations", 2 * n, null);
+    Pair x = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 2));
+    Pair wb = pair(BufferKind.PARAMETERS, 2 * h, random(rnd, 2 * h, 0.5));
+    Pair y = pair(BufferKind.ACTIVATIONS, n * h, null);
+    Pair stats = pair(BufferKind.ACTIVATIONS, 2 * n, null);
     cpu.layerNorm(y.cpu(), stats.cpu(), stats.cpu().at(n), x.cpu(), wb.cpu(), wb.cpu().at(h), n, h, 1e-12f);
     gpu.layerNorm(y.gpu(), stats.gpu(), stats.gpu().at(n), x.gpu(), wb.gpu(), wb.gpu().at(h), n, h, 1e-12f);
     close("layerNorm", y, OP_TOL, failures);
     close("layerNorm mean, rstd (float32)", stats.gpuFloat32(), stats.cpuValues(), 1e-3, failures);
-    Pair dy = pair("activations", n * h, random(rnd, n * h, 1));
-    Pair dx = pair("activations", n * h, null);
-    Pair dwb = pair("gradients", 2 * h, null);
+    Pair dy = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 1));
+    Pair dx = pair(BufferKind.ACTIVATIONS, n * h, null);
+    Pair dwb = pair(BufferKind.GRADIENTS, 2 * h, null);
     cpu.layerNormBackward(dx.cpu(), dwb.cpu(), dwb.cpu().at(h), dy.cpu(), x.cpu(), wb.cpu(), stats.cpu(),
         stats.cpu().at(n), n, h);
     gpu.layerNormBackward(dx.gpu(), dwb.gpu(), dwb.gpu().at(h), dy.gpu(), x.gpu(), wb.gpu(), stats.gpu(),
@@ -203,13 +204,13 @@ class CudaBackendParityTest {
     close("layerNormBackward dweight, dbias", dwb, OP_TOL, failures);
 
     int inter = 256;
-    Pair g = pair("activations", n * 2 * inter, random(rnd, n * 2 * inter, 1.5));
-    Pair o = pair("activations", n * inter, null);
+    Pair g = pair(BufferKind.ACTIVATIONS, n * 2 * inter, random(rnd, n * 2 * inter, 1.5));
+    Pair o = pair(BufferKind.ACTIVATIONS, n * inter, null);
     cpu.geglu(o.cpu(), g.cpu(), n, inter);
     gpu.geglu(o.gpu(), g.gpu(), n, inter);
     close("geglu", o, OP_TOL, failures);
-    Pair dout = pair("activations", n * inter, random(rnd, n * inter, 1));
-    Pair dg = pair("activations", n * 2 * inter, null);
+    Pair dout = pair(BufferKind.ACTIVATIONS, n * inter, random(rnd, n * inter, 1));
+    Pair dg = pair(BufferKind.ACTIVATIONS, n * 2 * inter, null);
     cpu.gegluBackward(dg.cpu(), dout.cpu(), g.cpu(), n, inter);
     gpu.gegluBackward(dg.gpu(), dout.gpu(), g.gpu(), n, inter);
     close("gegluBackward", dg, OP_TOL, failures);
@@ -268,15 +269,15 @@ class CudaBackendParityTest {
     int nnz = cu[lengths.length];
     float[] slopes = AlibiSlopes.of(heads);
     String what = "attention, head dim " + d + ", lengths " + java.util.Arrays.toString(lengths) + ": ";
-    Pair qkv = pair("activations", nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
-    Pair ctx = pair("activations", nnz * h, null);
-    View cpuProbs = cpu.allocate(probs, "activations: probs").at(0);
-    View gpuLse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
+    Pair qkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
+    Pair ctx = pair(BufferKind.ACTIVATIONS, nnz * h, null);
+    View cpuProbs = cpu.allocate(BufferKind.ACTIVATIONS, probs, "probs").at(0);
+    View gpuLse = gpu.allocate(BufferKind.ACTIVATIONS, (long) heads * nnz, "lse").at(0);
     cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
     gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
     close(what + "ctx", ctx, OP_TOL, failures);
-    Pair dctx = pair("activations", nnz * h, random(rnd, nnz * h, 1));
-    Pair dqkv = pair("activations", nnz * 3 * h, null);
+    Pair dctx = pair(BufferKind.ACTIVATIONS, nnz * h, random(rnd, nnz * h, 1));
+    Pair dqkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, null);
     cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length,
         heads, d);
     gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length,
@@ -304,8 +305,8 @@ class CudaBackendParityTest {
     for (int r = 0; r < rows; r++) {
       labels[r] = rnd.nextInt(v);
     }
-    Pair logits = pair("activations", rows * v, random(rnd, rows * v, 3));
-    Pair probs = pair("activations", rows * v, null);
+    Pair logits = pair(BufferKind.ACTIVATIONS, rows * v, random(rnd, rows * v, 3));
+    Pair probs = pair(BufferKind.ACTIVATIONS, rows * v, null);
     long[] cc = new long[1];
     long[] gc = new long[1];
     // A smaller batch first: the backend's loss memory must take a later, larger one (MLM micro-batches vary).
@@ -330,19 +331,19 @@ class CudaBackendParityTest {
       ids[i] = i % 7 == 0 ? 0 : i % 3 == 0 ? 4 : rnd.nextInt(vocab); // many repeats of id 4: several segments
       types[i] = rnd.nextInt(2);
     }
-    Pair table = pair("parameters", (vocab + 2) * hidden, random(rnd, (vocab + 2) * hidden, 0.1));
-    Pair emb = pair("activations", n * hidden, null);
+    Pair table = pair(BufferKind.PARAMETERS, (vocab + 2) * hidden, random(rnd, (vocab + 2) * hidden, 0.1));
+    Pair emb = pair(BufferKind.ACTIVATIONS, n * hidden, null);
     cpu.embedding(emb.cpu(), ids, types, table.cpu(), table.cpu().at((long) vocab * hidden), n, hidden);
     gpu.embedding(emb.gpu(), ids, types, table.gpu(), table.gpu().at((long) vocab * hidden), n, hidden);
     close("embedding", emb, OP_TOL, failures);
-    Pair demb = pair("gradients", (vocab + 2) * hidden, null);
-    Pair dout = pair("activations", n * hidden, random(rnd, n * hidden, 1));
+    Pair demb = pair(BufferKind.GRADIENTS, (vocab + 2) * hidden, null);
+    Pair dout = pair(BufferKind.ACTIVATIONS, n * hidden, random(rnd, n * hidden, 1));
     cpu.embeddingBackward(demb.cpu(), demb.cpu().at((long) vocab * hidden), dout.cpu(), ids, types, n, hidden, 0);
     gpu.embeddingBackward(demb.gpu(), demb.gpu().at((long) vocab * hidden), dout.gpu(), ids, types, n, hidden, 0);
     close("embeddingBackward (segmented scatter-add)", demb, 1e-5, failures);
 
     int[] pick = {3, 17, 5, 299, 0};
-    Pair gathered = pair("activations", pick.length * hidden, null);
+    Pair gathered = pair(BufferKind.ACTIVATIONS, pick.length * hidden, null);
     cpu.gatherRows(gathered.cpu(), dout.cpu(), pick, hidden);
     gpu.gatherRows(gathered.gpu(), dout.gpu(), pick, hidden);
     close("gatherRows", gathered, 0, failures);
@@ -352,10 +353,10 @@ class CudaBackendParityTest {
 
     int size = 100_003;
     float[] p0 = random(rnd, size, 0.1);
-    Pair params = pair("parameters", size, p0);
-    Pair grads = pair("gradients", size, random(rnd, size, 0.01));
-    Pair m = pair("adamw.m", size, null);
-    Pair vv = pair("adamw.v", size, null);
+    Pair params = pair(BufferKind.PARAMETERS, size, p0);
+    Pair grads = pair(BufferKind.GRADIENTS, size, random(rnd, size, 0.01));
+    Pair m = pair(BufferKind.OPTIMIZER_STATE, size, null);
+    Pair vv = pair(BufferKind.OPTIMIZER_STATE, size, null);
     for (int step = 1; step <= 3; step++) {
       cpu.adamw(params.cpu(), grads.cpu(), m.cpu(), vv.cpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);
       gpu.adamw(params.gpu(), grads.gpu(), m.gpu(), vv.gpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);

@@ -12,6 +12,7 @@ import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
@@ -293,14 +294,14 @@ public final class GpuCheck {
     long[] probsOffsets = new long[batchSize];
     try (CudaBackend gpu = new CudaBackend(0, 4L << 30)) {
       SplittableRandom rnd = new SplittableRandom(9);
-      var qkv = gpu.allocate(3L * nnz * h, "activations: qkv").at(0);
+      var qkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "qkv").at(0);
       gpu.upload(qkv, CudaBackendParityTest.random(rnd, 3 * nnz * h, 1), 0, 3 * nnz * h);
-      var ctx = gpu.allocate((long) nnz * h, "activations: ctx").at(0);
-      var lse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
-      var dctx = gpu.allocate((long) nnz * h, "activations: dctx").at(0);
+      var ctx = gpu.allocate(BufferKind.ACTIVATIONS, (long) nnz * h, "ctx").at(0);
+      var lse = gpu.allocate(BufferKind.ACTIVATIONS, (long) heads * nnz, "lse").at(0);
+      var dctx = gpu.allocate(BufferKind.ACTIVATIONS, (long) nnz * h, "dctx").at(0);
       gpu.upload(dctx, CudaBackendParityTest.random(rnd, nnz * h, 1), 0, nnz * h);
-      var dqkv = gpu.allocate(3L * nnz * h, "activations: dqkv").at(0);
-      var scores = gpu.allocate((long) batchSize * seqLen * seqLen, "activations: scores").at(0);
+      var dqkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "dqkv").at(0);
+      var scores = gpu.allocate(BufferKind.ACTIVATIONS, (long) batchSize * seqLen * seqLen, "scores").at(0);
       double forward = Double.MAX_VALUE;
       double both = Double.MAX_VALUE;
       for (int i = 0; i <= iterations; i++) {
