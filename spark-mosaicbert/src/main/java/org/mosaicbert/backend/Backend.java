@@ -77,26 +77,29 @@ public interface Backend extends AutoCloseable {
   void tanhBackward(View dinp, View dout, View out, long n);
 
   /**
-   * ALiBi self-attention per sequence over the unpadded layout: for each sequence b (rows cuSeqlens[b] ..
-   * cuSeqlens[b+1]) and head h, P = softmax(Q·Kᵀ/√d − slope[h]·|i−j|), ctx = P·V. qkv [nnz, 3H] holds Q | K | V,
-   * each head-major; ctx [nnz, H]; probs keeps P for the backward pass at probsOffsets[b] + h·S².
+   * Floats of attention state this backend keeps for one sequence of {@code seqLen} tokens between {@link #attention}
+   * and {@link #attentionBackward}: P, heads·S² floats, on the CPU; a logsumexp per head and row, heads·S, on CUDA.
+   * It must not grow more slowly than seqLen (state/seqLen never falls as seqLen grows), so that a micro-batch of at
+   * most T tokens needs at most T·state(S)/S floats for sequences of at most S tokens.
    */
-  void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
-      int headDim, float[] slopes);
-
-  /** dqkv [nnz, 3H] from dctx [nnz, H]. */
-  void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim);
+  long attentionStateFloats(int heads, int seqLen);
 
   /**
-   * The same as {@link #attentionBackward(View, View, View, View, int[], long[], int, int, int)}, also given the
-   * forward output ctx [nnz, H]: a backend that keeps only a logsumexp per (head, row) in {@code probs} (the CUDA
-   * backend) needs it for FlashAttention's rowsum(dctx ⊙ ctx). Backends that keep P ignore it.
+   * ALiBi self-attention per sequence over the unpadded layout: for each sequence b (rows cuSeqlens[b] ..
+   * cuSeqlens[b+1]) and head h, P = softmax(Q·Kᵀ/√d − slopes[h]·|i−j|), ctx = P·V. qkv [nnz, 3H] holds Q | K | V,
+   * each head-major; ctx [nnz, H]. {@code state} keeps what the backward pass reads, in the backend's own layout:
+   * room for the sum of {@link #attentionStateFloats} over the sequences.
    */
-  default void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
-      long[] probsOffsets, int numSeqs, int heads, int headDim) {
-    attentionBackward(dqkv, dctx, probs, qkv, cuSeqlens, probsOffsets, numSeqs, heads, headDim);
-  }
+  void attention(View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes);
+
+  /**
+   * dqkv [nnz, 3H] from dctx [nnz, H], given what the forward pass left: its output ctx, its state, its qkv and the
+   * same slopes. Each backend reads what its state needs: FlashAttention (CUDA) recomputes P from the logsumexp and
+   * needs ctx (rowsum(dctx ⊙ ctx)) and the slopes; a backend that kept P (the CPU) ignores both.
+   */
+  void attentionBackward(View dqkv, View dctx, View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes);
 
   /** out[i] = inp[rows[i]] for rows.length rows of width floats. */
   void gatherRows(View out, View inp, int[] rows, int width);

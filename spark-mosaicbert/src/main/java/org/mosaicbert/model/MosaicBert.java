@@ -54,7 +54,6 @@ public final class MosaicBert implements AutoCloseable {
   private final LayerViews[] layers;
   private final long[] rowKeys;
   private final long[] sequenceKeys;
-  private final long[] probsOffsets;
   private static final long CARVE_ALIGN = 8;
   private static final long CARVE_SLACK = CARVE_ALIGN;
 
@@ -88,8 +87,8 @@ public final class MosaicBert implements AutoCloseable {
   private final View dHead2;
 
   /** Views of one layer's saved activations; xs[l] is its input, xs[l + 1] its output. */
-  private record LayerViews(View qkv, View probs, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a, View g,
-      View m, View ln2In, View ln2Mean, View ln2Rstd) {}
+  private record LayerViews(View qkv, View attentionState, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a,
+      View g, View m, View ln2In, View ln2Mean, View ln2Rstd) {}
 
   private final View[] xs;
 
@@ -168,7 +167,6 @@ public final class MosaicBert implements AutoCloseable {
     dHead2 = dCtx;
     rowKeys = new long[t];
     sequenceKeys = new long[b];
-    probsOffsets = new long[b];
   }
 
   /**
@@ -247,12 +245,6 @@ public final class MosaicBert implements AutoCloseable {
         sequenceKeys[b] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], -1);
       }
     }
-    long probs = 0;
-    for (int b = 0; b < batch.numSequences(); b++) {
-      probsOffsets[b] = probs;
-      long len = batch.cuSeqlens()[b + 1] - batch.cuSeqlens()[b];
-      probs += config.numHeads() * len * len;
-    }
 
     // Embeddings: word + token type, LayerNorm, dropout.
     backend.embedding(embSum, batch.inputIds(), batch.tokenTypeIds(), param("bert.embeddings.word_embeddings.weight"),
@@ -266,7 +258,7 @@ public final class MosaicBert implements AutoCloseable {
       View x = xs[l];
       backend.linear(a.qkv(), x, param(layerName(l, "attention.self.Wqkv.weight")),
           param(layerName(l, "attention.self.Wqkv.bias")), n, h, 3 * h);
-      backend.attention(a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets, batch.numSequences(),
+      backend.attention(a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(), batch.numSequences(),
           config.numHeads(), config.headDim(), slopes);
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
       backend.linear(a.ln1In(), a.ctx(), param(layerName(l, "attention.output.dense.weight")),
@@ -418,8 +410,8 @@ public final class MosaicBert implements AutoCloseable {
       backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
           grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
           param(layerName(l, "attention.output.dense.weight")), n, h, h);
-      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
-          batch.numSequences(), config.numHeads(), config.headDim());
+      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(),
+          batch.numSequences(), config.numHeads(), config.headDim(), slopes);
       backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
           grad(layerName(l, "attention.self.Wqkv.bias")), dQkv, xs[l], param(layerName(l, "attention.self.Wqkv.weight")),
           n, h, 3 * h);

@@ -505,11 +505,31 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /** This backend keeps P: heads·S² floats per sequence. */
   @Override
-  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs,
-      int heads, int headDim, float[] slopes) {
+  public long attentionStateFloats(int heads, int seqLen) {
+    return (long) heads * seqLen * seqLen;
+  }
+
+  /** Where sequence b's P matrices start in the attention state: one [len, len] matrix per head, head after head. */
+  private static long[] probsOffsets(int[] cuSeqlens, int numSeqs, int heads) {
+    long[] offsets = new long[numSeqs];
+    long at = 0;
+    for (int b = 0; b < numSeqs; b++) {
+      offsets[b] = at;
+      long len = cuSeqlens[b + 1] - cuSeqlens[b];
+      at += heads * len * len;
+    }
+    return offsets;
+  }
+
+  /** {@code probs} keeps P, [heads, len, len] per sequence, sequence after sequence. */
+  @Override
+  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes) {
     int hidden = heads * headDim;
     float scale = (float) (1.0 / Math.sqrt(headDim));
+    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
     FloatBuffer pb = fb(probs);
     parallel(numSeqs * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
@@ -556,11 +576,13 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /** Reads P from {@code probs}; ctx and the slopes are not needed. */
   @Override
-  public void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim) {
+  public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes) {
     int hidden = heads * headDim;
     float scale = (float) (1.0 / Math.sqrt(headDim));
+    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
     FloatBuffer pb = fb(probs);
     parallel(numSeqs * heads, (from, to) -> {
       for (int task = from; task < to; task++) {

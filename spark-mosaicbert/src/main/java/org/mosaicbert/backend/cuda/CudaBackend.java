@@ -33,9 +33,9 @@ import org.slf4j.LoggerFactory;
  *   compute copy (the {@code shadow}) that kernels and GEMMs read as weights; {@link #upload} and {@link #adamw} keep
  *   it in step;
  *   <li>{@link BufferKind#GRADIENTS} and {@link BufferKind#OPTIMIZER_STATE} buffers hold float32;
- *   <li>{@link BufferKind#ACTIVATIONS} buffers (activations, their gradients, scratch) hold bf16 tensors, packed 2 bytes
- *   per element from the view's address, except the statistics the methods name as float32: LayerNorm's mean and rstd, and attention's
- *   {@code probs}, which here holds the logsumexp {@code [heads, nnz]} float32 (not P).
+ *   <li>{@link BufferKind#ACTIVATIONS} buffers (activations, their gradients, scratch) hold bf16 tensors, packed 2
+ *   bytes per element from the view's address, except the statistics the methods name as float32: LayerNorm's mean
+ *   and rstd, and the attention state, which here is the logsumexp {@code [heads, nnz]} float32 (not P).
  * </ul>
  * {@link #upload} and {@link #download} convert float32 to and from bf16 for bf16 buffers;
  * {@link #downloadFloat32} reads a statistic as stored.
@@ -568,10 +568,16 @@ public final class CudaBackend implements Backend {
         + "heads), not " + headDim + "; choose numAttentionHeads to match, or train on the CPU");
   }
 
-  /** probs holds the logsumexp float32 [heads, nnz] here (probsOffsets is ignored). */
+  /** FlashAttention keeps no P: a float32 logsumexp per head and row. */
   @Override
-  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
-      int headDim, float[] slopes) {
+  public long attentionStateFloats(int heads, int seqLen) {
+    return (long) heads * seqLen;
+  }
+
+  /** The state is the float32 logsumexp {@code [heads, nnz]}. */
+  @Override
+  public void attention(View ctx, View lse, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     if (nnz == 0) {
@@ -582,29 +588,21 @@ public final class CudaBackend implements Backend {
     long dSlopes = s.put(slopes, 0, heads);
     if (small) {
       launch("attention_small_forward_d" + headDim, (nnz + 127) / 128, heads, 1, 128, 0, ptrArg(bf16(ctx)),
-          ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz, numSeqs);
+          ptrArg(f32(lse)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz, numSeqs);
       return;
     }
     launch("attention_forward", (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64, numSeqs, heads, 128, 0,
-        ptrArg(bf16(ctx)), ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(ctx)), ptrArg(f32(lse)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
   }
 
   @Override
-  public void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim) {
-    throw new UnsupportedOperationException("CudaBackend keeps no P: call attentionBackward with ctx");
-  }
-
-  @Override
-  public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
-      long[] probsOffsets, int numSeqs, int heads, int headDim) {
+  public void attentionBackward(View dqkv, View dctx, View ctx, View lse, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     if (nnz == 0) {
       return;
     }
-    // MosaicBERT's slopes are a function of heads alone (AlibiSlopes.of), so they are recomputed here.
-    float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
     Staging s = new Staging();
     long dCu = s.put(Arrays.copyOf(cuSeqlens, numSeqs + 1));
     long dSlopes = s.put(slopes, 0, heads);
@@ -612,10 +610,10 @@ public final class CudaBackend implements Backend {
     if (small) {
       int blocks = (nnz + 127) / 128;
       launch("attention_small_backward_dq_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)), ptrArg(dsum),
-          ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dCu), ptrArg(dSlopes),
+          ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dCu), ptrArg(dSlopes),
           heads, nnz, numSeqs);
       launch("attention_small_backward_dkdv_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)),
-          ptrArg(bf16(dctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads,
+          ptrArg(bf16(dctx)), ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads,
           nnz, numSeqs);
       return;
     }
@@ -623,9 +621,9 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), heads, nnz);
     int tiles = (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64;
     launch("attention_backward_dkdv", tiles, numSeqs, heads, 128, 0, ptrArg(bf16(dqkv)), ptrArg(bf16(dctx)),
-        ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
     launch("attention_backward_dq", tiles, numSeqs, heads, 128, 0, ptrArg(bf16(dqkv)), ptrArg(bf16(dctx)),
-        ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
   }
 
   @Override
@@ -711,9 +709,9 @@ public final class CudaBackend implements Backend {
       float decay, int step) {
     float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
     float sqrtBias2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
-    launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)),
-        ptrArg(buf(params).storage == Storage.FLOAT32_WITH_BF16_COPY ? bf16(params) : 0), ptrArg(f32(grads)), ptrArg(f32(m)),
-        ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
+    long shadow = buf(params).storage == Storage.FLOAT32_WITH_BF16_COPY ? bf16(params) : 0;
+    launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)), ptrArg(shadow), ptrArg(f32(grads)),
+        ptrArg(f32(m)), ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
   }
 
   /** Waits for every launched kernel and reports an asynchronous error. */

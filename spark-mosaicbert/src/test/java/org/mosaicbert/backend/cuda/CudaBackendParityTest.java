@@ -259,29 +259,29 @@ class CudaBackendParityTest {
     SplittableRandom rnd = new SplittableRandom(seed);
     int h = heads * d;
     int[] cu = new int[lengths.length + 1];
-    long[] probsOffsets = new long[lengths.length];
-    long probs = 0;
+    long cpuState = 0;
+    long gpuState = 0;
     for (int b = 0; b < lengths.length; b++) {
       cu[b + 1] = cu[b] + lengths[b];
-      probsOffsets[b] = probs;
-      probs += (long) heads * lengths[b] * lengths[b];
+      cpuState += cpu.attentionStateFloats(heads, lengths[b]);
+      gpuState += gpu.attentionStateFloats(heads, lengths[b]);
     }
     int nnz = cu[lengths.length];
     float[] slopes = AlibiSlopes.of(heads);
     String what = "attention, head dim " + d + ", lengths " + java.util.Arrays.toString(lengths) + ": ";
     Pair qkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
     Pair ctx = pair(BufferKind.ACTIVATIONS, nnz * h, null);
-    View cpuProbs = cpu.allocate(BufferKind.ACTIVATIONS, probs, "probs").at(0);
-    View gpuLse = gpu.allocate(BufferKind.ACTIVATIONS, (long) heads * nnz, "lse").at(0);
-    cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
-    gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
+    View cpuProbs = cpu.allocate(BufferKind.ACTIVATIONS, Math.max(1, cpuState), "probs").at(0);
+    View gpuLse = gpu.allocate(BufferKind.ACTIVATIONS, Math.max(1, gpuState), "lse").at(0);
+    cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, lengths.length, heads, d, slopes);
+    gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, lengths.length, heads, d, slopes);
     close(what + "ctx", ctx, OP_TOL, failures);
     Pair dctx = pair(BufferKind.ACTIVATIONS, nnz * h, random(rnd, nnz * h, 1));
     Pair dqkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, null);
-    cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length,
-        heads, d);
-    gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length,
-        heads, d);
+    cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, lengths.length, heads, d,
+        slopes);
+    gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, lengths.length, heads, d,
+        slopes);
     float[] got = dqkv.gpuValues();
     float[] want = dqkv.cpuValues();
     for (int third = 0; third < 3; third++) {

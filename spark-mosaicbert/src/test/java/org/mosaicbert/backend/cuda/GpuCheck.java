@@ -291,7 +291,6 @@ public final class GpuCheck {
       cu[b] = b * seqLen;
     }
     float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
-    long[] probsOffsets = new long[batchSize];
     try (CudaBackend gpu = new CudaBackend(0, 4L << 30)) {
       SplittableRandom rnd = new SplittableRandom(9);
       var qkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "qkv").at(0);
@@ -307,10 +306,10 @@ public final class GpuCheck {
       for (int i = 0; i <= iterations; i++) {
         gpu.synchronize();
         long t0 = System.nanoTime();
-        gpu.attention(ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d, slopes);
+        gpu.attention(ctx, lse, qkv, cu, batchSize, heads, d, slopes);
         gpu.synchronize();
         long t1 = System.nanoTime();
-        gpu.attentionBackward(dqkv, dctx, ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d);
+        gpu.attentionBackward(dqkv, dctx, ctx, lse, qkv, cu, batchSize, heads, d, slopes);
         gpu.synchronize();
         long t2 = System.nanoTime();
         if (i > 0) {
