@@ -108,13 +108,19 @@ public interface Backend extends AutoCloseable {
   void scatterAddRows(View out, View inp, int[] rows, int width);
 
   /**
-   * Softmax cross-entropy: probs[r] = softmax(logits[r]) (probs may alias logits); returns the sum over rows of
-   * −log probs[r][labels[r]], and counts the rows whose largest logit is the label into {@code correct[0]}.
+   * Softmax cross-entropy over rows of logits [rows, classes]: probs[r] = softmax(logits[r]) (probs must not alias
+   * logits) and lse[r] = logsumexp(logits[r]), a float32 statistic kept for the backward pass. Returns the sum over
+   * rows of −log probs[r][labels[r]] and the rows whose first largest logit is the label.
    */
-  double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct);
+  LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes);
 
-  /** dlogits = (probs − onehot(labels)) · scale (dlogits may alias probs). */
-  void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale);
+  /**
+   * dlogits = (softmax(logits) − onehot(labels)) · scale, given what {@link #crossEntropy} left: its probs and lse, and
+   * the logits, unchanged since (dlogits may alias probs). Each backend reads what it needs: the CPU the probs; CUDA,
+   * whose probs are bf16, recomputes the softmax from the logits and lse.
+   */
+  void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows, int classes,
+      float scale);
 
   /**
    * Decoupled AdamW (Composer): p ← p·(1 − decay) then Adam with bias correction: p ← p − stepSize·m/(√v/√(1−β2ᵗ) + ε),

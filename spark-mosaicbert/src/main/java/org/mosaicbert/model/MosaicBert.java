@@ -3,6 +3,7 @@ package org.mosaicbert.model;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.random.Hashing;
@@ -69,12 +70,14 @@ public final class MosaicBert implements AutoCloseable {
   private final View t3;
   private final View logits;
   private final View mlmProbs;
+  private final View mlmLse;
   private final View cls;
   private final View pooledPre;
   private final View pooled;
   private final View pooledDrop;
   private final View clsLogits;
   private final View clsProbs;
+  private final View clsLse;
   // Gradient scratch.
   private final View dX;
   private final View dA;
@@ -116,7 +119,7 @@ public final class MosaicBert implements AutoCloseable {
     int c = config.numLabels();
     long probsPerLayer = (long) config.numHeads() * t * capacity.maxSeqLen();
     long perLayer = 3L * t * h + probsPerLayer + 5L * t * h + 4L * t + 2L * t * inter + (long) t * inter;
-    long outside = 3L * t * h + 2L * t + 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
+    long outside = 3L * t * h + 2L * t + 4L * mk * h + 3L * mk + 2L * mk * v + 4L * b * h + 2L * b * c + b;
     // One buffer for the embeddings and heads, one per layer: each stays far below a buffer's 2^31-byte limit.
     this.acts = new Buffer[config.numLayers() + 1];
     acts[0] = backend.allocate(BufferKind.ACTIVATIONS, outside + 20 * CARVE_SLACK,
@@ -141,6 +144,8 @@ public final class MosaicBert implements AutoCloseable {
     pooledDrop = carveIn(acts[0], at, (long) b * h);
     clsLogits = carveIn(acts[0], at, (long) b * c);
     clsProbs = carveIn(acts[0], at, (long) b * c);
+    mlmLse = carveIn(acts[0], at, mk);
+    clsLse = carveIn(acts[0], at, b);
     layers = new LayerViews[config.numLayers()];
     for (int l = 0; l < config.numLayers(); l++) {
       Buffer buf = backend.allocate(BufferKind.ACTIVATIONS, perLayer + 16 * CARVE_SLACK, "activations: layer " + l);
@@ -326,9 +331,8 @@ public final class MosaicBert implements AutoCloseable {
         param("cls.predictions.transform.LayerNorm.bias"), m, h, MLM_HEAD_LN_EPS);
     backend.linear(logits, t3, param("bert.embeddings.word_embeddings.weight"), param("cls.predictions.decoder.bias"),
         m, h, config.vocabSize());
-    long[] correct = {0};
-    double sum = backend.crossEntropy(mlmProbs, logits, batch.mlmLabels(), m, config.vocabSize(), correct);
-    return new Loss(sum, m, correct[0]);
+    LossSum sum = backend.crossEntropy(mlmProbs, mlmLse, logits, batch.mlmLabels(), m, config.vocabSize());
+    return new Loss(sum.sum(), m, sum.correct());
   }
 
   private Loss classifierForward(boolean train) {
@@ -352,9 +356,8 @@ public final class MosaicBert implements AutoCloseable {
       }
       return new Loss(sum, b, 0);
     }
-    long[] correct = {0};
-    double sum = backend.crossEntropy(clsProbs, clsLogits, classIndices(), b, c, correct);
-    return new Loss(sum, b, correct[0]);
+    LossSum sum = backend.crossEntropy(clsProbs, clsLse, clsLogits, classIndices(), b, c);
+    return new Loss(sum.sum(), b, sum.correct());
   }
 
   private int[] classIndices() {
@@ -427,7 +430,8 @@ public final class MosaicBert implements AutoCloseable {
   private void mlmBackward(float scale) {
     int m = batch.maskedRows().length;
     int h = config.hiddenSize();
-    backend.crossEntropyBackward(mlmProbs, mlmProbs, batch.mlmLabels(), m, config.vocabSize(), scale);
+    backend.crossEntropyBackward(mlmProbs, mlmProbs, mlmLse, logits, batch.mlmLabels(), m, config.vocabSize(),
+        scale);
     // The decoder is tied: its weight gradient lands on the word embeddings.
     backend.linearBackward(dHead1, false, grad("bert.embeddings.word_embeddings.weight"),
         grad("cls.predictions.decoder.bias"), mlmProbs, t3, param("bert.embeddings.word_embeddings.weight"), m, h,
@@ -453,7 +457,7 @@ public final class MosaicBert implements AutoCloseable {
       }
       backend.upload(clsProbs, d, 0, b);
     } else {
-      backend.crossEntropyBackward(clsProbs, clsProbs, classIndices(), b, c, scale);
+      backend.crossEntropyBackward(clsProbs, clsProbs, clsLse, clsLogits, classIndices(), b, c, scale);
     }
     backend.linearBackward(dHead1, false, grad("classifier.weight"), grad("classifier.bias"), clsProbs, pooledDrop,
         param("classifier.weight"), b, h, c);

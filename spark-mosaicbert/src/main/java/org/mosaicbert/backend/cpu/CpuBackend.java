@@ -15,6 +15,7 @@ import org.bytedeco.openblas.global.openblas_nolapack;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.random.Hashing;
 
@@ -683,13 +684,15 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
+  public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     FloatBuffer pr = fb(probs);
+    FloatBuffer ls = fb(lse);
     FloatBuffer lg = fb(logits);
     int po = off(probs);
+    int so = off(lse);
     int lo = off(logits);
     double[] losses = new double[rows];
-    int[] hits = new int[rows];
+    boolean[] hits = new boolean[rows];
     parallel(rows, (from, to) -> {
       for (int r = from; r < to; r++) {
         int row = r * classes;
@@ -707,23 +710,21 @@ public final class CpuBackend implements Backend {
           sum += Math.exp(lg.get(lo + row + c) - max);
         }
         double logSum = Math.log(sum) + max;
+        ls.put(so + r, (float) logSum);
         losses[r] = logSum - lg.get(lo + row + labels[r]);
-        hits[r] = argmax == labels[r] ? 1 : 0;
+        hits[r] = argmax == labels[r];
         for (int c = 0; c < classes; c++) {
           pr.put(po + row + c, (float) Math.exp(lg.get(lo + row + c) - logSum));
         }
       }
     });
-    double total = 0;
-    for (int r = 0; r < rows; r++) {
-      total += losses[r];
-      correct[0] += hits[r];
-    }
-    return total;
+    return LossSum.ofRows(rows, r -> losses[r], r -> hits[r]);
   }
 
+  /** From the probs; the logits and lse are not needed. */
   @Override
-  public void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale) {
+  public void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows,
+      int classes, float scale) {
     FloatBuffer d = fb(dlogits);
     FloatBuffer pr = fb(probs);
     int dlo = off(dlogits);

@@ -2,13 +2,12 @@ package org.mosaicbert.backend.cuda;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -112,16 +111,6 @@ public final class CudaBackend implements Backend {
   private final long arenaBytes;
   private long arenaUsed;
   private final long staging;
-  /**
-   * crossEntropy's own device memory for one probs view, carved on its first use for as many rows as the view's
-   * buffer can hold (so that a later, larger micro-batch fits): the float32 logsumexp per row, and per-row losses
-   * (float32) and hits (int) for the host to sum.
-   */
-  private record LossRegion(long lse, long losses, long hits, long capacity) {}
-
-  private final Map<View, LossRegion> lossRegions = new HashMap<>();
-  /** crossEntropy: per probs view, the logits view its backward pass reads. */
-  private final Map<View, View> crossEntropyLogits = new HashMap<>();
   private boolean closed;
 
   /** The system property that sets the share of the device's free memory {@link #open} takes for its arena. */
@@ -649,59 +638,41 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(out)), ptrArg(bf16(inp)), ptrArg(dRows), rows.length, width);
   }
 
-  /**
-   * The logsumexp of each row also goes to a region of the arena kept for this probs view (carved on first use): the
-   * backward pass recomputes the softmax from it and the logits, which must stay untouched until then (MosaicBert's
-   * do), so probs may not alias logits here.
-   */
+  /** The per-row losses and hits come back to the host, which sums them as every backend does. */
   @Override
-  public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
+  public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     if (rows == 0) {
-      return 0;
+      return new LossSum(0, 0);
     }
     if (bf16(probs) == bf16(logits)) {
-      throw new IllegalArgumentException("CudaBackend.crossEntropy keeps the logits for the backward pass: probs "
-          + "must not alias logits");
+      throw new IllegalArgumentException("CudaBackend.crossEntropy: probs must not alias logits, which the backward "
+          + "pass reads");
     }
-    LossRegion region = lossRegions.computeIfAbsent(probs, v -> {
-      long capacity = (buf(v).floats - v.offset()) / classes;
-      return new LossRegion(carve(4 * capacity), carve(4 * capacity), carve(4 * capacity), capacity);
-    });
-    if (region.capacity() < rows) {
-      throw new IllegalArgumentException("CudaBackend.crossEntropy: " + rows + " rows of " + classes + " classes do "
-          + "not fit the probs view (" + region.capacity() + " rows)");
-    }
-    crossEntropyLogits.put(probs, logits);
-    long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
-    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(region.losses()), ptrArg(region.hits()),
-        ptrArg(region.lse()), ptrArg(0), ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
-    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(region.lse()), rows,
+    Staging s = new Staging();
+    long dLabels = s.put(Arrays.copyOf(labels, rows));
+    long dLosses = s.take(4L * rows);
+    long dHits = s.take(4L * rows);
+    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(dLosses), ptrArg(dHits), ptrArg(f32(lse)), ptrArg(0),
+        ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
+    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(f32(lse)), rows,
         classes);
     float[] losses = new float[rows];
-    device.read(region.losses(), losses, 0, rows);
+    device.read(dLosses, losses, 0, rows);
     int[] hits = new int[rows];
-    device.read(region.hits(), hits, rows);
-    double sum = 0;
-    for (int r = 0; r < rows; r++) {
-      sum += losses[r];
-      correct[0] += hits[r];
-    }
-    return sum;
+    device.read(dHits, hits, rows);
+    return LossSum.ofRows(rows, r -> losses[r], r -> hits[r] != 0);
   }
 
+  /** Recomputes the softmax from the logits and lse (the bf16 probs are not read). */
   @Override
-  public void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale) {
+  public void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows,
+      int classes, float scale) {
     if (rows == 0) {
       return;
     }
-    LossRegion region = lossRegions.get(probs);
-    View logits = crossEntropyLogits.get(probs);
-    if (region == null || logits == null) {
-      throw new IllegalStateException("CudaBackend.crossEntropyBackward before crossEntropy on the same probs view");
-    }
     long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
     launch("cross_entropy_backward", rows, 1, 1, 256, 0, ptrArg(bf16(dlogits)), ptrArg(bf16(logits)),
-        ptrArg(region.lse()), ptrArg(dLabels), rows, classes, scale);
+        ptrArg(f32(lse)), ptrArg(dLabels), rows, classes, scale);
   }
 
   @Override

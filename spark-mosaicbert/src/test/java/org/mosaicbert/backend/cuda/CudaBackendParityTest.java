@@ -12,6 +12,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
@@ -307,19 +308,18 @@ class CudaBackendParityTest {
     }
     Pair logits = pair(BufferKind.ACTIVATIONS, rows * v, random(rnd, rows * v, 3));
     Pair probs = pair(BufferKind.ACTIVATIONS, rows * v, null);
-    long[] cc = new long[1];
-    long[] gc = new long[1];
-    // A smaller batch first: the backend's loss memory must take a later, larger one (MLM micro-batches vary).
-    gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, 7, v, new long[1]);
-    double cl = cpu.crossEntropy(probs.cpu(), logits.cpu(), labels, rows, v, cc);
-    double gl = gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, rows, v, gc);
-    System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl, gl, cc[0], gc[0]);
-    if (Math.abs(cl - gl) > 1e-3 * Math.abs(cl)) {
-      failures.add("crossEntropy loss " + gl + " vs " + cl);
+    Pair lse = pair(BufferKind.ACTIVATIONS, rows, null);
+    LossSum cl = cpu.crossEntropy(probs.cpu(), lse.cpu(), logits.cpu(), labels, rows, v);
+    LossSum gl = gpu.crossEntropy(probs.gpu(), lse.gpu(), logits.gpu(), labels, rows, v);
+    System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl.sum(), gl.sum(), cl.correct(),
+        gl.correct());
+    if (Math.abs(cl.sum() - gl.sum()) > 1e-3 * Math.abs(cl.sum())) {
+      failures.add("crossEntropy loss " + gl.sum() + " vs " + cl.sum());
     }
     close("crossEntropy probabilities", probs, OP_TOL, failures);
-    cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), labels, rows, v, 1f / rows);
-    gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), labels, rows, v, 1f / rows);
+    close("crossEntropy logsumexp (float32)", lse.gpuFloat32(), lse.cpuValues(), 1e-5, failures);
+    cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), lse.cpu(), logits.cpu(), labels, rows, v, 1f / rows);
+    gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), lse.gpu(), logits.gpu(), labels, rows, v, 1f / rows);
     close("crossEntropyBackward", probs, OP_TOL, failures);
 
     int n = 300;
