@@ -51,9 +51,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Known gaps: {@link #scale} works on float32 buffers only; dropout is not yet fused into LayerNorm/GeGLU (the
  * kernels can, MosaicBert's call order does not ask for it); a regression head's one output column is bf16 like
- * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); MosaicBert
- * sizes each layer's probs buffer for the CPU's P matrices (heads·tokens·maxSeqLen floats) where this backend uses
- * heads·tokens (about 1.1 GiB of arena unused for base at micro-batch 128 x 128); hidden sizes above 1024 are refused.
+ * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
+ * above 1024 are refused.
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
