@@ -102,14 +102,14 @@ final class ActivationPlan {
     }
   }
 
+  private final Dims dims;
   private final int layers;
-  private final long attentionState;
   private final Map<Tensor, Long> offsets = new EnumMap<>(Tensor.class);
   private final Map<Region, Long> sizes = new EnumMap<>(Region.class);
 
   private ActivationPlan(Dims dims, int layers) {
+    this.dims = dims;
     this.layers = layers;
-    this.attentionState = dims.attentionState();
     for (Region region : Region.values()) {
       sizes.put(region, 0L);
     }
@@ -137,6 +137,16 @@ final class ActivationPlan {
     return (floats + ALIGN - 1) / ALIGN * ALIGN;
   }
 
+  /** Where a tensor starts in its region's buffer. */
+  long offset(Tensor t) {
+    return offsets.get(t);
+  }
+
+  /** A tensor's size in floats. */
+  long floats(Tensor t) {
+    return t.floats.applyAsLong(dims);
+  }
+
   /** Floats of one buffer of the region. */
   long floats(Region region) {
     return sizes.get(region);
@@ -151,7 +161,7 @@ final class ActivationPlan {
   String describe() {
     return String.format(Locale.ROOT, "activations %.1f MiB: embeddings and heads %.1f, %d layers x %.1f (attention "
         + "state %.1f of it), gradient scratch %.1f", mib(totalFloats()), mib(floats(Region.EMBEDDINGS_AND_HEADS)),
-        layers, mib(floats(Region.LAYER)), mib(attentionState), mib(floats(Region.GRADIENT_SCRATCH)));
+        layers, mib(floats(Region.LAYER)), mib(dims.attentionState()), mib(floats(Region.GRADIENT_SCRATCH)));
   }
 
   /** Buffers hold 4 bytes a float on every backend, whatever precision they store. */
