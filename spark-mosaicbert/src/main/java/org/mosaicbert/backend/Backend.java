@@ -24,9 +24,6 @@ public interface Backend extends AutoCloseable {
   /** dst = src over n floats. */
   void copy(View dst, View src, long n);
 
-  /** x *= s over n floats. */
-  void scale(View x, long n, float s);
-
   /** out[rows, outDim] = inp[rows, in] · weight[outDim, in]ᵀ (+ bias[outDim] when not null). */
   void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim);
 

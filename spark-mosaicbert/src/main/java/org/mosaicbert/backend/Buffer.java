@@ -5,9 +5,6 @@ public interface Buffer {
   /** Size in floats. */
   long size();
 
-  /** What the buffer holds, as allocated. */
-  BufferKind kind();
-
   /** For logs and error messages only: a backend never reads meaning into it. */
   String name();
 

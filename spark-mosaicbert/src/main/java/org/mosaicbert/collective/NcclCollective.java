@@ -12,7 +12,6 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
-import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
 import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
@@ -96,12 +95,6 @@ public final class NcclCollective implements Collective {
     await("ncclAllReduce of " + count + " floats");
   }
 
-  /** In place on the device: buffer[0, count) ← root's. */
-  public void broadcast(Pointer deviceBuffer, long count, int root) {
-    ncclCheck(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
-    await("ncclBroadcast of " + count + " floats");
-  }
-
   @Override
   public boolean reducesInDeviceMemory(Backend backend) {
     return backend instanceof CudaBackend;
@@ -122,13 +115,6 @@ public final class NcclCollective implements Collective {
   public void allReduceSum(float[] data) {
     FloatPointer device = stage(data);
     allReduceSum(device, data.length);
-    unstage(device, data);
-  }
-
-  @Override
-  public void broadcast(float[] data, int root) {
-    FloatPointer device = stage(data);
-    broadcast(device, data.length, root);
     unstage(device, data);
   }
 

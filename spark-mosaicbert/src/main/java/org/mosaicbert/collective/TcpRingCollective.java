@@ -190,26 +190,6 @@ public final class TcpRingCollective implements Collective {
     }
   }
 
-  @Override
-  public void broadcast(float[] data, int root) {
-    if (worldSize == 1) {
-      return;
-    }
-    // Along the ring from root: everyone but the last receives, then forwards.
-    int distance = Math.floorMod(rank - root, worldSize);
-    try {
-      if (distance != 0) {
-        receive(data, 0, data.length, false);
-      }
-      if (distance != worldSize - 1) {
-        send(data, 0, data.length);
-        out.flush();
-      }
-    } catch (IOException e) {
-      throw failure("broadcast", e);
-    }
-  }
-
   /** Sends data[sendFrom, sendTo) to the next rank while receiving data[recvFrom, recvTo) from the previous. */
   private void exchange(float[] data, int sendFrom, int sendTo, int recvFrom, int recvTo, boolean add) {
     Future<?> sending = sender.submit(() -> {

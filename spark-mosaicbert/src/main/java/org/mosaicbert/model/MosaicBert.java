@@ -452,13 +452,6 @@ public final class MosaicBert implements AutoCloseable {
     return out;
   }
 
-  /** Class probabilities [B, C] of the last classification forward pass (not for regression). */
-  public float[] classProbabilities() {
-    float[] out = new float[batch.numSequences() * config.numLabels()];
-    backend.download(out, 0, clsProbs, out.length);
-    return out;
-  }
-
   /** Pooled output [B, H] of the last classification forward pass. */
   public float[] pooledOutput() {
     float[] out = new float[batch.numSequences() * config.hiddenSize()];

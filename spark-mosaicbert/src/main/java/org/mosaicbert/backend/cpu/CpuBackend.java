@@ -107,9 +107,10 @@ public final class CpuBackend implements Backend {
     void run(int from, int to);
   }
 
+  /** Every kind is float32 here. */
   @Override
   public Buffer allocate(BufferKind kind, long floats, String name) {
-    CpuBuffer b = new CpuBuffer(kind, floats, name);
+    CpuBuffer b = new CpuBuffer(floats, name);
     buffers.add(b);
     return b;
   }
@@ -144,17 +145,6 @@ public final class CpuBackend implements Backend {
     parallel((int) n, (from, to) -> {
       for (int i = from; i < to; i++) {
         d.put(dof + i, s.get(so + i));
-      }
-    });
-  }
-
-  @Override
-  public void scale(View x, long n, float s) {
-    FloatBuffer b = fb(x);
-    int o = off(x);
-    parallel((int) n, (from, to) -> {
-      for (int i = from; i < to; i++) {
-        b.put(o + i, b.get(o + i) * s);
       }
     });
   }
@@ -642,7 +632,7 @@ public final class CpuBackend implements Backend {
         }
         b.free();
       }
-      b = new CpuBuffer(BufferKind.ACTIVATIONS, Math.max(n, 128 * 128), "attention scratch");
+      b = new CpuBuffer(Math.max(n, 128 * 128), "attention scratch");
       synchronized (buffers) {
         buffers.add(b);
       }

@@ -4,21 +4,18 @@ import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.Buffer;
-import org.mosaicbert.backend.BufferKind;
 
 /** Off-heap float32 memory: one JavaCPP pointer for OpenBLAS and a direct FloatBuffer over the same bytes for Java. */
 final class CpuBuffer implements Buffer {
   final FloatPointer pointer;
   final FloatBuffer floats;
-  private final BufferKind kind;
   private final String name;
 
-  CpuBuffer(BufferKind kind, long size, String name) {
+  CpuBuffer(long size, String name) {
     if (size > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("buffer " + name + " of " + size + " floats is over the CPU backend's limit "
           + "of 2^31 floats; use a smaller batch");
     }
-    this.kind = kind;
     this.name = name;
     this.pointer = new FloatPointer(Math.max(1, size));
     Pointer.memset(pointer, 0, Math.max(1, size) * 4);
@@ -28,11 +25,6 @@ final class CpuBuffer implements Buffer {
   @Override
   public long size() {
     return floats.capacity();
-  }
-
-  @Override
-  public BufferKind kind() {
-    return kind;
   }
 
   @Override

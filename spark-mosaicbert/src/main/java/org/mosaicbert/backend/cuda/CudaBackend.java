@@ -49,7 +49,7 @@ import org.slf4j.LoggerFactory;
  * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
  * reducing the gradients in device memory.
  *
- * <p>Known gaps: {@link #scale} works on float32 buffers only; dropout is not yet fused into LayerNorm/GeGLU (the
+ * <p>Known gaps: dropout is not yet fused into LayerNorm/GeGLU (the
  * kernels can, MosaicBert's call order does not ask for it); a regression head's one output column is bf16 like
  * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
  * above 1024 are refused.
@@ -77,26 +77,19 @@ public final class CudaBackend implements Backend {
     final long shadow;
     final long floats;
     final String name;
-    final BufferKind kind;
     final Storage storage;
 
-    CudaBuffer(long address, long shadow, long floats, String name, BufferKind kind, Storage storage) {
+    CudaBuffer(long address, long shadow, long floats, String name, Storage storage) {
       this.address = address;
       this.shadow = shadow;
       this.floats = floats;
       this.name = name;
-      this.kind = kind;
       this.storage = storage;
     }
 
     @Override
     public long size() {
       return floats;
-    }
-
-    @Override
-    public BufferKind kind() {
-      return kind;
     }
 
     @Override
@@ -175,7 +168,7 @@ public final class CudaBackend implements Backend {
     };
     long address = carve(4 * floats);
     long shadow = storage == Storage.FLOAT32_WITH_BF16_COPY ? carve(2 * floats) : 0;
-    return new CudaBuffer(address, shadow, floats, name, kind, storage);
+    return new CudaBuffer(address, shadow, floats, name, storage);
   }
 
   private static CudaBuffer buf(View v) {
@@ -304,16 +297,6 @@ public final class CudaBackend implements Backend {
       device.copy(f32(dst), f32(src), 4 * n);
       refreshShadow(dst, n);
     }
-  }
-
-  @Override
-  public void scale(View x, long n, float s) {
-    if (buf(x).storage == Storage.BF16) {
-      throw new UnsupportedOperationException("CudaBackend.scale works on float32 buffers (gradients) only, not "
-          + buf(x).name);
-    }
-    launch("scale_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(x)), n, s);
-    refreshShadow(x, n);
   }
 
   /** After a float32 write into a parameters buffer: its bf16 compute copy follows. */
