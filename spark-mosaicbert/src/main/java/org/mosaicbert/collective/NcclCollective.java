@@ -48,9 +48,7 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * timeout) and NCCL's asynchronous error; on either, the communicator is aborted (which ends its kernels) and the
  * operation throws.
  */
-public final class NcclCollective implements Collective {
-  private final int rank;
-  private final int worldSize;
+public final class NcclCollective extends RankedCollective {
   private final long timeoutMillis;
   private boolean aborted;
   private final ncclComm comm = new ncclComm();
@@ -68,8 +66,7 @@ public final class NcclCollective implements Collective {
   }
 
   public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device, long timeoutMillis) {
-    this.rank = rank;
-    this.worldSize = worldSize;
+    super(rank, worldSize);
     this.timeoutMillis = timeoutMillis;
     cudaCheck(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
     cudaCheck(cudaStreamCreate(stream), "cudaStreamCreate");
@@ -77,16 +74,6 @@ public final class NcclCollective implements Collective {
     id.internal().put(uniqueId);
     ncclCheck(ncclCommInitRank(comm, worldSize, id, rank), "ncclCommInitRank(rank " + rank + " of " + worldSize
         + ")");
-  }
-
-  @Override
-  public int rank() {
-    return rank;
-  }
-
-  @Override
-  public int worldSize() {
-    return worldSize;
   }
 
   /** In place on the device: buffer[0, count) ← Σ over ranks. */
@@ -104,7 +91,7 @@ public final class NcclCollective implements Collective {
   @Override
   public void allReduceGradients(Backend backend, View gradients, int n, float[] stats, float[] scratch) {
     if (!(backend instanceof CudaBackend cuda)) {
-      Collective.super.allReduceGradients(backend, gradients, n, stats, scratch);
+      super.allReduceGradients(backend, gradients, n, stats, scratch);
       return;
     }
     allReduceSum(CudaBackend.ptr(cuda.float32Address(gradients)), n);

@@ -27,12 +27,10 @@ import java.util.concurrent.Future;
  * <p>A peer must present the job's secret when it connects, or it is refused. Every read times out after
  * {@code timeoutMillis}: a dead or silent peer ends the operation with an error that names it, never a hang.
  */
-public final class TcpRingCollective implements Collective {
+public final class TcpRingCollective extends RankedCollective {
   /** Bytes per socket write: large enough to stream at full speed, small enough to pipeline the ring. */
   private static final int CHUNK_FLOATS = 1 << 18;
 
-  private final int rank;
-  private final int worldSize;
   private final List<String> addresses;
   private final Socket toNext;
   private final Socket fromPrevious;
@@ -49,8 +47,7 @@ public final class TcpRingCollective implements Collective {
    */
   public TcpRingCollective(int rank, List<String> addresses, ServerSocket server, byte[] secret, int timeoutMillis)
       throws IOException {
-    this.rank = rank;
-    this.worldSize = addresses.size();
+    super(rank, addresses.size());
     this.addresses = List.copyOf(addresses);
     if (worldSize == 1) {
       toNext = null;
@@ -152,16 +149,6 @@ public final class TcpRingCollective implements Collective {
             + " ms");
       }
     }
-  }
-
-  @Override
-  public int rank() {
-    return rank;
-  }
-
-  @Override
-  public int worldSize() {
-    return worldSize;
   }
 
   private int segmentStart(int segment, int length) {

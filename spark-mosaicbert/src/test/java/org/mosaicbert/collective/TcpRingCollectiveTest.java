@@ -68,6 +68,16 @@ class TcpRingCollectiveTest {
   }
 
   @Test
+  void aRankOutsideTheRingIsRefusedBeforeAnyConnection() throws Exception {
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+      List<String> addresses = List.of("127.0.0.1:1", "127.0.0.1:2");
+      String message = assertThrows(IllegalArgumentException.class,
+          () -> new TcpRingCollective(2, addresses, server, new byte[32], 1_000)).getMessage();
+      assertTrue(message.contains("rank 2 is outside 0..1"), message);
+    }
+  }
+
+  @Test
   void aSilentPeerEndsTheOperationWithAnErrorInsteadOfAHang() throws Exception {
     long start = System.currentTimeMillis();
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> LoopbackRing.run(2, 1_000, c -> {
