@@ -1,4 +1,4 @@
-package org.mosaicbert.model;
+package org.mosaicbert.bench;
 
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
@@ -12,6 +12,9 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.MlmMasking;
