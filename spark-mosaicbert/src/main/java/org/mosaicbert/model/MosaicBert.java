@@ -466,6 +466,21 @@ public final class MosaicBert implements AutoCloseable {
     return out;
   }
 
+  /** Every parameter, flat in the layout's order. */
+  public float[] allParameters() {
+    float[] out = new float[(int) layout.size()];
+    backend.download(out, 0, params.at(0), out.length);
+    return out;
+  }
+
+  /** Sets every parameter from flat values in the layout's order (as {@code ModelWeights} makes them). */
+  public void setAllParameters(float[] values) {
+    if (values.length != layout.size()) {
+      throw new IllegalArgumentException(values.length + " parameter values for a model of " + layout.size());
+    }
+    backend.upload(params.at(0), values, 0, values.length);
+  }
+
   /** A parameter tensor's values. */
   public float[] parameter(String name) {
     ParameterLayout.Tensor t = layout.get(name);

@@ -208,7 +208,7 @@ public final class GpuCheck {
     CudaBackend backend = new CudaBackend(device, emulated ? 1L << 28 : 48L << 30);
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, backend,
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
-      ModelWeights.initialize(model, 1);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(backend, model.layout().size(),
           DecoupledAdamW.Hyper.mosaicBertPretraining());
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
