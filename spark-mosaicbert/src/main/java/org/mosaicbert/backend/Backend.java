@@ -1,9 +1,12 @@
 package org.mosaicbert.backend;
 
 /**
- * The kernels of the MosaicBERT encoder, one method each, named for their math; nothing else. Shapes are in the
- * Javadoc; activations are unpadded and token-major, {@code [nnz, hidden]}. Linear weights are PyTorch's
- * {@code [out, in]}: y = x·Wᵀ + b.
+ * All that the model, the optimizer and the collectives ask of a device: buffers allocated by what they hold
+ * ({@link BufferKind}, from which the backend alone chooses the storage), the kernels of the MosaicBERT encoder, one
+ * method each, named for their math, and how much attention state the backend keeps (for the activation plan). Shapes
+ * are in the Javadoc; activations are unpadded and token-major, {@code [nnz, hidden]}. Linear weights are PyTorch's
+ * {@code [out, in]}: y = x·Wᵀ + b. Where a backward method is given more than one backend reads (the forward output,
+ * the slopes, the logits), each backend reads what its own forward pass kept and ignores the rest.
  *
  * <p>The accumulate convention, stated once: parameter gradients are added to ({@code +=}); activation gradients and
  * forward outputs are written ({@code =}).
