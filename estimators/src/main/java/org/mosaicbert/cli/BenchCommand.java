@@ -3,10 +3,10 @@ package org.mosaicbert.cli;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.Set;
-import org.mosaicbert.collective.LoopbackRing;
+import org.mosaicbert.bench.AllReduceBenchmark;
+import org.mosaicbert.bench.EngineBenchmark;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ParameterLayout;
-import org.mosaicbert.model.EngineBenchmark;
 
 /** {@code bench}: engine throughput against the machine's own SGEMM. */
 final class BenchCommand implements Subcommand {
@@ -66,7 +66,7 @@ final class BenchCommand implements Subcommand {
       sizes.add(gradientBytes);
       out.printf("allreduce on loopback (this machine has %d cores; 4 ranks time-slice on fewer)%n",
           Runtime.getRuntime().availableProcessors());
-      LoopbackRing.benchmark(new int[] {2, 4}, sizes.stream().mapToLong(Long::longValue).toArray(), out);
+      AllReduceBenchmark.run(new int[] {2, 4}, sizes.stream().mapToLong(Long::longValue).toArray(), out);
       return 0;
     }
     EngineBenchmark.run(config, args.intValue("seq-len", 128, 3), args.intValue("batch", 32, 1),

@@ -13,10 +13,8 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.ml.util.Identifiable$;
-import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
-import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
 
 /**
@@ -52,10 +50,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
    * the part of a model folder that Hugging Face reads too ({@code export} adds the tokenizer files).
    */
   public void writeLocal(Path dir) throws IOException {
-    try (MosaicBert model = holder(config, heads)) {
-      model.backend().upload(model.parameters().at(0), parameters, 0, parameters.length);
-      ModelWeights.save(model, dir.resolve(WEIGHTS), Map.of());
-    }
+    ModelWeights.save(new ParameterLayout(config, heads), parameters, dir.resolve(WEIGHTS), Map.of());
     Files.write(dir.resolve(CONFIG), new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
         .writeValueAsBytes(configJson()));
     Files.write(dir.resolve(VOCAB), vocab, StandardCharsets.UTF_8);
@@ -121,12 +116,8 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       ParameterLayout.Heads layout = heads != null ? heads
           : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
       List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
-      float[] params;
-      try (MosaicBert model = holder(config, layout)) {
-        ModelWeights.load(model, local.resolve(WEIGHTS), seed, own.numLabels() != config.numLabels());
-        params = new float[(int) model.layout().size()];
-        model.backend().download(params, 0, model.parameters().at(0), params.length);
-      }
+      float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
+          own.numLabels() != config.numLabels()).values();
       for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
         Files.deleteIfExists(local.resolve(name));
       }
@@ -153,10 +144,5 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + path + "/" + CONFIG + ": " + e.getMessage(), e);
     }
-  }
-
-  /** A model with room for nothing but its parameters: for moving weights in and out. */
-  private static MosaicBert holder(ModelConfig config, ParameterLayout.Heads heads) {
-    return new MosaicBert(config, heads, new CpuBackend(1), new MosaicBert.Capacity(1, 1, 1, 1));
   }
 }

@@ -14,6 +14,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.LocalCheckpointStore;
@@ -29,10 +30,10 @@ class HadoopCheckpointStoreTest {
   /** A checkpoint of {@code step} in the store's layout: the training state, its checksum, then DONE. */
   private static void checkpoint(Path dir, int step) throws IOException {
     try (CpuBackend cpu = new CpuBackend(1)) {
-      Buffer params = cpu.allocate(16, "parameters");
+      Buffer params = cpu.allocate(BufferKind.PARAMETERS, 16, "parameters");
       DecoupledAdamW adamw = new DecoupledAdamW(cpu, 16, DecoupledAdamW.Hyper.mosaicBertPretraining());
       for (int s = 0; s < step; s++) {
-        adamw.step(params, cpu.allocate(16, "gradients"), 1.0);
+        adamw.step(params, cpu.allocate(BufferKind.GRADIENTS, 16, "gradients"), 1.0);
       }
       Path folder = dir.resolve(LocalCheckpointStore.stepFolder(step));
       TrainState.write(folder, cpu, params, adamw, 7, Map.of());

@@ -44,7 +44,7 @@ class MlmTrainingOnC4Test {
     List<Double> losses = new ArrayList<>();
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(2),
         new MosaicBert.Capacity(batchSize * seqLen, batchSize, seqLen, batchSize * seqLen))) {
-      ModelWeights.initialize(model, 17);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 17));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
           new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6, 1e-5));
       for (int step = 0; step < steps; step++) {

@@ -16,7 +16,7 @@ import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.parquet.io.ColumnIOFactory;
 import org.apache.parquet.io.RecordReader;
 import org.apache.parquet.schema.MessageType;
-import org.mosaicbert.model.Hashing;
+import org.mosaicbert.random.Hashing;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.SampleOrder;
 import org.mosaicbert.train.SampleStream;

@@ -1,16 +1,22 @@
 package org.mosaicbert.backend;
 
 /**
- * The kernels of the MosaicBERT encoder, one method each, named for their math; nothing else. Shapes are in the
- * Javadoc; activations are unpadded and token-major, {@code [nnz, hidden]}. Linear weights are PyTorch's
- * {@code [out, in]}: y = x·Wᵀ + b.
+ * All that the model, the optimizer and the collectives ask of a device: buffers allocated by what they hold
+ * ({@link BufferKind}, from which the backend alone chooses the storage), the kernels of the MosaicBERT encoder, one
+ * method each, named for their math, and how much attention state the backend keeps (for the activation plan). Shapes
+ * are in the Javadoc; activations are unpadded and token-major, {@code [nnz, hidden]}. Linear weights are PyTorch's
+ * {@code [out, in]}: y = x·Wᵀ + b. Where a backward method is given more than one backend reads (the forward output,
+ * the slopes, the logits), each backend reads what its own forward pass kept and ignores the rest.
  *
  * <p>The accumulate convention, stated once: parameter gradients are added to ({@code +=}); activation gradients and
  * forward outputs are written ({@code =}).
  */
 public interface Backend extends AutoCloseable {
-  /** A zeroed buffer of {@code floats} floats; allocation happens once, at model construction. */
-  Buffer allocate(long floats, String name);
+  /**
+   * A zeroed buffer of {@code floats} floats holding {@code kind}, which alone decides how the backend stores it;
+   * {@code name} is for logs and errors. Allocation happens once, at model construction.
+   */
+  Buffer allocate(BufferKind kind, long floats, String name);
 
   void upload(View dst, float[] src, int srcOffset, int n);
 
@@ -20,9 +26,6 @@ public interface Backend extends AutoCloseable {
 
   /** dst = src over n floats. */
   void copy(View dst, View src, long n);
-
-  /** x *= s over n floats. */
-  void scale(View x, long n, float s);
 
   /** out[rows, outDim] = inp[rows, in] · weight[outDim, in]ᵀ (+ bias[outDim] when not null). */
   void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim);
@@ -74,26 +77,29 @@ public interface Backend extends AutoCloseable {
   void tanhBackward(View dinp, View dout, View out, long n);
 
   /**
-   * ALiBi self-attention per sequence over the unpadded layout: for each sequence b (rows cuSeqlens[b] ..
-   * cuSeqlens[b+1]) and head h, P = softmax(Q·Kᵀ/√d − slope[h]·|i−j|), ctx = P·V. qkv [nnz, 3H] holds Q | K | V,
-   * each head-major; ctx [nnz, H]; probs keeps P for the backward pass at probsOffsets[b] + h·S².
+   * Floats of attention state this backend keeps for one sequence of {@code seqLen} tokens between {@link #attention}
+   * and {@link #attentionBackward}: P, heads·S² floats, on the CPU; a logsumexp per head and row, heads·S, on CUDA.
+   * It must not grow more slowly than seqLen (state/seqLen never falls as seqLen grows), so that a micro-batch of at
+   * most T tokens needs at most T·state(S)/S floats for sequences of at most S tokens.
    */
-  void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
-      int headDim, float[] slopes);
-
-  /** dqkv [nnz, 3H] from dctx [nnz, H]. */
-  void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim);
+  long attentionStateFloats(int heads, int seqLen);
 
   /**
-   * The same as {@link #attentionBackward(View, View, View, View, int[], long[], int, int, int)}, also given the
-   * forward output ctx [nnz, H]: a backend that keeps only a logsumexp per (head, row) in {@code probs} (the CUDA
-   * backend) needs it for FlashAttention's rowsum(dctx ⊙ ctx). Backends that keep P ignore it.
+   * ALiBi self-attention per sequence over the unpadded layout: for each sequence b (rows cuSeqlens[b] ..
+   * cuSeqlens[b+1]) and head h, P = softmax(Q·Kᵀ/√d − slopes[h]·|i−j|), ctx = P·V. qkv [nnz, 3H] holds Q | K | V,
+   * each head-major; ctx [nnz, H]. {@code state} keeps what the backward pass reads, in the backend's own layout:
+   * room for the sum of {@link #attentionStateFloats} over the sequences.
    */
-  default void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
-      long[] probsOffsets, int numSeqs, int heads, int headDim) {
-    attentionBackward(dqkv, dctx, probs, qkv, cuSeqlens, probsOffsets, numSeqs, heads, headDim);
-  }
+  void attention(View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes);
+
+  /**
+   * dqkv [nnz, 3H] from dctx [nnz, H], given what the forward pass left: its output ctx, its state, its qkv and the
+   * same slopes. Each backend reads what its state needs: FlashAttention (CUDA) recomputes P from the logsumexp and
+   * needs ctx (rowsum(dctx ⊙ ctx)) and the slopes; a backend that kept P (the CPU) ignores both.
+   */
+  void attentionBackward(View dqkv, View dctx, View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes);
 
   /** out[i] = inp[rows[i]] for rows.length rows of width floats. */
   void gatherRows(View out, View inp, int[] rows, int width);
@@ -102,13 +108,19 @@ public interface Backend extends AutoCloseable {
   void scatterAddRows(View out, View inp, int[] rows, int width);
 
   /**
-   * Softmax cross-entropy: probs[r] = softmax(logits[r]) (probs may alias logits); returns the sum over rows of
-   * −log probs[r][labels[r]], and counts the rows whose largest logit is the label into {@code correct[0]}.
+   * Softmax cross-entropy over rows of logits [rows, classes]: probs[r] = softmax(logits[r]) (probs must not alias
+   * logits) and lse[r] = logsumexp(logits[r]), a float32 statistic kept for the backward pass. Returns the sum over
+   * rows of −log probs[r][labels[r]] and the rows whose first largest logit is the label.
    */
-  double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct);
+  LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes);
 
-  /** dlogits = (probs − onehot(labels)) · scale (dlogits may alias probs). */
-  void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale);
+  /**
+   * dlogits = (softmax(logits) − onehot(labels)) · scale, given what {@link #crossEntropy} left: its probs and lse, and
+   * the logits, unchanged since (dlogits may alias probs). Each backend reads what it needs: the CPU the probs; CUDA,
+   * whose probs are bf16, recomputes the softmax from the logits and lse.
+   */
+  void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows, int classes,
+      float scale);
 
   /**
    * Decoupled AdamW (Composer): p ← p·(1 − decay) then Adam with bias correction: p ← p − stepSize·m/(√v/√(1−β2ᵗ) + ε),

@@ -5,6 +5,7 @@ public interface Buffer {
   /** Size in floats. */
   long size();
 
+  /** For logs and error messages only: a backend never reads meaning into it. */
   String name();
 
   /** A view starting {@code offset} floats into this buffer. */

@@ -12,15 +12,6 @@ public interface Collective extends AutoCloseable {
   /** data ← Σ over ranks of data, in place, element by element. */
   void allReduceSum(float[] data);
 
-  /** data ← (Σ over ranks of data) / worldSize. */
-  default void allReduceAverage(float[] data) {
-    allReduceSum(data);
-    float inv = 1f / worldSize();
-    for (int i = 0; i < data.length; i++) {
-      data[i] *= inv;
-    }
-  }
-
   /**
    * The gradient allreduce of a training step: the first n floats of {@code gradients} (a backend's buffer) and the
    * host values {@code stats} are each summed over ranks, in place. This default sends both in one message through
@@ -43,9 +34,6 @@ public interface Collective extends AutoCloseable {
   default boolean reducesInDeviceMemory(Backend backend) {
     return false;
   }
-
-  /** data ← root's data. */
-  void broadcast(float[] data, int root);
 
   /** Returns when every rank has called it. */
   default void barrier() {
@@ -70,9 +58,6 @@ public interface Collective extends AutoCloseable {
 
       @Override
       public void allReduceSum(float[] data) {}
-
-      @Override
-      public void broadcast(float[] data, int root) {}
 
       @Override
       public void close() {}

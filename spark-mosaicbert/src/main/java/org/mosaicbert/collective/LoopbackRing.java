@@ -1,7 +1,6 @@
 package org.mosaicbert.collective;
 
 import java.io.IOException;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -59,36 +58,6 @@ public final class LoopbackRing {
         } catch (IOException ignored) {
           // shutting down
         }
-      }
-    }
-  }
-
-  /**
-   * Allreduce bandwidth on loopback as nccl-tests define it: algorithm bandwidth = bytes / time, bus bandwidth =
-   * algorithm bandwidth · 2(n−1)/n (what each link carries).
-   */
-  public static void benchmark(int[] rankCounts, long[] sizesBytes, PrintStream out) {
-    out.printf("%6s %14s %10s %12s %12s%n", "ranks", "size (bytes)", "time (ms)", "algbw GB/s", "busbw GB/s");
-    for (int ranks : rankCounts) {
-      for (long bytes : sizesBytes) {
-        int floats = (int) (bytes / 4);
-        List<Double> times = run(ranks, 120_000, c -> {
-          float[] data = new float[floats];
-          java.util.Arrays.fill(data, 1f);
-          c.allReduceSum(data); // warm-up
-          double best = Double.MAX_VALUE;
-          for (int i = 0; i < 3; i++) {
-            c.barrier();
-            long t0 = System.nanoTime();
-            c.allReduceSum(data);
-            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
-          }
-          return best;
-        });
-        double seconds = times.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
-        double algbw = floats * 4.0 / seconds / 1e9;
-        out.printf("%6d %14d %10.2f %12.2f %12.2f%n", ranks, floats * 4L, seconds * 1e3, algbw,
-            algbw * 2 * (ranks - 1) / ranks);
       }
     }
   }

@@ -18,7 +18,6 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
-import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
 import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
@@ -65,9 +64,7 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * CUDA backend launches) does not synchronise with it implicitly; an event on each side orders it, in both
  * directions: an operation starts after the kernels launched before it, and kernels launched after it start after it.
  */
-public final class NcclCollective implements Collective {
-  private final int rank;
-  private final int worldSize;
+public final class NcclCollective extends RankedCollective {
   private final long timeoutMillis;
   private boolean aborted;
   private final ncclComm comm = new ncclComm();
@@ -92,8 +89,7 @@ public final class NcclCollective implements Collective {
    * aborting what it began, when the other ranks have not all joined within {@code timeoutMillis}.
    */
   public NcclCollective(int rank, int worldSize, byte[] uniqueId, int device, long timeoutMillis) {
-    this.rank = rank;
-    this.worldSize = worldSize;
+    super(rank, worldSize);
     this.timeoutMillis = timeoutMillis;
     cudaCheck(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
     cudaCheck(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
@@ -131,28 +127,11 @@ public final class NcclCollective implements Collective {
     return config;
   }
 
-  @Override
-  public int rank() {
-    return rank;
-  }
-
-  @Override
-  public int worldSize() {
-    return worldSize;
-  }
-
   /** In place on the device: buffer[0, count) ← Σ over ranks. */
   public void allReduceSum(Pointer deviceBuffer, long count) {
     afterTrainingKernels();
     enqueued(ncclAllReduce(deviceBuffer, deviceBuffer, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce");
     await("ncclAllReduce of " + count + " floats");
-  }
-
-  /** In place on the device: buffer[0, count) ← root's. */
-  public void broadcast(Pointer deviceBuffer, long count, int root) {
-    afterTrainingKernels();
-    enqueued(ncclBroadcast(deviceBuffer, deviceBuffer, count, ncclFloat32, root, comm, stream), "ncclBroadcast");
-    await("ncclBroadcast of " + count + " floats");
   }
 
   /** NCCL's stream waits for everything launched on the training (legacy default) stream so far. */
@@ -177,7 +156,7 @@ public final class NcclCollective implements Collective {
   @Override
   public void allReduceGradients(Backend backend, View gradients, int n, float[] stats, float[] scratch) {
     if (!(backend instanceof CudaBackend cuda)) {
-      Collective.super.allReduceGradients(backend, gradients, n, stats, scratch);
+      super.allReduceGradients(backend, gradients, n, stats, scratch);
       return;
     }
     allReduceSum(CudaBackend.ptr(cuda.float32Address(gradients)), n);
@@ -188,13 +167,6 @@ public final class NcclCollective implements Collective {
   public void allReduceSum(float[] data) {
     FloatPointer device = stage(data);
     allReduceSum(device, data.length);
-    unstage(device, data);
-  }
-
-  @Override
-  public void broadcast(float[] data, int root) {
-    FloatPointer device = stage(data);
-    broadcast(device, data.length, root);
     unstage(device, data);
   }
 

@@ -29,7 +29,7 @@ import java.util.concurrent.Future;
  * and stays silent, or drips its bytes, cannot hold the ring from forming. Every read times out after
  * {@code timeoutMillis}: a dead or silent peer ends the operation with an error that names it, never a hang.
  */
-public final class TcpRingCollective implements Collective {
+public final class TcpRingCollective extends RankedCollective {
   /** Bytes per socket write: large enough to stream at full speed, small enough to pipeline the ring. */
   private static final int CHUNK_FLOATS = 1 << 18;
   /** A connection must finish its handshake (secret and rank) within this, whatever the ring's timeout. */
@@ -37,8 +37,6 @@ public final class TcpRingCollective implements Collective {
   /** Handshakes authenticated at once; further connections wait in the server's backlog. */
   private static final int MAX_PENDING_HANDSHAKES = 16;
 
-  private final int rank;
-  private final int worldSize;
   private final List<String> addresses;
   private final Socket toNext;
   private final Socket fromPrevious;
@@ -55,8 +53,7 @@ public final class TcpRingCollective implements Collective {
    */
   public TcpRingCollective(int rank, List<String> addresses, ServerSocket server, byte[] secret, int timeoutMillis)
       throws IOException {
-    this.rank = rank;
-    this.worldSize = addresses.size();
+    super(rank, addresses.size());
     this.addresses = List.copyOf(addresses);
     if (worldSize == 1) {
       toNext = null;
@@ -209,16 +206,6 @@ public final class TcpRingCollective implements Collective {
     }
   }
 
-  @Override
-  public int rank() {
-    return rank;
-  }
-
-  @Override
-  public int worldSize() {
-    return worldSize;
-  }
-
   private int segmentStart(int segment, int length) {
     return (int) ((long) length * segment / worldSize);
   }
@@ -242,26 +229,6 @@ public final class TcpRingCollective implements Collective {
       int recvSeg = Math.floorMod(rank - s, worldSize);
       exchange(data, segmentStart(sendSeg, n), segmentStart(sendSeg + 1, n), segmentStart(recvSeg, n),
           segmentStart(recvSeg + 1, n), false);
-    }
-  }
-
-  @Override
-  public void broadcast(float[] data, int root) {
-    if (worldSize == 1) {
-      return;
-    }
-    // Along the ring from root: everyone but the last receives, then forwards.
-    int distance = Math.floorMod(rank - root, worldSize);
-    try {
-      if (distance != 0) {
-        receive(data, 0, data.length, false);
-      }
-      if (distance != worldSize - 1) {
-        send(data, 0, data.length);
-        out.flush();
-      }
-    } catch (IOException e) {
-      throw failure("broadcast", e);
     }
   }
 

@@ -2,13 +2,20 @@ package org.mosaicbert.model;
 
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.ActivationPlan.Tensor;
+import org.mosaicbert.random.Hashing;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The MosaicBERT encoder with its heads, forward and backward written out by hand against a {@link Backend}, in the
  * manner of llm.c: one flat parameter buffer and one flat gradient buffer laid out by {@link ParameterLayout}, all
- * activations allocated once for a {@link Capacity}, no autograd, no allocation per step.
+ * activations allocated once for a {@link Capacity} as one table lays them out ({@link ActivationPlan}, logged at
+ * construction), no autograd, no allocation per step.
  *
  * <p>What differs from BERT (spec section 1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
  * attention per sequence over unpadded tokens, post-LN blocks with a GeGLU feed-forward (GELU on the first half,
@@ -36,6 +43,7 @@ public final class MosaicBert implements AutoCloseable {
   /** What a forward pass measured: the loss summed over {@code count} rows, and the rows predicted right. */
   public record Loss(double sum, long count, long correct) {}
 
+  private static final Logger LOG = LoggerFactory.getLogger(MosaicBert.class);
   private static final long SITE_EMBEDDINGS = 1;
   private static final long SITE_CLASSIFIER = 2;
   private static final float MLM_HEAD_LN_EPS = 1e-12f; // hard-coded upstream, whatever the config says
@@ -46,15 +54,10 @@ public final class MosaicBert implements AutoCloseable {
   private final Capacity capacity;
   private final Buffer params;
   private final Buffer grads;
-  private final Buffer[] acts;
-  private final Buffer scratch;
   private final float[] slopes;
   private final LayerViews[] layers;
   private final long[] rowKeys;
   private final long[] sequenceKeys;
-  private final long[] probsOffsets;
-  private static final long CARVE_ALIGN = 8;
-  private static final long CARVE_SLACK = CARVE_ALIGN;
 
   // Activation views (named for what backward reads).
   private final View embSum;
@@ -68,12 +71,14 @@ public final class MosaicBert implements AutoCloseable {
   private final View t3;
   private final View logits;
   private final View mlmProbs;
+  private final View mlmLse;
   private final View cls;
   private final View pooledPre;
   private final View pooled;
   private final View pooledDrop;
   private final View clsLogits;
   private final View clsProbs;
+  private final View clsLse;
   // Gradient scratch.
   private final View dX;
   private final View dA;
@@ -86,8 +91,8 @@ public final class MosaicBert implements AutoCloseable {
   private final View dHead2;
 
   /** Views of one layer's saved activations; xs[l] is its input, xs[l + 1] its output. */
-  private record LayerViews(View qkv, View probs, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a, View g,
-      View m, View ln2In, View ln2Mean, View ln2Rstd) {}
+  private record LayerViews(View qkv, View attentionState, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a,
+      View g, View m, View ln2In, View ln2Mean, View ln2Rstd) {}
 
   private final View[] xs;
 
@@ -103,86 +108,56 @@ public final class MosaicBert implements AutoCloseable {
     this.backend = backend;
     this.capacity = capacity;
     this.slopes = AlibiSlopes.of(config.numHeads());
-    this.params = backend.allocate(layout.size(), "parameters");
-    this.grads = backend.allocate(layout.size(), "gradients");
+    this.params = backend.allocate(BufferKind.PARAMETERS, layout.size(), "parameters");
+    this.grads = backend.allocate(BufferKind.GRADIENTS, layout.size(), "gradients");
 
-    int t = capacity.maxTokens();
-    int b = capacity.maxSequences();
-    int mk = capacity.maxMasked();
-    int h = config.hiddenSize();
-    int inter = config.intermediateSize();
-    int v = config.vocabSize();
-    int c = config.numLabels();
-    long probsPerLayer = (long) config.numHeads() * t * capacity.maxSeqLen();
-    long perLayer = 3L * t * h + probsPerLayer + 5L * t * h + 4L * t + 2L * t * inter + (long) t * inter;
-    long outside = 3L * t * h + 2L * t + 4L * mk * h + 2L * mk + 2L * mk * v + 4L * b * h + 2L * b * c;
-    // One buffer for the embeddings and heads, one per layer: each stays far below a buffer's 2^31-byte limit.
-    this.acts = new Buffer[config.numLayers() + 1];
-    acts[0] = backend.allocate(outside + 20 * CARVE_SLACK, "activations: embeddings and heads");
-    long[] at = {0};
-    embSum = carveIn(acts[0], at, (long) t * h);
-    embMean = carveIn(acts[0], at, t);
-    embRstd = carveIn(acts[0], at, t);
+    ActivationPlan plan = ActivationPlan.of(config, capacity, backend);
+    LOG.info("MosaicBert on {} for {} tokens, {} sequences of at most {}, {} masked: {}",
+        backend.getClass().getSimpleName(), capacity.maxTokens(), capacity.maxSequences(), capacity.maxSeqLen(),
+        capacity.maxMasked(), plan.describe());
+    ActivationPlan.Activations acts = plan.allocate(backend);
+    embSum = acts.view(Tensor.EMBEDDINGS_SUM);
+    embMean = acts.view(Tensor.EMBEDDINGS_LN_MEAN);
+    embRstd = acts.view(Tensor.EMBEDDINGS_LN_RSTD);
     xs = new View[config.numLayers() + 1];
-    xs[0] = carveIn(acts[0], at, (long) t * h);
-    hm = carveIn(acts[0], at, (long) mk * h);
-    t1 = carveIn(acts[0], at, (long) mk * h);
-    t2 = carveIn(acts[0], at, (long) mk * h);
-    tMean = carveIn(acts[0], at, mk);
-    tRstd = carveIn(acts[0], at, mk);
-    t3 = carveIn(acts[0], at, (long) mk * h);
-    logits = carveIn(acts[0], at, (long) mk * v);
-    mlmProbs = carveIn(acts[0], at, (long) mk * v);
-    cls = carveIn(acts[0], at, (long) b * h);
-    pooledPre = carveIn(acts[0], at, (long) b * h);
-    pooled = carveIn(acts[0], at, (long) b * h);
-    pooledDrop = carveIn(acts[0], at, (long) b * h);
-    clsLogits = carveIn(acts[0], at, (long) b * c);
-    clsProbs = carveIn(acts[0], at, (long) b * c);
+    xs[0] = acts.view(Tensor.EMBEDDINGS_OUT);
+    hm = acts.view(Tensor.MLM_MASKED_ROWS);
+    t1 = acts.view(Tensor.MLM_DENSE);
+    t2 = acts.view(Tensor.MLM_GELU);
+    tMean = acts.view(Tensor.MLM_LN_MEAN);
+    tRstd = acts.view(Tensor.MLM_LN_RSTD);
+    t3 = acts.view(Tensor.MLM_TRANSFORMED);
+    logits = acts.view(Tensor.MLM_LOGITS);
+    mlmProbs = acts.view(Tensor.MLM_PROBS);
+    mlmLse = acts.view(Tensor.MLM_LSE);
+    cls = acts.view(Tensor.CLS_ROWS);
+    pooledPre = acts.view(Tensor.POOLER_DENSE);
+    pooled = acts.view(Tensor.POOLED);
+    pooledDrop = acts.view(Tensor.POOLED_DROPOUT);
+    clsLogits = acts.view(Tensor.CLASSIFIER_LOGITS);
+    clsProbs = acts.view(Tensor.CLASSIFIER_PROBS);
+    clsLse = acts.view(Tensor.CLASSIFIER_LSE);
     layers = new LayerViews[config.numLayers()];
     for (int l = 0; l < config.numLayers(); l++) {
-      Buffer buf = backend.allocate(perLayer + 16 * CARVE_SLACK, "activations: layer " + l);
-      acts[l + 1] = buf;
-      long[] p = {0};
-      layers[l] = new LayerViews(carveIn(buf, p, 3L * t * h), carveIn(buf, p, probsPerLayer),
-          carveIn(buf, p, (long) t * h), carveIn(buf, p, (long) t * h), carveIn(buf, p, t), carveIn(buf, p, t),
-          carveIn(buf, p, (long) t * h), carveIn(buf, p, 2L * t * inter), carveIn(buf, p, (long) t * inter),
-          carveIn(buf, p, (long) t * h), carveIn(buf, p, t), carveIn(buf, p, t));
-      xs[l + 1] = carveIn(buf, p, (long) t * h);
+      layers[l] = new LayerViews(acts.view(Tensor.QKV, l), acts.view(Tensor.ATTENTION_STATE, l),
+          acts.view(Tensor.CONTEXT, l), acts.view(Tensor.LN1_IN, l), acts.view(Tensor.LN1_MEAN, l),
+          acts.view(Tensor.LN1_RSTD, l), acts.view(Tensor.ATTENTION_OUT, l), acts.view(Tensor.GATED, l),
+          acts.view(Tensor.GEGLU, l), acts.view(Tensor.LN2_IN, l), acts.view(Tensor.LN2_MEAN, l),
+          acts.view(Tensor.LN2_RSTD, l));
+      xs[l + 1] = acts.view(Tensor.LAYER_OUT, l);
     }
-    long rows = Math.max(t, Math.max(b, mk));
-    this.scratch = backend.allocate(4L * rows * h + 2L * t * inter + (long) t * inter + 3L * t * h + 8 * CARVE_SLACK,
-        "gradient scratch");
-    long[] s = {0};
-    dX = carveIn(scratch, s, rows * h);
-    dA = carveIn(scratch, s, rows * h);
-    dLn = carveIn(scratch, s, rows * h);
-    dCtx = carveIn(scratch, s, rows * h);
-    dG = carveIn(scratch, s, 2L * t * inter);
-    dM = carveIn(scratch, s, (long) t * inter);
-    dQkv = carveIn(scratch, s, 3L * t * h);
+    dX = acts.view(Tensor.D_X);
+    dA = acts.view(Tensor.D_A);
+    dLn = acts.view(Tensor.D_LN);
+    dCtx = acts.view(Tensor.D_CONTEXT);
+    dG = acts.view(Tensor.D_GATED);
+    dM = acts.view(Tensor.D_GEGLU);
+    dQkv = acts.view(Tensor.D_QKV);
+    // The heads' backward passes run before the encoder's and reuse two of its scratch tensors.
     dHead1 = dA;
     dHead2 = dCtx;
-    rowKeys = new long[t];
-    sequenceKeys = new long[b];
-    probsOffsets = new long[b];
-  }
-
-  /**
-   * The next n floats of a buffer, starting on a multiple of {@link #CARVE_ALIGN} floats (32 bytes): the CUDA kernels
-   * move 16 bytes at a time and need every tensor 16-byte aligned. Each buffer's size has {@link #CARVE_SLACK} floats
-   * per carved view for the padding.
-   */
-  private static View carveIn(Buffer buffer, long[] at, long n) {
-    at[0] = (at[0] + CARVE_ALIGN - 1) / CARVE_ALIGN * CARVE_ALIGN;
-    View view = buffer.at(at[0]);
-    at[0] += n;
-    if (at[0] > buffer.size()) {
-      // The slack counted for alignment padding is too small: fail here, not with a write past the memory's end.
-      throw new IllegalStateException("activation views overrun " + buffer.name() + " (" + at[0] + " > "
-          + buffer.size() + " floats): raise its alignment slack");
-    }
-    return view;
+    rowKeys = new long[capacity.maxTokens()];
+    sequenceKeys = new long[capacity.maxSequences()];
   }
 
   public ModelConfig config() {
@@ -244,12 +219,6 @@ public final class MosaicBert implements AutoCloseable {
         sequenceKeys[b] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], -1);
       }
     }
-    long probs = 0;
-    for (int b = 0; b < batch.numSequences(); b++) {
-      probsOffsets[b] = probs;
-      long len = batch.cuSeqlens()[b + 1] - batch.cuSeqlens()[b];
-      probs += config.numHeads() * len * len;
-    }
 
     // Embeddings: word + token type, LayerNorm, dropout.
     backend.embedding(embSum, batch.inputIds(), batch.tokenTypeIds(), param("bert.embeddings.word_embeddings.weight"),
@@ -263,7 +232,7 @@ public final class MosaicBert implements AutoCloseable {
       View x = xs[l];
       backend.linear(a.qkv(), x, param(layerName(l, "attention.self.Wqkv.weight")),
           param(layerName(l, "attention.self.Wqkv.bias")), n, h, 3 * h);
-      backend.attention(a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets, batch.numSequences(),
+      backend.attention(a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(), batch.numSequences(),
           config.numHeads(), config.headDim(), slopes);
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
       backend.linear(a.ln1In(), a.ctx(), param(layerName(l, "attention.output.dense.weight")),
@@ -331,9 +300,8 @@ public final class MosaicBert implements AutoCloseable {
         param("cls.predictions.transform.LayerNorm.bias"), m, h, MLM_HEAD_LN_EPS);
     backend.linear(logits, t3, param("bert.embeddings.word_embeddings.weight"), param("cls.predictions.decoder.bias"),
         m, h, config.vocabSize());
-    long[] correct = {0};
-    double sum = backend.crossEntropy(mlmProbs, logits, batch.mlmLabels(), m, config.vocabSize(), correct);
-    return new Loss(sum, m, correct[0]);
+    LossSum sum = backend.crossEntropy(mlmProbs, mlmLse, logits, batch.mlmLabels(), m, config.vocabSize());
+    return new Loss(sum.sum(), m, sum.correct());
   }
 
   private Loss classifierForward(boolean train) {
@@ -357,9 +325,8 @@ public final class MosaicBert implements AutoCloseable {
       }
       return new Loss(sum, b, 0);
     }
-    long[] correct = {0};
-    double sum = backend.crossEntropy(clsProbs, clsLogits, classIndices(), b, c, correct);
-    return new Loss(sum, b, correct[0]);
+    LossSum sum = backend.crossEntropy(clsProbs, clsLse, clsLogits, classIndices(), b, c);
+    return new Loss(sum.sum(), b, sum.correct());
   }
 
   private int[] classIndices() {
@@ -415,8 +382,8 @@ public final class MosaicBert implements AutoCloseable {
       backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
           grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
           param(layerName(l, "attention.output.dense.weight")), n, h, h);
-      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.probs(), a.qkv(), batch.cuSeqlens(), probsOffsets,
-          batch.numSequences(), config.numHeads(), config.headDim());
+      backend.attentionBackward(dQkv, dCtx, a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(),
+          batch.numSequences(), config.numHeads(), config.headDim(), slopes);
       backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
           grad(layerName(l, "attention.self.Wqkv.bias")), dQkv, xs[l], param(layerName(l, "attention.self.Wqkv.weight")),
           n, h, 3 * h);
@@ -432,7 +399,8 @@ public final class MosaicBert implements AutoCloseable {
   private void mlmBackward(float scale) {
     int m = batch.maskedRows().length;
     int h = config.hiddenSize();
-    backend.crossEntropyBackward(mlmProbs, mlmProbs, batch.mlmLabels(), m, config.vocabSize(), scale);
+    backend.crossEntropyBackward(mlmProbs, mlmProbs, mlmLse, logits, batch.mlmLabels(), m, config.vocabSize(),
+        scale);
     // The decoder is tied: its weight gradient lands on the word embeddings.
     backend.linearBackward(dHead1, false, grad("bert.embeddings.word_embeddings.weight"),
         grad("cls.predictions.decoder.bias"), mlmProbs, t3, param("bert.embeddings.word_embeddings.weight"), m, h,
@@ -458,7 +426,7 @@ public final class MosaicBert implements AutoCloseable {
       }
       backend.upload(clsProbs, d, 0, b);
     } else {
-      backend.crossEntropyBackward(clsProbs, clsProbs, classIndices(), b, c, scale);
+      backend.crossEntropyBackward(clsProbs, clsProbs, clsLse, clsLogits, classIndices(), b, c, scale);
     }
     backend.linearBackward(dHead1, false, grad("classifier.weight"), grad("classifier.bias"), clsProbs, pooledDrop,
         param("classifier.weight"), b, h, c);
@@ -484,13 +452,6 @@ public final class MosaicBert implements AutoCloseable {
     return out;
   }
 
-  /** Class probabilities [B, C] of the last classification forward pass (not for regression). */
-  public float[] classProbabilities() {
-    float[] out = new float[batch.numSequences() * config.numLabels()];
-    backend.download(out, 0, clsProbs, out.length);
-    return out;
-  }
-
   /** Pooled output [B, H] of the last classification forward pass. */
   public float[] pooledOutput() {
     float[] out = new float[batch.numSequences() * config.hiddenSize()];
@@ -503,6 +464,21 @@ public final class MosaicBert implements AutoCloseable {
     float[] out = new float[batch.numSequences() * config.numLabels()];
     backend.download(out, 0, clsLogits, out.length);
     return out;
+  }
+
+  /** Every parameter, flat in the layout's order. */
+  public float[] allParameters() {
+    float[] out = new float[(int) layout.size()];
+    backend.download(out, 0, params.at(0), out.length);
+    return out;
+  }
+
+  /** Sets every parameter from flat values in the layout's order (as {@code ModelWeights} makes them). */
+  public void setAllParameters(float[] values) {
+    if (values.length != layout.size()) {
+      throw new IllegalArgumentException(values.length + " parameter values for a model of " + layout.size());
+    }
+    backend.upload(params.at(0), values, 0, values.length);
   }
 
   /** A parameter tensor's values. */

@@ -30,10 +30,8 @@ public final class ParameterLayout {
   private final List<Tensor> tensors;
   private final Map<String, Tensor> byName;
   private final long size;
-  private final Heads heads;
 
   public ParameterLayout(ModelConfig c, Heads heads) {
-    this.heads = heads;
     List<Tensor> list = new ArrayList<>();
     long[] offset = {0};
     int h = c.hiddenSize();
@@ -108,10 +106,6 @@ public final class ParameterLayout {
   /** Floats in the flat buffer: the number of trainable parameters. */
   public long size() {
     return size;
-  }
-
-  public Heads heads() {
-    return heads;
   }
 
   /** Parameters outside the embedding tables, the count the MFU formula uses. */

@@ -67,7 +67,7 @@ public final class DataParallelTrainer {
         }
         model.backend().upload(model.parameters().at(0), initialParameters, 0, (int) n);
       } else {
-        ModelWeights.initialize(model, plan.seed());
+        model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), plan.seed()));
       }
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), n, plan.hyper());
       long start = 0;

@@ -2,6 +2,7 @@ package org.mosaicbert.train;
 
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
 
 /**
  * Composer's {@code DecoupledAdamW}: weight decay scaled by the schedule factor (lr_t / lr_0), not by the learning
@@ -28,8 +29,8 @@ public final class DecoupledAdamW {
     this.backend = backend;
     this.size = size;
     this.hyper = hyper;
-    this.m = backend.allocate(size, "adamw.m");
-    this.v = backend.allocate(size, "adamw.v");
+    this.m = backend.allocate(BufferKind.OPTIMIZER_STATE, size, "adamw.m");
+    this.v = backend.allocate(BufferKind.OPTIMIZER_STATE, size, "adamw.v");
   }
 
   /** One update with learning-rate factor {@code factor} of the schedule. */

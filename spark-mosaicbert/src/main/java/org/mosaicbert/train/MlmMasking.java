@@ -1,7 +1,7 @@
 package org.mosaicbert.train;
 
 import java.util.Arrays;
-import org.mosaicbert.model.Hashing;
+import org.mosaicbert.random.Hashing;
 
 /**
  * Dynamic MLM masking as Hugging Face's {@code DataCollatorForLanguageModeling} does it (MosaicBERT: probability

@@ -1,7 +1,7 @@
 package org.mosaicbert.train;
 
 import java.util.SplittableRandom;
-import org.mosaicbert.model.Hashing;
+import org.mosaicbert.random.Hashing;
 
 /**
  * The one global sample order: epoch e visits the dataset in a permutation that is a pure function of (seed, e); the

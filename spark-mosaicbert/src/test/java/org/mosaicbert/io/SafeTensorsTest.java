@@ -15,9 +15,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
-import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
 
 class SafeTensorsTest {
@@ -83,31 +81,40 @@ class SafeTensorsTest {
   void loadingStripsComposersPrefixAndReportsFreshHeads() throws IOException {
     ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
     Path file = tmp.resolve("mlm.safetensors");
-    try (MosaicBert mlm = new MosaicBert(c, ParameterLayout.Heads.MLM, new CpuBackend(1),
-        new MosaicBert.Capacity(8, 1, 8, 8))) {
-      ModelWeights.initialize(mlm, 1);
-      List<SafeTensors.Tensor> tensors = new java.util.ArrayList<>();
-      for (ParameterLayout.Tensor t : mlm.layout().tensors()) {
-        tensors.add(SafeTensors.Tensor.f32("model." + t.name(), mlm.parameter(t.name()),
-            java.util.Arrays.stream(t.shape()).asLongStream().toArray()));
-      }
-      SafeTensors.write(file, tensors, Map.of());
-      try (MosaicBert classifier = new MosaicBert(c, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(1),
-          new MosaicBert.Capacity(8, 1, 8, 8))) {
-        ModelWeights.LoadReport report = ModelWeights.load(classifier, file, 5);
-        assertEquals(List.of("bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
-            "classifier.bias"), report.initialised());
-        assertTrue(report.ignored().contains("cls.predictions.decoder.bias"));
-        assertArrayEquals(mlm.parameter("bert.encoder.layer.0.mlp.wo.weight"),
-            classifier.parameter("bert.encoder.layer.0.mlp.wo.weight"));
-      }
-      ModelConfig wider = new ModelConfig(64, 32, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
-      try (MosaicBert other = new MosaicBert(wider, ParameterLayout.Heads.MLM, new CpuBackend(1),
-          new MosaicBert.Capacity(8, 1, 8, 8))) {
-        String message = assertThrows(IllegalArgumentException.class, () -> ModelWeights.load(other, file, 0))
-            .getMessage();
-        assertTrue(message.contains("has shape [64, 16] but the config gives [64, 32]"), message);
-      }
+    ParameterLayout mlm = new ParameterLayout(c, ParameterLayout.Heads.MLM);
+    float[] weights = ModelWeights.initial(mlm, c, 1);
+    List<SafeTensors.Tensor> tensors = new java.util.ArrayList<>();
+    for (ParameterLayout.Tensor t : mlm.tensors()) {
+      tensors.add(SafeTensors.Tensor.f32("model." + t.name(), slice(weights, t),
+          java.util.Arrays.stream(t.shape()).asLongStream().toArray()));
     }
+    SafeTensors.write(file, tensors, Map.of());
+    ParameterLayout classifier = new ParameterLayout(c, ParameterLayout.Heads.CLASSIFIER);
+    ModelWeights.Loaded loaded = ModelWeights.load(classifier, c, file, 5, false);
+    assertEquals(List.of("bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
+        "classifier.bias"), loaded.initialised());
+    assertTrue(loaded.ignored().contains("cls.predictions.decoder.bias"));
+    String wo = "bert.encoder.layer.0.mlp.wo.weight";
+    assertArrayEquals(slice(weights, mlm.get(wo)), slice(loaded.values(), classifier.get(wo)));
+    ModelConfig wider = new ModelConfig(64, 32, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
+    String message = assertThrows(IllegalArgumentException.class, () -> ModelWeights.load(
+        new ParameterLayout(wider, ParameterLayout.Heads.MLM), wider, file, 0, false)).getMessage();
+    assertTrue(message.contains("has shape [64, 16] but the config gives [64, 32]"), message);
+  }
+
+  @Test
+  void savedWeightsLoadBackBitForBit() throws IOException {
+    ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
+    ParameterLayout both = new ParameterLayout(c, ParameterLayout.Heads.BOTH);
+    float[] weights = ModelWeights.initial(both, c, 4);
+    Path file = tmp.resolve("both.safetensors");
+    ModelWeights.save(both, weights, file, Map.of());
+    ModelWeights.Loaded loaded = ModelWeights.load(both, c, file, 0, false);
+    assertArrayEquals(weights, loaded.values());
+    assertEquals(List.of(), loaded.initialised());
+  }
+
+  private static float[] slice(float[] weights, ParameterLayout.Tensor t) {
+    return java.util.Arrays.copyOfRange(weights, (int) t.offset(), (int) (t.offset() + t.size()));
   }
 }

@@ -36,7 +36,7 @@ class GradientCheckTest {
       MosaicBert.Randomness randomness, SplittableRandom rnd) {
     try (MosaicBert model = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CpuBackend(2),
         new MosaicBert.Capacity(batch.nnz(), batch.numSequences(), 16, batch.maskedRows().length))) {
-      ModelWeights.initialize(model, 3);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 3));
       // LayerNorm weights and biases away from 1 and 0, so that every term of their gradients matters.
       for (ParameterLayout.Tensor t : model.layout().tensors()) {
         if (t.init() != ParameterLayout.Init.NORMAL) {

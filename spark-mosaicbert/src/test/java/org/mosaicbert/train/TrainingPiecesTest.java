@@ -82,7 +82,7 @@ class TrainingPiecesTest {
     UnpaddedBatch whole = Batches.mlm(samples, masking(), 0);
     try (MosaicBert model = new MosaicBert(TINY, ParameterLayout.Heads.MLM, new CpuBackend(2),
         new MosaicBert.Capacity(128, 8, 16, 64))) {
-      ModelWeights.initialize(model, 9);
+      model.setAllParameters(ModelWeights.initial(model.layout(), TINY, 9));
       model.zeroGradients();
       MosaicBert.Loss loss = model.forward(whole, MosaicBert.Objective.MLM, randomness);
       model.backward(loss.count());
@@ -103,7 +103,7 @@ class TrainingPiecesTest {
     List<Sample> samples = samples(8, 2);
     try (MosaicBert model = new MosaicBert(TINY, ParameterLayout.Heads.MLM, new CpuBackend(2),
         new MosaicBert.Capacity(128, 8, 16, 64))) {
-      ModelWeights.initialize(model, 9);
+      model.setAllParameters(ModelWeights.initial(model.layout(), TINY, 9));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
           new DecoupledAdamW.Hyper(1e-2, 0.9, 0.98, 1e-6, 1e-5));
       LinearWithWarmup schedule = LinearWithWarmup.ofFraction(0.2, steps, 0.02);

@@ -14,8 +14,10 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
-import org.mosaicbert.model.Hashing;
+import org.mosaicbert.random.Hashing;
 
 /**
  * The CPU backend: float32 in off-heap buffers, GEMMs through OpenBLAS on the same memory (no copies), the other
@@ -105,8 +107,9 @@ public final class CpuBackend implements Backend {
     void run(int from, int to);
   }
 
+  /** Every kind is float32 here. */
   @Override
-  public Buffer allocate(long floats, String name) {
+  public Buffer allocate(BufferKind kind, long floats, String name) {
     CpuBuffer b = new CpuBuffer(floats, name);
     buffers.add(b);
     return b;
@@ -142,17 +145,6 @@ public final class CpuBackend implements Backend {
     parallel((int) n, (from, to) -> {
       for (int i = from; i < to; i++) {
         d.put(dof + i, s.get(so + i));
-      }
-    });
-  }
-
-  @Override
-  public void scale(View x, long n, float s) {
-    FloatBuffer b = fb(x);
-    int o = off(x);
-    parallel((int) n, (from, to) -> {
-      for (int i = from; i < to; i++) {
-        b.put(o + i, b.get(o + i) * s);
       }
     });
   }
@@ -504,11 +496,31 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /** This backend keeps P: heads·S² floats per sequence. */
   @Override
-  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs,
-      int heads, int headDim, float[] slopes) {
+  public long attentionStateFloats(int heads, int seqLen) {
+    return (long) heads * seqLen * seqLen;
+  }
+
+  /** Where sequence b's P matrices start in the attention state: one [len, len] matrix per head, head after head. */
+  private static long[] probsOffsets(int[] cuSeqlens, int numSeqs, int heads) {
+    long[] offsets = new long[numSeqs];
+    long at = 0;
+    for (int b = 0; b < numSeqs; b++) {
+      offsets[b] = at;
+      long len = cuSeqlens[b + 1] - cuSeqlens[b];
+      at += heads * len * len;
+    }
+    return offsets;
+  }
+
+  /** {@code probs} keeps P, [heads, len, len] per sequence, sequence after sequence. */
+  @Override
+  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes) {
     int hidden = heads * headDim;
     float scale = (float) (1.0 / Math.sqrt(headDim));
+    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
     FloatBuffer pb = fb(probs);
     parallel(numSeqs * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
@@ -555,11 +567,13 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /** Reads P from {@code probs}; ctx and the slopes are not needed. */
   @Override
-  public void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim) {
+  public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes) {
     int hidden = heads * headDim;
     float scale = (float) (1.0 / Math.sqrt(headDim));
+    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
     FloatBuffer pb = fb(probs);
     parallel(numSeqs * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
@@ -660,13 +674,15 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
+  public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     FloatBuffer pr = fb(probs);
+    FloatBuffer ls = fb(lse);
     FloatBuffer lg = fb(logits);
     int po = off(probs);
+    int so = off(lse);
     int lo = off(logits);
     double[] losses = new double[rows];
-    int[] hits = new int[rows];
+    boolean[] hits = new boolean[rows];
     parallel(rows, (from, to) -> {
       for (int r = from; r < to; r++) {
         int row = r * classes;
@@ -684,23 +700,21 @@ public final class CpuBackend implements Backend {
           sum += Math.exp(lg.get(lo + row + c) - max);
         }
         double logSum = Math.log(sum) + max;
+        ls.put(so + r, (float) logSum);
         losses[r] = logSum - lg.get(lo + row + labels[r]);
-        hits[r] = argmax == labels[r] ? 1 : 0;
+        hits[r] = argmax == labels[r];
         for (int c = 0; c < classes; c++) {
           pr.put(po + row + c, (float) Math.exp(lg.get(lo + row + c) - logSum));
         }
       }
     });
-    double total = 0;
-    for (int r = 0; r < rows; r++) {
-      total += losses[r];
-      correct[0] += hits[r];
-    }
-    return total;
+    return LossSum.ofRows(rows, r -> losses[r], r -> hits[r]);
   }
 
+  /** From the probs; the logits and lse are not needed. */
   @Override
-  public void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale) {
+  public void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows,
+      int classes, float scale) {
     FloatBuffer d = fb(dlogits);
     FloatBuffer pr = fb(probs);
     int dlo = off(dlogits);

@@ -2,12 +2,12 @@ package org.mosaicbert.backend.cuda;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
+import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,13 +28,13 @@ import org.slf4j.LoggerFactory;
  * floats takes 4 bytes per float whatever it holds, so that a {@link View}'s float offset is a byte offset times 4 in
  * every buffer. What a view holds depends on its buffer and on the method it is passed to:
  * <ul>
- *   <li>buffers named {@code parameters} hold the float32 master weights and, beside them in the arena, a bf16 compute
- *   copy (the {@code shadow}) that kernels and GEMMs read as weights; {@link #upload} and {@link #adamw} keep it in
- *   step;
- *   <li>buffers named {@code gradients} or {@code adamw.*} hold float32 (parameter gradients, moments);
- *   <li>every other buffer (activations, scratch) holds bf16 tensors, packed 2 bytes per element from the view's
- *   address, except the statistics the methods name as float32: LayerNorm's mean and rstd, and attention's
- *   {@code probs}, which here holds the logsumexp {@code [heads, nnz]} float32 (not P).
+ *   <li>{@link BufferKind#PARAMETERS} buffers hold the float32 master weights and, beside them in the arena, a bf16
+ *   compute copy (the {@code shadow}) that kernels and GEMMs read as weights; {@link #upload} and {@link #adamw} keep
+ *   it in step;
+ *   <li>{@link BufferKind#GRADIENTS} and {@link BufferKind#OPTIMIZER_STATE} buffers hold float32;
+ *   <li>{@link BufferKind#ACTIVATIONS} buffers (activations, their gradients, scratch) hold bf16 tensors, packed 2
+ *   bytes per element from the view's address, except the statistics the methods name as float32: LayerNorm's mean
+ *   and rstd, and the attention state, which here is the logsumexp {@code [heads, nnz]} float32 (not P).
  * </ul>
  * {@link #upload} and {@link #download} convert float32 to and from bf16 for bf16 buffers;
  * {@link #downloadFloat32} reads a statistic as stored.
@@ -49,11 +49,10 @@ import org.slf4j.LoggerFactory;
  * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
  * reducing the gradients in device memory.
  *
- * <p>Known gaps: {@link #scale} works on float32 buffers only; dropout is not yet fused into LayerNorm/GeGLU (the
+ * <p>Known gaps: dropout is not yet fused into LayerNorm/GeGLU (the
  * kernels can, MosaicBert's call order does not ask for it); a regression head's one output column is bf16 like
- * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); MosaicBert
- * sizes each layer's probs buffer for the CPU's P matrices (heads·tokens·maxSeqLen floats) where this backend uses
- * heads·tokens (about 1.1 GiB of arena unused for base at micro-batch 128 x 128); hidden sizes above 1024 are refused.
+ * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
+ * above 1024 are refused.
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
@@ -64,7 +63,13 @@ public final class CudaBackend implements Backend {
   private static final int LN_BACKWARD_BLOCKS = 256;
   private static final int BIAS_CHUNKS_MAX = 64;
 
-  private enum Kind { PARAMS, F32, BF16 }
+  /** How a buffer's floats are stored: the one thing this backend derives from a {@link BufferKind}. */
+  private enum Storage {
+    /** float32 master values and a bf16 compute copy (the shadow) beside them. */
+    FLOAT32_WITH_BF16_COPY,
+    FLOAT32,
+    BF16
+  }
 
   /** A region of the arena. */
   final class CudaBuffer implements Buffer {
@@ -72,14 +77,14 @@ public final class CudaBackend implements Backend {
     final long shadow;
     final long floats;
     final String name;
-    final Kind kind;
+    final Storage storage;
 
-    CudaBuffer(long address, long shadow, long floats, String name, Kind kind) {
+    CudaBuffer(long address, long shadow, long floats, String name, Storage storage) {
       this.address = address;
       this.shadow = shadow;
       this.floats = floats;
       this.name = name;
-      this.kind = kind;
+      this.storage = storage;
     }
 
     @Override
@@ -98,16 +103,6 @@ public final class CudaBackend implements Backend {
   private final long arenaBytes;
   private long arenaUsed;
   private final long staging;
-  /**
-   * crossEntropy's own device memory for one probs view, carved on its first use for as many rows as the view's
-   * buffer can hold (so that a later, larger micro-batch fits): the float32 logsumexp per row, and per-row losses
-   * (float32) and hits (int) for the host to sum.
-   */
-  private record LossRegion(long lse, long losses, long hits, long capacity) {}
-
-  private final Map<View, LossRegion> lossRegions = new HashMap<>();
-  /** crossEntropy: per probs view, the logits view its backward pass reads. */
-  private final Map<View, View> crossEntropyLogits = new HashMap<>();
   private boolean closed;
 
   /** The system property that sets the share of the device's free memory {@link #open} takes for its arena. */
@@ -165,12 +160,15 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public Buffer allocate(long floats, String name) {
-    Kind kind = name.equals("parameters") ? Kind.PARAMS
-        : name.equals("gradients") || name.startsWith("adamw.") ? Kind.F32 : Kind.BF16;
+  public Buffer allocate(BufferKind kind, long floats, String name) {
+    Storage storage = switch (kind) {
+      case PARAMETERS -> Storage.FLOAT32_WITH_BF16_COPY;
+      case GRADIENTS, OPTIMIZER_STATE -> Storage.FLOAT32;
+      case ACTIVATIONS -> Storage.BF16;
+    };
     long address = carve(4 * floats);
-    long shadow = kind == Kind.PARAMS ? carve(2 * floats) : 0;
-    return new CudaBuffer(address, shadow, floats, name, kind);
+    long shadow = storage == Storage.FLOAT32_WITH_BF16_COPY ? carve(2 * floats) : 0;
+    return new CudaBuffer(address, shadow, floats, name, storage);
   }
 
   private static CudaBuffer buf(View v) {
@@ -187,7 +185,7 @@ public final class CudaBackend implements Backend {
    * reduces in place.
    */
   public long float32Address(View v) {
-    if (buf(v).kind == Kind.BF16) {
+    if (buf(v).storage == Storage.BF16) {
       throw new IllegalArgumentException("buffer " + buf(v).name + " holds bf16, not float32");
     }
     return f32(v);
@@ -199,10 +197,10 @@ public final class CudaBackend implements Backend {
       return 0;
     }
     CudaBuffer b = buf(v);
-    if (b.kind == Kind.PARAMS) {
+    if (b.storage == Storage.FLOAT32_WITH_BF16_COPY) {
       return b.shadow + 2 * v.offset();
     }
-    if (b.kind == Kind.F32) {
+    if (b.storage == Storage.FLOAT32) {
       throw new IllegalArgumentException("buffer " + b.name + " holds float32, not bf16");
     }
     return b.address + 4 * v.offset();
@@ -244,7 +242,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void upload(View dst, float[] src, int srcOffset, int n) {
     CudaBuffer b = buf(dst);
-    if (b.kind == Kind.BF16) {
+    if (b.storage == Storage.BF16) {
       for (int done = 0; done < n; done += STAGING_CHUNK) {
         int part = Math.min(STAGING_CHUNK, n - done);
         long at = new Staging().put(src, srcOffset + done, part);
@@ -258,7 +256,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void download(float[] dst, int dstOffset, View src, int n) {
-    if (buf(src).kind == Kind.BF16) {
+    if (buf(src).storage == Storage.BF16) {
       for (int done = 0; done < n; done += STAGING_CHUNK) {
         int part = Math.min(STAGING_CHUNK, n - done);
         long at = new Staging().take(4L * part);
@@ -270,7 +268,7 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  /** Reads n float32 values as stored (LayerNorm mean/rstd, attention logsumexp), whatever the buffer's kind. */
+  /** Reads n float32 values as stored (LayerNorm mean/rstd, attention logsumexp), whatever the buffer's storage. */
   public void downloadFloat32(float[] dst, int dstOffset, View src, int n) {
     device.read(f32(src), dst, dstOffset, n);
   }
@@ -279,20 +277,20 @@ public final class CudaBackend implements Backend {
   public void zero(View x, long n) {
     CudaBuffer b = buf(x);
     device.zero(f32(x), 4 * n);
-    if (b.kind == Kind.PARAMS) {
+    if (b.storage == Storage.FLOAT32_WITH_BF16_COPY) {
       device.zero(bf16(x), 2 * n);
     }
   }
 
   @Override
   public void copy(View dst, View src, long n) {
-    Kind d = buf(dst).kind;
-    Kind s = buf(src).kind;
-    if (d == Kind.BF16 && s == Kind.BF16) {
+    Storage d = buf(dst).storage;
+    Storage s = buf(src).storage;
+    if (d == Storage.BF16 && s == Storage.BF16) {
       device.copy(bf16(dst), bf16(src), 2 * n);
-    } else if (d == Kind.BF16) {
+    } else if (d == Storage.BF16) {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(dst)), ptrArg(f32(src)), n);
-    } else if (s == Kind.BF16) {
+    } else if (s == Storage.BF16) {
       launch("cast_bf16_to_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(dst)), ptrArg(bf16(src)), n);
       refreshShadow(dst, n);
     } else {
@@ -301,19 +299,9 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  @Override
-  public void scale(View x, long n, float s) {
-    if (buf(x).kind == Kind.BF16) {
-      throw new UnsupportedOperationException("CudaBackend.scale works on float32 buffers (gradients) only, not "
-          + buf(x).name);
-    }
-    launch("scale_f32", grid(n), 1, 1, 256, 0, ptrArg(f32(x)), n, s);
-    refreshShadow(x, n);
-  }
-
   /** After a float32 write into a parameters buffer: its bf16 compute copy follows. */
   private void refreshShadow(View x, long n) {
-    if (buf(x).kind == Kind.PARAMS) {
+    if (buf(x).storage == Storage.FLOAT32_WITH_BF16_COPY) {
       launch("cast_f32_to_bf16", grid(n), 1, 1, 256, 0, ptrArg(bf16(x)), ptrArg(f32(x)), n);
     }
   }
@@ -551,10 +539,16 @@ public final class CudaBackend implements Backend {
         + "heads), not " + headDim + "; choose numAttentionHeads to match, or train on the CPU");
   }
 
-  /** probs holds the logsumexp float32 [heads, nnz] here (probsOffsets is ignored). */
+  /** FlashAttention keeps no P: a float32 logsumexp per head and row. */
   @Override
-  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets, int numSeqs, int heads,
-      int headDim, float[] slopes) {
+  public long attentionStateFloats(int heads, int seqLen) {
+    return (long) heads * seqLen;
+  }
+
+  /** The state is the float32 logsumexp {@code [heads, nnz]}. */
+  @Override
+  public void attention(View ctx, View lse, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+      float[] slopes) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     if (nnz == 0) {
@@ -565,29 +559,21 @@ public final class CudaBackend implements Backend {
     long dSlopes = s.put(slopes, 0, heads);
     if (small) {
       launch("attention_small_forward_d" + headDim, (nnz + 127) / 128, heads, 1, 128, 0, ptrArg(bf16(ctx)),
-          ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz, numSeqs);
+          ptrArg(f32(lse)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz, numSeqs);
       return;
     }
     launch("attention_forward", (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64, numSeqs, heads, 128, 0,
-        ptrArg(bf16(ctx)), ptrArg(f32(probs)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(ctx)), ptrArg(f32(lse)), ptrArg(bf16(qkv)), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
   }
 
   @Override
-  public void attentionBackward(View dqkv, View dctx, View probs, View qkv, int[] cuSeqlens, long[] probsOffsets,
-      int numSeqs, int heads, int headDim) {
-    throw new UnsupportedOperationException("CudaBackend keeps no P: call attentionBackward with ctx");
-  }
-
-  @Override
-  public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens,
-      long[] probsOffsets, int numSeqs, int heads, int headDim) {
+  public void attentionBackward(View dqkv, View dctx, View ctx, View lse, View qkv, int[] cuSeqlens, int numSeqs,
+      int heads, int headDim, float[] slopes) {
     boolean small = smallHeads(headDim);
     int nnz = cuSeqlens[numSeqs];
     if (nnz == 0) {
       return;
     }
-    // MosaicBERT's slopes are a function of heads alone (AlibiSlopes.of), so they are recomputed here.
-    float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
     Staging s = new Staging();
     long dCu = s.put(Arrays.copyOf(cuSeqlens, numSeqs + 1));
     long dSlopes = s.put(slopes, 0, heads);
@@ -595,10 +581,10 @@ public final class CudaBackend implements Backend {
     if (small) {
       int blocks = (nnz + 127) / 128;
       launch("attention_small_backward_dq_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)), ptrArg(dsum),
-          ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dCu), ptrArg(dSlopes),
+          ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dCu), ptrArg(dSlopes),
           heads, nnz, numSeqs);
       launch("attention_small_backward_dkdv_d" + headDim, blocks, heads, 1, 128, 0, ptrArg(bf16(dqkv)),
-          ptrArg(bf16(dctx)), ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads,
+          ptrArg(bf16(dctx)), ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads,
           nnz, numSeqs);
       return;
     }
@@ -606,9 +592,9 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(dctx)), ptrArg(bf16(ctx)), heads, nnz);
     int tiles = (maxSeqLen(cuSeqlens, numSeqs) + 63) / 64;
     launch("attention_backward_dkdv", tiles, numSeqs, heads, 128, 0, ptrArg(bf16(dqkv)), ptrArg(bf16(dctx)),
-        ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
     launch("attention_backward_dq", tiles, numSeqs, heads, 128, 0, ptrArg(bf16(dqkv)), ptrArg(bf16(dctx)),
-        ptrArg(bf16(qkv)), ptrArg(f32(probs)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
+        ptrArg(bf16(qkv)), ptrArg(f32(lse)), ptrArg(dsum), ptrArg(dCu), ptrArg(dSlopes), heads, nnz);
   }
 
   @Override
@@ -634,59 +620,41 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(out)), ptrArg(bf16(inp)), ptrArg(dRows), rows.length, width);
   }
 
-  /**
-   * The logsumexp of each row also goes to a region of the arena kept for this probs view (carved on first use): the
-   * backward pass recomputes the softmax from it and the logits, which must stay untouched until then (MosaicBert's
-   * do), so probs may not alias logits here.
-   */
+  /** The per-row losses and hits come back to the host, which sums them as every backend does. */
   @Override
-  public double crossEntropy(View probs, View logits, int[] labels, int rows, int classes, long[] correct) {
+  public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     if (rows == 0) {
-      return 0;
+      return new LossSum(0, 0);
     }
     if (bf16(probs) == bf16(logits)) {
-      throw new IllegalArgumentException("CudaBackend.crossEntropy keeps the logits for the backward pass: probs "
-          + "must not alias logits");
+      throw new IllegalArgumentException("CudaBackend.crossEntropy: probs must not alias logits, which the backward "
+          + "pass reads");
     }
-    LossRegion region = lossRegions.computeIfAbsent(probs, v -> {
-      long capacity = (buf(v).floats - v.offset()) / classes;
-      return new LossRegion(carve(4 * capacity), carve(4 * capacity), carve(4 * capacity), capacity);
-    });
-    if (region.capacity() < rows) {
-      throw new IllegalArgumentException("CudaBackend.crossEntropy: " + rows + " rows of " + classes + " classes do "
-          + "not fit the probs view (" + region.capacity() + " rows)");
-    }
-    crossEntropyLogits.put(probs, logits);
-    long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
-    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(region.losses()), ptrArg(region.hits()),
-        ptrArg(region.lse()), ptrArg(0), ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
-    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(region.lse()), rows,
+    Staging s = new Staging();
+    long dLabels = s.put(Arrays.copyOf(labels, rows));
+    long dLosses = s.take(4L * rows);
+    long dHits = s.take(4L * rows);
+    launch("cross_entropy_forward", rows, 1, 1, 256, 0, ptrArg(dLosses), ptrArg(dHits), ptrArg(f32(lse)), ptrArg(0),
+        ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
+    launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(f32(lse)), rows,
         classes);
     float[] losses = new float[rows];
-    device.read(region.losses(), losses, 0, rows);
+    device.read(dLosses, losses, 0, rows);
     int[] hits = new int[rows];
-    device.read(region.hits(), hits, rows);
-    double sum = 0;
-    for (int r = 0; r < rows; r++) {
-      sum += losses[r];
-      correct[0] += hits[r];
-    }
-    return sum;
+    device.read(dHits, hits, rows);
+    return LossSum.ofRows(rows, r -> losses[r], r -> hits[r] != 0);
   }
 
+  /** Recomputes the softmax from the logits and lse (the bf16 probs are not read). */
   @Override
-  public void crossEntropyBackward(View dlogits, View probs, int[] labels, int rows, int classes, float scale) {
+  public void crossEntropyBackward(View dlogits, View probs, View lse, View logits, int[] labels, int rows,
+      int classes, float scale) {
     if (rows == 0) {
       return;
     }
-    LossRegion region = lossRegions.get(probs);
-    View logits = crossEntropyLogits.get(probs);
-    if (region == null || logits == null) {
-      throw new IllegalStateException("CudaBackend.crossEntropyBackward before crossEntropy on the same probs view");
-    }
     long dLabels = new Staging().put(Arrays.copyOf(labels, rows));
     launch("cross_entropy_backward", rows, 1, 1, 256, 0, ptrArg(bf16(dlogits)), ptrArg(bf16(logits)),
-        ptrArg(region.lse()), ptrArg(dLabels), rows, classes, scale);
+        ptrArg(f32(lse)), ptrArg(dLabels), rows, classes, scale);
   }
 
   @Override
@@ -694,9 +662,9 @@ public final class CudaBackend implements Backend {
       float decay, int step) {
     float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
     float sqrtBias2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
-    launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)),
-        ptrArg(buf(params).kind == Kind.PARAMS ? bf16(params) : 0), ptrArg(f32(grads)), ptrArg(f32(m)),
-        ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
+    long shadow = buf(params).storage == Storage.FLOAT32_WITH_BF16_COPY ? bf16(params) : 0;
+    launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)), ptrArg(shadow), ptrArg(f32(grads)),
+        ptrArg(f32(m)), ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
   }
 
   /** Waits for every launched kernel and reports an asynchronous error. */

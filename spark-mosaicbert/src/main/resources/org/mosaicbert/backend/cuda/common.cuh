@@ -101,7 +101,7 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Counter-based randomness: the same bits as org.mosaicbert.model.Hashing, so a dropout mask drawn here is the
+// Counter-based randomness: the same bits as org.mosaicbert.random.Hashing, so a dropout mask drawn here is the
 // mask the CPU backend draws for the same (row key, site, column). Java's long arithmetic wraps modulo 2^64 and its
 // >>> is a logical shift, which is exactly unsigned long long arithmetic here.
 // ---------------------------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@
 //   add_bf16(out, a, b, n)                                              CpuBackend.add (out may alias a or b)
 //   add_bias_rows(out, bias, rows, width)    out[r, c] += bias[c]: a GEMM's bias where cuBLASLt's epilogue cannot
 //                                            take it (a bias pointer under 16-byte alignment); n = rows * width
-//   scale_f32(x, n, s)                                                  CpuBackend.scale on a float32 buffer
 //   cast_f32_to_bf16(out, inp, n) / cast_bf16_to_f32(out, inp, n)       for upload and download
 //   All of these are grid-stride over n elements.
 
@@ -165,11 +164,6 @@ add_bf16(bf16* out, const bf16* a, const bf16* b, long long n) {
 extern "C" __global__ void __launch_bounds__(256, 1)
 add_bias_rows(bf16* out, const bf16* bias, long long rows, int width) {
   EW_GRID_STRIDE_LOOP(i, rows * width) out[i] = float_to_bf16(bf16_to_float(out[i]) + bf16_to_float(bias[i % width]));
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-scale_f32(float* x, long long n, float s) {
-  EW_GRID_STRIDE_LOOP(i, n) x[i] *= s;
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)

@@ -11,6 +11,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
@@ -82,7 +84,7 @@ class CudaBackendParityTest {
     return a;
   }
 
-  /** A tensor on both backends: the same values in a buffer of the same name (the name picks the GPU's storage). */
+  /** A tensor on both backends: the same values in a buffer of the same kind (the kind picks the GPU's storage). */
   record Pair(View cpu, View gpu, int n) {
     float[] cpuValues() {
       float[] a = new float[n];
@@ -103,9 +105,9 @@ class CudaBackendParityTest {
     }
   }
 
-  static Pair pair(String kind, int n, float[] values) {
-    View c = cpu.allocate(Math.max(n, 1), kind).at(0);
-    View g = gpu.allocate(Math.max(n, 1), kind).at(0);
+  static Pair pair(BufferKind kind, int n, float[] values) {
+    View c = cpu.allocate(kind, Math.max(n, 1), kind.name()).at(0);
+    View g = gpu.allocate(kind, Math.max(n, 1), kind.name()).at(0);
     if (values != null) {
       cpu.upload(c, values, 0, n);
       gpu.upload(g, values, 0, n);
@@ -150,9 +152,9 @@ class CudaBackendParityTest {
     int rows = 77;
     int in = 128;
     int out = 384;
-    Pair x = pair("activations", rows * in, random(rnd, rows * in, 1));
-    Pair w = pair("parameters", out * in + out, random(rnd, out * in + out, 0.05));
-    Pair y = pair("activations", rows * out, null);
+    Pair x = pair(BufferKind.ACTIVATIONS, rows * in, random(rnd, rows * in, 1));
+    Pair w = pair(BufferKind.PARAMETERS, out * in + out, random(rnd, out * in + out, 0.05));
+    Pair y = pair(BufferKind.ACTIVATIONS, rows * out, null);
     View cb = w.cpu().at((long) out * in);
     View gb = w.gpu().at((long) out * in);
     cpu.linear(y.cpu(), x.cpu(), w.cpu(), cb, rows, in, out);
@@ -160,15 +162,15 @@ class CudaBackendParityTest {
     close("linear (bias epilogue)", y, OP_TOL, failures);
     // Weight and bias 8 bytes off 16-byte alignment, as a vocabulary that is not a multiple of 8 leaves the pooler and
     // classifier: the heuristic is told, and the bias is added by a kernel instead of the epilogue.
-    Pair shifted = pair("parameters", out * in + out + 4, random(rnd, out * in + out + 4, 0.05));
+    Pair shifted = pair(BufferKind.PARAMETERS, out * in + out + 4, random(rnd, out * in + out + 4, 0.05));
     View cw = shifted.cpu().at(4);
     View gw = shifted.gpu().at(4);
     cpu.linear(y.cpu(), x.cpu(), cw, cw.at((long) out * in), rows, in, out);
     gpu.linear(y.gpu(), x.gpu(), gw, gw.at((long) out * in), rows, in, out);
     close("linear (misaligned weight and bias)", y, OP_TOL, failures);
-    Pair dy = pair("activations", rows * out, random(rnd, rows * out, 1));
-    Pair dx = pair("activations", rows * in, random(rnd, rows * in, 1));
-    Pair dw = pair("gradients", out * in + out, random(rnd, out * in + out, 0.1));
+    Pair dy = pair(BufferKind.ACTIVATIONS, rows * out, random(rnd, rows * out, 1));
+    Pair dx = pair(BufferKind.ACTIVATIONS, rows * in, random(rnd, rows * in, 1));
+    Pair dw = pair(BufferKind.GRADIENTS, out * in + out, random(rnd, out * in + out, 0.1));
     cpu.linearBackward(dx.cpu(), true, dw.cpu(), dw.cpu().at((long) out * in), dy.cpu(), x.cpu(), w.cpu(), rows, in,
         out);
     gpu.linearBackward(dx.gpu(), true, dw.gpu(), dw.gpu().at((long) out * in), dy.gpu(), x.gpu(), w.gpu(), rows, in,
@@ -184,17 +186,17 @@ class CudaBackendParityTest {
     List<String> failures = new ArrayList<>();
     int n = 53;
     int h = 768;
-    Pair x = pair("activations", n * h, random(rnd, n * h, 2));
-    Pair wb = pair("parameters", 2 * h, random(rnd, 2 * h, 0.5));
-    Pair y = pair("activations", n * h, null);
-    Pair stats = pair("activations", 2 * n, null);
+    Pair x = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 2));
+    Pair wb = pair(BufferKind.PARAMETERS, 2 * h, random(rnd, 2 * h, 0.5));
+    Pair y = pair(BufferKind.ACTIVATIONS, n * h, null);
+    Pair stats = pair(BufferKind.ACTIVATIONS, 2 * n, null);
     cpu.layerNorm(y.cpu(), stats.cpu(), stats.cpu().at(n), x.cpu(), wb.cpu(), wb.cpu().at(h), n, h, 1e-12f);
     gpu.layerNorm(y.gpu(), stats.gpu(), stats.gpu().at(n), x.gpu(), wb.gpu(), wb.gpu().at(h), n, h, 1e-12f);
     close("layerNorm", y, OP_TOL, failures);
     close("layerNorm mean, rstd (float32)", stats.gpuFloat32(), stats.cpuValues(), 1e-3, failures);
-    Pair dy = pair("activations", n * h, random(rnd, n * h, 1));
-    Pair dx = pair("activations", n * h, null);
-    Pair dwb = pair("gradients", 2 * h, null);
+    Pair dy = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 1));
+    Pair dx = pair(BufferKind.ACTIVATIONS, n * h, null);
+    Pair dwb = pair(BufferKind.GRADIENTS, 2 * h, null);
     cpu.layerNormBackward(dx.cpu(), dwb.cpu(), dwb.cpu().at(h), dy.cpu(), x.cpu(), wb.cpu(), stats.cpu(),
         stats.cpu().at(n), n, h);
     gpu.layerNormBackward(dx.gpu(), dwb.gpu(), dwb.gpu().at(h), dy.gpu(), x.gpu(), wb.gpu(), stats.gpu(),
@@ -203,13 +205,13 @@ class CudaBackendParityTest {
     close("layerNormBackward dweight, dbias", dwb, OP_TOL, failures);
 
     int inter = 256;
-    Pair g = pair("activations", n * 2 * inter, random(rnd, n * 2 * inter, 1.5));
-    Pair o = pair("activations", n * inter, null);
+    Pair g = pair(BufferKind.ACTIVATIONS, n * 2 * inter, random(rnd, n * 2 * inter, 1.5));
+    Pair o = pair(BufferKind.ACTIVATIONS, n * inter, null);
     cpu.geglu(o.cpu(), g.cpu(), n, inter);
     gpu.geglu(o.gpu(), g.gpu(), n, inter);
     close("geglu", o, OP_TOL, failures);
-    Pair dout = pair("activations", n * inter, random(rnd, n * inter, 1));
-    Pair dg = pair("activations", n * 2 * inter, null);
+    Pair dout = pair(BufferKind.ACTIVATIONS, n * inter, random(rnd, n * inter, 1));
+    Pair dg = pair(BufferKind.ACTIVATIONS, n * 2 * inter, null);
     cpu.gegluBackward(dg.cpu(), dout.cpu(), g.cpu(), n, inter);
     gpu.gegluBackward(dg.gpu(), dout.gpu(), g.gpu(), n, inter);
     close("gegluBackward", dg, OP_TOL, failures);
@@ -258,29 +260,29 @@ class CudaBackendParityTest {
     SplittableRandom rnd = new SplittableRandom(seed);
     int h = heads * d;
     int[] cu = new int[lengths.length + 1];
-    long[] probsOffsets = new long[lengths.length];
-    long probs = 0;
+    long cpuState = 0;
+    long gpuState = 0;
     for (int b = 0; b < lengths.length; b++) {
       cu[b + 1] = cu[b] + lengths[b];
-      probsOffsets[b] = probs;
-      probs += (long) heads * lengths[b] * lengths[b];
+      cpuState += cpu.attentionStateFloats(heads, lengths[b]);
+      gpuState += gpu.attentionStateFloats(heads, lengths[b]);
     }
     int nnz = cu[lengths.length];
     float[] slopes = AlibiSlopes.of(heads);
     String what = "attention, head dim " + d + ", lengths " + java.util.Arrays.toString(lengths) + ": ";
-    Pair qkv = pair("activations", nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
-    Pair ctx = pair("activations", nnz * h, null);
-    View cpuProbs = cpu.allocate(probs, "activations: probs").at(0);
-    View gpuLse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
-    cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
-    gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length, heads, d, slopes);
+    Pair qkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, random(rnd, nnz * 3 * h, 1));
+    Pair ctx = pair(BufferKind.ACTIVATIONS, nnz * h, null);
+    View cpuProbs = cpu.allocate(BufferKind.ACTIVATIONS, Math.max(1, cpuState), "probs").at(0);
+    View gpuLse = gpu.allocate(BufferKind.ACTIVATIONS, Math.max(1, gpuState), "lse").at(0);
+    cpu.attention(ctx.cpu(), cpuProbs, qkv.cpu(), cu, lengths.length, heads, d, slopes);
+    gpu.attention(ctx.gpu(), gpuLse, qkv.gpu(), cu, lengths.length, heads, d, slopes);
     close(what + "ctx", ctx, OP_TOL, failures);
-    Pair dctx = pair("activations", nnz * h, random(rnd, nnz * h, 1));
-    Pair dqkv = pair("activations", nnz * 3 * h, null);
-    cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, probsOffsets, lengths.length,
-        heads, d);
-    gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, probsOffsets, lengths.length,
-        heads, d);
+    Pair dctx = pair(BufferKind.ACTIVATIONS, nnz * h, random(rnd, nnz * h, 1));
+    Pair dqkv = pair(BufferKind.ACTIVATIONS, nnz * 3 * h, null);
+    cpu.attentionBackward(dqkv.cpu(), dctx.cpu(), ctx.cpu(), cpuProbs, qkv.cpu(), cu, lengths.length, heads, d,
+        slopes);
+    gpu.attentionBackward(dqkv.gpu(), dctx.gpu(), ctx.gpu(), gpuLse, qkv.gpu(), cu, lengths.length, heads, d,
+        slopes);
     float[] got = dqkv.gpuValues();
     float[] want = dqkv.cpuValues();
     for (int third = 0; third < 3; third++) {
@@ -304,21 +306,20 @@ class CudaBackendParityTest {
     for (int r = 0; r < rows; r++) {
       labels[r] = rnd.nextInt(v);
     }
-    Pair logits = pair("activations", rows * v, random(rnd, rows * v, 3));
-    Pair probs = pair("activations", rows * v, null);
-    long[] cc = new long[1];
-    long[] gc = new long[1];
-    // A smaller batch first: the backend's loss memory must take a later, larger one (MLM micro-batches vary).
-    gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, 7, v, new long[1]);
-    double cl = cpu.crossEntropy(probs.cpu(), logits.cpu(), labels, rows, v, cc);
-    double gl = gpu.crossEntropy(probs.gpu(), logits.gpu(), labels, rows, v, gc);
-    System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl, gl, cc[0], gc[0]);
-    if (Math.abs(cl - gl) > 1e-3 * Math.abs(cl)) {
-      failures.add("crossEntropy loss " + gl + " vs " + cl);
+    Pair logits = pair(BufferKind.ACTIVATIONS, rows * v, random(rnd, rows * v, 3));
+    Pair probs = pair(BufferKind.ACTIVATIONS, rows * v, null);
+    Pair lse = pair(BufferKind.ACTIVATIONS, rows, null);
+    LossSum cl = cpu.crossEntropy(probs.cpu(), lse.cpu(), logits.cpu(), labels, rows, v);
+    LossSum gl = gpu.crossEntropy(probs.gpu(), lse.gpu(), logits.gpu(), labels, rows, v);
+    System.err.printf("crossEntropy: cpu %.6f gpu %.6f, correct %d / %d%n", cl.sum(), gl.sum(), cl.correct(),
+        gl.correct());
+    if (Math.abs(cl.sum() - gl.sum()) > 1e-3 * Math.abs(cl.sum())) {
+      failures.add("crossEntropy loss " + gl.sum() + " vs " + cl.sum());
     }
     close("crossEntropy probabilities", probs, OP_TOL, failures);
-    cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), labels, rows, v, 1f / rows);
-    gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), labels, rows, v, 1f / rows);
+    close("crossEntropy logsumexp (float32)", lse.gpuFloat32(), lse.cpuValues(), 1e-5, failures);
+    cpu.crossEntropyBackward(probs.cpu(), probs.cpu(), lse.cpu(), logits.cpu(), labels, rows, v, 1f / rows);
+    gpu.crossEntropyBackward(probs.gpu(), probs.gpu(), lse.gpu(), logits.gpu(), labels, rows, v, 1f / rows);
     close("crossEntropyBackward", probs, OP_TOL, failures);
 
     int n = 300;
@@ -330,19 +331,19 @@ class CudaBackendParityTest {
       ids[i] = i % 7 == 0 ? 0 : i % 3 == 0 ? 4 : rnd.nextInt(vocab); // many repeats of id 4: several segments
       types[i] = rnd.nextInt(2);
     }
-    Pair table = pair("parameters", (vocab + 2) * hidden, random(rnd, (vocab + 2) * hidden, 0.1));
-    Pair emb = pair("activations", n * hidden, null);
+    Pair table = pair(BufferKind.PARAMETERS, (vocab + 2) * hidden, random(rnd, (vocab + 2) * hidden, 0.1));
+    Pair emb = pair(BufferKind.ACTIVATIONS, n * hidden, null);
     cpu.embedding(emb.cpu(), ids, types, table.cpu(), table.cpu().at((long) vocab * hidden), n, hidden);
     gpu.embedding(emb.gpu(), ids, types, table.gpu(), table.gpu().at((long) vocab * hidden), n, hidden);
     close("embedding", emb, OP_TOL, failures);
-    Pair demb = pair("gradients", (vocab + 2) * hidden, null);
-    Pair dout = pair("activations", n * hidden, random(rnd, n * hidden, 1));
+    Pair demb = pair(BufferKind.GRADIENTS, (vocab + 2) * hidden, null);
+    Pair dout = pair(BufferKind.ACTIVATIONS, n * hidden, random(rnd, n * hidden, 1));
     cpu.embeddingBackward(demb.cpu(), demb.cpu().at((long) vocab * hidden), dout.cpu(), ids, types, n, hidden, 0);
     gpu.embeddingBackward(demb.gpu(), demb.gpu().at((long) vocab * hidden), dout.gpu(), ids, types, n, hidden, 0);
     close("embeddingBackward (segmented scatter-add)", demb, 1e-5, failures);
 
     int[] pick = {3, 17, 5, 299, 0};
-    Pair gathered = pair("activations", pick.length * hidden, null);
+    Pair gathered = pair(BufferKind.ACTIVATIONS, pick.length * hidden, null);
     cpu.gatherRows(gathered.cpu(), dout.cpu(), pick, hidden);
     gpu.gatherRows(gathered.gpu(), dout.gpu(), pick, hidden);
     close("gatherRows", gathered, 0, failures);
@@ -352,10 +353,10 @@ class CudaBackendParityTest {
 
     int size = 100_003;
     float[] p0 = random(rnd, size, 0.1);
-    Pair params = pair("parameters", size, p0);
-    Pair grads = pair("gradients", size, random(rnd, size, 0.01));
-    Pair m = pair("adamw.m", size, null);
-    Pair vv = pair("adamw.v", size, null);
+    Pair params = pair(BufferKind.PARAMETERS, size, p0);
+    Pair grads = pair(BufferKind.GRADIENTS, size, random(rnd, size, 0.01));
+    Pair m = pair(BufferKind.OPTIMIZER_STATE, size, null);
+    Pair vv = pair(BufferKind.OPTIMIZER_STATE, size, null);
     for (int step = 1; step <= 3; step++) {
       cpu.adamw(params.cpu(), grads.cpu(), m.cpu(), vv.cpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);
       gpu.adamw(params.gpu(), grads.gpu(), m.gpu(), vv.gpu(), size, 1e-3f, 0.9f, 0.98f, 1e-6f, 1e-5f, step);
@@ -383,7 +384,7 @@ class CudaBackendParityTest {
       List<String> failures = new ArrayList<>();
       try (MosaicBert onCpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, new CpuBackend(4), capacity);
           MosaicBert onGpu = new MosaicBert(c, ParameterLayout.Heads.BOTH, newBackend(1L << 30), capacity)) {
-        ModelWeights.initialize(onCpu, 3);
+        onCpu.setAllParameters(ModelWeights.initial(onCpu.layout(), onCpu.config(), 3));
         for (ParameterLayout.Tensor t : onCpu.layout().tensors()) {
           float[] values = onCpu.parameter(t.name());
           for (int i = 0; i < values.length; i++) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.cpu.CpuBackend;
 
 class CudaProbeTest {
@@ -20,9 +21,9 @@ class CudaProbeTest {
       assertTrue(first.describe().startsWith("no usable CUDA device ("), first.describe());
     }
     try (CpuBackend cpu = new CpuBackend(1)) {
-      var a = cpu.allocate(4, "a").at(0);
-      var b = cpu.allocate(4, "b").at(0);
-      var out = cpu.allocate(2, "out").at(0);
+      var a = cpu.allocate(BufferKind.ACTIVATIONS, 4, "a").at(0);
+      var b = cpu.allocate(BufferKind.ACTIVATIONS, 4, "b").at(0);
+      var out = cpu.allocate(BufferKind.ACTIVATIONS, 2, "out").at(0);
       cpu.upload(a, new float[] {1, 2, 3, 4}, 0, 4);
       cpu.upload(b, new float[] {1, 0, 0, 1}, 0, 4);
       cpu.linear(out, a, b, null, 1, 2, 2);

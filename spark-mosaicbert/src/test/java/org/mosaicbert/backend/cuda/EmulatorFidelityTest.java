@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.model.AlibiSlopes;
 
@@ -48,11 +49,15 @@ class EmulatorFidelityTest {
     }
     int nnz = cu[lengths.length];
     try (CudaBackend gpu = new CudaBackend(new EmulatedDevice(replacedSources), 1L << 26)) {
-      View qkv = gpu.allocate(3L * nnz * h, "activations: qkv").at(0);
+      View qkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "qkv").at(0);
       gpu.upload(qkv, CudaBackendParityTest.random(new SplittableRandom(3), 3 * nnz * h, 1), 0, 3 * nnz * h);
-      View ctx = gpu.allocate((long) nnz * h, "activations: ctx").at(0);
-      View lse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
-      gpu.attention(ctx, lse, qkv, cu, new long[lengths.length], lengths.length, heads, d, AlibiSlopes.of(heads));
+      View ctx = gpu.allocate(BufferKind.ACTIVATIONS, (long) nnz * h, "ctx").at(0);
+      long state = 0;
+      for (int length : lengths) {
+        state += gpu.attentionStateFloats(heads, length);
+      }
+      View lse = gpu.allocate(BufferKind.ACTIVATIONS, state, "attention state").at(0);
+      gpu.attention(ctx, lse, qkv, cu, lengths.length, heads, d, AlibiSlopes.of(heads));
       float[] out = new float[nnz * h];
       gpu.download(out, 0, ctx, nnz * h);
       return out;

@@ -12,6 +12,7 @@ import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
@@ -225,7 +226,7 @@ public final class GpuCheck {
     CudaBackend backend = new CudaBackend(device, emulated ? 1L << 28 : 48L << 30);
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, backend,
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
-      ModelWeights.initialize(model, 1);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(backend, model.layout().size(),
           DecoupledAdamW.Hyper.mosaicBertPretraining());
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
@@ -308,26 +309,25 @@ public final class GpuCheck {
       cu[b] = b * seqLen;
     }
     float[] slopes = org.mosaicbert.model.AlibiSlopes.of(heads);
-    long[] probsOffsets = new long[batchSize];
     try (CudaBackend gpu = new CudaBackend(0, 4L << 30)) {
       SplittableRandom rnd = new SplittableRandom(9);
-      var qkv = gpu.allocate(3L * nnz * h, "activations: qkv").at(0);
+      var qkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "qkv").at(0);
       gpu.upload(qkv, CudaBackendParityTest.random(rnd, 3 * nnz * h, 1), 0, 3 * nnz * h);
-      var ctx = gpu.allocate((long) nnz * h, "activations: ctx").at(0);
-      var lse = gpu.allocate((long) heads * nnz, "activations: lse").at(0);
-      var dctx = gpu.allocate((long) nnz * h, "activations: dctx").at(0);
+      var ctx = gpu.allocate(BufferKind.ACTIVATIONS, (long) nnz * h, "ctx").at(0);
+      var lse = gpu.allocate(BufferKind.ACTIVATIONS, (long) heads * nnz, "lse").at(0);
+      var dctx = gpu.allocate(BufferKind.ACTIVATIONS, (long) nnz * h, "dctx").at(0);
       gpu.upload(dctx, CudaBackendParityTest.random(rnd, nnz * h, 1), 0, nnz * h);
-      var dqkv = gpu.allocate(3L * nnz * h, "activations: dqkv").at(0);
-      var scores = gpu.allocate((long) batchSize * seqLen * seqLen, "activations: scores").at(0);
+      var dqkv = gpu.allocate(BufferKind.ACTIVATIONS, 3L * nnz * h, "dqkv").at(0);
+      var scores = gpu.allocate(BufferKind.ACTIVATIONS, (long) batchSize * seqLen * seqLen, "scores").at(0);
       double forward = Double.MAX_VALUE;
       double both = Double.MAX_VALUE;
       for (int i = 0; i <= iterations; i++) {
         gpu.synchronize();
         long t0 = System.nanoTime();
-        gpu.attention(ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d, slopes);
+        gpu.attention(ctx, lse, qkv, cu, batchSize, heads, d, slopes);
         gpu.synchronize();
         long t1 = System.nanoTime();
-        gpu.attentionBackward(dqkv, dctx, ctx, lse, qkv, cu, probsOffsets, batchSize, heads, d);
+        gpu.attentionBackward(dqkv, dctx, ctx, lse, qkv, cu, batchSize, heads, d, slopes);
         gpu.synchronize();
         long t2 = System.nanoTime();
         if (i > 0) {

@@ -1,4 +1,4 @@
-package org.mosaicbert.model;
+package org.mosaicbert.bench;
 
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
@@ -12,6 +12,9 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
+import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.MlmMasking;
@@ -54,16 +57,16 @@ public final class EngineBenchmark {
         + (double) config.hiddenSize() * config.vocabSize());
     double trainFlops = 6.0 * encoderParams * tokens + attention + head;
     double inferenceFlops = trainFlops / 3;
-    out.printf("model: hidden %d, layers %d, heads %d, intermediate %d, vocab %d; batch %d x %d = %d tokens, %d masked%n",
-        config.hiddenSize(), config.numLayers(), config.numHeads(), config.intermediateSize(), config.vocabSize(),
-        batchSize, seqLen, tokens, masked);
+    out.printf("model: hidden %d, layers %d, heads %d, intermediate %d, vocab %d; batch %d x %d = %d tokens, "
+        + "%d masked%n", config.hiddenSize(), config.numLayers(), config.numHeads(), config.intermediateSize(),
+        config.vocabSize(), batchSize, seqLen, tokens, masked);
     out.printf("FLOPs counted the MFU way: training = 6 x %,d encoder parameters x tokens + attention 12 x layers x "
         + "hidden x sum(S^2) + MLM head 6 x masked x (H^2 + H x V) = %.1f GFLOP; inference = a third = %.1f GFLOP%n",
         encoderParams, trainFlops / 1e9, inferenceFlops / 1e9);
 
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(threads),
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
-      ModelWeights.initialize(model, 1);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
           DecoupledAdamW.Hyper.mosaicBertPretraining());
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
@@ -109,7 +112,7 @@ public final class EngineBenchmark {
     SplittableRandom rnd = new SplittableRandom(3);
     try (MosaicBert model = new MosaicBert(classifier, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(threads),
         new MosaicBert.Capacity(batchSize * longest, batchSize, longest, 1))) {
-      ModelWeights.initialize(model, 1);
+      model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       List<UnpaddedBatch> batches = new ArrayList<>();
       for (int from = 0; from < lengths.length; from += batchSize) {
         List<Sample> part = new ArrayList<>();

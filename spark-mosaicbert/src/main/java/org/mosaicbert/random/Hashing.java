@@ -1,4 +1,4 @@
-package org.mosaicbert.model;
+package org.mosaicbert.random;
 
 /**
  * Counter-based randomness: every random number is a hash of the key of what it decides (seed, epoch, sample,
