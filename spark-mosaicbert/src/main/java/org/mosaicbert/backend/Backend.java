@@ -59,6 +59,31 @@ public interface Backend extends AutoCloseable {
    */
   void dropout(View x, int rows, int width, float p, long[] rowKeys, long site);
 
+  /**
+   * The end of a post-LN block: x ← dropout(x) + residual, then out[n, H] = LayerNorm(x) · w + b with mean[n] and
+   * rstd[n] kept. On entry x holds the branch's output; on exit, what was normalised (the backward pass reads it).
+   * The default makes the three passes {@link #dropout}, {@link #add} and {@link #layerNorm}; a backend may fuse them
+   * into one, with the same result.
+   */
+  default void dropoutResidualLayerNorm(View out, View mean, View rstd, View x, View residual, View w, View b, int n,
+      int hidden, float eps, float p, long[] rowKeys, long site) {
+    dropout(x, n, hidden, p, rowKeys, site);
+    add(x, x, residual, (long) n * hidden);
+    layerNorm(out, mean, rstd, x, w, b, n, hidden, eps);
+  }
+
+  /**
+   * Its backward pass: dResidual = LayerNorm'ᵀ·dout, what flows to the residual; dBranch = dropout(dResidual), what
+   * flows into the branch (p = 0: a copy); dw and db accumulate as in {@link #layerNormBackward}. The default makes
+   * the three passes; a backend may fuse them.
+   */
+  default void dropoutResidualLayerNormBackward(View dResidual, View dBranch, View dw, View db, View dout, View x,
+      View w, View mean, View rstd, int n, int hidden, float p, long[] rowKeys, long site) {
+    layerNormBackward(dResidual, dw, db, dout, x, w, mean, rstd, n, hidden);
+    copy(dBranch, dResidual, (long) n * hidden);
+    dropout(dBranch, n, hidden, p, rowKeys, site);
+  }
+
   /** out[n, I] = GELU(g[:, :I]) ⊙ g[:, I:] with g [n, 2I] (exact erf GELU on the first half). */
   void geglu(View out, View g, int n, int intermediate);
 

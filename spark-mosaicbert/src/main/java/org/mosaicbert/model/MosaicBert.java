@@ -237,20 +237,20 @@ public final class MosaicBert implements AutoCloseable {
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
       backend.linear(a.ln1In(), a.ctx(), param(layerName(l, "attention.output.dense.weight")),
           param(layerName(l, "attention.output.dense.bias")), n, h, h);
-      backend.dropout(a.ln1In(), n, h, pHidden, rowKeys, siteAttention(l));
-      backend.add(a.ln1In(), a.ln1In(), x, (long) n * h);
-      backend.layerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(),
+      backend.dropoutResidualLayerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(), x,
           param(layerName(l, "attention.output.LayerNorm.weight")),
-          param(layerName(l, "attention.output.LayerNorm.bias")), n, h, (float) config.layerNormEps());
+          param(layerName(l, "attention.output.LayerNorm.bias")), n, h, (float) config.layerNormEps(), pHidden,
+          rowKeys, siteAttention(l));
       // GeGLU: LN(a + wo(dropout(GELU(gate) ⊙ lin))).
       backend.linear(a.g(), a.a(), param(layerName(l, "mlp.gated_layers.weight")), null, n, h, 2 * inter);
       backend.geglu(a.m(), a.g(), n, inter);
       backend.dropout(a.m(), n, inter, pHidden, rowKeys, siteMlp(l));
       backend.linear(a.ln2In(), a.m(), param(layerName(l, "mlp.wo.weight")), param(layerName(l, "mlp.wo.bias")), n,
           inter, h);
-      backend.add(a.ln2In(), a.ln2In(), a.a(), (long) n * h);
-      backend.layerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), param(layerName(l, "mlp.layernorm.weight")),
-          param(layerName(l, "mlp.layernorm.bias")), n, h, (float) config.layerNormEps());
+      // No dropout here: the MLP's is on m, before wo.
+      backend.dropoutResidualLayerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), a.a(),
+          param(layerName(l, "mlp.layernorm.weight")), param(layerName(l, "mlp.layernorm.bias")), n, h,
+          (float) config.layerNormEps(), 0f, rowKeys, siteMlp(l));
     }
     return switch (objective) {
       case MLM -> mlmForward();
@@ -364,21 +364,21 @@ public final class MosaicBert implements AutoCloseable {
     for (int l = config.numLayers() - 1; l >= 0; l--) {
       LayerViews a = layers[l];
       // dX holds d(output of layer l).
-      backend.layerNormBackward(dLn, grad(layerName(l, "mlp.layernorm.weight")),
+      // dA: the residual around the MLP; dLn: into wo.
+      backend.dropoutResidualLayerNormBackward(dA, dLn, grad(layerName(l, "mlp.layernorm.weight")),
           grad(layerName(l, "mlp.layernorm.bias")), dX, a.ln2In(), param(layerName(l, "mlp.layernorm.weight")),
-          a.ln2Mean(), a.ln2Rstd(), n, h);
+          a.ln2Mean(), a.ln2Rstd(), n, h, 0f, rowKeys, siteMlp(l));
       backend.linearBackward(dM, false, grad(layerName(l, "mlp.wo.weight")), grad(layerName(l, "mlp.wo.bias")), dLn,
           a.m(), param(layerName(l, "mlp.wo.weight")), n, inter, h);
       backend.dropout(dM, n, inter, pHidden, rowKeys, siteMlp(l));
       backend.gegluBackward(dG, dM, a.g(), n, inter);
-      backend.copy(dA, dLn, (long) n * h); // the residual around the MLP
       backend.linearBackward(dA, true, grad(layerName(l, "mlp.gated_layers.weight")), null, dG, a.a(),
           param(layerName(l, "mlp.gated_layers.weight")), n, h, 2 * inter);
-      backend.layerNormBackward(dLn, grad(layerName(l, "attention.output.LayerNorm.weight")),
+      // dX: the residual around attention; dLn: into the attention output's dropout and dense layer.
+      backend.dropoutResidualLayerNormBackward(dX, dLn, grad(layerName(l, "attention.output.LayerNorm.weight")),
           grad(layerName(l, "attention.output.LayerNorm.bias")), dA, a.ln1In(),
-          param(layerName(l, "attention.output.LayerNorm.weight")), a.ln1Mean(), a.ln1Rstd(), n, h);
-      backend.copy(dX, dLn, (long) n * h); // the residual around attention
-      backend.dropout(dLn, n, h, pHidden, rowKeys, siteAttention(l));
+          param(layerName(l, "attention.output.LayerNorm.weight")), a.ln1Mean(), a.ln1Rstd(), n, h, pHidden,
+          rowKeys, siteAttention(l));
       backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
           grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
           param(layerName(l, "attention.output.dense.weight")), n, h, h);

@@ -459,6 +459,36 @@ public final class CudaBackend implements Backend {
         ptrArg(partials), blocks, hidden);
   }
 
+  /** One pass of layernorm_forward: the branch's dropout, the residual and the LayerNorm (see layernorm.cu). */
+  @Override
+  public void dropoutResidualLayerNorm(View out, View mean, View rstd, View x, View residual, View w, View b, int n,
+      int hidden, float eps, float p, long[] rowKeys, long site) {
+    checkLayerNormWidth(hidden);
+    if (n == 0) {
+      return;
+    }
+    long keys = p > 0 ? new Staging().put(Arrays.copyOf(rowKeys, n)) : 0;
+    launch("layernorm_forward", (n + 7) / 8, 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(x)), ptrArg(f32(mean)),
+        ptrArg(f32(rstd)), ptrArg(bf16(x)), ptrArg(bf16(residual)), ptrArg(bf16(w)), ptrArg(bf16(b)), n, hidden, eps,
+        p, ptrArg(keys), site);
+  }
+
+  /** One pass of layernorm_backward writes both gradients, the residual's and the branch's (see layernorm.cu). */
+  @Override
+  public void dropoutResidualLayerNormBackward(View dResidual, View dBranch, View dw, View db, View dout, View x,
+      View w, View mean, View rstd, int n, int hidden, float p, long[] rowKeys, long site) {
+    checkLayerNormWidth(hidden);
+    int blocks = Math.max(1, Math.min(LN_BACKWARD_BLOCKS, (n + 3) / 4));
+    Staging staging = new Staging(); // one for the call: a second would carve the same bytes again
+    long keys = p > 0 && n > 0 ? staging.put(Arrays.copyOf(rowKeys, n)) : 0;
+    long partials = staging.take(4L * blocks * 2 * hidden);
+    launch("layernorm_backward", blocks, 1, 1, 128, 32 * hidden, ptrArg(bf16(dResidual)), ptrArg(bf16(dBranch)),
+        ptrArg(partials), ptrArg(bf16(dout)), ptrArg(bf16(x)), ptrArg(bf16(w)), ptrArg(f32(mean)),
+        ptrArg(f32(rstd)), n, hidden, p, ptrArg(keys), site);
+    launch("layernorm_param_grads", (hidden + 255) / 256, 1, 1, 256, 0, ptrArg(f32(dw)), ptrArg(f32(db)),
+        ptrArg(partials), blocks, hidden);
+  }
+
   /** layernorm.cu keeps a row in registers, 4 chunks of 256 columns at most, in multiples of 8 (every preset). */
   private static void checkLayerNormWidth(int hidden) {
     if (hidden > 1024 || hidden % 8 != 0) {

@@ -244,6 +244,45 @@ class CudaBackendParityTest {
     assertTrue(failures.isEmpty(), String.join("\n", failures));
   }
 
+  /** The post-LN block end, fused into one kernel each way on CUDA, against the CPU's three passes. */
+  @Test
+  void dropoutResidualLayerNormAndItsBackward() {
+    SplittableRandom rnd = new SplittableRandom(7);
+    List<String> failures = new ArrayList<>();
+    int n = 37;
+    int h = 256;
+    long[] keys = new long[n];
+    for (int r = 0; r < n; r++) {
+      keys[r] = rnd.nextLong();
+    }
+    for (float p : new float[] {0f, 0.1f}) {
+      String what = "dropoutResidualLayerNorm, p " + p + ": ";
+      Pair x = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 2));
+      Pair residual = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 1));
+      Pair wb = pair(BufferKind.PARAMETERS, 2 * h, random(rnd, 2 * h, 0.5));
+      Pair y = pair(BufferKind.ACTIVATIONS, n * h, null);
+      Pair stats = pair(BufferKind.ACTIVATIONS, 2 * n, null);
+      cpu.dropoutResidualLayerNorm(y.cpu(), stats.cpu(), stats.cpu().at(n), x.cpu(), residual.cpu(), wb.cpu(),
+          wb.cpu().at(h), n, h, 1e-12f, p, keys, 9);
+      gpu.dropoutResidualLayerNorm(y.gpu(), stats.gpu(), stats.gpu().at(n), x.gpu(), residual.gpu(), wb.gpu(),
+          wb.gpu().at(h), n, h, 1e-12f, p, keys, 9);
+      close(what + "x (dropout + residual)", x, OP_TOL, failures);
+      close(what + "out", y, OP_TOL, failures);
+      Pair dy = pair(BufferKind.ACTIVATIONS, n * h, random(rnd, n * h, 1));
+      Pair dResidual = pair(BufferKind.ACTIVATIONS, n * h, null);
+      Pair dBranch = pair(BufferKind.ACTIVATIONS, n * h, null);
+      Pair dwb = pair(BufferKind.GRADIENTS, 2 * h, null);
+      cpu.dropoutResidualLayerNormBackward(dResidual.cpu(), dBranch.cpu(), dwb.cpu(), dwb.cpu().at(h), dy.cpu(),
+          x.cpu(), wb.cpu(), stats.cpu(), stats.cpu().at(n), n, h, p, keys, 9);
+      gpu.dropoutResidualLayerNormBackward(dResidual.gpu(), dBranch.gpu(), dwb.gpu(), dwb.gpu().at(h), dy.gpu(),
+          x.gpu(), wb.gpu(), stats.gpu(), stats.gpu().at(n), n, h, p, keys, 9);
+      close(what + "dResidual", dResidual, OP_TOL, failures);
+      close(what + "dBranch", dBranch, OP_TOL, failures);
+      close(what + "dweight, dbias", dwb, OP_TOL, failures);
+    }
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
   @Test
   void attentionForwardAndBackwardOverUnpaddedSequences() {
     List<String> failures = new ArrayList<>();
