@@ -41,7 +41,19 @@ public final class MosaicBert implements AutoCloseable {
   public record Randomness(long seed, long epoch) {}
 
   /** What a forward pass measured: the loss summed over {@code count} rows, and the rows predicted right. */
-  public record Loss(double sum, long count, long correct) {}
+  /**
+   * A forward pass's loss: its sum over {@code count} scored rows and the rows scored right, read from the backend
+   * when first asked for (see {@link LossSum}).
+   */
+  public record Loss(LossSum measured, long count) {
+    public double sum() {
+      return measured.sum();
+    }
+
+    public long correct() {
+      return measured.correct();
+    }
+  }
 
   private static final Logger LOG = LoggerFactory.getLogger(MosaicBert.class);
   private static final long SITE_EMBEDDINGS = 1;
@@ -255,7 +267,7 @@ public final class MosaicBert implements AutoCloseable {
     return switch (objective) {
       case MLM -> mlmForward();
       case CLASSIFICATION -> classifierForward(train);
-      case ENCODE -> new Loss(0, 0, 0);
+      case ENCODE -> new Loss(LossSum.of(0, 0), 0);
     };
   }
 
@@ -301,7 +313,7 @@ public final class MosaicBert implements AutoCloseable {
     backend.linear(logits, t3, param("bert.embeddings.word_embeddings.weight"), param("cls.predictions.decoder.bias"),
         m, h, config.vocabSize());
     LossSum sum = backend.crossEntropy(mlmProbs, mlmLse, logits, batch.mlmLabels(), m, config.vocabSize());
-    return new Loss(sum.sum(), m, sum.correct());
+    return new Loss(sum, m);
   }
 
   private Loss classifierForward(boolean train) {
@@ -323,10 +335,10 @@ public final class MosaicBert implements AutoCloseable {
         double d = regressionPredictions[i] - batch.classLabels()[i];
         sum += d * d;
       }
-      return new Loss(sum, b, 0);
+      return new Loss(LossSum.of(sum, 0), b);
     }
     LossSum sum = backend.crossEntropy(clsProbs, clsLse, clsLogits, classIndices(), b, c);
-    return new Loss(sum.sum(), b, sum.correct());
+    return new Loss(sum, b);
   }
 
   private int[] classIndices() {

@@ -106,12 +106,16 @@ public final class DataParallelTrainer {
         collective.allReduceSum(counts);
         double divisor = Math.max(1, counts[0]);
         model.zeroGradients();
+        MosaicBert.Randomness randomness = new MosaicBert.Randomness(plan.seed(), step);
+        List<MosaicBert.Loss> losses = new ArrayList<>(microBatches.size());
+        for (UnpaddedBatch batch : microBatches) {
+          losses.add(model.forward(batch, plan.objective(), randomness));
+          model.backward(divisor);
+        }
+        // Read once the step's passes are all queued: a GPU computes on while each loss waits on the device.
         double lossSum = 0;
         long correct = 0;
-        MosaicBert.Randomness randomness = new MosaicBert.Randomness(plan.seed(), step);
-        for (UnpaddedBatch batch : microBatches) {
-          MosaicBert.Loss loss = model.forward(batch, plan.objective(), randomness);
-          model.backward(divisor);
+        for (MosaicBert.Loss loss : losses) {
           lossSum += loss.sum();
           correct += loss.correct();
         }

@@ -58,6 +58,8 @@ public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
   private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
+  /** Device slots of crossEntropy's sums ({sum, correct} as two doubles), reused in turn. */
+  private static final int LOSS_SLOTS = 4096;
   /** Floats converted per round trip through the staging region in upload and download of bf16 tensors. */
   private static final int STAGING_CHUNK = 4 << 20;
   private static final int LN_BACKWARD_BLOCKS = 256;
@@ -103,6 +105,8 @@ public final class CudaBackend implements Backend {
   private final long arenaBytes;
   private long arenaUsed;
   private final long staging;
+  private final long lossSlots;
+  private long lossCalls;
   private boolean closed;
 
   /** The system property that sets the share of the device's free memory {@link #open} takes for its arena. */
@@ -143,6 +147,7 @@ public final class CudaBackend implements Backend {
       throw e;
     }
     this.staging = carve(STAGING_BYTES);
+    this.lossSlots = carve(16L * LOSS_SLOTS);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -654,7 +659,7 @@ public final class CudaBackend implements Backend {
   @Override
   public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     if (rows == 0) {
-      return new LossSum(0, 0);
+      return LossSum.of(0, 0);
     }
     if (bf16(probs) == bf16(logits)) {
       throw new IllegalArgumentException("CudaBackend.crossEntropy: probs must not alias logits, which the backward "
@@ -668,11 +673,20 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(logits)), ptrArg(dLabels), rows, classes, 1f);
     launch("softmax_rows", rows, 1, 1, 256, 0, ptrArg(bf16(probs)), ptrArg(bf16(logits)), ptrArg(f32(lse)), rows,
         classes);
-    float[] losses = new float[rows];
-    device.read(dLosses, losses, 0, rows);
-    int[] hits = new int[rows];
-    device.read(dHits, hits, rows);
-    return LossSum.ofRows(rows, r -> losses[r], r -> hits[r] != 0);
+    // Summed on the device into a slot of its own, read when the caller asks: no wait per micro-batch.
+    long call = lossCalls++;
+    long slot = lossSlots + 16 * (call % LOSS_SLOTS);
+    launch("loss_sum", 1, 1, 1, 256, 0, ptrArg(slot), ptrArg(dLosses), ptrArg(dHits), rows);
+    return LossSum.deferred(() -> {
+      if (lossCalls - call > LOSS_SLOTS) {
+        throw new IllegalStateException("CudaBackend: a loss read after " + LOSS_SLOTS + " later crossEntropy calls "
+            + "reused its slot; read each step's losses before the next step");
+      }
+      int[] words = new int[4];
+      device.read(slot, words, 4);
+      return new double[] {Double.longBitsToDouble((words[1] & 0xffffffffL) << 32 | (words[0] & 0xffffffffL)),
+          Double.longBitsToDouble((words[3] & 0xffffffffL) << 32 | (words[2] & 0xffffffffL))};
+    });
   }
 
   /** Recomputes the softmax from the logits and lse (the bf16 probs are not read). */

@@ -17,8 +17,8 @@
 //   losses[r]  = logsumexp(logits[r]) - logits[r][labels[r]]       (float32 from bf16 logits)
 //   correct[r] = 1 when the first largest logit of row r is at labels[r], else 0 (CpuBackend's argmax: first max)
 //   dlogits[r] = (softmax(logits[r]) - onehot(labels[r])) * scale
-// The host sums losses and correct in row order (in double, as CpuBackend does) after copying them back: rows are
-// at most the masked tokens of a micro-batch. A row whose label is negative is not scored: loss 0, correct 0,
+// loss_sum adds them up on the device (in double, a fixed order: the same bits every run), so that the host reads
+// two numbers when it wants them, not every row after every micro-batch. A row whose label is negative is not scored: loss 0, correct 0,
 // gradient 0 (CpuBackend never receives such rows; this only makes an ignore label safe here).
 //
 // Entry points (grid = rows (<= 2^31 - 1), block 256, no dynamic shared memory; V % 8 == 0 reads 16 bytes at a
@@ -29,6 +29,8 @@
 //       from the lse of cross_entropy_forward.
 //   softmax_rows(probs, logits, lse, rows, V)
 //       probs = softmax(logits) from the lse of cross_entropy_forward (what a caller reads as class probabilities).
+//   loss_sum(out, losses, correct, rows)
+//       out[0] = sum of losses, out[1] = sum of correct, both double; grid 1, block 256. NEVER RUN ON A GPU yet.
 
 #include "common.cuh"
 
@@ -168,4 +170,30 @@ softmax_rows(bf16* probs, const bf16* logits, const float* lse, int rows, int V)
   if (r >= rows) return;
   // The label V is scored (not negative) and matches no column, so the "gradient" at scale 1 is the softmax itself.
   ce_write_grad(probs + (long long)r * V, logits + (long long)r * V, V, V, lse[r], 1.0f);
+}
+
+/** out = {sum of losses, sum of correct}: each thread sums a stride of rows in order, then a fixed tree. */
+extern "C" __global__ void __launch_bounds__(256)
+loss_sum(double* out, const float* losses, const int* correct, int rows) {
+  __shared__ double sums[256];
+  __shared__ double hits[256];
+  double s = 0.0, c = 0.0;
+  for (int r = threadIdx.x; r < rows; r += 256) {
+    s += (double)losses[r];
+    c += (double)correct[r];
+  }
+  sums[threadIdx.x] = s;
+  hits[threadIdx.x] = c;
+  __syncthreads();
+  for (int half = 128; half > 0; half >>= 1) {
+    if (threadIdx.x < half) {
+      sums[threadIdx.x] += sums[threadIdx.x + half];
+      hits[threadIdx.x] += hits[threadIdx.x + half];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    out[0] = sums[0];
+    out[1] = hits[0];
+  }
 }
