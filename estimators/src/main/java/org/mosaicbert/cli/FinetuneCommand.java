@@ -63,7 +63,7 @@ final class FinetuneCommand implements Subcommand {
           --objective O        classification or regression (recipe: objective; default classification)
           --num-labels N       classes (recipe: model.num_labels; default: from the data)
           --max-seq-len N      tokens per example (recipe: max_seq_len; default 256)
-          --from-scratch       DIR's config and vocabulary, random weights (a baseline)
+          --from-scratch       DIR's config, vocabulary and tokenizer settings, random weights (a baseline)
           --overwrite          replace OUT
         """ + TrainingSettings.HELP + """
 
@@ -121,6 +121,11 @@ final class FinetuneCommand implements Subcommand {
           .setVocab(vocab.toString()).setModelConfig(Path.of(modelDir, ModelFolder.CONFIG).toString())
           .setInitModel(args.has("from-scratch") ? "" : modelDir).setTextCol(textCol).setTextPairCol(pairCol)
           .setLabelCol(labelCol).setMaxSeqLen(maxSeqLen);
+      // The folder's tokenizer settings, for --from-scratch too: its vocabulary is only right tokenized that way.
+      Path tokenizerConfig = Path.of(modelDir, ModelFolder.TOKENIZER_CONFIG);
+      if (Files.exists(tokenizerConfig)) {
+        estimator.setTokenizerConfig(tokenizerConfig.toString());
+      }
       long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0, 32,
           "3ep"), rows);
       settings.note("model", args.has("from-scratch") ? "random weights, " + modelDir + "'s config" : modelDir);

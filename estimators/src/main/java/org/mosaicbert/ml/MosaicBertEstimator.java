@@ -3,7 +3,10 @@ package org.mosaicbert.ml;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.ml.Estimator;
 import org.apache.spark.ml.param.DoubleParam;
 import org.apache.spark.ml.param.IntParam;
@@ -25,6 +28,8 @@ import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.ShardSampleStream;
+import org.mosaicbert.tokenizer.BertNormalizer;
+import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;
@@ -57,6 +62,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   private final Param<String> modelConfig;
   private final Param<String> vocab;
   private final Param<String> initModel;
+  private final Param<String> tokenizerConfig;
   private final Param<String> inputIdsCol;
   private final Param<String> sampleIdCol;
   private final IntParam numWorkers;
@@ -100,6 +106,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         + "config.json");
     vocab = new Param<>(this, "vocab", "the vocab.txt of the token ids (the model keeps it)");
     initModel = new Param<>(this, "initModel", "a model folder to start from (empty: fresh weights)");
+    tokenizerConfig = new Param<>(this, "tokenizerConfig", "a tokenizer_config.json saying how texts are tokenized "
+        + "(do_lower_case, strip_accents, tokenize_chinese_chars); empty: as initModel's, else as the shards' "
+        + "manifest says, else uncased. When more than one of these is known, they must agree");
     inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]");
     sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
         + "masks); when absent, the row order is used");
@@ -140,6 +149,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     setDefault(modelConfig, "tiny");
     setDefault(vocab, "");
     setDefault(initModel, "");
+    setDefault(tokenizerConfig, "");
     setDefault(inputIdsCol, "input_ids");
     setDefault(sampleIdCol, "sample_id");
     setDefault(numWorkers, 1);
@@ -179,6 +189,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public Param<String> modelConfig() { return modelConfig; }
   public Param<String> vocab() { return vocab; }
   public Param<String> initModel() { return initModel; }
+  public Param<String> tokenizerConfig() { return tokenizerConfig; }
   public Param<String> inputIdsCol() { return inputIdsCol; }
   public Param<String> sampleIdCol() { return sampleIdCol; }
   public IntParam numWorkers() { return numWorkers; }
@@ -211,6 +222,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
   public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
   public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
+  public MosaicBertEstimator setTokenizerConfig(String v) { set(tokenizerConfig, v); return this; }
   public MosaicBertEstimator setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
   public MosaicBertEstimator setSampleIdCol(String v) { set(sampleIdCol, v); return this; }
   public MosaicBertEstimator setNumWorkers(int v) { set(numWorkers, v); return this; }
@@ -317,12 +329,14 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     String objectiveName = value(objective);
     boolean mlm = objectiveName.equals("mlm");
     ShardManifest manifest = mlm ? BarrierTraining.manifestOf(dataset, hadoopConf) : null;
+    BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
     SampleStream stream;
     int longest;
     if (!mlm) {
       List<String> labelNames = labelNames(dataset, objectiveName);
       List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), value(textCol), value(textPairCol),
-          value(inputIdsCol), value(labelCol), labelNames, vocabulary, value(maxSeqLen), config.vocabSize());
+          value(inputIdsCol), value(labelCol), labelNames, vocabulary, normalizer, value(maxSeqLen),
+          config.vocabSize());
       int labels = objectiveName.equals("regression") ? 1 : labelNames != null ? labelNames.size()
           : (int) value(numLabels) > 0 ? value(numLabels)
           : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
@@ -386,8 +400,36 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens));
+    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens, normalizer));
     return copyValues(model, extractParamMap()).setParent(this);
+  }
+
+  /**
+   * How texts are tokenized, in fine-tuning and by the fitted model: as the model was trained. What says so
+   * (tokenizerConfig, initModel's folder, the shards' manifest) must agree, since a model knows its tokens one way
+   * only; when nothing does (token ids of an unknown source, a fresh classifier), uncased, BERT's default.
+   */
+  private BertNormalizer normalizer(String init, ShardManifest manifest, Configuration conf) {
+    Map<String, BertNormalizer> known = new LinkedHashMap<>();
+    String file = value(tokenizerConfig);
+    if (!file.isEmpty()) {
+      known.put("tokenizerConfig " + file, TokenizerConfig.read(Path.of(file)));
+    }
+    if (!init.isEmpty()) {
+      known.put("initModel " + init, ModelFolder.readNormalizer(init, conf));
+    }
+    if (manifest != null) {
+      known.put("the shards' " + ShardManifest.FILE_NAME, manifest.tokenizer().normalizer());
+    }
+    if (known.values().stream().distinct().count() > 1) {
+      throw new IllegalArgumentException("the tokenizer settings disagree: " + known + "; a model must see texts "
+          + "tokenized as in its training: use shards and an initModel tokenized alike, and leave tokenizerConfig "
+          + "empty or give the initModel's tokenizer_config.json");
+    }
+    BertNormalizer normalizer = known.values().stream().findFirst().orElse(BertNormalizer.uncased());
+    LOG.info("texts are tokenized {} ({})", normalizer.lowercase() ? "uncased" : "cased",
+        known.isEmpty() ? "nothing says otherwise" : String.join(", ", known.keySet()));
+    return normalizer;
   }
 
   /**
