@@ -83,7 +83,7 @@ final class PredictCommand implements Subcommand {
         Tables.requireColumn(table, pairCol, "--text-pair-col", input);
       }
       model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setBatchSize(batchSize)
-          .setThreads(threads);
+          .setThreadsPerWorker(threads);
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }

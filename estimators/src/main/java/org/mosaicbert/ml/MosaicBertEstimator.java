@@ -48,26 +48,24 @@ import org.slf4j.LoggerFactory;
  * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
  * alpha_f 0.02, 30% masking.
  */
-public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implements DefaultParamsWritable {
+public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
+    implements MosaicBertParams<MosaicBertEstimator>, DefaultParamsWritable {
   private static final Logger LOG = LoggerFactory.getLogger(MosaicBertEstimator.class);
   /** Row groups per shuffle window when reading shards through their manifest. */
   static final int SHARD_WINDOW = 8;
 
   private final String uid;
+  private final Definitions shared;
   private final Param<String> objective;
   private final Param<String> labelCol;
-  private final Param<String> textCol;
-  private final Param<String> textPairCol;
   private final IntParam numLabels;
   private final Param<String> modelConfig;
   private final Param<String> vocab;
   private final Param<String> initModel;
   private final Param<String> tokenizerConfig;
-  private final Param<String> inputIdsCol;
   private final Param<String> sampleIdCol;
   private final IntParam numWorkers;
   private final Param<String> device;
-  private final IntParam threadsPerWorker;
   private final IntParam globalBatchSize;
   private final IntParam microBatchSize;
   private final LongParam maxSteps;
@@ -84,7 +82,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   private final Param<String> checkpointDir;
   private final IntParam checkpointEvery;
   private final IntParam metricsEvery;
-  private final IntParam maxSeqLen;
   private final IntParam ringTimeoutSeconds;
 
   public MosaicBertEstimator() {
@@ -93,13 +90,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   public MosaicBertEstimator(String uid) {
     this.uid = uid;
+    shared = new Definitions(this);
     objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
         + "(fine-tuning)", ParamValidators.inArray(new String[] {"mlm", "classification", "regression"}));
     labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index (number), class name (string: the "
         + "model keeps the sorted names) or regression target");
-    textCol = new Param<>(this, "textCol", "text column tokenized inside the stage (fine-tuning; empty: use "
-        + "inputIdsCol)");
-    textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task (empty: single text)");
     numLabels = new IntParam(this, "numLabels", "classes of a classification head (0: from the data)",
         ParamValidators.gtEq(0));
     modelConfig = new Param<>(this, "modelConfig", "a preset (tiny, mini, small, base, large) or the path of a "
@@ -109,13 +104,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     tokenizerConfig = new Param<>(this, "tokenizerConfig", "a tokenizer_config.json saying how texts are tokenized "
         + "(do_lower_case, strip_accents, tokenize_chinese_chars); empty: as initModel's, else as the shards' "
         + "manifest says, else uncased. When more than one of these is known, they must agree");
-    inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]");
     sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
         + "masks); when absent, the row order is used");
     numWorkers = new IntParam(this, "numWorkers", "data-parallel workers (barrier tasks)", ParamValidators.gtEq(1));
     device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(new String[] {"cpu", "gpu",
         "auto"}));
-    threadsPerWorker = new IntParam(this, "threadsPerWorker", "CPU threads of each worker", ParamValidators.gtEq(1));
     globalBatchSize = new IntParam(this, "globalBatchSize", "sequences per optimizer step, all workers together",
         ParamValidators.gtEq(1));
     microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
@@ -137,24 +130,18 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         + "fit with an existing checkpointDir resumes from its newest complete checkpoint");
     checkpointEvery = new IntParam(this, "checkpointEvery", "steps between checkpoints", ParamValidators.gtEq(1));
     metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
-    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence: texts are cut to it, longer token ids refused "
-        + "(default 256, the GLUE recipe's; pretraining shards are 128)", ParamValidators.gtEq(2));
     ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
         + "step fails", ParamValidators.gtEq(1));
     setDefault(objective, "mlm");
     setDefault(labelCol, "label");
-    setDefault(textCol, "");
-    setDefault(textPairCol, "");
     setDefault(numLabels, 0);
     setDefault(modelConfig, "tiny");
     setDefault(vocab, "");
     setDefault(initModel, "");
     setDefault(tokenizerConfig, "");
-    setDefault(inputIdsCol, "input_ids");
     setDefault(sampleIdCol, "sample_id");
     setDefault(numWorkers, 1);
     setDefault(device, "auto");
-    setDefault(threadsPerWorker, 1);
     setDefault(globalBatchSize, 32);
     setDefault(microBatchSize, 32);
     setDefault(maxSteps, 0L);
@@ -171,7 +158,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     setDefault(checkpointDir, "");
     setDefault(checkpointEvery, 100);
     setDefault(metricsEvery, 10);
-    setDefault(maxSeqLen, 256);
     setDefault(ringTimeoutSeconds, 300);
   }
 
@@ -180,21 +166,22 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     return uid;
   }
 
-  // Param accessors (MLlib finds params through public no-argument methods).
+  @Override
+  public Definitions sharedParams() {
+    return shared;
+  }
+
+  // Param accessors (MLlib finds params through public no-argument methods); the shared ones are MosaicBertParams'.
   public Param<String> objective() { return objective; }
   public Param<String> labelCol() { return labelCol; }
-  public Param<String> textCol() { return textCol; }
-  public Param<String> textPairCol() { return textPairCol; }
   public IntParam numLabels() { return numLabels; }
   public Param<String> modelConfig() { return modelConfig; }
   public Param<String> vocab() { return vocab; }
   public Param<String> initModel() { return initModel; }
   public Param<String> tokenizerConfig() { return tokenizerConfig; }
-  public Param<String> inputIdsCol() { return inputIdsCol; }
   public Param<String> sampleIdCol() { return sampleIdCol; }
   public IntParam numWorkers() { return numWorkers; }
   public Param<String> device() { return device; }
-  public IntParam threadsPerWorker() { return threadsPerWorker; }
   public IntParam globalBatchSize() { return globalBatchSize; }
   public IntParam microBatchSize() { return microBatchSize; }
   public LongParam maxSteps() { return maxSteps; }
@@ -211,23 +198,18 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public Param<String> checkpointDir() { return checkpointDir; }
   public IntParam checkpointEvery() { return checkpointEvery; }
   public IntParam metricsEvery() { return metricsEvery; }
-  public IntParam maxSeqLen() { return maxSeqLen; }
   public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
 
   public MosaicBertEstimator setObjective(String v) { set(objective, v); return this; }
   public MosaicBertEstimator setLabelCol(String v) { set(labelCol, v); return this; }
-  public MosaicBertEstimator setTextCol(String v) { set(textCol, v); return this; }
-  public MosaicBertEstimator setTextPairCol(String v) { set(textPairCol, v); return this; }
   public MosaicBertEstimator setNumLabels(int v) { set(numLabels, v); return this; }
   public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
   public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
   public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
   public MosaicBertEstimator setTokenizerConfig(String v) { set(tokenizerConfig, v); return this; }
-  public MosaicBertEstimator setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
   public MosaicBertEstimator setSampleIdCol(String v) { set(sampleIdCol, v); return this; }
   public MosaicBertEstimator setNumWorkers(int v) { set(numWorkers, v); return this; }
   public MosaicBertEstimator setDevice(String v) { set(device, v); return this; }
-  public MosaicBertEstimator setThreadsPerWorker(int v) { set(threadsPerWorker, v); return this; }
   public MosaicBertEstimator setGlobalBatchSize(int v) { set(globalBatchSize, v); return this; }
   public MosaicBertEstimator setMicroBatchSize(int v) { set(microBatchSize, v); return this; }
   public MosaicBertEstimator setMaxSteps(long v) { set(maxSteps, v); return this; }
@@ -244,7 +226,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public MosaicBertEstimator setCheckpointDir(String v) { set(checkpointDir, v); return this; }
   public MosaicBertEstimator setCheckpointEvery(int v) { set(checkpointEvery, v); return this; }
   public MosaicBertEstimator setMetricsEvery(int v) { set(metricsEvery, v); return this; }
-  public MosaicBertEstimator setMaxSeqLen(int v) { set(maxSeqLen, v); return this; }
   public MosaicBertEstimator setRingTimeoutSeconds(int v) { set(ringTimeoutSeconds, v); return this; }
 
   @SuppressWarnings("unchecked")
@@ -285,9 +266,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         throw new IllegalArgumentException("the input has no column '" + label + "' (labelCol); fine-tuning needs "
             + "labels");
       }
-      String text = value(textCol);
+      String text = getTextCol();
       if (!text.isEmpty()) {
-        for (String c : new String[] {text, value(textPairCol)}) {
+        for (String c : new String[] {text, getTextPairCol()}) {
           if (!c.isEmpty() && (!names.contains(c) || !schema.apply(c).dataType().equals(DataTypes.StringType))) {
             throw new IllegalArgumentException("column '" + c + "' must exist and be a string (textCol/textPairCol)");
           }
@@ -295,7 +276,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         return;
       }
     }
-    String col = value(inputIdsCol);
+    String col = getInputIdsCol();
     if (!java.util.Arrays.asList(schema.fieldNames()).contains(col)) {
       throw new IllegalArgumentException("the input has no column '" + col + "' (inputIdsCol); its columns: "
           + java.util.Arrays.toString(schema.fieldNames()));
@@ -334,8 +315,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     int longest;
     if (!mlm) {
       List<String> labelNames = labelNames(dataset, objectiveName);
-      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), value(textCol), value(textPairCol),
-          value(inputIdsCol), value(labelCol), labelNames, vocabulary, normalizer, value(maxSeqLen),
+      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), getTextCol(), getTextPairCol(),
+          getInputIdsCol(), value(labelCol), labelNames, vocabulary, normalizer, getMaxSeqLen(),
           config.vocabSize());
       int labels = objectiveName.equals("regression") ? 1 : labelNames != null ? labelNames.size()
           : (int) value(numLabels) > 0 ? value(numLabels)
@@ -356,9 +337,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
             + manifest.vocab().sha256() + ") than " + vocabPath + " (" + vocabulary.sha256() + "); use the shards' "
             + "vocab.txt");
       }
-      if (manifest.maxSeqLen() > (int) value(maxSeqLen)) {
+      if (manifest.maxSeqLen() > getMaxSeqLen()) {
         throw new IllegalArgumentException("the shards hold samples of up to " + manifest.maxSeqLen() + " tokens, more "
-            + "than maxSeqLen " + value(maxSeqLen));
+            + "than maxSeqLen " + getMaxSeqLen());
       }
       String dir = new org.apache.hadoop.fs.Path(dataset.inputFiles()[0]).getParent().toString();
       stream = new ShardSampleStream(dir, manifest, HadoopConf.of(hadoopConf), value(seed), SHARD_WINDOW,
@@ -366,8 +347,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
       longest = manifest.maxSeqLen();
       LOG.info("reading {} through its manifest: each worker reads only the row groups of its slices", dir);
     } else {
-      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), value(inputIdsCol), value(sampleIdCol),
-          config.vocabSize(), value(maxSeqLen));
+      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), getInputIdsCol(), value(sampleIdCol),
+          config.vocabSize(), getMaxSeqLen());
       stream = SampleStream.inMemory(samples, value(seed));
       longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
     }
@@ -385,7 +366,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     TrainPlan plan = new TrainPlan(mlm ? MosaicBert.Objective.MLM : MosaicBert.Objective.CLASSIFICATION, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
         value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
         global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
-        epochSize, value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
+        epochSize, value(checkpointEvery), value(metricsEvery), getThreadsPerWorker());
     float[] initial = null;
     if (!init.isEmpty()) {
       initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,

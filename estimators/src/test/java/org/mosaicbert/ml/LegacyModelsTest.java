@@ -2,6 +2,7 @@ package org.mosaicbert.ml;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -57,7 +58,9 @@ class LegacyModelsTest {
   void anOldModelLoadsWithItsParamsAndGivesTheSameEmbeddings() {
     MosaicBertModel model = MosaicBertModel.load(fixture.resolve("mlm-model").toString());
     assertEquals("text", model.getOrDefault(model.textCol()));
-    assertEquals(32, (int) model.getOrDefault(model.maxSeqLen()));
+    assertEquals(32, model.getMaxSeqLen());
+    assertEquals(2, model.getThreadsPerWorker(), "saved as threads, the model's old name of the thread count");
+    assertFalse(model.hasParam("threads"));
     List<Row> scored = model.transform(texts).select("embedding").collectAsList();
     for (int i = 0; i < TEXTS.size(); i++) {
       assertArrayEquals(doubles(expected.get("mlmEmbeddings").get(i)), ((Vector) scored.get(i).get(0)).toArray(),
