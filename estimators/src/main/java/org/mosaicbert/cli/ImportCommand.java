@@ -41,8 +41,7 @@ final class ImportCommand implements Subcommand {
 
   @Override
   public String help() {
-    return """
-        usage: mosaicbert import --hf HF_DIR --out DIR [--overwrite]
+    return OutputFolder.usage("import --hf HF_DIR") + """
 
         Reads HF_DIR: config.json, model.safetensors (F32, BF16 or F16; upstream MosaicBERT names of BertForMaskedLM
         or BertForSequenceClassification, with or without Composer's "model." prefix, the tied decoder weight stored
@@ -54,20 +53,17 @@ final class ImportCommand implements Subcommand {
         complete or not at all.
 
           --hf HF_DIR     the Hugging Face folder (local)
-          --out DIR       the local model folder to write; it must not exist or be empty
-          --overwrite     replace DIR when it exists and is not empty
-        """;
+        """ + OutputFolder.HELP;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
-    Args args = Args.parse(name(), argv, Set.of("hf", "out"), Set.of("overwrite"));
+    Args args = Args.parse(name(), argv, Set.of("hf", OutputFolder.FLAG), Set.of(OutputFolder.OVERWRITE));
     Path hf = args.path("hf");
-    Path target = args.path("out").toAbsolutePath().normalize();
     if (!Files.isDirectory(hf)) {
       throw new IllegalArgumentException("--hf " + hf + " is not a folder; give the Hugging Face model folder");
     }
-    ExportCommand.checkTarget(target, args.has("overwrite"), "--out");
+    OutputFolder target = OutputFolder.of(args);
     Path weights = hf.resolve(ModelFolder.WEIGHTS);
     if (!Files.exists(weights)) {
       throw new IllegalArgumentException(missingWeights(hf));
@@ -109,11 +105,11 @@ final class ImportCommand implements Subcommand {
     ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toUri().toString(), new Configuration());
     SparkSession spark = LocalSpark.session(name());
     try {
-      ExportCommand.writeAtomically(target, dir -> folder.toModel().write().overwrite().save(dir.toUri().toString()));
+      target.write(dir -> folder.toModel().write().overwrite().save(dir.toUri().toString()));
     } finally {
       spark.stop();
     }
-    out.printf("imported %s to %s: %s, %d tensors (%s, stored as F32), %d vocabulary entries, %s%n", hf, target,
+    out.printf("imported %s to %s: %s, %d tensors (%s, stored as F32), %d vocabulary entries, %s%n", hf, target.path(),
         heads == ParameterLayout.Heads.MLM ? "BertForMaskedLM" : "BertForSequenceClassification with "
             + config.numLabels() + " label(s)", layout.tensors().size(), String.join("/", dtypes),
         folder.vocab().size(), folder.normalizer().lowercase() ? "uncased" : "cased");
