@@ -18,6 +18,7 @@ import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.GlueEvaluator;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.ml.TrainingObjective;
 import org.mosaicbert.ml.ModelFolder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,9 +89,10 @@ final class FinetuneCommand implements Subcommand {
       recipe = Recipe.forTask(recipe, task != null ? task.name() : "");
     }
     Settings settings = new Settings(name(), args, recipe);
-    String objective = settings.choice("objective", "objective",
-        task != null && task.isRegression() ? "regression" : "classification", List.of("classification",
-            "regression"));
+    TrainingObjective objective = TrainingObjective.of(settings.choice("objective", "objective",
+        (task != null && task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
+            .paramValue(), List.of(TrainingObjective.CLASSIFICATION.paramValue(),
+            TrainingObjective.REGRESSION.paramValue())));
     String textCol = settings.text("text-col", null, "text");
     String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
     String labelCol = settings.text("label-col", null, "label");
@@ -136,7 +138,7 @@ final class FinetuneCommand implements Subcommand {
       MosaicBertModel model = estimator.fit(train);
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       settings.save(output, "finetune_args.json", conf);
-      out.printf("model: %s (%s, %d rows, %d steps)%n", output, objective, rows, steps);
+      out.printf("model: %s (%s, %d rows, %d steps)%n", output, objective.paramValue(), rows, steps);
       if (args.has("eval")) {
         String evalPath = args.requiredString("eval");
         Dataset<Row> scored = model.transform(Tables.read(spark, evalPath, task));
@@ -148,7 +150,7 @@ final class FinetuneCommand implements Subcommand {
         List<String> metrics = new ArrayList<>();
         if (task != null) {
           task.metrics().forEach(m -> metrics.add(m.key()));
-        } else if (objective.equals("regression")) {
+        } else if (objective == TrainingObjective.REGRESSION) {
           metrics.addAll(List.of("pearson", "spearman"));
         } else {
           metrics.addAll(model.folder().config().numLabels() == 2 ? List.of("accuracy", "f1", "mcc")

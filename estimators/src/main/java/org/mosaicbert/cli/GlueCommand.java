@@ -23,6 +23,7 @@ import org.mosaicbert.ml.GlueEvaluator;
 import org.mosaicbert.ml.ModelFolder;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.ml.TrainingObjective;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -138,7 +139,7 @@ final class GlueCommand implements Subcommand {
           String init = FROM_MNLI.contains(task.name()) && mnliModels.containsKey(seed) ? mnliModels.get(seed)
               : args.has("from-scratch") ? "" : model;
           MosaicBertEstimator estimator = new MosaicBertEstimator()
-              .setObjective(task.isRegression() ? "regression" : "classification")
+              .setObjective(task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
               .setNumLabels(task.isRegression() ? 0 : task.labels().size())
               .setVocab(vocab.toString()).setModelConfig(Path.of(model, "config.json").toString())
               .setInitModel(init).setTextCol("text").setTextPairCol(task.isPair() ? "text_pair" : "")

@@ -24,7 +24,6 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
-import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.ShardSampleStream;
@@ -92,7 +91,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     this.uid = uid;
     shared = new Definitions(this);
     objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
-        + "(fine-tuning)", ParamValidators.inArray(new String[] {"mlm", "classification", "regression"}));
+        + "(fine-tuning)", ParamValidators.inArray(TrainingObjective.paramValues()));
     labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index (number), class name (string: the "
         + "model keeps the sorted names) or regression target");
     numLabels = new IntParam(this, "numLabels", "classes of a classification head (0: from the data)",
@@ -132,7 +131,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
     ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
         + "step fails", ParamValidators.gtEq(1));
-    setDefault(objective, "mlm");
+    setDefault(objective, TrainingObjective.MLM.paramValue());
     setDefault(labelCol, "label");
     setDefault(numLabels, 0);
     setDefault(modelConfig, "tiny");
@@ -201,6 +200,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
 
   public MosaicBertEstimator setObjective(String v) { set(objective, v); return this; }
+  public MosaicBertEstimator setObjective(TrainingObjective v) { return setObjective(v.paramValue()); }
   public MosaicBertEstimator setLabelCol(String v) { set(labelCol, v); return this; }
   public MosaicBertEstimator setNumLabels(int v) { set(numLabels, v); return this; }
   public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
@@ -233,6 +233,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     return (T) getOrDefault(p);
   }
 
+  /** The objective param, parsed. */
+  public TrainingObjective getObjective() {
+    return TrainingObjective.of(value(objective));
+  }
+
   /**
    * The fitted model's output schema, so a Pipeline can check the stages after this one: the input plus, for a
    * classifier, rawPrediction, probability, prediction (and predictedLabel for string labels); for regression,
@@ -240,27 +245,27 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
    */
   @Override
   public StructType transformSchema(StructType schema) {
-    validateInput(schema);
-    String objectiveName = value(objective);
-    if (objectiveName.equals("mlm")) {
+    TrainingObjective trained = getObjective();
+    validateInput(schema, trained);
+    if (trained == TrainingObjective.MLM) {
       return schema.add("embedding", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
     }
     StructType out = schema;
-    if (objectiveName.equals("classification")) {
+    if (trained == TrainingObjective.CLASSIFICATION) {
       out = out.add("rawPrediction", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true)
           .add("probability", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
     }
     out = out.add("prediction", DataTypes.DoubleType, true);
-    if (objectiveName.equals("classification")
+    if (trained == TrainingObjective.CLASSIFICATION
         && schema.apply((String) value(labelCol)).dataType().equals(DataTypes.StringType)) {
       out = out.add("predictedLabel", DataTypes.StringType, true);
     }
     return out;
   }
 
-  private void validateInput(StructType schema) {
+  private void validateInput(StructType schema, TrainingObjective trained) {
     java.util.List<String> names = java.util.Arrays.asList(schema.fieldNames());
-    if (!((String) value(objective)).equals("mlm")) {
+    if (trained.fineTunes()) {
       String label = value(labelCol);
       if (!names.contains(label)) {
         throw new IllegalArgumentException("the input has no column '" + label + "' (labelCol); fine-tuning needs "
@@ -296,7 +301,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
 
   @Override
   public MosaicBertModel fit(Dataset<?> dataset) {
-    validateInput(dataset.schema());
+    TrainingObjective trained = getObjective();
+    validateInput(dataset.schema(), trained);
     String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().getConf(),
         dataset.sparkSession().sparkContext().isLocal());
     String vocabPath = value(vocab);
@@ -307,18 +313,17 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     var hadoopConf = dataset.sparkSession().sparkContext().hadoopConfiguration();
     String init = value(initModel);
     ModelConfig config = init.isEmpty() ? resolveConfig(vocabulary.size()) : ModelFolder.readConfig(init, hadoopConf);
-    String objectiveName = value(objective);
-    boolean mlm = objectiveName.equals("mlm");
+    boolean mlm = trained == TrainingObjective.MLM;
     ShardManifest manifest = mlm ? BarrierTraining.manifestOf(dataset, hadoopConf) : null;
     BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
     SampleStream stream;
     int longest;
     if (!mlm) {
-      List<String> labelNames = labelNames(dataset, objectiveName);
+      List<String> labelNames = labelNames(dataset, trained);
       List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), getTextCol(), getTextPairCol(),
           getInputIdsCol(), value(labelCol), labelNames, vocabulary, normalizer, getMaxSeqLen(),
           config.vocabSize());
-      int labels = objectiveName.equals("regression") ? 1 : labelNames != null ? labelNames.size()
+      int labels = trained == TrainingObjective.REGRESSION ? 1 : labelNames != null ? labelNames.size()
           : (int) value(numLabels) > 0 ? value(numLabels)
           : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
       for (Sample sample : samples) {
@@ -363,17 +368,18 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
-    TrainPlan plan = new TrainPlan(mlm ? MosaicBert.Objective.MLM : MosaicBert.Objective.CLASSIFICATION, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
-        value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
-        global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
-        epochSize, value(checkpointEvery), value(metricsEvery), getThreadsPerWorker());
+    TrainPlan plan = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
+        value(beta1), value(beta2), value(eps), value(weightDecay)), steps, value(warmupFraction), value(alphaF),
+        global, Math.min(value(microBatchSize), global / workers), workers, value(seed), value(maskProbability), maskId,
+        vocabulary.size(), special, longest, epochSize, value(checkpointEvery), value(metricsEvery),
+        getThreadsPerWorker());
     float[] initial = null;
     if (!init.isEmpty()) {
       initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
           plan.heads(), value(seed)).parameters();
     }
-    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", objectiveName, epochSize, steps, global,
-        workers);
+    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), epochSize, steps,
+        global, workers);
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
     float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, stream, initial,
         value(checkpointDir), value(ringTimeoutSeconds));
@@ -417,12 +423,12 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
    * The class names when the label column holds strings: sorted, so the same data always gives the same class
    * indices (RTE's entailment = 0, not_entailment = 1, as GLUE numbers them); null for numeric labels.
    */
-  private List<String> labelNames(Dataset<?> dataset, String objectiveName) {
+  private List<String> labelNames(Dataset<?> dataset, TrainingObjective trained) {
     String label = value(labelCol);
     if (!dataset.schema().apply(label).dataType().equals(DataTypes.StringType)) {
       return null;
     }
-    if (objectiveName.equals("regression")) {
+    if (trained == TrainingObjective.REGRESSION) {
       throw new IllegalArgumentException("column '" + label + "' (labelCol) holds strings; regression needs numbers");
     }
     List<String> names = new ArrayList<>();
