@@ -14,8 +14,9 @@ import org.mosaicbert.ml.ModelFolder;
 /**
  * {@code export}: one of our model folders as a Hugging Face folder, so that the upstream MosaicBERT code
  * ({@code bert_layers.py} of mosaicml/examples, {@code BertForMaskedLM} or {@code BertForSequenceClassification})
- * and {@code BertTokenizer} load it. Our folders already use the upstream tensor names and config keys, so this is
- * {@link ModelFolder#writeLocal} plus the tokenizer files, written to a temporary folder and renamed into place.
+ * and {@code BertTokenizer} load it. Our folders already use the upstream tensor names, config keys and tokenizer
+ * settings, so this is {@link ModelFolder#writeLocal} plus {@code special_tokens_map.json}, written as an
+ * {@link OutputFolder}.
  */
 final class ExportCommand implements Subcommand {
   @Override
