@@ -18,6 +18,7 @@ import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.GlueEvaluator;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.ml.TrainingObjective;
 import org.mosaicbert.ml.ModelFolder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -63,7 +64,7 @@ final class FinetuneCommand implements Subcommand {
           --objective O        classification or regression (recipe: objective; default classification)
           --num-labels N       classes (recipe: model.num_labels; default: from the data)
           --max-seq-len N      tokens per example (recipe: max_seq_len; default 256)
-          --from-scratch       DIR's config and vocabulary, random weights (a baseline)
+          --from-scratch       DIR's config, vocabulary and tokenizer settings, random weights (a baseline)
           --overwrite          replace OUT
         """ + TrainingSettings.HELP + """
 
@@ -88,9 +89,10 @@ final class FinetuneCommand implements Subcommand {
       recipe = Recipe.forTask(recipe, task != null ? task.name() : "");
     }
     Settings settings = new Settings(name(), args, recipe);
-    String objective = settings.choice("objective", "objective",
-        task != null && task.isRegression() ? "regression" : "classification", List.of("classification",
-            "regression"));
+    TrainingObjective objective = TrainingObjective.of(settings.choice("objective", "objective",
+        (task != null && task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
+            .paramValue(), List.of(TrainingObjective.CLASSIFICATION.paramValue(),
+            TrainingObjective.REGRESSION.paramValue())));
     String textCol = settings.text("text-col", null, "text");
     String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
     String labelCol = settings.text("label-col", null, "label");
@@ -118,6 +120,11 @@ final class FinetuneCommand implements Subcommand {
           .setVocab(vocab.toString()).setModelConfig(Path.of(modelDir, ModelFolder.CONFIG).toString())
           .setInitModel(args.has("from-scratch") ? "" : modelDir).setTextCol(textCol).setTextPairCol(pairCol)
           .setLabelCol(labelCol).setMaxSeqLen(maxSeqLen);
+      // The folder's tokenizer settings, for --from-scratch too: its vocabulary is only right tokenized that way.
+      Path tokenizerConfig = Path.of(modelDir, ModelFolder.TOKENIZER_CONFIG);
+      if (Files.exists(tokenizerConfig)) {
+        estimator.setTokenizerConfig(tokenizerConfig.toString());
+      }
       long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0, 32,
           "3ep"), rows);
       settings.note("model", args.has("from-scratch") ? "random weights, " + modelDir + "'s config" : modelDir);
@@ -128,7 +135,7 @@ final class FinetuneCommand implements Subcommand {
       MosaicBertModel model = estimator.fit(train);
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       settings.save(output, "finetune_args.json", conf);
-      out.printf("model: %s (%s, %d rows, %d steps)%n", output, objective, rows, steps);
+      out.printf("model: %s (%s, %d rows, %d steps)%n", output, objective.paramValue(), rows, steps);
       if (args.has("eval")) {
         String evalPath = args.requiredString("eval");
         Dataset<Row> scored = model.transform(Tables.read(spark, evalPath, task));
@@ -140,7 +147,7 @@ final class FinetuneCommand implements Subcommand {
         List<String> metrics = new ArrayList<>();
         if (task != null) {
           task.metrics().forEach(m -> metrics.add(m.key()));
-        } else if (objective.equals("regression")) {
+        } else if (objective == TrainingObjective.REGRESSION) {
           metrics.addAll(List.of("pearson", "spearman"));
         } else {
           metrics.addAll(model.folder().config().numLabels() == 2 ? List.of("accuracy", "f1", "mcc")

@@ -20,8 +20,10 @@ import org.mosaicbert.glue.GlueReader;
 import org.mosaicbert.glue.GlueScore;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.GlueEvaluator;
+import org.mosaicbert.ml.ModelFolder;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.ml.TrainingObjective;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -68,7 +70,7 @@ final class GlueCommand implements Subcommand {
           --output OUT       where the results and the fine-tuned models go
           --tasks LIST       tasks to run (default: every task with data)
           --seeds LIST       seeds, for every task (recipe: seeds)
-          --from-scratch     use DIR's config and vocabulary but random weights (the baseline)
+          --from-scratch     use DIR's config, vocabulary and tokenizer settings but random weights (the baseline)
           --max-seq-len N    tokens per example (recipe: max_seq_len; 256 in the recipe)
           --train-rows N     cap on training rows per task (default: all)
         """ + TrainingSettings.HELP;
@@ -89,6 +91,7 @@ final class GlueCommand implements Subcommand {
         : GlueTask.ALL.stream().map(GlueTask::name).toList();
     int trainRows = args.intValue("train-rows", 0, 1);
     Path vocab = Path.of(model, "vocab.txt");
+    Path tokenizerConfig = Path.of(model, ModelFolder.TOKENIZER_CONFIG);
     if (!Files.exists(vocab)) {
       throw new IllegalArgumentException(model + " is not a local model folder: it has no vocab.txt");
     }
@@ -136,11 +139,15 @@ final class GlueCommand implements Subcommand {
           String init = FROM_MNLI.contains(task.name()) && mnliModels.containsKey(seed) ? mnliModels.get(seed)
               : args.has("from-scratch") ? "" : model;
           MosaicBertEstimator estimator = new MosaicBertEstimator()
-              .setObjective(task.isRegression() ? "regression" : "classification")
+              .setObjective(task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
               .setNumLabels(task.isRegression() ? 0 : task.labels().size())
               .setVocab(vocab.toString()).setModelConfig(Path.of(model, "config.json").toString())
               .setInitModel(init).setTextCol("text").setTextPairCol(task.isPair() ? "text_pair" : "")
               .setMaxSeqLen(maxSeqLen);
+          // The folder's tokenizer settings, for --from-scratch too: its vocabulary is only right tokenized that way.
+          if (Files.exists(tokenizerConfig)) {
+            estimator.setTokenizerConfig(tokenizerConfig.toString());
+          }
           long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0,
               32, "3ep"), rows);
           estimator.setSeed(seed);

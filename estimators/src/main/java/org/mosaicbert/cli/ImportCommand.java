@@ -21,8 +21,9 @@ import org.mosaicbert.model.ParameterLayout;
 /**
  * {@code import}: a Hugging Face MosaicBERT folder (upstream names, as {@code export} writes or mosaicml publishes
  * after conversion to safetensors) as one of our model folders, with Spark's {@code metadata/} as {@code pretrain}
- * writes it, so that {@code MosaicBertModel.load}, {@code glue --model} and {@code initModel} all take it. It refuses
- * what it could only import wrongly: pickles, a partial checkpoint, an untied decoder, a cased tokenizer.
+ * writes it, so that {@code MosaicBertModel.load}, {@code glue --model} and {@code initModel} all take it, cased or
+ * uncased as its {@code tokenizer_config.json} says. It refuses what it could only import wrongly: pickles, a partial
+ * checkpoint, an untied decoder.
  */
 final class ImportCommand implements Subcommand {
   private static final String WORDS = "bert.embeddings.word_embeddings.weight";
@@ -40,30 +41,29 @@ final class ImportCommand implements Subcommand {
 
   @Override
   public String help() {
-    return """
-        usage: mosaicbert import --hf HF_DIR --out DIR [--overwrite]
+    return OutputFolder.usage("import --hf HF_DIR") + """
 
         Reads HF_DIR: config.json, model.safetensors (F32, BF16 or F16; upstream MosaicBERT names of BertForMaskedLM
         or BertForSequenceClassification, with or without Composer's "model." prefix, the tied decoder weight stored
-        or not) and vocab.txt. Writes DIR as pretrain does (config.json, F32 model.safetensors, vocab.txt, Spark
-        metadata/), for MosaicBertModel.load, glue --model and MosaicBertEstimator's initModel. A pytorch_model.bin is
-        not read (unpickling runs code); convert it to safetensors first. DIR appears complete or not at all.
+        or not), vocab.txt and, when there is one, tokenizer_config.json (do_lower_case, strip_accents,
+        tokenize_chinese_chars; without one the model is uncased, as BertTokenizer's defaults say). Writes DIR as
+        pretrain does (config.json, F32 model.safetensors, vocab.txt, tokenizer_config.json, Spark metadata/), for
+        MosaicBertModel.load, glue --model and MosaicBertEstimator's initModel, which tokenize as the model was
+        trained. A pytorch_model.bin is not read (unpickling runs code); convert it to safetensors first. DIR appears
+        complete or not at all.
 
           --hf HF_DIR     the Hugging Face folder (local)
-          --out DIR       the local model folder to write; it must not exist or be empty
-          --overwrite     replace DIR when it exists and is not empty
-        """;
+        """ + OutputFolder.HELP;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
-    Args args = Args.parse(name(), argv, Set.of("hf", "out"), Set.of("overwrite"));
+    Args args = Args.parse(name(), argv, Set.of("hf", OutputFolder.FLAG), Set.of(OutputFolder.OVERWRITE));
     Path hf = args.path("hf");
-    Path target = args.path("out").toAbsolutePath().normalize();
     if (!Files.isDirectory(hf)) {
       throw new IllegalArgumentException("--hf " + hf + " is not a folder; give the Hugging Face model folder");
     }
-    ExportCommand.checkTarget(target, args.has("overwrite"), "--out");
+    OutputFolder target = OutputFolder.of(args);
     Path weights = hf.resolve(ModelFolder.WEIGHTS);
     if (!Files.exists(weights)) {
       throw new IllegalArgumentException(missingWeights(hf));
@@ -105,14 +105,14 @@ final class ImportCommand implements Subcommand {
     ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toUri().toString(), new Configuration());
     SparkSession spark = LocalSpark.session(name());
     try {
-      ExportCommand.writeAtomically(target, dir -> folder.toModel().write().overwrite().save(dir.toUri().toString()));
+      target.write(dir -> folder.toModel().write().overwrite().save(dir.toUri().toString()));
     } finally {
       spark.stop();
     }
-    out.printf("imported %s to %s: %s, %d tensors (%s, stored as F32), %d vocabulary entries%n", hf, target,
+    out.printf("imported %s to %s: %s, %d tensors (%s, stored as F32), %d vocabulary entries, %s%n", hf, target.path(),
         heads == ParameterLayout.Heads.MLM ? "BertForMaskedLM" : "BertForSequenceClassification with "
             + config.numLabels() + " label(s)", layout.tensors().size(), String.join("/", dtypes),
-        folder.vocab().size());
+        folder.vocab().size(), folder.normalizer().lowercase() ? "uncased" : "cased");
     if (!ignored.isEmpty()) {
       out.println("not imported (this model has no such tensor): " + String.join(", ", ignored));
     }
@@ -134,19 +134,12 @@ final class ImportCommand implements Subcommand {
     return hf + " has no model.safetensors; give a Hugging Face folder with its weights in safetensors";
   }
 
-  /** Refuses config and tokenizer settings the engine does not implement, rather than computing something else. */
+  /** Refuses config settings the engine does not implement, rather than computing something else. */
   private static void checkConfig(Path hf) {
     String act = json(hf.resolve(ModelFolder.CONFIG)).path("hidden_act").asText("gelu");
     if (!act.equals("gelu")) {
       throw new IllegalArgumentException(hf.resolve(ModelFolder.CONFIG) + " has hidden_act \"" + act
           + "\"; this port implements \"gelu\" (exact, erf) only, as mosaic-bert-base uses");
-    }
-    Path tokenizer = hf.resolve("tokenizer_config.json");
-    if (Files.exists(tokenizer)
-        && !json(tokenizer).path("do_lower_case").asBoolean(true)) {
-      throw new IllegalArgumentException(tokenizer + " has do_lower_case false: a cased model. This port's "
-          + "tokenizer always lowercases and strips accents, so the model would see other tokens than it was trained "
-          + "on; import uncased models only");
     }
   }
 

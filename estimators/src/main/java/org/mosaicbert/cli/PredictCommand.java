@@ -85,7 +85,7 @@ final class PredictCommand implements Subcommand {
         Tables.requireTextColumn(table, pairCol, "--text-pair-col", input);
       }
       model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setBatchSize(batchSize)
-          .setThreads(threads);
+          .setThreadsPerWorker(threads);
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }

@@ -44,7 +44,8 @@ final class PretrainCommand implements Subcommand {
         usage: mosaicbert pretrain [--data SHARDS_DIR] --output DIR [--recipe conf/NAME.yaml] [flags]
 
         Trains with MosaicBertEstimator (Spark barrier mode, one task per worker, TCP ring allreduce) and writes the
-        model folder (config.json, model.safetensors, vocab.txt, metadata/) to DIR. Checkpoints and metrics.jsonl go
+        model folder (config.json, model.safetensors, vocab.txt, tokenizer_config.json with the shards' casing,
+        metadata/) to DIR. Checkpoints and metrics.jsonl go
         to DIR.checkpoints; running the same command again resumes from its newest checkpoint. Flags override the
         recipe, the recipe overrides the defaults; the resolved values are printed and saved as
         DIR/training_args.json. With no --data, the embedded English Europarl corpus is tokenized first (with a

@@ -155,10 +155,12 @@ final class BarrierTraining {
   /**
    * A labelled dataset (fine-tuning) in row order: texts tokenized here with the vocabulary ([CLS] a [SEP] b [SEP],
    * truncated longest-first to maxSeqLen), or token ids taken from {@code idsCol} when {@code textCol} is empty.
-   * String labels become their index in {@code labelNames} (null when the label column holds numbers).
+   * String labels become their index in {@code labelNames} (null when the label column holds numbers). Texts are
+   * normalized as the model's were in training ({@code normalizer}).
    */
   static List<Sample> collectLabelled(Dataset<Row> df, String textCol, String pairCol, String idsCol, String labelCol,
-      List<String> labelNames, org.mosaicbert.tokenizer.Vocabulary vocabulary, int maxSeqLen, int vocabSize) {
+      List<String> labelNames, org.mosaicbert.tokenizer.Vocabulary vocabulary,
+      org.mosaicbert.tokenizer.BertNormalizer normalizer, int maxSeqLen, int vocabSize) {
     boolean text = !textCol.isEmpty();
     boolean pair = text && !pairCol.isEmpty();
     List<String> tokens = new ArrayList<>();
@@ -166,7 +168,7 @@ final class BarrierTraining {
       tokens.add(vocabulary.token(i));
     }
     org.mosaicbert.tokenizer.BertWordPieceTokenizer tokenizer = org.mosaicbert.tokenizer.TokenizerSpec.bert(tokens,
-        org.mosaicbert.tokenizer.BertNormalizer.uncased()).build();
+        normalizer).build();
     List<Row> rows = (text ? pair ? df.select(textCol, pairCol, labelCol) : df.select(textCol, labelCol)
         : df.select(idsCol, labelCol)).collectAsList();
     List<Sample> samples = new ArrayList<>(rows.size());

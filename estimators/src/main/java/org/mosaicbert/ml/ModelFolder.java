@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
@@ -16,17 +17,24 @@ import org.apache.spark.ml.util.Identifiable$;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.tokenizer.BertNormalizer;
+import org.mosaicbert.tokenizer.TokenizerConfig;
 
 /**
  * A model folder, flat and Hugging Face-like: {@code config.json}, {@code model.safetensors} (F32, Hugging Face
- * names, the tied decoder weight not stored twice), {@code vocab.txt}; Spark adds {@code metadata/}. Written locally
- * and copied through the Hadoop FileSystem, so any store Spark can write works.
+ * names, the tied decoder weight not stored twice), {@code vocab.txt} and {@code tokenizer_config.json} (how the
+ * model's texts are tokenized, under {@code BertTokenizer}'s keys: every later use tokenizes as the model was
+ * trained); Spark adds {@code metadata/}. Written locally and copied through the Hadoop FileSystem, so any store Spark
+ * can write works.
+ *
+ * @param normalizer the tokenizer's normalizer: cased or uncased, accents, CJK splitting
  */
-public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab)
-    implements java.io.Serializable {
+public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab,
+    BertNormalizer normalizer) implements java.io.Serializable {
   public static final String CONFIG = "config.json";
   public static final String WEIGHTS = "model.safetensors";
   public static final String VOCAB = "vocab.txt";
+  public static final String TOKENIZER_CONFIG = TokenizerConfig.FILE_NAME;
 
   public void write(String path, Configuration conf) {
     try {
@@ -35,7 +43,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
       FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
-      for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
+      for (String name : List.of(CONFIG, WEIGHTS, VOCAB, TOKENIZER_CONFIG)) {
         fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(local.resolve(name).toString()),
             new org.apache.hadoop.fs.Path(target, name));
       }
@@ -46,14 +54,48 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   }
 
   /**
-   * Writes {@code config.json}, {@code model.safetensors} and {@code vocab.txt} into a local folder that exists:
-   * the part of a model folder that Hugging Face reads too ({@code export} adds the tokenizer files).
+   * Writes {@code config.json}, {@code model.safetensors}, {@code vocab.txt} and {@code tokenizer_config.json} into
+   * a local folder that exists: the part of a model folder that Hugging Face reads too ({@code export} adds
+   * {@code special_tokens_map.json}).
    */
   public void writeLocal(Path dir) throws IOException {
     ModelWeights.save(new ParameterLayout(config, heads), parameters, dir.resolve(WEIGHTS), Map.of());
     Files.write(dir.resolve(CONFIG), new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
         .writeValueAsBytes(configJson()));
     Files.write(dir.resolve(VOCAB), vocab, StandardCharsets.UTF_8);
+    Files.write(dir.resolve(TOKENIZER_CONFIG), new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+        .writeValueAsBytes(tokenizerConfigJson()));
+  }
+
+  /**
+   * The {@code tokenizer_config.json}: {@code BertTokenizer} with this model's normalizer flags and special tokens.
+   * {@code model_max_length} is {@code alibi_starting_size}, not {@code max_position_embeddings}: MosaicBERT has no
+   * position embeddings, so the latter bounds nothing (a key kept from BERT's config), while the ALiBi table is built
+   * for {@code alibi_starting_size} tokens, the sequence length of MosaicBERT's pretraining recipe. Longer inputs run
+   * (ALiBi extrapolates) but are untrained.
+   */
+  public ObjectNode tokenizerConfigJson() {
+    ObjectNode json = new ObjectMapper().createObjectNode();
+    json.put("tokenizer_class", "BertTokenizer");
+    TokenizerConfig.putFlags(json, normalizer);
+    json.put("model_max_length", config.alibiStartingSize());
+    specialTokens().forEach(json::put);
+    return json;
+  }
+
+  /**
+   * BERT's special tokens by the names {@code tokenizer_config.json} gives them, only those the vocabulary has:
+   * {@code BertTokenizer} would append a missing one as a new id the model lacks.
+   */
+  public Map<String, String> specialTokens() {
+    Map<String, String> specials = new LinkedHashMap<>();
+    for (String[] special : new String[][] {{"unk_token", "[UNK]"}, {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"},
+        {"cls_token", "[CLS]"}, {"mask_token", "[MASK]"}}) {
+      if (vocab.contains(special[1])) {
+        specials.put(special[0], special[1]);
+      }
+    }
+    return specials;
   }
 
   /**
@@ -116,13 +158,14 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       ParameterLayout.Heads layout = heads != null ? heads
           : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
       List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
+      BertNormalizer normalizer = readNormalizer(fs, source);
       float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
           own.numLabels() != config.numLabels()).values();
       for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
         Files.deleteIfExists(local.resolve(name));
       }
       Files.deleteIfExists(local);
-      return new ModelFolder(config, layout, params, vocab);
+      return new ModelFolder(config, layout, params, vocab, normalizer);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the model folder " + path + ": " + e.getMessage(), e);
     }
@@ -145,4 +188,26 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       throw new UncheckedIOException("cannot read " + path + "/" + CONFIG + ": " + e.getMessage(), e);
     }
   }
+
+  /** How a model folder's texts are tokenized: its {@code tokenizer_config.json}. */
+  public static BertNormalizer readNormalizer(String path, Configuration conf) {
+    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    try {
+      return readNormalizer(dir.getFileSystem(conf), dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + path + "/" + TOKENIZER_CONFIG + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** A folder written before model folders kept a tokenizer_config.json is uncased: every model was then. */
+  private static BertNormalizer readNormalizer(FileSystem fs, org.apache.hadoop.fs.Path dir) throws IOException {
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG);
+    if (!fs.exists(file)) {
+      return BertNormalizer.uncased();
+    }
+    try (java.io.InputStream in = fs.open(file)) {
+      return TokenizerConfig.parse(in.readAllBytes(), file.toString());
+    }
+  }
+
 }

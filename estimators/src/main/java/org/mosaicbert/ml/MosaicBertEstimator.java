@@ -3,7 +3,10 @@ package org.mosaicbert.ml;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.ml.Estimator;
 import org.apache.spark.ml.param.DoubleParam;
 import org.apache.spark.ml.param.IntParam;
@@ -21,10 +24,11 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
-import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.ShardSampleStream;
+import org.mosaicbert.tokenizer.BertNormalizer;
+import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;
@@ -43,25 +47,24 @@ import org.slf4j.LoggerFactory;
  * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
  * alpha_f 0.02, 30% masking.
  */
-public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implements DefaultParamsWritable {
+public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
+    implements MosaicBertParams<MosaicBertEstimator>, DefaultParamsWritable {
   private static final Logger LOG = LoggerFactory.getLogger(MosaicBertEstimator.class);
   /** Row groups per shuffle window when reading shards through their manifest. */
   static final int SHARD_WINDOW = 8;
 
   private final String uid;
+  private final Definitions shared;
   private final Param<String> objective;
   private final Param<String> labelCol;
-  private final Param<String> textCol;
-  private final Param<String> textPairCol;
   private final IntParam numLabels;
   private final Param<String> modelConfig;
   private final Param<String> vocab;
   private final Param<String> initModel;
-  private final Param<String> inputIdsCol;
+  private final Param<String> tokenizerConfig;
   private final Param<String> sampleIdCol;
   private final IntParam numWorkers;
   private final Param<String> device;
-  private final IntParam threadsPerWorker;
   private final IntParam globalBatchSize;
   private final IntParam microBatchSize;
   private final LongParam maxSteps;
@@ -78,7 +81,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   private final Param<String> checkpointDir;
   private final IntParam checkpointEvery;
   private final IntParam metricsEvery;
-  private final IntParam maxSeqLen;
   private final IntParam ringTimeoutSeconds;
 
   public MosaicBertEstimator() {
@@ -87,26 +89,25 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   public MosaicBertEstimator(String uid) {
     this.uid = uid;
+    shared = new Definitions(this);
     objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
-        + "(fine-tuning)", ParamValidators.inArray(new String[] {"mlm", "classification", "regression"}));
+        + "(fine-tuning)", ParamValidators.inArray(TrainingObjective.paramValues()));
     labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index (number), class name (string: the "
         + "model keeps the sorted names) or regression target");
-    textCol = new Param<>(this, "textCol", "text column tokenized inside the stage (fine-tuning; empty: use "
-        + "inputIdsCol)");
-    textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task (empty: single text)");
     numLabels = new IntParam(this, "numLabels", "classes of a classification head (0: from the data)",
         ParamValidators.gtEq(0));
     modelConfig = new Param<>(this, "modelConfig", "a preset (tiny, mini, small, base, large) or the path of a "
         + "config.json");
     vocab = new Param<>(this, "vocab", "the vocab.txt of the token ids (the model keeps it)");
     initModel = new Param<>(this, "initModel", "a model folder to start from (empty: fresh weights)");
-    inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]");
+    tokenizerConfig = new Param<>(this, "tokenizerConfig", "a tokenizer_config.json saying how texts are tokenized "
+        + "(do_lower_case, strip_accents, tokenize_chinese_chars); empty: as initModel's, else as the shards' "
+        + "manifest says, else uncased. When more than one of these is known, they must agree");
     sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
         + "masks); when absent, the row order is used");
     numWorkers = new IntParam(this, "numWorkers", "data-parallel workers (barrier tasks)", ParamValidators.gtEq(1));
     device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(new String[] {"cpu", "gpu",
         "auto"}));
-    threadsPerWorker = new IntParam(this, "threadsPerWorker", "CPU threads of each worker", ParamValidators.gtEq(1));
     globalBatchSize = new IntParam(this, "globalBatchSize", "sequences per optimizer step, all workers together",
         ParamValidators.gtEq(1));
     microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
@@ -128,23 +129,18 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         + "fit with an existing checkpointDir resumes from its newest complete checkpoint");
     checkpointEvery = new IntParam(this, "checkpointEvery", "steps between checkpoints", ParamValidators.gtEq(1));
     metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
-    maxSeqLen = new IntParam(this, "maxSeqLen", "longest sequence: texts are cut to it, longer token ids refused "
-        + "(default 256, the GLUE recipe's; pretraining shards are 128)", ParamValidators.gtEq(2));
     ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
         + "step fails", ParamValidators.gtEq(1));
-    setDefault(objective, "mlm");
+    setDefault(objective, TrainingObjective.MLM.paramValue());
     setDefault(labelCol, "label");
-    setDefault(textCol, "");
-    setDefault(textPairCol, "");
     setDefault(numLabels, 0);
     setDefault(modelConfig, "tiny");
     setDefault(vocab, "");
     setDefault(initModel, "");
-    setDefault(inputIdsCol, "input_ids");
+    setDefault(tokenizerConfig, "");
     setDefault(sampleIdCol, "sample_id");
     setDefault(numWorkers, 1);
     setDefault(device, "auto");
-    setDefault(threadsPerWorker, 1);
     setDefault(globalBatchSize, 32);
     setDefault(microBatchSize, 32);
     setDefault(maxSteps, 0L);
@@ -161,7 +157,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     setDefault(checkpointDir, "");
     setDefault(checkpointEvery, 100);
     setDefault(metricsEvery, 10);
-    setDefault(maxSeqLen, 256);
     setDefault(ringTimeoutSeconds, 300);
   }
 
@@ -170,20 +165,22 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     return uid;
   }
 
-  // Param accessors (MLlib finds params through public no-argument methods).
+  @Override
+  public Definitions sharedParams() {
+    return shared;
+  }
+
+  // Param accessors (MLlib finds params through public no-argument methods); the shared ones are MosaicBertParams'.
   public Param<String> objective() { return objective; }
   public Param<String> labelCol() { return labelCol; }
-  public Param<String> textCol() { return textCol; }
-  public Param<String> textPairCol() { return textPairCol; }
   public IntParam numLabels() { return numLabels; }
   public Param<String> modelConfig() { return modelConfig; }
   public Param<String> vocab() { return vocab; }
   public Param<String> initModel() { return initModel; }
-  public Param<String> inputIdsCol() { return inputIdsCol; }
+  public Param<String> tokenizerConfig() { return tokenizerConfig; }
   public Param<String> sampleIdCol() { return sampleIdCol; }
   public IntParam numWorkers() { return numWorkers; }
   public Param<String> device() { return device; }
-  public IntParam threadsPerWorker() { return threadsPerWorker; }
   public IntParam globalBatchSize() { return globalBatchSize; }
   public IntParam microBatchSize() { return microBatchSize; }
   public LongParam maxSteps() { return maxSteps; }
@@ -200,22 +197,19 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public Param<String> checkpointDir() { return checkpointDir; }
   public IntParam checkpointEvery() { return checkpointEvery; }
   public IntParam metricsEvery() { return metricsEvery; }
-  public IntParam maxSeqLen() { return maxSeqLen; }
   public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
 
   public MosaicBertEstimator setObjective(String v) { set(objective, v); return this; }
+  public MosaicBertEstimator setObjective(TrainingObjective v) { return setObjective(v.paramValue()); }
   public MosaicBertEstimator setLabelCol(String v) { set(labelCol, v); return this; }
-  public MosaicBertEstimator setTextCol(String v) { set(textCol, v); return this; }
-  public MosaicBertEstimator setTextPairCol(String v) { set(textPairCol, v); return this; }
   public MosaicBertEstimator setNumLabels(int v) { set(numLabels, v); return this; }
   public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
   public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
   public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
-  public MosaicBertEstimator setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
+  public MosaicBertEstimator setTokenizerConfig(String v) { set(tokenizerConfig, v); return this; }
   public MosaicBertEstimator setSampleIdCol(String v) { set(sampleIdCol, v); return this; }
   public MosaicBertEstimator setNumWorkers(int v) { set(numWorkers, v); return this; }
   public MosaicBertEstimator setDevice(String v) { set(device, v); return this; }
-  public MosaicBertEstimator setThreadsPerWorker(int v) { set(threadsPerWorker, v); return this; }
   public MosaicBertEstimator setGlobalBatchSize(int v) { set(globalBatchSize, v); return this; }
   public MosaicBertEstimator setMicroBatchSize(int v) { set(microBatchSize, v); return this; }
   public MosaicBertEstimator setMaxSteps(long v) { set(maxSteps, v); return this; }
@@ -232,12 +226,16 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
   public MosaicBertEstimator setCheckpointDir(String v) { set(checkpointDir, v); return this; }
   public MosaicBertEstimator setCheckpointEvery(int v) { set(checkpointEvery, v); return this; }
   public MosaicBertEstimator setMetricsEvery(int v) { set(metricsEvery, v); return this; }
-  public MosaicBertEstimator setMaxSeqLen(int v) { set(maxSeqLen, v); return this; }
   public MosaicBertEstimator setRingTimeoutSeconds(int v) { set(ringTimeoutSeconds, v); return this; }
 
   @SuppressWarnings("unchecked")
   private <T> T value(Param<?> p) {
     return (T) getOrDefault(p);
+  }
+
+  /** The objective param, parsed. */
+  public TrainingObjective getObjective() {
+    return TrainingObjective.of(value(objective));
   }
 
   /**
@@ -247,35 +245,35 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
    */
   @Override
   public StructType transformSchema(StructType schema) {
-    validateInput(schema);
-    String objectiveName = value(objective);
-    if (objectiveName.equals("mlm")) {
+    TrainingObjective trained = getObjective();
+    validateInput(schema, trained);
+    if (trained == TrainingObjective.MLM) {
       return schema.add("embedding", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
     }
     StructType out = schema;
-    if (objectiveName.equals("classification")) {
+    if (trained == TrainingObjective.CLASSIFICATION) {
       out = out.add("rawPrediction", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true)
           .add("probability", org.apache.spark.ml.linalg.SQLDataTypes.VectorType(), true);
     }
     out = out.add("prediction", DataTypes.DoubleType, true);
-    if (objectiveName.equals("classification")
+    if (trained == TrainingObjective.CLASSIFICATION
         && schema.apply((String) value(labelCol)).dataType().equals(DataTypes.StringType)) {
       out = out.add("predictedLabel", DataTypes.StringType, true);
     }
     return out;
   }
 
-  private void validateInput(StructType schema) {
+  private void validateInput(StructType schema, TrainingObjective trained) {
     java.util.List<String> names = java.util.Arrays.asList(schema.fieldNames());
-    if (!((String) value(objective)).equals("mlm")) {
+    if (trained.fineTunes()) {
       String label = value(labelCol);
       if (!names.contains(label)) {
         throw new IllegalArgumentException("the input has no column '" + label + "' (labelCol); fine-tuning needs "
             + "labels");
       }
-      String text = value(textCol);
+      String text = getTextCol();
       if (!text.isEmpty()) {
-        for (String c : new String[] {text, value(textPairCol)}) {
+        for (String c : new String[] {text, getTextPairCol()}) {
           if (!c.isEmpty() && (!names.contains(c) || !schema.apply(c).dataType().equals(DataTypes.StringType))) {
             throw new IllegalArgumentException("column '" + c + "' must exist and be a string (textCol/textPairCol)");
           }
@@ -283,7 +281,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
         return;
       }
     }
-    String col = value(inputIdsCol);
+    String col = getInputIdsCol();
     if (!java.util.Arrays.asList(schema.fieldNames()).contains(col)) {
       throw new IllegalArgumentException("the input has no column '" + col + "' (inputIdsCol); its columns: "
           + java.util.Arrays.toString(schema.fieldNames()));
@@ -303,7 +301,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
 
   @Override
   public MosaicBertModel fit(Dataset<?> dataset) {
-    validateInput(dataset.schema());
+    TrainingObjective trained = getObjective();
+    validateInput(dataset.schema(), trained);
     String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().getConf(),
         dataset.sparkSession().sparkContext().isLocal());
     String vocabPath = value(vocab);
@@ -314,16 +313,17 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     var hadoopConf = dataset.sparkSession().sparkContext().hadoopConfiguration();
     String init = value(initModel);
     ModelConfig config = init.isEmpty() ? resolveConfig(vocabulary.size()) : ModelFolder.readConfig(init, hadoopConf);
-    String objectiveName = value(objective);
-    boolean mlm = objectiveName.equals("mlm");
+    boolean mlm = trained == TrainingObjective.MLM;
     ShardManifest manifest = mlm ? BarrierTraining.manifestOf(dataset, hadoopConf) : null;
+    BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
     SampleStream stream;
     int longest;
     if (!mlm) {
-      List<String> labelNames = labelNames(dataset, objectiveName);
-      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), value(textCol), value(textPairCol),
-          value(inputIdsCol), value(labelCol), labelNames, vocabulary, value(maxSeqLen), config.vocabSize());
-      int labels = objectiveName.equals("regression") ? 1 : labelNames != null ? labelNames.size()
+      List<String> labelNames = labelNames(dataset, trained);
+      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), getTextCol(), getTextPairCol(),
+          getInputIdsCol(), value(labelCol), labelNames, vocabulary, normalizer, getMaxSeqLen(),
+          config.vocabSize());
+      int labels = trained == TrainingObjective.REGRESSION ? 1 : labelNames != null ? labelNames.size()
           : (int) value(numLabels) > 0 ? value(numLabels)
           : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
       for (Sample sample : samples) {
@@ -342,9 +342,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
             + manifest.vocab().sha256() + ") than " + vocabPath + " (" + vocabulary.sha256() + "); use the shards' "
             + "vocab.txt");
       }
-      if (manifest.maxSeqLen() > (int) value(maxSeqLen)) {
+      if (manifest.maxSeqLen() > getMaxSeqLen()) {
         throw new IllegalArgumentException("the shards hold samples of up to " + manifest.maxSeqLen() + " tokens, more "
-            + "than maxSeqLen " + value(maxSeqLen));
+            + "than maxSeqLen " + getMaxSeqLen());
       }
       String dir = new org.apache.hadoop.fs.Path(dataset.inputFiles()[0]).getParent().toString();
       stream = new ShardSampleStream(dir, manifest, HadoopConf.of(hadoopConf), value(seed), SHARD_WINDOW,
@@ -352,8 +352,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
       longest = manifest.maxSeqLen();
       LOG.info("reading {} through its manifest: each worker reads only the row groups of its slices", dir);
     } else {
-      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), value(inputIdsCol), value(sampleIdCol),
-          config.vocabSize(), value(maxSeqLen));
+      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), getInputIdsCol(), value(sampleIdCol),
+          config.vocabSize(), getMaxSeqLen());
       stream = SampleStream.inMemory(samples, value(seed));
       longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
     }
@@ -368,17 +368,18 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
-    TrainPlan plan = new TrainPlan(mlm ? MosaicBert.Objective.MLM : MosaicBert.Objective.CLASSIFICATION, config, new DecoupledAdamW.Hyper(value(lr), value(beta1), value(beta2), value(eps),
-        value(weightDecay)), steps, value(warmupFraction), value(alphaF), global, Math.min(value(microBatchSize),
-        global / workers), workers, value(seed), value(maskProbability), maskId, vocabulary.size(), special, longest,
-        epochSize, value(checkpointEvery), value(metricsEvery), value(threadsPerWorker));
+    TrainPlan plan = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
+        value(beta1), value(beta2), value(eps), value(weightDecay)), steps, value(warmupFraction), value(alphaF),
+        global, Math.min(value(microBatchSize), global / workers), workers, value(seed), value(maskProbability), maskId,
+        vocabulary.size(), special, longest, epochSize, value(checkpointEvery), value(metricsEvery),
+        getThreadsPerWorker());
     float[] initial = null;
     if (!init.isEmpty()) {
       initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
           plan.heads(), value(seed)).parameters();
     }
-    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", objectiveName, epochSize, steps, global,
-        workers);
+    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), epochSize, steps,
+        global, workers);
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
     float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, stream, initial,
         value(checkpointDir), value(ringTimeoutSeconds));
@@ -386,20 +387,48 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel> implem
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens));
+    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens, normalizer));
     return copyValues(model, extractParamMap()).setParent(this);
+  }
+
+  /**
+   * How texts are tokenized, in fine-tuning and by the fitted model: as the model was trained. What says so
+   * (tokenizerConfig, initModel's folder, the shards' manifest) must agree, since a model knows its tokens one way
+   * only; when nothing does (token ids of an unknown source, a fresh classifier), uncased, BERT's default.
+   */
+  private BertNormalizer normalizer(String init, ShardManifest manifest, Configuration conf) {
+    Map<String, BertNormalizer> known = new LinkedHashMap<>();
+    String file = value(tokenizerConfig);
+    if (!file.isEmpty()) {
+      known.put("tokenizerConfig " + file, TokenizerConfig.read(Path.of(file)));
+    }
+    if (!init.isEmpty()) {
+      known.put("initModel " + init, ModelFolder.readNormalizer(init, conf));
+    }
+    if (manifest != null) {
+      known.put("the shards' " + ShardManifest.FILE_NAME, manifest.tokenizer().normalizer());
+    }
+    if (known.values().stream().distinct().count() > 1) {
+      throw new IllegalArgumentException("the tokenizer settings disagree: " + known + "; a model must see texts "
+          + "tokenized as in its training: use shards and an initModel tokenized alike, and leave tokenizerConfig "
+          + "empty or give the initModel's tokenizer_config.json");
+    }
+    BertNormalizer normalizer = known.values().stream().findFirst().orElse(BertNormalizer.uncased());
+    LOG.info("texts are tokenized {} ({})", normalizer.lowercase() ? "uncased" : "cased",
+        known.isEmpty() ? "nothing says otherwise" : String.join(", ", known.keySet()));
+    return normalizer;
   }
 
   /**
    * The class names when the label column holds strings: sorted, so the same data always gives the same class
    * indices (RTE's entailment = 0, not_entailment = 1, as GLUE numbers them); null for numeric labels.
    */
-  private List<String> labelNames(Dataset<?> dataset, String objectiveName) {
+  private List<String> labelNames(Dataset<?> dataset, TrainingObjective trained) {
     String label = value(labelCol);
     if (!dataset.schema().apply(label).dataType().equals(DataTypes.StringType)) {
       return null;
     }
-    if (objectiveName.equals("regression")) {
+    if (trained == TrainingObjective.REGRESSION) {
       throw new IllegalArgumentException("column '" + label + "' (labelCol) holds strings; regression needs numbers");
     }
     List<String> names = new ArrayList<>();

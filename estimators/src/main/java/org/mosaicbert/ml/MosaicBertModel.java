@@ -1,7 +1,10 @@
 package org.mosaicbert.ml;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.Model;
@@ -25,23 +28,27 @@ import org.mosaicbert.model.ParameterLayout;
 
 /**
  * A fitted MosaicBERT: config, weights and vocabulary. {@code transform} reads a text column (and a second one for
- * pairs), tokenized with the model's own vocabulary, or a column of token ids, and adds MLlib's columns: for a
+ * pairs), tokenized with the model's own vocabulary and casing, or a column of token ids ({@link MosaicBertParams},
+ * shared with the estimator), and adds MLlib's columns: for a
  * classifier {@code rawPrediction} (logits), {@code probability} and {@code prediction} (the class index, plus
  * {@code predictedLabel} when it was trained on string labels), for a regression head {@code prediction}, and an
  * {@code embedding} (by default for an MLM model, whose pooler is untrained, the mean of the last hidden states; on
  * request for a fine-tuned one, mean or pooled). Spark's evaluators read these columns unchanged. Saved as a flat,
  * Hugging Face-like folder ({@link ModelFolder}) plus Spark's {@code metadata/}.
  */
-public final class MosaicBertModel extends Model<MosaicBertModel> implements MLWritable {
+public final class MosaicBertModel extends Model<MosaicBertModel>
+    implements MosaicBertParams<MosaicBertModel>, MLWritable {
+  /**
+   * Params renamed since models were first saved, old name to new: a saved model's metadata may hold the old name.
+   * The thread count was {@code threads} on the model and {@code threadsPerWorker} on the estimator.
+   */
+  private static final Map<String, String> RENAMED_PARAMS = Map.of("threads", "threadsPerWorker");
+
   private final String uid;
   private final ModelFolder folder;
-  private final Param<String> inputIdsCol;
+  private final Definitions shared;
   private final Param<String> embeddingCol;
   private final IntParam batchSize;
-  private final IntParam threads;
-  private final Param<String> textCol;
-  private final Param<String> textPairCol;
-  private final IntParam maxSeqLen;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
   private final Param<String> rawPredictionCol;
@@ -51,15 +58,10 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   MosaicBertModel(String uid, ModelFolder folder) {
     this.uid = uid;
     this.folder = folder;
-    inputIdsCol = new Param<>(this, "inputIdsCol", "column of token ids, array<int>");
+    shared = new Definitions(this);
     embeddingCol = new Param<>(this, "embeddingCol", "output column of the embedding (ML Vector); empty: none. "
         + "Default: embedding for an MLM model, none for a fine-tuned one");
     batchSize = new IntParam(this, "batchSize", "sequences per forward pass when scoring", ParamValidators.gtEq(1));
-    threads = new IntParam(this, "threads", "CPU threads per scoring task", ParamValidators.gtEq(1));
-    textCol = new Param<>(this, "textCol", "text column to tokenize (empty: use inputIdsCol)");
-    textPairCol = new Param<>(this, "textPairCol", "second text column of a pair task");
-    maxSeqLen = new IntParam(this, "maxSeqLen", "texts are cut to this many tokens (default 256, the GLUE "
-        + "recipe's)", ParamValidators.gtEq(2));
     predictionCol = new Param<>(this, "predictionCol", "output: predicted class index or regression value");
     probabilityCol = new Param<>(this, "probabilityCol", "output: class probabilities (ML Vector)");
     rawPredictionCol = new Param<>(this, "rawPredictionCol", "output: classifier logits (ML Vector)");
@@ -68,18 +70,13 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     embeddingPooling = new Param<>(this, "embeddingPooling", "what embeddingCol holds: mean (of the last hidden "
         + "states over the real tokens) or pooled (the fine-tuned pooler's output for [CLS])",
         ParamValidators.inArray(new String[] {"mean", "pooled"}));
-    setDefault(textCol, "");
-    setDefault(textPairCol, "");
-    setDefault(maxSeqLen, 256);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
     setDefault(rawPredictionCol, "rawPrediction");
-    setDefault(inputIdsCol, "input_ids");
     setDefault(embeddingCol, folder.heads() == ParameterLayout.Heads.CLASSIFIER ? "" : "embedding");
     setDefault(embeddingPooling, "mean");
     setDefault(predictedLabelCol, "predictedLabel");
     setDefault(batchSize, 32);
-    setDefault(threads, 1);
   }
 
   @Override
@@ -87,46 +84,48 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
     return uid;
   }
 
-  public Param<String> inputIdsCol() { return inputIdsCol; }
-  public Param<String> textCol() { return textCol; }
-  public Param<String> textPairCol() { return textPairCol; }
-  public IntParam maxSeqLen() { return maxSeqLen; }
+  // Each param of the model alone, then its setter (MLlib finds params through public no-argument methods); the
+  // params it shares with the estimator are MosaicBertParams'.
   public Param<String> predictionCol() { return predictionCol; }
-  public Param<String> probabilityCol() { return probabilityCol; }
-  public Param<String> rawPredictionCol() { return rawPredictionCol; }
-  public Param<String> predictedLabelCol() { return predictedLabelCol; }
-  public Param<String> embeddingPooling() { return embeddingPooling; }
   public MosaicBertModel setPredictionCol(String v) { set(predictionCol, v); return this; }
+  public Param<String> probabilityCol() { return probabilityCol; }
   public MosaicBertModel setProbabilityCol(String v) { set(probabilityCol, v); return this; }
+  public Param<String> rawPredictionCol() { return rawPredictionCol; }
   public MosaicBertModel setRawPredictionCol(String v) { set(rawPredictionCol, v); return this; }
+  public Param<String> predictedLabelCol() { return predictedLabelCol; }
   public MosaicBertModel setPredictedLabelCol(String v) { set(predictedLabelCol, v); return this; }
-  public MosaicBertModel setEmbeddingPooling(String v) { set(embeddingPooling, v); return this; }
-  public MosaicBertModel setMaxSeqLen(int v) { set(maxSeqLen, v); return this; }
-  public MosaicBertModel setTextCol(String v) { set(textCol, v); return this; }
-  public MosaicBertModel setTextPairCol(String v) { set(textPairCol, v); return this; }
   public Param<String> embeddingCol() { return embeddingCol; }
-  public IntParam batchSize() { return batchSize; }
-  public IntParam threads() { return threads; }
-
-  public MosaicBertModel setInputIdsCol(String v) { set(inputIdsCol, v); return this; }
   public MosaicBertModel setEmbeddingCol(String v) { set(embeddingCol, v); return this; }
+  public Param<String> embeddingPooling() { return embeddingPooling; }
+  public MosaicBertModel setEmbeddingPooling(String v) { set(embeddingPooling, v); return this; }
+  public IntParam batchSize() { return batchSize; }
   public MosaicBertModel setBatchSize(int v) { set(batchSize, v); return this; }
-  public MosaicBertModel setThreads(int v) { set(threads, v); return this; }
 
-  /** The model's config, weights (flat, in the engine's parameter layout) and vocabulary. */
+  /** @deprecated the model's old name of the thread count; use {@link #setThreadsPerWorker}. */
+  @Deprecated
+  public MosaicBertModel setThreads(int v) {
+    return setThreadsPerWorker(v);
+  }
+
+  /** The model's config, weights (flat, in the engine's parameter layout), vocabulary and tokenizer settings. */
   public ModelFolder folder() {
     return folder;
   }
 
   @Override
+  public Definitions sharedParams() {
+    return shared;
+  }
+
+  @Override
   public StructType transformSchema(StructType schema) {
     List<String> names = Arrays.asList(schema.fieldNames());
-    String in = getOrDefault(textCol).isEmpty() ? getOrDefault(inputIdsCol) : getOrDefault(textCol);
+    String in = getTextCol().isEmpty() ? getInputIdsCol() : getTextCol();
     if (!names.contains(in)) {
-      throw new IllegalArgumentException("the input has no column '" + in + "' (" + (getOrDefault(textCol).isEmpty()
+      throw new IllegalArgumentException("the input has no column '" + in + "' (" + (getTextCol().isEmpty()
           ? "inputIdsCol" : "textCol") + "); its columns: " + names);
     }
-    String pair = getOrDefault(textPairCol);
+    String pair = getTextPairCol();
     if (!pair.isEmpty() && !names.contains(pair)) {
       throw new IllegalArgumentException("the input has no column '" + pair + "' (textPairCol)");
     }
@@ -168,14 +167,13 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType outSchema = transformSchema(dataset.schema());
     Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
-        scala.reflect.ClassTag$.MODULE$.apply(ModelFolder.class));
+        ScalaInterop.classTag(ModelFolder.class));
     List<String> names = Arrays.asList(dataset.schema().fieldNames());
-    boolean text = !getOrDefault(textCol).isEmpty();
-    Scorer scorer = new Scorer(names.indexOf(getOrDefault(inputIdsCol)),
-        text ? names.indexOf(getOrDefault(textCol)) : -1,
-        text && !getOrDefault(textPairCol).isEmpty() ? names.indexOf(getOrDefault(textPairCol)) : -1,
-        (Integer) getOrDefault(maxSeqLen), (Integer) getOrDefault(batchSize), (Integer) getOrDefault(threads),
-        pooling(), outSchema.size() - dataset.schema().size());
+    boolean text = !getTextCol().isEmpty();
+    Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(getTextCol()) : -1,
+        text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(),
+        (Integer) getOrDefault(batchSize), getThreadsPerWorker(), pooling(),
+        outSchema.size() - dataset.schema().size());
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
   }
@@ -191,7 +189,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
       @Override
       public void saveImpl(String path) {
         DefaultParamsWriter.saveMetadata(MosaicBertModel.this, path, sparkSession().sparkContext(),
-            scala.Option.empty(), scala.Option.empty());
+            ScalaInterop.none(), ScalaInterop.none());
         folder.write(path, sparkSession().sparkContext().hadoopConfiguration());
       }
     };
@@ -215,10 +213,30 @@ public final class MosaicBertModel extends Model<MosaicBertModel> implements MLW
             MosaicBertModel.class.getName());
         MosaicBertModel model = new MosaicBertModel(metadata.uid(), ModelFolder.read(path,
             sparkSession().sparkContext().hadoopConfiguration()));
-        metadata.getAndSetParams(model, scala.Option.empty());
+        metadata.getAndSetParams(model, ScalaInterop.some(ScalaInterop.list(RENAMED_PARAMS.keySet())));
+        setRenamedParams(model, metadata.metadataJson(), path);
         return model;
       }
     };
+  }
+
+  /**
+   * Sets the values that older metadata saved under a param's old name ({@link #RENAMED_PARAMS}) on the param's new
+   * name. Only set values count: an old default is the new param's default.
+   */
+  private static void setRenamedParams(MosaicBertModel model, String metadataJson, String path) {
+    JsonNode saved;
+    try {
+      saved = new ObjectMapper().readTree(metadataJson).path("paramMap");
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException(path + "/metadata is not valid JSON: " + e.getMessage(), e);
+    }
+    RENAMED_PARAMS.forEach((oldName, newName) -> {
+      if (saved.has(oldName)) {
+        Param<Object> param = model.getParam(newName);
+        model.set(param, param.jsonDecode(saved.get(oldName).toString()));
+      }
+    });
   }
 
   public static MosaicBertModel load(String path) {

@@ -14,7 +14,6 @@ import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
-import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.BertWordPieceTokenizer;
 import org.mosaicbert.tokenizer.Encoding;
 import org.mosaicbert.tokenizer.TokenizerSpec;
@@ -106,7 +105,7 @@ final class Scorer implements Serializable {
 
     Partition(ModelFolder model) {
       this.model = model;
-      this.tokenizer = textIndex < 0 ? null : TokenizerSpec.bert(model.vocab(), BertNormalizer.uncased()).build();
+      this.tokenizer = textIndex < 0 ? null : TokenizerSpec.bert(model.vocab(), model.normalizer()).build();
       this.classifier = model.heads() == ParameterLayout.Heads.CLASSIFIER;
       TaskContext task = TaskContext.get();
       if (task != null) {

@@ -32,6 +32,7 @@ import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.testing.SharedTestData;
+import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.Sample;
 
@@ -139,7 +140,8 @@ class HfInteropTest {
     for (int i = 0; i < rounded.length; i++) {
       rounded[i] = Float.intBitsToFloat(Float.floatToRawIntBits(rounded[i]) & 0xFFFF0000); // exact in BF16
     }
-    ModelFolder exact = new ModelFolder(original.config(), original.heads(), rounded, original.vocab());
+    ModelFolder exact = new ModelFolder(original.config(), original.heads(), rounded, original.vocab(),
+        original.normalizer());
     Path hf = Files.createDirectories(tmp.resolve("hf"));
     save(exact, "ours");
     Files.copy(tmp.resolve("ours/config.json"), hf.resolve("config.json"));
@@ -161,6 +163,53 @@ class HfInteropTest {
   }
 
   @Test
+  void aCasedModelExportsItsFlagsAndImportsCased() throws IOException {
+    ModelFolder original = model(ParameterLayout.Heads.MLM, 2, BertNormalizer.cased());
+    Path ours = save(original, "ours");
+    Path hf = tmp.resolve("hf");
+    Path back = tmp.resolve("back");
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    assertEquals(0, export.code(), export.err());
+    assertTrue(export.out().contains("cased"), export.out());
+    JsonNode tokenizer = json(hf.resolve("tokenizer_config.json"));
+    assertFalse(tokenizer.get("do_lower_case").asBoolean());
+    assertFalse(tokenizer.get("strip_accents").asBoolean());
+    assertTrue(tokenizer.get("tokenize_chinese_chars").asBoolean());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    assertEquals(0, imported.code(), imported.err());
+    assertTrue(imported.out().endsWith(", cased\n"), imported.out());
+    assertSameModel(original, ours, back);
+  }
+
+  @Test
+  void aCasedHuggingFaceFolderImportsWithItsFlags() throws IOException {
+    Path hf = Files.createDirectories(tmp.resolve("hf"));
+    model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
+    // As bert-base-cased has it: strip_accents absent, so it follows do_lower_case.
+    Files.writeString(hf.resolve("tokenizer_config.json"), "{\"do_lower_case\": false, \"model_max_length\": 512}");
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+        .toString());
+    assertEquals(0, r.code(), r.err());
+    assertEquals(BertNormalizer.cased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
+        .normalizer());
+    Files.delete(hf.resolve("tokenizer_config.json"));
+    r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+        .toString(), "--overwrite");
+    assertEquals(0, r.code(), r.err());
+    assertEquals(BertNormalizer.uncased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
+        .normalizer(), "no tokenizer_config.json: BertTokenizer's defaults, uncased");
+  }
+
+  @Test
+  void aTokenizerConfigWithAWrongTypeIsNamed() throws IOException {
+    Path hf = Files.createDirectories(tmp.resolve("hf"));
+    model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
+    Files.writeString(hf.resolve("tokenizer_config.json"), "{\"do_lower_case\": \"no\"}");
+    String err = refusedImport(hf);
+    assertTrue(err.contains(hf.resolve("tokenizer_config.json") + ": do_lower_case must be true or false"), err);
+  }
+
+  @Test
   void anUntiedDecoderIsRefused() throws IOException {
     ModelFolder original = model(ParameterLayout.Heads.MLM, 2);
     Path hf = Files.createDirectories(tmp.resolve("hf"));
@@ -174,11 +223,8 @@ class HfInteropTest {
     decoder[5] += 1;
     tensors.add(SafeTensors.Tensor.f32("cls.predictions.decoder.weight", decoder, 30528, 128));
     SafeTensors.write(hf.resolve("model.safetensors"), tensors, Map.of());
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
-        .toString());
-    assertEquals(1, r.code());
-    assertTrue(r.err().contains("cls.predictions.decoder.weight differs"), r.err());
-    assertFalse(Files.exists(tmp.resolve("back")));
+    String err = refusedImport(hf);
+    assertTrue(err.contains("cls.predictions.decoder.weight differs"), err);
   }
 
   @Test
@@ -240,8 +286,13 @@ class HfInteropTest {
     }
   }
 
-  /** A tiny model with the bert-base-uncased vocabulary and every parameter random (biases too). */
   private static ModelFolder model(ParameterLayout.Heads heads, int labels) throws IOException {
+    return model(heads, labels, BertNormalizer.uncased());
+  }
+
+  /** A tiny model with the bert-base-uncased vocabulary and every parameter random (biases too). */
+  private static ModelFolder model(ParameterLayout.Heads heads, int labels, BertNormalizer normalizer)
+      throws IOException {
     List<String> vocab = Files.readAllLines(SharedTestData.vocabTxt(), StandardCharsets.UTF_8);
     // alibi_starting_size apart from max_position_embeddings (512), to see which one model_max_length takes.
     ModelConfig config = ModelConfig.fromJson(ModelConfig.preset("tiny", vocab.size()).withHead(labels)
@@ -255,7 +306,16 @@ class HfInteropTest {
         params[(int) i] = base + (float) (0.05 * random.nextGaussian());
       }
     }
-    return new ModelFolder(config, heads, params, vocab);
+    return new ModelFolder(config, heads, params, vocab, normalizer);
+  }
+
+  /** Runs import on {@code hf}, which must fail and write nothing; returns what it said. */
+  private String refusedImport(Path hf) {
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+        .toString());
+    assertEquals(1, r.code());
+    assertFalse(Files.exists(tmp.resolve("back")));
+    return r.err();
   }
 
   private Path save(ModelFolder folder, String name) {
@@ -264,15 +324,19 @@ class HfInteropTest {
     return dir;
   }
 
-  /** Same config, heads, weights (bit for bit), vocabulary and config.json as the model saved in {@code ours}. */
+  /**
+   * Same config, heads, weights (bit for bit), vocabulary, tokenizer settings and config.json as the model saved in
+   * {@code ours}.
+   */
   private static void assertSameModel(ModelFolder original, Path ours, Path back) throws IOException {
-    for (String f : List.of("config.json", "model.safetensors", "vocab.txt", "metadata")) {
+    for (String f : List.of("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "metadata")) {
       assertTrue(Files.exists(back.resolve(f)), "the imported folder lacks " + f);
     }
     ModelFolder read = ModelFolder.read(back.toString(), new Configuration());
     assertEquals(original.config(), read.config());
     assertEquals(original.heads(), read.heads());
     assertEquals(original.vocab(), read.vocab());
+    assertEquals(original.normalizer(), read.normalizer());
     assertBitEqual(original.parameters(), read.parameters());
     assertEquals(json(ours.resolve("config.json")), json(back.resolve("config.json")));
     assertArrayEquals(Files.readAllBytes(ours.resolve("vocab.txt")), Files.readAllBytes(back.resolve("vocab.txt")));

@@ -1,5 +1,6 @@
 package org.mosaicbert.data;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -12,6 +13,7 @@ import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.mosaicbert.tokenizer.BertNormalizer;
 
 /**
  * {@code manifest.json} of a folder of training shards, written last: everything a trainer needs to plan and resume
@@ -27,7 +29,19 @@ public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Token
   public record Vocab(String file, String sha256, int size, int paddedSize) implements Serializable {}
 
   /** The four BERT normalizer flags the shards were made with. */
-  public record Tokenizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase) implements Serializable {}
+  public record Tokenizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase)
+      implements Serializable {
+    public static Tokenizer of(BertNormalizer normalizer) {
+      return new Tokenizer(normalizer.cleanText(), normalizer.handleChineseChars(), normalizer.stripAccents(),
+          normalizer.lowercase());
+    }
+
+    /** The normalizer that made the shards: a model trained on them tokenizes text with it. */
+    @JsonIgnore
+    public BertNormalizer normalizer() {
+      return new BertNormalizer(cleanText, handleChineseChars, stripAccents, lowercase);
+    }
+  }
 
   /** One shard: its path relative to the folder, its rows and tokens, and the rows of each row group. */
   public record Shard(String path, long rows, long tokens, List<Long> rowGroups) implements Serializable {}

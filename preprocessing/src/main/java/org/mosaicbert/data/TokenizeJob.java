@@ -194,10 +194,9 @@ public final class TokenizeJob {
       shards.sort(java.util.Comparator.comparing(ShardManifest.Shard::path));
 
       Vocabulary vocab = new Vocabulary(spec.tokens());
-      BertNormalizer n = spec.normalizer();
       ShardManifest manifest = new ShardManifest(ShardManifest.FORMAT_VERSION,
           new ShardManifest.Vocab("vocab.txt", vocab.sha256(), vocab.size(), vocab.paddedSize()), maxSeqLen,
-          new ShardManifest.Tokenizer(n.cleanText(), n.handleChineseChars(), n.stripAccents(), n.lowercase()),
+          ShardManifest.Tokenizer.of(spec.normalizer()),
           shards, totalRows, totalTokens, new ShardManifest.Skipped(empty, bad),
           new ShardManifest.Input(options.input() == null ? DefaultCorpus.PATH : options.input(),
               options.format() == null ? "auto" : options.format().name().toLowerCase(java.util.Locale.ROOT),

@@ -1,0 +1,94 @@
+package org.mosaicbert.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The local folder that {@code export} and {@code import} write ({@code --out}, {@code --overwrite}): refused before
+ * any work when it is a file, or a folder with something in it and no {@code --overwrite}, so a mistake costs nothing;
+ * then written into a temporary sibling and renamed into place, so it appears complete or not at all and a failure
+ * leaves what was there.
+ */
+final class OutputFolder {
+  /** The flag with the folder's path. */
+  static final String FLAG = "out";
+  /** The flag that allows replacing a folder with something in it. */
+  static final String OVERWRITE = "overwrite";
+  /** The usage line of a command that writes an output folder: the command and its own flags, then these. */
+  static String usage(String commandAndFlags) {
+    return "usage: mosaicbert " + commandAndFlags + " --" + FLAG + " DIR [--" + OVERWRITE + "]\n";
+  }
+
+  /** Help lines for the two flags. */
+  static final String HELP = """
+            --out DIR       the local folder to write; it must not exist or be empty
+            --overwrite     replace DIR when it exists and is not empty
+          """;
+
+  /** Writes a folder's files into {@code dir}, which exists and is empty. */
+  interface Writer {
+    void write(Path dir) throws IOException;
+  }
+
+  private final Path target;
+
+  private OutputFolder(Path target) {
+    this.target = target;
+  }
+
+  /** The {@code --out} folder of {@code args}, checked against {@code --overwrite}. */
+  static OutputFolder of(Args args) throws IOException {
+    Path target = args.path(FLAG).toAbsolutePath().normalize();
+    String flag = "--" + FLAG + " " + target;
+    if (Files.exists(target) && !Files.isDirectory(target)) {
+      throw new IllegalArgumentException(flag + " is a file, not a folder; give a folder path");
+    }
+    if (!args.has(OVERWRITE) && Files.isDirectory(target) && !isEmpty(target)) {
+      throw new IllegalArgumentException(flag + " exists and is not empty; give --" + OVERWRITE + " to replace it, "
+          + "or another path");
+    }
+    return new OutputFolder(target);
+  }
+
+  Path path() {
+    return target;
+  }
+
+  /** Writes the folder through a temporary sibling renamed into place, replacing what was there. */
+  void write(Writer writer) throws IOException {
+    Files.createDirectories(target.getParent());
+    Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp-");
+    try {
+      writer.write(tmp);
+      if (Files.exists(target)) {
+        deleteRecursively(target);
+      }
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      if (Files.exists(tmp)) {
+        deleteRecursively(tmp);
+      }
+    }
+  }
+
+  private static boolean isEmpty(Path dir) throws IOException {
+    try (Stream<Path> entries = Files.list(dir)) {
+      return entries.findAny().isEmpty();
+    }
+  }
+
+  private static void deleteRecursively(Path path) throws IOException {
+    List<Path> all;
+    try (Stream<Path> walk = Files.walk(path)) {
+      all = walk.sorted(Comparator.reverseOrder()).toList();
+    }
+    for (Path p : all) {
+      Files.delete(p);
+    }
+  }
+}
