@@ -1,14 +1,10 @@
 package org.mosaicbert.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -19,8 +15,10 @@ import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.TokenizeJob;
 import org.mosaicbert.data.TrainVocabJob;
+import org.mosaicbert.ml.HadoopCheckpointStore;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.train.StepMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -113,13 +111,12 @@ final class PretrainCommand implements Subcommand {
       double seconds = (System.nanoTime() - start) / 1e9;
       out.printf("model: %s (%s preset, %d steps of %d sequences, %d worker(s))%n", output, modelConfig, steps, batch,
           workers);
-      List<JsonNode> metrics = readMetrics(checkpoints, conf);
+      List<StepMetrics> metrics = HadoopCheckpointStore.readMetrics(checkpoints, conf);
       if (!metrics.isEmpty()) {
-        JsonNode first = metrics.get(0);
-        JsonNode last = metrics.get(metrics.size() - 1);
+        StepMetrics first = metrics.get(0);
+        StepMetrics last = metrics.get(metrics.size() - 1);
         out.printf("loss: %.3f at step %d -> %.3f at step %d, %.0f tokens/s (metrics and loss.png in %s)%n",
-            first.path("loss").asDouble(), first.path("step").asLong(), last.path("loss").asDouble(),
-            last.path("step").asLong(), last.path("tokens_per_s").asDouble(), checkpoints);
+            first.loss(), first.step(), last.loss(), last.step(), last.tokensPerSecond(), checkpoints);
       }
       out.printf("time: %.1f s%n", seconds);
       return 0;
@@ -142,22 +139,5 @@ final class PretrainCommand implements Subcommand {
     remote.getFileSystem(conf).copyToLocalFile(false, remote, new org.apache.hadoop.fs.Path(local.toString()), true);
     local.toFile().deleteOnExit();
     return local;
-  }
-
-  private static List<JsonNode> readMetrics(String checkpoints, org.apache.hadoop.conf.Configuration conf)
-      throws IOException {
-    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(checkpoints, "metrics.jsonl");
-    List<JsonNode> out = new ArrayList<>();
-    if (!file.getFileSystem(conf).exists(file)) {
-      return out;
-    }
-    try (InputStream stream = file.getFileSystem(conf).open(file)) {
-      for (String line : new String(stream.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
-        if (!line.isBlank()) {
-          out.add(new ObjectMapper().readTree(line));
-        }
-      }
-    }
-    return out;
   }
 }

@@ -15,13 +15,14 @@ import org.apache.hadoop.fs.FileSystem;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.LocalCheckpointStore;
+import org.mosaicbert.train.StepMetrics;
 import org.mosaicbert.train.TrainState;
 
 /**
  * Checkpoints through the Hadoop FileSystem API (local disk, HDFS, S3): {@code step-000000123/} folders, complete
- * once their {@code DONE} marker exists (written last), and {@code metrics.jsonl}.
+ * once their {@code DONE} marker exists (written last), and the metrics log ({@value StepMetrics#FILE_NAME}).
  */
-final class HadoopCheckpointStore implements CheckpointStore {
+public final class HadoopCheckpointStore implements CheckpointStore {
   private final String dir;
   private final HadoopConf conf;
 
@@ -98,22 +99,34 @@ final class HadoopCheckpointStore implements CheckpointStore {
 
   /** Object stores cannot append, so the small log is rewritten whole under a temporary name and renamed. */
   @Override
-  public void appendMetrics(String jsonLine) throws IOException {
+  public void appendMetrics(StepMetrics metrics) throws IOException {
     FileSystem fs = fs();
-    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, "metrics.jsonl");
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, StepMetrics.FILE_NAME);
     byte[] old = new byte[0];
     if (fs.exists(file)) {
       try (var in = fs.open(file)) {
         old = in.readAllBytes();
       }
     }
-    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(dir, ".metrics.jsonl.tmp");
+    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(dir, "." + StepMetrics.FILE_NAME + ".tmp");
     try (OutputStream out = fs.create(tmp, true)) {
       out.write(old);
-      out.write((jsonLine + "\n").getBytes(StandardCharsets.UTF_8));
+      out.write((metrics.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
     }
     fs.delete(file, false);
     fs.rename(tmp, file);
+  }
+
+  /** The metrics log of checkpoint folder {@code dir} (empty when there is none yet). */
+  public static List<StepMetrics> readMetrics(String dir, Configuration conf) throws IOException {
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, StepMetrics.FILE_NAME);
+    FileSystem fs = file.getFileSystem(conf);
+    if (!fs.exists(file)) {
+      return List.of();
+    }
+    try (var in = fs.open(file)) {
+      return StepMetrics.parseLines(new String(in.readAllBytes(), StandardCharsets.UTF_8), file.toString());
+    }
   }
 
   static HadoopCheckpointStore of(String dir, Configuration conf) {

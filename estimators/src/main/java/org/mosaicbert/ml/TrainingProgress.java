@@ -1,19 +1,16 @@
 package org.mosaicbert.ml;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
+import org.mosaicbert.train.StepMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Shows training progress on the driver while the barrier stage runs, by following the {@code metrics.jsonl} that
+ * Shows training progress on the driver while the barrier stage runs, by following the metrics log that
  * rank 0 writes into the checkpoint folder (through the Hadoop FileSystem, so any store works): step, loss, masked
  * accuracy, lr, tokens/s, compute and allreduce time, ETA. At the end it draws the loss curve as {@code loss.png}
  * beside the metrics.
@@ -21,7 +18,7 @@ import org.slf4j.LoggerFactory;
 final class TrainingProgress implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingProgress.class);
 
-  private final org.apache.hadoop.fs.Path metrics;
+  private final String checkpointDir;
   private final Configuration conf;
   private final List<double[]> curve = new ArrayList<>();
   private final Thread thread;
@@ -29,7 +26,7 @@ final class TrainingProgress implements AutoCloseable {
   private int linesSeen;
 
   TrainingProgress(String checkpointDir, Configuration conf) {
-    this.metrics = new org.apache.hadoop.fs.Path(checkpointDir, "metrics.jsonl");
+    this.checkpointDir = checkpointDir;
     this.conf = conf;
     this.thread = new Thread(() -> {
       while (running) {
@@ -46,35 +43,21 @@ final class TrainingProgress implements AutoCloseable {
   }
 
   private synchronized void poll() {
+    List<StepMetrics> lines;
     try {
-      FileSystem fs = metrics.getFileSystem(conf);
-      if (!fs.exists(metrics)) {
-        return;
-      }
-      String text;
-      try (InputStream in = fs.open(metrics)) {
-        text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      }
-      String[] lines = text.split("\n");
-      ObjectMapper json = new ObjectMapper();
-      for (int i = linesSeen; i < lines.length; i++) {
-        if (lines[i].isBlank()) {
-          continue;
-        }
-        JsonNode m = json.readTree(lines[i]);
-        long step = m.path("step").asLong();
-        long total = m.path("total_steps").asLong();
-        curve.add(new double[] {step, m.path("loss").asDouble()});
-        LOG.info(String.format("step %d/%d  loss %.4f  accuracy %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
-            + "(compute %.2f, allreduce %.2f)  ETA %.0f s", step, total, m.path("loss").asDouble(),
-            m.path("accuracy").asDouble(), m.path("lr").asDouble(), m.path("tokens_per_s").asDouble(),
-            m.path("step_s").asDouble(), m.path("compute_s").asDouble(), m.path("allreduce_s").asDouble(),
-            m.path("step_s").asDouble() * (total - step)));
-        linesSeen = i + 1;
-      }
-    } catch (IOException e) {
+      lines = HadoopCheckpointStore.readMetrics(checkpointDir, conf);
+    } catch (IOException | IllegalArgumentException e) {
       LOG.debug("metrics not readable yet: {}", e.getMessage());
+      return;
     }
+    for (StepMetrics m : lines.subList(Math.min(linesSeen, lines.size()), lines.size())) {
+      curve.add(new double[] {m.step(), m.loss()});
+      LOG.info(String.format("step %d/%d  loss %.4f  accuracy %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
+          + "(compute %.2f, allreduce %.2f)  ETA %.0f s", m.step(), m.totalSteps(), m.loss(), m.accuracy(), m.lr(),
+          m.tokensPerSecond(), m.stepSeconds(), m.computeSeconds(), m.allreduceSeconds(),
+          m.stepSeconds() * (m.totalSteps() - m.step())));
+    }
+    linesSeen = Math.max(linesSeen, lines.size());
   }
 
   /** (step, loss) of every metrics line seen. */
@@ -94,9 +77,9 @@ final class TrainingProgress implements AutoCloseable {
     }
     try {
       // Written beside the metrics under a temporary name and renamed: no local copy, no half-written loss.png.
-      FileSystem fs = metrics.getFileSystem(conf);
-      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(metrics.getParent(), "loss.png");
-      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(metrics.getParent(), ".loss.png.tmp");
+      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(checkpointDir, "loss.png");
+      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(checkpointDir, ".loss.png.tmp");
+      FileSystem fs = target.getFileSystem(conf);
       try (var out = fs.create(tmp, true)) {
         out.write(LossCurve.png(points));
       }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.cli.EncodeCommandTest.Result;
+import org.mosaicbert.ml.HadoopCheckpointStore;
 
 /** The main job on a fresh machine: no data given, so the embedded corpus is tokenized, then a model trained. */
 class PretrainCommandTest {
@@ -28,7 +29,8 @@ class PretrainCommandTest {
       assertTrue(Files.exists(output.resolve(f)), f);
     }
     assertTrue(Files.exists(tmp.resolve("model.checkpoints").resolve("loss.png")));
-    assertEquals(4, Files.readAllLines(tmp.resolve("model.checkpoints").resolve("metrics.jsonl")).size());
+    assertEquals(4, HadoopCheckpointStore.readMetrics(tmp.resolve("model.checkpoints").toString(),
+        new org.apache.hadoop.conf.Configuration()).size());
     assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
   }
 

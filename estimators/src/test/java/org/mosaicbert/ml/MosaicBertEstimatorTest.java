@@ -33,6 +33,7 @@ import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.TokenizerSpec;
 import org.mosaicbert.tokenizer.WordPieceTrainer;
 import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.StepMetrics;
 
 /** The estimator in Spark local mode with 4 slots and task retries (local[4,2]): real barrier stages. */
 class MosaicBertEstimatorTest {
@@ -131,7 +132,7 @@ class MosaicBertEstimatorTest {
         "the fault fired, and Spark retried the barrier stage");
     System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
     assertArrayEquals(straight, resumed, "resumed from the step-4 checkpoint: bit-identical weights");
-    assertTrue(Files.exists(tmp.resolve("checkpoints").resolve("metrics.jsonl")));
+    assertTrue(Files.exists(tmp.resolve("checkpoints").resolve(StepMetrics.FILE_NAME)));
   }
 
   @Test

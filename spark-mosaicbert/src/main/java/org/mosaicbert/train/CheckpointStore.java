@@ -47,8 +47,8 @@ public interface CheckpointStore extends java.io.Serializable {
    */
   void publish(long step, Path localDir) throws IOException;
 
-  /** Appends one JSON line to the metrics log. */
-  void appendMetrics(String jsonLine) throws IOException;
+  /** Appends one step's line to the metrics log ({@value StepMetrics#FILE_NAME}). */
+  void appendMetrics(StepMetrics metrics) throws IOException;
 
   /** No checkpoints, no metrics. */
   static CheckpointStore none() {
@@ -62,7 +62,7 @@ public interface CheckpointStore extends java.io.Serializable {
       public void publish(long step, Path localDir) {}
 
       @Override
-      public void appendMetrics(String jsonLine) {}
+      public void appendMetrics(StepMetrics metrics) {}
     };
   }
 }

@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.mosaicbert.backend.Backend;
@@ -129,11 +128,8 @@ public final class DataParallelTrainer {
         long done = step + 1;
         if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
-          store.appendMetrics(String.format(Locale.ROOT, "{\"step\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
-              + "\"lr\": %.6e, \"tokens_per_s\": %.1f, \"step_s\": %.4f, \"compute_s\": %.4f, \"allreduce_s\": %.4f, "
-              + "\"total_steps\": %d}", done, stats[0] / divisor, stats[1] / divisor,
-              plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9,
-              plan.totalSteps()));
+          store.appendMetrics(new StepMetrics(done, plan.totalSteps(), stats[0] / divisor, stats[1] / divisor,
+              plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9));
         }
         if (rank == 0 && plan.checkpointEvery() > 0 && (done % plan.checkpointEvery() == 0
             || done == plan.totalSteps())) {

@@ -13,7 +13,7 @@ import java.util.stream.Stream;
 
 /**
  * Checkpoints in a local folder: {@code step-000123/} each, complete once its {@code DONE} marker exists (written
- * last), and {@code metrics.jsonl}.
+ * last), and the metrics log ({@value StepMetrics#FILE_NAME}).
  */
 public final class LocalCheckpointStore implements CheckpointStore {
   private final Path dir;
@@ -70,9 +70,9 @@ public final class LocalCheckpointStore implements CheckpointStore {
   }
 
   @Override
-  public void appendMetrics(String jsonLine) throws IOException {
+  public void appendMetrics(StepMetrics metrics) throws IOException {
     Files.createDirectories(dir);
-    Files.writeString(dir.resolve("metrics.jsonl"), jsonLine + "\n", StandardCharsets.UTF_8,
+    Files.writeString(dir.resolve(StepMetrics.FILE_NAME), metrics.toJsonLine() + "\n", StandardCharsets.UTF_8,
         StandardOpenOption.CREATE, StandardOpenOption.APPEND);
   }
 }

@@ -11,7 +11,7 @@ import java.util.Optional;
  * {@link #publish} with how many held a train state at that moment (the trainer deletes them afterwards).
  */
 public final class RecordingCheckpointStore implements CheckpointStore {
-  public final List<String> metrics = new ArrayList<>();
+  public final List<StepMetrics> metrics = new ArrayList<>();
   public final List<Path> published = new ArrayList<>();
   public int publishedWithState;
 
@@ -29,7 +29,7 @@ public final class RecordingCheckpointStore implements CheckpointStore {
   }
 
   @Override
-  public void appendMetrics(String jsonLine) {
-    metrics.add(jsonLine);
+  public void appendMetrics(StepMetrics line) {
+    metrics.add(line);
   }
 }

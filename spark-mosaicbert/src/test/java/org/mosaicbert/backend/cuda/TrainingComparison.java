@@ -14,6 +14,7 @@ import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.RecordingCheckpointStore;
 import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.StepMetrics;
 import org.mosaicbert.train.TrainPlan;
 
 /**
@@ -61,10 +62,9 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
       } else {
         gpu.train(plan, stream, store);
       }
-      curves[run] = store.metrics.stream().mapToDouble(m -> Double.parseDouble(m.replaceAll(".*\"loss\": ([0-9.]+).*",
-          "$1"))).toArray();
-      tokensPerSecond[run] = store.metrics.stream().skip(steps / 2).mapToDouble(m -> Double.parseDouble(
-          m.replaceAll(".*\"tokens_per_s\": ([0-9.]+).*", "$1"))).average().orElse(0);
+      curves[run] = store.metrics.stream().mapToDouble(StepMetrics::loss).toArray();
+      tokensPerSecond[run] = store.metrics.stream().skip(steps / 2).mapToDouble(StepMetrics::tokensPerSecond)
+          .average().orElse(0);
     }
     return new TrainingComparison(plan, curves[0], curves[1], tokensPerSecond[0], tokensPerSecond[1]);
   }
