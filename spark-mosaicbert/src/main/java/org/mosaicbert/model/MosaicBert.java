@@ -37,10 +37,12 @@ public final class MosaicBert implements AutoCloseable {
     }
   }
 
-  /** The randomness of a training step: dropout is keyed by (seed, epoch, sample, position); null means eval. */
-  public record Randomness(long seed, long epoch) {}
+  /**
+   * The randomness of a training step: dropout is keyed by (seed, optimizer step, sample, position), so a sample is
+   * dropped out differently at each step it is seen; null means evaluation.
+   */
+  public record Randomness(long seed, long step) {}
 
-  /** What a forward pass measured: the loss summed over {@code count} rows, and the rows predicted right. */
   /**
    * A forward pass's loss: its sum over {@code count} scored rows and the rows scored right, read from the backend
    * when first asked for (see {@link LossSum}).
@@ -226,9 +228,9 @@ public final class MosaicBert implements AutoCloseable {
     if (train) {
       for (int b = 0; b < batch.numSequences(); b++) {
         for (int r = batch.cuSeqlens()[b]; r < batch.cuSeqlens()[b + 1]; r++) {
-          rowKeys[r] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], batch.positions()[r]);
+          rowKeys[r] = Hashing.key(randomness.seed(), randomness.step(), batch.sampleIds()[b], batch.positions()[r]);
         }
-        sequenceKeys[b] = Hashing.key(randomness.seed(), randomness.epoch(), batch.sampleIds()[b], -1);
+        sequenceKeys[b] = Hashing.key(randomness.seed(), randomness.step(), batch.sampleIds()[b], -1);
       }
     }
 

@@ -1,7 +1,7 @@
 package org.mosaicbert.random;
 
 /**
- * Counter-based randomness: every random number is a hash of the key of what it decides (seed, epoch, sample,
+ * Counter-based randomness: every random number is a hash of the key of what it decides (seed, step or epoch, sample,
  * layer, position ...). So masks and dropout are pure functions of those keys and never depend on how the work is
  * split into workers, micro-batches or threads.
  */

@@ -32,11 +32,11 @@ public final class Batches {
     return out;
   }
 
-  /** An MLM micro-batch: each sample masked by its own key (seed, epoch, sample id). */
-  public static UnpaddedBatch mlm(List<Sample> samples, MlmMasking masking, long epoch) {
+  /** An MLM micro-batch of optimizer step {@code step}: each sample masked by its own key (seed, step, sample id). */
+  public static UnpaddedBatch mlm(List<Sample> samples, MlmMasking masking, long step) {
     List<MlmMasking.Masked> masked = new ArrayList<>(samples.size());
     for (Sample s : samples) {
-      masked.add(masking.apply(s.inputIds(), epoch, s.sampleId()));
+      masked.add(masking.apply(s.inputIds(), step, s.sampleId()));
     }
     Packed packed = pack(samples, masked.stream().map(MlmMasking.Masked::inputIds).toList());
     List<Integer> maskedRows = new ArrayList<>();

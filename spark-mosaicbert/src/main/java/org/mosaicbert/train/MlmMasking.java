@@ -8,8 +8,8 @@ import org.mosaicbert.random.Hashing;
  * 0.3): each non-special token is chosen with the probability; a chosen token becomes {@code [MASK]} (80%), a random
  * token of the vocabulary (10%) or stays (10%), and its label is the original id.
  *
- * <p>Every decision is a hash of (seed, epoch, sample id, position): the masks of a sample do not depend on which
- * worker or micro-batch it lands in.
+ * <p>Every decision is a hash of (seed, optimizer step, sample id, position): the masks of a sample do not depend on
+ * which worker or micro-batch it lands in, and differ at each step that sees it.
  */
 public record MlmMasking(double probability, int maskId, int vocabSize, int[] specialIds, long seed) {
   public static final double MOSAICBERT_PROBABILITY = 0.3;
@@ -25,11 +25,11 @@ public record MlmMasking(double probability, int maskId, int vocabSize, int[] sp
   /** The masked ids and the labels (original id where chosen, -100 elsewhere) of one sample. */
   public record Masked(int[] inputIds, int[] labels) {}
 
-  public Masked apply(int[] ids, long epoch, long sampleId) {
+  public Masked apply(int[] ids, long step, long sampleId) {
     int[] out = ids.clone();
     int[] labels = new int[ids.length];
     Arrays.fill(labels, -100);
-    long key = Hashing.key(seed, epoch, sampleId, 0x4D4C4DL);
+    long key = Hashing.key(seed, step, sampleId, 0x4D4C4DL);
     for (int p = 0; p < ids.length; p++) {
       if (Arrays.binarySearch(specialIds, ids[p]) >= 0) {
         continue;

@@ -56,7 +56,7 @@ class TrainingPiecesTest {
     ids[199] = 3;
     MlmMasking.Masked a = masking.apply(ids, 0, 42);
     assertArrayEquals(a.labels(), masking.apply(ids, 0, 42).labels());
-    assertTrue(!java.util.Arrays.equals(a.labels(), masking.apply(ids, 1, 42).labels()), "another epoch, other masks");
+    assertTrue(!java.util.Arrays.equals(a.labels(), masking.apply(ids, 1, 42).labels()), "another step, other masks");
     assertEquals(-100, a.labels()[0], "[CLS] is never masked");
     assertEquals(-100, a.labels()[199], "[SEP] is never masked");
     long chosen = java.util.Arrays.stream(a.labels()).filter(l -> l > 0).count();
