@@ -54,7 +54,7 @@ final class TrainingSettings {
     long steps = s.integer("max-steps", null, Recipe.steps(duration, batch, samples), 1);
     estimator.setNumWorkers(workers)
         .setThreadsPerWorker(s.integer("threads", "threads_per_worker", Math.max(1, cores / workers), 1))
-        .setGlobalBatchSize(batch).setMicroBatchSize(Math.min(micro, batch / workers)).setMaxSteps(steps)
+        .setGlobalBatchSize(batch).setMicroBatchSize(micro).setMaxSteps(steps)
         .setLr(s.number("lr", "optimizer.lr", defaults.lr(), Double.MIN_VALUE, 1))
         .setBeta1(betas.get(0)).setBeta2(betas.get(1))
         .setEps(s.number(null, "optimizer.eps", 1e-6, Double.MIN_VALUE, 1))

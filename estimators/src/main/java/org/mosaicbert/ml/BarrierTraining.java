@@ -18,6 +18,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.backend.cuda.CudaBackend;
 import org.mosaicbert.backend.cuda.CudaProbe;
 import org.mosaicbert.collective.Collective;
@@ -27,8 +28,10 @@ import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.InitialWeights;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -239,10 +242,11 @@ final class BarrierTraining {
     return read.equals(shards) ? manifest : null;
   }
 
-  static float[] run(SparkSession spark, TrainPlan plan, String device, SampleStream samples, float[] initial,
-      String checkpointDir, int timeoutSeconds) {
+  static float[] run(SparkSession spark, TrainPlan plan, String device, int threads, SampleStream samples,
+      float[] initial, String checkpointDir, int timeoutSeconds, StepHook hook) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    checkCluster(jsc, plan.numWorkers());
+    int workers = plan.batching().workers();
+    checkCluster(jsc, workers);
     Broadcast<SampleStream> data = jsc.broadcast(samples);
     Broadcast<float[]> init = jsc.broadcast(initial);
     byte[] secret = new byte[32];
@@ -250,16 +254,17 @@ final class BarrierTraining {
     CheckpointStore store = checkpointDir.isEmpty() ? CheckpointStore.none()
         : new HadoopCheckpointStore(checkpointDir, HadoopConf.of(spark.sparkContext().hadoopConfiguration()));
     List<Integer> ranks = new ArrayList<>();
-    for (int r = 0; r < plan.numWorkers(); r++) {
+    for (int r = 0; r < workers; r++) {
       ranks.add(r);
     }
     int timeoutMillis = timeoutSeconds * 1000;
     scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> task =
         (scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<float[]>> & Serializable)
             it -> scala.collection.JavaConverters.asScalaIteratorConverter(
-                (device.equals("gpu") ? trainRankOnGpu(plan, data.value(), init.value(), store, timeoutMillis)
-                    : trainRank(plan, data.value(), init.value(), store, secret, timeoutMillis))).asScala();
-    JavaRDD<float[]> trained = JavaRDD.fromRDD(jsc.parallelize(ranks, plan.numWorkers()).rdd().barrier()
+                (device.equals("gpu") ? trainRankOnGpu(plan, data.value(), weights(init), store, timeoutMillis, hook)
+                    : trainRank(plan, threads, data.value(), weights(init), store, secret, timeoutMillis, hook)))
+                .asScala();
+    JavaRDD<float[]> trained = JavaRDD.fromRDD(jsc.parallelize(ranks, workers).rdd().barrier()
         .mapPartitions(task, false, scala.reflect.ClassTag$.MODULE$.apply(float[].class)),
         scala.reflect.ClassTag$.MODULE$.apply(float[].class))
         // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a
@@ -279,8 +284,12 @@ final class BarrierTraining {
     }
   }
 
-  private static Iterator<float[]> trainRank(TrainPlan plan, SampleStream samples, float[] initial,
-      CheckpointStore store, byte[] secret, int timeoutMillis) {
+  private static InitialWeights weights(Broadcast<float[]> initial) {
+    return initial.value() == null ? InitialWeights.fromSeed() : (layout, config, seed) -> initial.value();
+  }
+
+  private static Iterator<float[]> trainRank(TrainPlan plan, int threads, SampleStream samples,
+      InitialWeights initial, CheckpointStore store, byte[] secret, int timeoutMillis, StepHook hook) {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
@@ -288,7 +297,8 @@ final class BarrierTraining {
     try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName(host))) {
       String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
       try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret, timeoutMillis)) {
-        float[] params = DataParallelTrainer.train(plan, ring, samples, initial, store);
+        float[] params = DataParallelTrainer.train(plan, new CpuBackend(threads), ring, samples, initial, store,
+            hook);
         return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
       }
     } catch (IOException e) {
@@ -301,8 +311,8 @@ final class BarrierTraining {
    * the CUDA backend with the gradients reduced in device memory. NEVER RUN through Spark (GpuCheck has run its
    * trainer, backend and one-rank NCCL on an H200).
    */
-  private static Iterator<float[]> trainRankOnGpu(TrainPlan plan, SampleStream samples, float[] initial,
-      CheckpointStore store, int timeoutMillis) {
+  private static Iterator<float[]> trainRankOnGpu(TrainPlan plan, SampleStream samples, InitialWeights initial,
+      CheckpointStore store, int timeoutMillis, StepHook hook) {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
     CudaProbe.Result cuda = CudaProbe.probe();
@@ -316,8 +326,10 @@ final class BarrierTraining {
     LOG.info("worker {}: CUDA device {}", rank, device);
     // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
     // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
-    try (NcclCollective nccl = new NcclCollective(rank, plan.numWorkers(), uniqueId, device, timeoutMillis)) {
-      float[] params = DataParallelTrainer.train(plan, CudaBackend.open(device), nccl, samples, initial, store);
+    try (NcclCollective nccl = new NcclCollective(rank, plan.batching().workers(), uniqueId, device,
+        timeoutMillis)) {
+      float[] params = DataParallelTrainer.train(plan, CudaBackend.open(device), nccl, samples, initial, store,
+          hook);
       return rank == 0 ? List.of(params).iterator() : java.util.Collections.emptyIterator();
     }
   }

@@ -32,8 +32,11 @@ import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.LinearWithWarmup;
+import org.mosaicbert.train.MlmMasking;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -82,6 +85,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   private final IntParam checkpointEvery;
   private final IntParam metricsEvery;
   private final IntParam ringTimeoutSeconds;
+  /** What every rank calls before each step: how tests make a rank fail (not a param: nothing saves it). */
+  private StepHook stepHook = StepHook.NONE;
 
   public MosaicBertEstimator() {
     this(Identifiable$.MODULE$.randomUID("mosaicbert"));
@@ -228,6 +233,12 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertEstimator setMetricsEvery(int v) { set(metricsEvery, v); return this; }
   public MosaicBertEstimator setRingTimeoutSeconds(int v) { set(ringTimeoutSeconds, v); return this; }
 
+  /** Sets the hook every rank calls before each step (tests: a rank that fails once, to exercise a retry). */
+  MosaicBertEstimator setStepHook(StepHook hook) {
+    this.stepHook = hook;
+    return this;
+  }
+
   @SuppressWarnings("unchecked")
   private <T> T value(Param<?> p) {
     return (T) getOrDefault(p);
@@ -369,10 +380,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
     TrainPlan plan = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
-        value(beta1), value(beta2), value(eps), value(weightDecay)), steps, value(warmupFraction), value(alphaF),
-        global, Math.min(value(microBatchSize), global / workers), workers, value(seed), value(maskProbability), maskId,
-        vocabulary.size(), special, longest, epochSize, value(checkpointEvery), value(metricsEvery),
-        getThreadsPerWorker());
+        value(beta1), value(beta2), value(eps), value(weightDecay)),
+        TrainPlan.Batching.of(global, value(microBatchSize), workers, longest),
+        LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)),
+        mlm ? new MlmMasking(value(maskProbability), maskId, vocabulary.size(), special, value(seed)) : null,
+        new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), value(seed));
     float[] initial = null;
     if (!init.isEmpty()) {
       initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
@@ -381,8 +393,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), epochSize, steps,
         global, workers);
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
-    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, stream, initial,
-        value(checkpointDir), value(ringTimeoutSeconds));
+    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, getThreadsPerWorker(), stream,
+        initial, value(checkpointDir), value(ringTimeoutSeconds), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));

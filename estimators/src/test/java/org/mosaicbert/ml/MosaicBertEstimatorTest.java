@@ -32,7 +32,7 @@ import org.mosaicbert.tokenizer.BertWordPieceTokenizer;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.TokenizerSpec;
 import org.mosaicbert.tokenizer.WordPieceTrainer;
-import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.StepMetrics;
 
 /** The estimator in Spark local mode with 4 slots and task retries (local[4,2]): real barrier stages. */
@@ -121,18 +121,32 @@ class MosaicBertEstimatorTest {
   void aKilledTaskIsRetriedAndResumesToTheSameBits() {
     float[] straight = estimator(2).fit(data).folder().parameters();
     String dir = tmp.resolve("checkpoints").toString();
-    System.setProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY, "4");
-    float[] resumed;
-    try {
-      resumed = estimator(2).setCheckpointDir(dir).setCheckpointEvery(2).fit(data).folder().parameters();
-    } finally {
-      System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY);
-    }
-    assertEquals("true", System.getProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done"),
-        "the fault fired, and Spark retried the barrier stage");
-    System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
+    Path fired = tmp.resolve("fault-fired");
+    float[] resumed = estimator(2).setCheckpointDir(dir).setCheckpointEvery(2).setStepHook(failOnce(1, 4, fired))
+        .fit(data).folder().parameters();
+    assertTrue(Files.exists(fired), "the fault fired, and Spark retried the barrier stage");
     assertArrayEquals(straight, resumed, "resumed from the step-4 checkpoint: bit-identical weights");
     assertTrue(Files.exists(tmp.resolve("checkpoints").resolve(StepMetrics.FILE_NAME)));
+  }
+
+  /**
+   * A hook that fails rank {@code rank} before step {@code step}, once: the first time, it creates {@code fired}; a
+   * retried stage finds the file and goes on (a file, since the hook travels to the tasks serialized).
+   */
+  static StepHook failOnce(int rank, long step, Path fired) {
+    String marker = fired.toString();
+    return (r, s) -> {
+      if (r == rank && s == step) {
+        try {
+          Files.createFile(Path.of(marker));
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+          return;
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        throw new IllegalStateException("rank " + rank + " fails before step " + step + " (a test's step hook)");
+      }
+    };
   }
 
   @Test

@@ -10,64 +10,55 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.mosaicbert.backend.Backend;
-import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.collective.Collective;
-import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.UnpaddedBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One rank of data-parallel training: MLM pretraining or classification/regression fine-tuning. Each step: take this rank's fixed slice of the step's global batch
- * ({@link SampleStream}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
+ * One rank of data-parallel training: MLM pretraining or classification/regression fine-tuning. Each step: take this
+ * rank's fixed slice of the step's global batch ({@link SampleStream}), mask it (keyed by seed, step and sample), agree on the divisor (the masked tokens of the
  * whole global batch), run the micro-batches (bucketed by length), allreduce the one flat gradient buffer with the
  * loss statistics appended, and step the optimizer. Every rank runs the same steps; rank 0 writes checkpoints and
  * metrics. Nothing depends on the number of ranks but the float summation order.
  */
 public final class DataParallelTrainer {
-  /** Tests set this system property to a step number to make rank 1 fail there once (the retry path). */
-  public static final String FAULT_INJECTION_PROPERTY = "mosaicbert.faultInjection.failAtStep";
   private static final Logger LOG = LoggerFactory.getLogger(DataParallelTrainer.class);
 
   private DataParallelTrainer() {}
 
-  /**
-   * Trains and returns the final flat parameters. The metrics' accuracy is masked-token accuracy (MLM) or the
-   * share of sequences classified right (classification).
-   *
-   * @param stream the samples in the order of the run
-   * @param initialParameters flat parameters to start from, or null for a fresh initialisation from the seed
-   */
-  public static float[] train(TrainPlan plan, Collective collective, SampleStream stream, float[] initialParameters,
-      CheckpointStore store) {
-    return train(plan, new CpuBackend(plan.threadsPerWorker()), collective, stream, initialParameters, store);
+  /** Trains with no step hook. */
+  public static float[] train(TrainPlan plan, Backend backend, Collective collective, SampleStream stream,
+      InitialWeights initial, CheckpointStore store) {
+    return train(plan, backend, collective, stream, initial, store, StepHook.NONE);
   }
 
-  /** The same on a given backend, which the trainer owns from here on (it closes it). */
+  /**
+   * Trains this rank on {@code backend}, which the trainer owns from here on (it closes it), and returns the final flat
+   * parameters. The metrics' accuracy is masked-token accuracy (MLM) or the share of sequences classified right
+   * (classification).
+   *
+   * @param stream the samples in the order of the run
+   * @param initial where the weights start, asked only when {@code store} has no checkpoint to resume from
+   * @param hook called before every step
+   */
   public static float[] train(TrainPlan plan, Backend backend, Collective collective, SampleStream stream,
-      float[] initialParameters, CheckpointStore store) {
+      InitialWeights initial, CheckpointStore store, StepHook hook) {
     int rank = collective.rank();
-    int share = plan.perWorkerBatch();
+    TrainPlan.Batching batching = plan.batching();
+    int micro = batching.microBatchSize();
+    int longest = batching.longestSample();
     MosaicBert built;
     try {
-      built = new MosaicBert(plan.config(), plan.heads(), backend, new MosaicBert.Capacity(plan.microBatchSize()
-          * plan.maxSeqLen(), plan.microBatchSize(), plan.maxSeqLen(), plan.microBatchSize() * plan.maxSeqLen()));
+      built = new MosaicBert(plan.config(), plan.heads(), backend, new MosaicBert.Capacity(micro * longest, micro,
+          longest, micro * longest));
     } catch (RuntimeException | Error e) {
       backend.close(); // the trainer owns it: a retried task must find its memory (a GPU's) free
       throw e;
     }
     try (MosaicBert model = built) {
       long n = model.layout().size();
-      if (initialParameters != null) {
-        if (initialParameters.length != n) {
-          throw new IllegalArgumentException("initial weights have " + initialParameters.length + " values, the model "
-              + n);
-        }
-        model.backend().upload(model.parameters().at(0), initialParameters, 0, (int) n);
-      } else {
-        model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), plan.seed()));
-      }
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), n, plan.hyper());
       long start = 0;
       Optional<TrainState.Loaded> resume = store.latest();
@@ -77,26 +68,26 @@ public final class DataParallelTrainer {
           throw new IllegalArgumentException("the checkpoint holds " + state.params().length + " parameters, this "
               + "model " + n + ": it comes from another model config; use another checkpointDir");
         }
-        model.backend().upload(model.parameters().at(0), state.params(), 0, (int) n);
+        model.setAllParameters(state.params());
         adamw.restore(state.m(), state.v(), state.step());
         start = state.step();
         if (rank == 0) {
           LOG.info("resuming from the checkpoint of step {}", start);
         }
+      } else {
+        float[] values = initial.values(model.layout(), model.config(), plan.seed());
+        if (values.length != n) {
+          throw new IllegalArgumentException("initial weights have " + values.length + " values, the model " + n);
+        }
+        model.setAllParameters(values);
       }
-      MlmMasking masking = plan.masking();
       LinearWithWarmup schedule = plan.schedule();
       // The host copy of the gradients, for a collective that reduces through host memory (not NCCL on a GPU).
       float[] scratch = collective.reducesInDeviceMemory(model.backend()) ? null : new float[(int) n + 2];
-      String faultStep = System.getProperty(FAULT_INJECTION_PROPERTY);
       for (long step = start; step < plan.totalSteps(); step++) {
         long t0 = System.nanoTime();
-        if (faultStep != null && rank == 1 && step == Long.parseLong(faultStep)
-            && System.getProperty(FAULT_INJECTION_PROPERTY + ".done") == null) {
-          System.setProperty(FAULT_INJECTION_PROPERTY + ".done", "true");
-          throw new IllegalStateException("fault injected at step " + step + " (" + FAULT_INJECTION_PROPERTY + ")");
-        }
-        List<UnpaddedBatch> microBatches = microBatches(plan, stream, masking, step, rank, share);
+        hook.beforeStep(rank, step);
+        List<UnpaddedBatch> microBatches = microBatches(plan, stream, step, rank);
         // The divisor: masked tokens (MLM) or sequences (classification) of the whole global batch.
         long masked = microBatches.stream().mapToLong(b -> plan.objective() == MosaicBert.Objective.MLM
             ? b.maskedRows().length : b.numSequences()).sum();
@@ -126,13 +117,12 @@ public final class DataParallelTrainer {
         adamw.step(model.parameters(), model.gradients(), factor);
         long t3 = System.nanoTime();
         long done = step + 1;
-        if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
+        if (rank == 0 && (done % plan.checkpointing().metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
           store.appendMetrics(new StepMetrics(done, plan.totalSteps(), stats[0] / divisor, stats[1] / divisor,
               plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9));
         }
-        if (rank == 0 && plan.checkpointEvery() > 0 && (done % plan.checkpointEvery() == 0
-            || done == plan.totalSteps())) {
+        if (rank == 0 && (done % plan.checkpointing().checkpointEvery() == 0 || done == plan.totalSteps())) {
           Path local = Files.createTempDirectory("mosaicbert-checkpoint");
           try {
             TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());
@@ -151,15 +141,17 @@ public final class DataParallelTrainer {
   }
 
   /** This rank's slice of step {@code step}, masked, sorted by length and cut into micro-batches. */
-  static List<UnpaddedBatch> microBatches(TrainPlan plan, SampleStream stream, MlmMasking masking, long step,
-      int rank, int share) {
-    List<Sample> slice = new ArrayList<>(stream.range(step * plan.globalBatchSize() + (long) rank * share, share));
+  static List<UnpaddedBatch> microBatches(TrainPlan plan, SampleStream stream, long step, int rank) {
+    TrainPlan.Batching batching = plan.batching();
+    int share = batching.perWorker();
+    List<Sample> slice = new ArrayList<>(stream.range(step * batching.globalBatchSize() + (long) rank * share, share));
     // Length buckets keep micro-batches of similar lengths together; ties by sample id keep it deterministic.
     slice.sort(Comparator.comparingInt((Sample s) -> s.inputIds().length).thenComparingLong(Sample::sampleId));
     List<UnpaddedBatch> out = new ArrayList<>();
-    for (int from = 0; from < slice.size(); from += plan.microBatchSize()) {
-      List<Sample> part = slice.subList(from, Math.min(slice.size(), from + plan.microBatchSize()));
-      out.add(plan.objective() == MosaicBert.Objective.MLM ? Batches.mlm(part, masking, step) : Batches.labelled(part));
+    for (int from = 0; from < slice.size(); from += batching.microBatchSize()) {
+      List<Sample> part = slice.subList(from, Math.min(slice.size(), from + batching.microBatchSize()));
+      out.add(plan.objective() == MosaicBert.Objective.MLM ? Batches.mlm(part, plan.masking(), step)
+          : Batches.labelled(part));
     }
     return out;
   }

@@ -5,7 +5,7 @@ package org.mosaicbert.train;
  * steps, then falls linearly to {@code alphaF} at the last step. Evaluated, as Composer does, at the number of steps
  * already completed (the first update runs at factor 0 when there is warmup).
  */
-public record LinearWithWarmup(long warmupSteps, long totalSteps, double alphaF) {
+public record LinearWithWarmup(long warmupSteps, long totalSteps, double alphaF) implements java.io.Serializable {
   public LinearWithWarmup {
     if (totalSteps < 1 || warmupSteps < 0 || warmupSteps > totalSteps) {
       throw new IllegalArgumentException("schedule needs 0 <= warmup (" + warmupSteps + ") <= total steps ("

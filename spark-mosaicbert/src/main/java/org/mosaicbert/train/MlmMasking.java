@@ -11,7 +11,8 @@ import org.mosaicbert.random.Hashing;
  * <p>Every decision is a hash of (seed, optimizer step, sample id, position): the masks of a sample do not depend on
  * which worker or micro-batch it lands in, and differ at each step that sees it.
  */
-public record MlmMasking(double probability, int maskId, int vocabSize, int[] specialIds, long seed) {
+public record MlmMasking(double probability, int maskId, int vocabSize, int[] specialIds, long seed)
+    implements java.io.Serializable {
   public static final double MOSAICBERT_PROBABILITY = 0.3;
 
   public MlmMasking {

@@ -4,53 +4,89 @@ import java.io.Serializable;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
+import org.slf4j.LoggerFactory;
 
 /**
- * Everything every rank must agree on, fixed on the driver before training starts.
+ * Everything every rank must agree on, fixed on the driver before training starts: what is trained, how a step's
+ * samples are batched, the learning-rate schedule, the masking (MLM only), when rank 0 reports, and the seed of
+ * initialisation and dropout. How and where the ranks run (backend, threads, collective) is not part of it.
  *
  * @param objective MLM (pretraining) or CLASSIFICATION (fine-tuning; regression when the config has one label)
- * @param samplesPerEpoch the dataset's size; step k's global batch is samples [k·G, (k+1)·G) of the sample stream
- * @param tokenizerVocabSize ids that masking may draw as random replacements (the tokenizer's, not the padded size)
+ * @param masking the MLM masking; null for fine-tuning, which masks nothing
  */
-public record TrainPlan(MosaicBert.Objective objective, ModelConfig config, DecoupledAdamW.Hyper hyper, long totalSteps, double warmupFraction,
-    double alphaF, int globalBatchSize, int microBatchSize, int numWorkers, long seed, double maskProbability,
-    int maskId, int tokenizerVocabSize, int[] specialIds, int maxSeqLen, long samplesPerEpoch, int checkpointEvery,
-    int metricsEvery, int threadsPerWorker) implements Serializable {
+public record TrainPlan(MosaicBert.Objective objective, ModelConfig config, DecoupledAdamW.Hyper hyper,
+    Batching batching, LinearWithWarmup schedule, MlmMasking masking, Checkpointing checkpointing, long seed)
+    implements Serializable {
 
   public TrainPlan {
     if (objective == MosaicBert.Objective.ENCODE) {
       throw new IllegalArgumentException("training needs a loss: objective MLM or CLASSIFICATION");
     }
-    if (globalBatchSize % numWorkers != 0) {
-      throw new IllegalArgumentException("globalBatchSize " + globalBatchSize + " is not a multiple of numWorkers "
-          + numWorkers + ": every worker takes the same share of each step");
+    if (objective == MosaicBert.Objective.MLM && masking == null) {
+      throw new IllegalArgumentException("MLM training needs its masking");
     }
-    if (microBatchSize < 1 || microBatchSize > globalBatchSize / numWorkers) {
-      throw new IllegalArgumentException("microBatchSize must be in 1.." + globalBatchSize / numWorkers
-          + " (the per-worker batch), got " + microBatchSize);
+  }
+
+  /**
+   * How a step's samples are split: {@code globalBatchSize} sequences per optimizer step, an equal share per worker,
+   * run in micro-batches of at most {@code microBatchSize}.
+   *
+   * @param longestSample no sample of the data is longer (the longest one collected, or the shards' tokenization
+   *     ceiling): with the micro-batch, it sizes the activations
+   */
+  public record Batching(int globalBatchSize, int microBatchSize, int workers, int longestSample)
+      implements Serializable {
+    public Batching {
+      if (workers < 1 || globalBatchSize % workers != 0) {
+        throw new IllegalArgumentException("globalBatchSize " + globalBatchSize + " is not a multiple of numWorkers "
+            + workers + ": every worker takes the same share of each step");
+      }
+      if (microBatchSize < 1 || microBatchSize > globalBatchSize / workers) {
+        throw new IllegalArgumentException("microBatchSize must be in 1.." + globalBatchSize / workers
+            + " (the per-worker batch), got " + microBatchSize);
+      }
+      if (longestSample < 1) {
+        throw new IllegalArgumentException("longestSample must be at least 1, got " + longestSample);
+      }
     }
-    if (samplesPerEpoch < 1) {
-      throw new IllegalArgumentException("the dataset is empty: there is nothing to train on");
+
+    /**
+     * The one place a micro-batch is adjusted: one larger than a worker's share of the global batch is lowered to
+     * that share, and the log says so.
+     */
+    public static Batching of(int globalBatchSize, int requestedMicroBatch, int workers, int longestSample) {
+      int share = globalBatchSize / Math.max(1, workers);
+      if (requestedMicroBatch > share) {
+        LoggerFactory.getLogger(TrainPlan.class).info("microBatchSize {} is more than a worker's share of the "
+            + "global batch ({} / {} workers): each worker runs micro-batches of {}", requestedMicroBatch,
+            globalBatchSize, workers, share);
+      }
+      return new Batching(globalBatchSize, Math.min(requestedMicroBatch, share), workers, longestSample);
     }
-    if (totalSteps < 1) {
-      throw new IllegalArgumentException("maxSteps must be at least 1, got " + totalSteps);
+
+    /** The sequences each worker runs per step. */
+    public int perWorker() {
+      return globalBatchSize / workers;
     }
+  }
+
+  /** When rank 0 writes: a checkpoint every {@code checkpointEvery} steps, a metrics line every {@code metricsEvery}. */
+  public record Checkpointing(int checkpointEvery, int metricsEvery) implements Serializable {
+    public Checkpointing {
+      if (checkpointEvery < 1 || metricsEvery < 1) {
+        throw new IllegalArgumentException("checkpointEvery and metricsEvery must be at least 1, got "
+            + checkpointEvery + " and " + metricsEvery);
+      }
+    }
+  }
+
+  /** The optimizer steps of the run. */
+  public long totalSteps() {
+    return schedule.totalSteps();
   }
 
   /** The heads the trained model carries. */
   public ParameterLayout.Heads heads() {
     return objective == MosaicBert.Objective.MLM ? ParameterLayout.Heads.MLM : ParameterLayout.Heads.CLASSIFIER;
-  }
-
-  public int perWorkerBatch() {
-    return globalBatchSize / numWorkers;
-  }
-
-  public LinearWithWarmup schedule() {
-    return LinearWithWarmup.ofFraction(warmupFraction, totalSteps, alphaF);
-  }
-
-  public MlmMasking masking() {
-    return new MlmMasking(maskProbability, maskId, tokenizerVocabSize, specialIds, seed);
   }
 }

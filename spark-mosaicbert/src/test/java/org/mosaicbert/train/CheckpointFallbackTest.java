@@ -27,8 +27,8 @@ class CheckpointFallbackTest {
   void aDamagedNewestCheckpointFallsBackToTheNewestIntactOne() throws IOException {
     Path dir = tmp.resolve("checkpoints with a space");
     LocalCheckpointStore store = new LocalCheckpointStore(dir);
-    LoopbackRing.run(1, 30_000, c -> DataParallelTrainer.train(DataParallelTrainerTest.plan(1, 8, 3), c,
-        SampleStream.inMemory(DataParallelTrainerTest.dataset(20), 17), null, store));
+    LoopbackRing.run(1, 30_000, c -> DataParallelTrainerTest.trainRank(DataParallelTrainerTest.plan(1, 8, 3), c,
+        SampleStream.inMemory(DataParallelTrainerTest.dataset(20), 17), store, StepHook.NONE));
     assertEquals(8, store.latest().orElseThrow().step(), "checkpoints at steps 3, 6 and 8");
 
     flipAByte(dir.resolve(LocalCheckpointStore.stepFolder(8)));

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
@@ -39,16 +41,27 @@ class DataParallelTrainerTest {
   }
 
   static TrainPlan plan(int workers, int microBatch, int checkpointEvery) {
-    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5), 8,
-        0.25, 0.02, 8, microBatch,
-        workers, 17, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 20, checkpointEvery, 1, 1);
+    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5),
+        new TrainPlan.Batching(8, microBatch, workers, 16), LinearWithWarmup.ofFraction(0.25, 8, 0.02),
+        new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17), new TrainPlan.Checkpointing(checkpointEvery, 1),
+        17);
+  }
+
+  /** One rank of {@code plan} on a single-threaded CPU backend, from weights drawn from the seed. */
+  static float[] trainRank(TrainPlan plan, Collective collective, SampleStream stream, CheckpointStore store,
+      StepHook hook) {
+    return DataParallelTrainer.train(plan, new CpuBackend(1), collective, stream, InitialWeights.fromSeed(), store,
+        hook);
+  }
+
+  private static float[] train(int workers, int microBatch, CheckpointStore store, StepHook hook) {
+    List<float[]> results = LoopbackRing.run(workers, 30_000,
+        c -> trainRank(plan(workers, microBatch, 3), c, SampleStream.inMemory(dataset(20), 17), store, hook));
+    return results.get(0);
   }
 
   private static float[] train(int workers, int microBatch, CheckpointStore store) {
-    List<float[]> results = LoopbackRing.run(workers, 30_000,
-        c -> DataParallelTrainer.train(plan(workers, microBatch, 3), c, SampleStream.inMemory(dataset(20), 17), null,
-            store));
-    return results.get(0);
+    return train(workers, microBatch, store, StepHook.NONE);
   }
 
   @Test
@@ -73,15 +86,14 @@ class DataParallelTrainerTest {
     float[] straight = train(2, 2, CheckpointStore.none());
     Path dir = tmp.resolve("ckpt");
     LocalCheckpointStore store = new LocalCheckpointStore(dir);
-    System.setProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY, "5");
-    try {
-      assertThrows(IllegalStateException.class, () -> train(2, 2, store), "rank 1 fails at step 5");
-    } finally {
-      System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY);
-    }
+    StepHook failAtStep5 = (rank, step) -> {
+      if (rank == 1 && step == 5) {
+        throw new IllegalStateException("rank 1 fails at step 5");
+      }
+    };
+    assertThrows(IllegalStateException.class, () -> train(2, 2, store, failAtStep5), "rank 1 fails at step 5");
     assertTrue(Files.exists(dir.resolve(LocalCheckpointStore.stepFolder(3)).resolve("DONE")));
     float[] resumed = train(2, 2, store);
-    System.clearProperty(DataParallelTrainer.FAULT_INJECTION_PROPERTY + ".done");
     assertArrayEquals(straight, resumed, "resumed from step 3: the same bits as the uninterrupted run");
   }
 
@@ -120,16 +132,16 @@ class DataParallelTrainerTest {
     }
     ModelConfig classifier = TINY.withHead(2);
     java.util.function.IntFunction<TrainPlan> plan = workers -> new TrainPlan(MosaicBert.Objective.CLASSIFICATION,
-        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), 120, 0.1, 0.0, 16, 8 / workers * 2 / 2,
-        workers, 5, 0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 16, 64, 0, 10, 1);
+        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), new TrainPlan.Batching(16, 8 / workers,
+        workers, 16), LinearWithWarmup.ofFraction(0.1, 120, 0.0), null, new TrainPlan.Checkpointing(1000, 10), 5);
     RecordingCheckpointStore collect = new RecordingCheckpointStore();
     float[] one = LoopbackRing.run(1, 30_000,
-        c -> DataParallelTrainer.train(plan.apply(1), c, SampleStream.inMemory(data, 5), null, collect)).get(0);
+        c -> trainRank(plan.apply(1), c, SampleStream.inMemory(data, 5), collect, StepHook.NONE)).get(0);
     StepMetrics last = collect.metrics.get(collect.metrics.size() - 1);
     assertTrue(last.accuracy() >= 0.9, "the classifier learns the rule: " + last);
     float[] two = LoopbackRing.run(2, 30_000,
-        c -> DataParallelTrainer.train(plan.apply(2), c, SampleStream.inMemory(data, 5), null,
-            CheckpointStore.none())).get(0);
+        c -> trainRank(plan.apply(2), c, SampleStream.inMemory(data, 5), CheckpointStore.none(), StepHook.NONE))
+        .get(0);
     double err = 0;
     double ref = 0;
     for (int i = 0; i < one.length; i++) {
@@ -141,8 +153,14 @@ class DataParallelTrainerTest {
 
   @Test
   void theGlobalBatchMustSplitEvenly() {
-    String message = assertThrows(IllegalArgumentException.class, () -> plan(3, 1, 0)).getMessage();
+    String message = assertThrows(IllegalArgumentException.class, () -> plan(3, 1, 1)).getMessage();
     assertTrue(message.contains("globalBatchSize 8 is not a multiple of numWorkers 3"), message);
-    assertEquals(8, plan(4, 2, 0).globalBatchSize());
+    assertEquals(8, plan(4, 2, 1).batching().globalBatchSize());
+  }
+
+  @Test
+  void aMicroBatchLargerThanAWorkersShareIsLoweredToIt() {
+    assertEquals(4, TrainPlan.Batching.of(8, 32, 2, 16).microBatchSize());
+    assertEquals(3, TrainPlan.Batching.of(8, 3, 2, 16).microBatchSize(), "a smaller one is kept");
   }
 }

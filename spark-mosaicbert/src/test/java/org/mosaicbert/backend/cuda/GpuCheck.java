@@ -22,6 +22,7 @@ import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.InitialWeights;
 
 /**
  * What scripts/gpu-check.sh runs on the GPU machine (no Maven there), one phase per JVM ({@code --phase NAME}), so that
@@ -166,7 +167,7 @@ public final class GpuCheck {
   static String[] trainingMatchesTheCpu(PrintStream out, int steps) {
     TrainingComparison c = TrainingComparison.run(steps, 2048, 512, 128, 32, 16, (plan, stream, store) -> {
       try (NcclCollective nccl = new NcclCollective(0, 1, NcclCollective.newUniqueId(), 0, 600_000)) {
-        DataParallelTrainer.train(plan, CudaBackend.open(0), nccl, stream, null, store);
+        DataParallelTrainer.train(plan, CudaBackend.open(0), nccl, stream, InitialWeights.fromSeed(), store);
       }
     });
     c.print(out, "CUDA backend + NCCL");
@@ -191,7 +192,7 @@ public final class GpuCheck {
   static String[] trainingOnTheEmulatedDevice(PrintStream out) {
     TrainingComparison c = TrainingComparison.run(6, 256, 64, 32, 8, 4, (plan, stream, store) ->
         DataParallelTrainer.train(plan, new CudaBackend(new EmulatedDevice(), 1L << 28),
-            org.mosaicbert.collective.Collective.single(), stream, null, store));
+            org.mosaicbert.collective.Collective.single(), stream, InitialWeights.fromSeed(), store));
     c.print(out, "the CUDA backend on the emulated device");
     return new String[] {c.passes(0.3) ? "pass" : "fail", c.summary()};
   }

@@ -5,12 +5,16 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.InitialWeights;
+import org.mosaicbert.train.LinearWithWarmup;
+import org.mosaicbert.train.MlmMasking;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.RecordingCheckpointStore;
 import org.mosaicbert.train.SampleStream;
@@ -24,6 +28,8 @@ import org.mosaicbert.train.TrainPlan;
  */
 record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpuTokensPerSecond,
     double gpuTokensPerSecond) {
+  /** The CPU side's threads: all the machine has. */
+  private static final int CPU_THREADS = Runtime.getRuntime().availableProcessors();
 
   /** One run on the CUDA side: the trainer with whatever backend and collective the caller opens (and closes). */
   interface GpuRun {
@@ -50,15 +56,17 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
       samples.add(new Sample(i, ids));
     }
     TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6,
-        1e-5), steps, 0.1, 0.02, batch, microBatch, 1, 17, 0.3, 4, vocab, new int[] {0, 1, 2, 3, 4}, maxLen,
-        samples.size(), Math.max(1, steps / 2), 1, Runtime.getRuntime().availableProcessors());
+        1e-5), new TrainPlan.Batching(batch, microBatch, 1, maxLen), LinearWithWarmup.ofFraction(0.1, steps, 0.02),
+        new MlmMasking(0.3, 4, vocab, new int[] {0, 1, 2, 3, 4}, 17),
+        new TrainPlan.Checkpointing(Math.max(1, steps / 2), 1), 17);
     double[][] curves = new double[2][];
     double[] tokensPerSecond = new double[2];
     for (int run = 0; run < 2; run++) {
       RecordingCheckpointStore store = new RecordingCheckpointStore();
       SampleStream stream = SampleStream.inMemory(samples, 17);
       if (run == 0) {
-        DataParallelTrainer.train(plan, Collective.single(), stream, null, store);
+        DataParallelTrainer.train(plan, new CpuBackend(CPU_THREADS), Collective.single(), stream,
+            InitialWeights.fromSeed(), store);
       } else {
         gpu.train(plan, stream, store);
       }
@@ -100,6 +108,6 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
     }
     out.printf("largest loss difference %.2f%%, loss %.3f -> %.3f; %.0f tokens/s on the CUDA side, %.0f on the CPU "
         + "(%d threads), second half of the run%n", 100 * worstDifference(), gpu[0], gpu[gpu.length - 1],
-        gpuTokensPerSecond, cpuTokensPerSecond, plan.threadsPerWorker());
+        gpuTokensPerSecond, cpuTokensPerSecond, CPU_THREADS);
   }
 }
