@@ -2,6 +2,7 @@ package org.mosaicbert.cli;
 
 import java.util.List;
 import java.util.Set;
+import org.mosaicbert.ml.DevicePlacement;
 import org.mosaicbert.ml.MosaicBertEstimator;
 
 /**
@@ -62,7 +63,7 @@ final class TrainingSettings {
         .setWarmupFraction(Recipe.fraction(s.text(null, "scheduler.t_warmup", "0.06dur")))
         .setAlphaF(s.number(null, "scheduler.alpha_f", defaults.alphaF(), 0, 1))
         .setSeed(s.longValue("seed", "seed", 17))
-        .setDevice(s.choice("device", "device", "auto", List.of("cpu", "gpu", "auto")))
+        .setDevice(s.choice("device", "device", "auto", List.of(DevicePlacement.paramValues())))
         .setMetricsEvery(s.integer(null, "metrics_every", 10, 1))
         .setCheckpointEvery(s.integer(null, "checkpoint_every", (int) Math.max(1, Math.min(100, steps / 3)), 1));
     return steps;

@@ -24,18 +24,15 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
-import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
-import org.mosaicbert.data.ShardSampleStream;
 import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.DecoupledAdamW;
+import org.mosaicbert.train.InitialWeights;
 import org.mosaicbert.train.LinearWithWarmup;
 import org.mosaicbert.train.MlmMasking;
-import org.mosaicbert.train.Sample;
-import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
@@ -43,18 +40,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * MosaicBERT pretraining as an MLlib {@code Estimator}: {@code fit} runs one Spark barrier stage with one task per
- * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierTraining}). A DataFrame that is a plain
+ * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierLauncher}). A DataFrame that is a plain
  * read of a shard folder made by {@code mosaicbert tokenize} is read through its manifest, each worker reading only
  * the row groups of its slices; any other DataFrame is ordered by sample id, collected and broadcast (for data that
- * fits in memory, such as fine-tuning sets). Defaults follow the MosaicBERT
+ * fits in memory, such as fine-tuning sets): {@link TrainingData}. Defaults follow the MosaicBERT
  * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
  * alpha_f 0.02, 30% masking.
  */
 public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     implements MosaicBertParams<MosaicBertEstimator>, DefaultParamsWritable {
   private static final Logger LOG = LoggerFactory.getLogger(MosaicBertEstimator.class);
-  /** Row groups per shuffle window when reading shards through their manifest. */
-  static final int SHARD_WINDOW = 8;
 
   private final String uid;
   private final Definitions shared;
@@ -111,8 +106,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
         + "masks); when absent, the row order is used");
     numWorkers = new IntParam(this, "numWorkers", "data-parallel workers (barrier tasks)", ParamValidators.gtEq(1));
-    device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(new String[] {"cpu", "gpu",
-        "auto"}));
+    device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(DevicePlacement.paramValues()));
     globalBatchSize = new IntParam(this, "globalBatchSize", "sequences per optimizer step, all workers together",
         ParamValidators.gtEq(1));
     microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
@@ -314,93 +308,71 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertModel fit(Dataset<?> dataset) {
     TrainingObjective trained = getObjective();
     validateInput(dataset.schema(), trained);
-    String backendDevice = BarrierTraining.resolveDevice(value(device), dataset.sparkSession().sparkContext().getConf(),
-        dataset.sparkSession().sparkContext().isLocal());
+    var spark = dataset.sparkSession().sparkContext();
+    DevicePlacement placement = DevicePlacement.of(value(device)).resolve(spark.getConf(), spark.isLocal());
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
     }
     Vocabulary vocabulary = Vocabulary.readVocabTxt(Path.of(vocabPath));
-    var hadoopConf = dataset.sparkSession().sparkContext().hadoopConfiguration();
+    Configuration hadoopConf = spark.hadoopConfiguration();
     String init = value(initModel);
     ModelConfig config = init.isEmpty() ? resolveConfig(vocabulary.size()) : ModelFolder.readConfig(init, hadoopConf);
-    boolean mlm = trained == TrainingObjective.MLM;
-    ShardManifest manifest = mlm ? BarrierTraining.manifestOf(dataset, hadoopConf) : null;
+    ShardManifest manifest = trained == TrainingObjective.MLM ? TrainingData.manifestOf(dataset, hadoopConf) : null;
     BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
-    SampleStream stream;
-    int longest;
-    if (!mlm) {
-      List<String> labelNames = labelNames(dataset, trained);
-      List<Sample> samples = BarrierTraining.collectLabelled(dataset.toDF(), getTextCol(), getTextPairCol(),
-          getInputIdsCol(), value(labelCol), labelNames, vocabulary, normalizer, getMaxSeqLen(),
-          config.vocabSize());
-      int labels = trained == TrainingObjective.REGRESSION ? 1 : labelNames != null ? labelNames.size()
-          : (int) value(numLabels) > 0 ? value(numLabels)
-          : Math.max(2, 1 + (int) samples.stream().mapToDouble(Sample::label).max().orElse(1));
-      for (Sample sample : samples) {
-        if (labels > 1 && (sample.label() != Math.rint(sample.label()) || sample.label() < 0
-            || sample.label() >= labels)) {
-          throw new IllegalArgumentException("sample " + sample.sampleId() + " has label " + sample.label()
-              + ", not a class index in 0.." + (labels - 1) + " (labelCol; or objective=regression)");
-        }
-      }
-      config = labelNames != null ? config.withLabels(labelNames) : config.withHead(labels);
-      stream = SampleStream.inMemory(samples, value(seed));
-      longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
-    } else if (manifest != null) {
-      if (!manifest.vocab().sha256().equals(vocabulary.sha256())) {
-        throw new IllegalArgumentException("the shards were tokenized with another vocabulary (sha256 "
-            + manifest.vocab().sha256() + ") than " + vocabPath + " (" + vocabulary.sha256() + "); use the shards' "
-            + "vocab.txt");
-      }
-      if (manifest.maxSeqLen() > getMaxSeqLen()) {
-        throw new IllegalArgumentException("the shards hold samples of up to " + manifest.maxSeqLen() + " tokens, more "
-            + "than maxSeqLen " + getMaxSeqLen());
-      }
-      String dir = new org.apache.hadoop.fs.Path(dataset.inputFiles()[0]).getParent().toString();
-      stream = new ShardSampleStream(dir, manifest, HadoopConf.of(hadoopConf), value(seed), SHARD_WINDOW,
-          config.vocabSize());
-      longest = manifest.maxSeqLen();
-      LOG.info("reading {} through its manifest: each worker reads only the row groups of its slices", dir);
-    } else {
-      List<Sample> samples = BarrierTraining.collectSamples(dataset.toDF(), getInputIdsCol(), value(sampleIdCol),
-          config.vocabSize(), getMaxSeqLen());
-      stream = SampleStream.inMemory(samples, value(seed));
-      longest = samples.stream().mapToInt(s -> s.inputIds().length).max().orElse(1);
+    TrainingData.Columns columns = new TrainingData.Columns(getTextCol(), getTextPairCol(), getInputIdsCol(),
+        value(sampleIdCol), value(labelCol));
+    TrainingData data = trained.fineTunes()
+        ? TrainingData.fineTuning(dataset, trained, columns, value(numLabels), vocabulary, normalizer,
+            config.vocabSize(), getMaxSeqLen(), value(seed))
+        : TrainingData.pretraining(dataset, manifest, columns, vocabulary, vocabPath, config.vocabSize(),
+            getMaxSeqLen(), value(seed), hadoopConf);
+    if (data.labels() != null) {
+      config = data.labels().applyTo(config);
     }
-    long epochSize = stream.epochSize();
-    int workers = value(numWorkers);
-    int global = value(globalBatchSize);
-    long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
-        : (long) Math.ceil((double) value(maxEpochs) * epochSize / global);
-    int[] special = TokenizerLoader.BERT_SPECIAL_TOKENS.stream().mapToInt(vocabulary::id).filter(id -> id >= 0)
-        .toArray();
-    int maskId = vocabulary.id("[MASK]");
-    if (maskId < 0) {
-      throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
-    }
-    TrainPlan plan = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
-        value(beta1), value(beta2), value(eps), value(weightDecay)),
-        TrainPlan.Batching.of(global, value(microBatchSize), workers, longest),
-        LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)),
-        mlm ? new MlmMasking(value(maskProbability), maskId, vocabulary.size(), special, value(seed)) : null,
-        new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), value(seed));
-    float[] initial = null;
-    if (!init.isEmpty()) {
-      initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
-          plan.heads(), value(seed)).parameters();
-    }
-    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), epochSize, steps,
-        global, workers);
+    LaunchPlan plan = launchPlan(trained, config, vocabulary, data, placement, hadoopConf);
+    LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), data.epochSize(),
+        plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
-    float[] params = BarrierTraining.run(dataset.sparkSession(), plan, backendDevice, getThreadsPerWorker(), stream,
-        initial, value(checkpointDir), value(ringTimeoutSeconds), stepHook);
+    float[] params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens, normalizer));
-    return copyValues(model, extractParamMap()).setParent(this);
+    ModelFolder folder = new ModelFolder(config, plan.training().heads(), params, tokens, normalizer);
+    return copyValues(new MosaicBertModel(uid, folder), extractParamMap()).setParent(this);
+  }
+
+  /** The plan of a fit, from the params and what the data and the vocabulary say: the one place it is built. */
+  private LaunchPlan launchPlan(TrainingObjective trained, ModelConfig config, Vocabulary vocabulary,
+      TrainingData data, DevicePlacement placement, Configuration hadoopConf) {
+    int global = value(globalBatchSize);
+    long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
+        : (long) Math.ceil((double) value(maxEpochs) * data.epochSize() / global);
+    long seedValue = value(seed);
+    MlmMasking masking = null;
+    if (trained == TrainingObjective.MLM) {
+      int maskId = vocabulary.id("[MASK]");
+      if (maskId < 0) {
+        throw new IllegalArgumentException("vocabulary " + value(vocab) + " has no [MASK] token");
+      }
+      int[] special = TokenizerLoader.BERT_SPECIAL_TOKENS.stream().mapToInt(vocabulary::id).filter(id -> id >= 0)
+          .toArray();
+      masking = new MlmMasking(value(maskProbability), maskId, vocabulary.size(), special, seedValue);
+    }
+    TrainPlan training = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
+        value(beta1), value(beta2), value(eps), value(weightDecay)),
+        TrainPlan.Batching.of(global, value(microBatchSize), value(numWorkers), data.longestSample()),
+        LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)), masking,
+        new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), seedValue);
+    String init = value(initModel);
+    InitialWeights initial = InitialWeights.fromSeed();
+    if (!init.isEmpty()) {
+      float[] values = ModelFolder.read(init, hadoopConf, config, training.heads(), seedValue).parameters();
+      initial = (layout, modelConfig, seed) -> values;
+    }
+    return new LaunchPlan(training, placement, getThreadsPerWorker(), value(ringTimeoutSeconds),
+        value(checkpointDir), initial);
   }
 
   /**
@@ -429,36 +401,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     LOG.info("texts are tokenized {} ({})", normalizer.lowercase() ? "uncased" : "cased",
         known.isEmpty() ? "nothing says otherwise" : String.join(", ", known.keySet()));
     return normalizer;
-  }
-
-  /**
-   * The class names when the label column holds strings: sorted, so the same data always gives the same class
-   * indices (RTE's entailment = 0, not_entailment = 1, as GLUE numbers them); null for numeric labels.
-   */
-  private List<String> labelNames(Dataset<?> dataset, TrainingObjective trained) {
-    String label = value(labelCol);
-    if (!dataset.schema().apply(label).dataType().equals(DataTypes.StringType)) {
-      return null;
-    }
-    if (trained == TrainingObjective.REGRESSION) {
-      throw new IllegalArgumentException("column '" + label + "' (labelCol) holds strings; regression needs numbers");
-    }
-    List<String> names = new ArrayList<>();
-    for (org.apache.spark.sql.Row row : dataset.select(label).distinct().collectAsList()) {
-      if (row.isNullAt(0)) {
-        throw new IllegalArgumentException("column '" + label + "' (labelCol) has null labels; drop or fill those "
-            + "rows");
-      }
-      names.add(row.getString(0));
-    }
-    java.util.Collections.sort(names);
-    int given = value(numLabels);
-    if (names.size() < 2 || (given > 0 && given != names.size())) {
-      throw new IllegalArgumentException("column '" + label + "' (labelCol) has " + names.size() + " distinct labels "
-          + names + (given > 0 ? " but numLabels is " + given : "; a classifier needs at least 2"));
-    }
-    LOG.info("string labels, class index = position in {}", names);
-    return names;
   }
 
   private ModelConfig resolveConfig(int vocabularySize) {

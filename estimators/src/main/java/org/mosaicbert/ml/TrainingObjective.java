@@ -1,7 +1,5 @@
 package org.mosaicbert.ml;
 
-import java.util.Arrays;
-import java.util.Locale;
 import org.mosaicbert.model.MosaicBert;
 
 /**
@@ -18,23 +16,17 @@ public enum TrainingObjective {
 
   /** The param's value: the name in lower case ("mlm", "classification", "regression"). */
   public String paramValue() {
-    return name().toLowerCase(Locale.ROOT);
+    return EnumParams.paramValue(this);
   }
 
   /** Every param value, for the param's validator and for messages. */
   public static String[] paramValues() {
-    return Arrays.stream(values()).map(TrainingObjective::paramValue).toArray(String[]::new);
+    return EnumParams.paramValues(TrainingObjective.class);
   }
 
   /** The objective of a param value. */
   public static TrainingObjective of(String paramValue) {
-    for (TrainingObjective objective : values()) {
-      if (objective.paramValue().equals(paramValue)) {
-        return objective;
-      }
-    }
-    throw new IllegalArgumentException("objective must be one of " + Arrays.toString(paramValues()) + ", not '"
-        + paramValue + "'");
+    return EnumParams.parse(TrainingObjective.class, "objective", paramValue);
   }
 
   /** Classification or regression: labelled rows, a head on the pooler, weights from initModel. */

@@ -181,8 +181,8 @@ class MosaicBertEstimatorTest {
     org.mosaicbert.data.TokenizeJob.run(spark, new org.mosaicbert.data.TokenizeJob.Options(docs.toString(),
         vocabFile.toString(), shards, 32, null, "text", 40, true, false, false, 8192));
     Dataset<Row> read = spark.read().parquet(shards + "/shard-*.parquet");
-    assertTrue(BarrierTraining.manifestOf(read, spark.sparkContext().hadoopConfiguration()) != null);
-    assertTrue(BarrierTraining.manifestOf(read.limit(10), spark.sparkContext().hadoopConfiguration()) == null,
+    assertTrue(TrainingData.manifestOf(read, spark.sparkContext().hadoopConfiguration()) != null);
+    assertTrue(TrainingData.manifestOf(read.limit(10), spark.sparkContext().hadoopConfiguration()) == null,
         "a filtered read is not the shard folder");
     float[] one = estimator(1).fit(read).folder().parameters();
     float[] two = estimator(2).fit(read).folder().parameters();

@@ -1,0 +1,144 @@
+package org.mosaicbert.ml;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.List;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.backend.cuda.CudaBackend;
+import org.mosaicbert.backend.cuda.CudaProbe;
+import org.mosaicbert.collective.Collective;
+import org.mosaicbert.collective.NcclCollective;
+import org.mosaicbert.collective.TcpRingCollective;
+import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.train.CheckpointStore;
+import org.mosaicbert.train.DataParallelTrainer;
+import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.StepHook;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The launcher: checks the cluster can run the workers at once, then runs one barrier stage with one task per worker.
+ * Each task builds its rank's backend and collective from the {@link LaunchPlan}'s device (the CPU with a TCP ring,
+ * whose peers learn each other's ports through {@code BarrierTaskContext.allGather} and present a per-job secret; a
+ * GPU with NCCL) and runs {@link DataParallelTrainer}. A shuffle after the stage lets Spark retry the whole stage when
+ * a task dies; the retried tasks resume from the newest checkpoint.
+ */
+final class BarrierLauncher {
+  private static final Logger LOG = LoggerFactory.getLogger(BarrierLauncher.class);
+
+  private BarrierLauncher() {}
+
+  /** Trains by {@code plan} on {@code samples} and returns the final weights. */
+  static float[] run(SparkSession spark, LaunchPlan plan, SampleStream samples, StepHook hook) {
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    checkCluster(jsc, plan.workers());
+    Broadcast<SampleStream> data = jsc.broadcast(samples);
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    CheckpointStore store = plan.checkpointDir().isEmpty() ? CheckpointStore.none()
+        : new HadoopCheckpointStore(plan.checkpointDir(), HadoopConf.of(spark.sparkContext().hadoopConfiguration()));
+    List<Integer> ranks = new ArrayList<>();
+    for (int r = 0; r < plan.workers(); r++) {
+      ranks.add(r);
+    }
+    JavaRDD<float[]> trained = ScalaInterop.barrierMapPartitions(jsc.parallelize(ranks, plan.workers()),
+        (java.util.Iterator<Integer> rank) -> {
+          float[] weights = trainRank(plan, data.value(), store, secret, hook);
+          return BarrierTaskContext.get().partitionId() == 0 ? List.of(weights).iterator()
+              : java.util.Collections.emptyIterator();
+        })
+        // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a
+        // shuffle is (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint.
+        .repartition(1);
+    TrainingProgress progress = plan.checkpointDir().isEmpty() ? null
+        : new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration());
+    try {
+      return trained.collect().get(0);
+    } finally {
+      if (progress != null) {
+        progress.close();
+      }
+      data.destroy();
+    }
+  }
+
+  /** One barrier task: its rank's backend and collective, by the plan's device, then the trainer. */
+  private static float[] trainRank(LaunchPlan plan, SampleStream samples, CheckpointStore store, byte[] secret,
+      StepHook hook) {
+    BarrierTaskContext ctx = BarrierTaskContext.get();
+    int rank = ctx.partitionId();
+    int timeoutMillis = plan.ringTimeoutSeconds() * 1000;
+    if (plan.device() == DevicePlacement.GPU) {
+      return trainRankOnGpu(plan, ctx, samples, store, timeoutMillis, hook);
+    }
+    String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
+    // Bound to the address the ring advertises, not to every interface.
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName(host))) {
+      String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
+      try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret, timeoutMillis)) {
+        return DataParallelTrainer.train(plan.training(), new CpuBackend(plan.threadsPerWorker()), ring, samples,
+            plan.initial(), store, hook);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("worker " + rank + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A GPU worker: its device from the task's resources, NCCL's unique id from rank 0 through {@code allGather}, then
+   * the CUDA backend with the gradients reduced in device memory. NEVER RUN through Spark (GpuCheck has run its
+   * trainer, backend and one-rank NCCL on an H200).
+   */
+  private static float[] trainRankOnGpu(LaunchPlan plan, BarrierTaskContext ctx, SampleStream samples,
+      CheckpointStore store, int timeoutMillis, StepHook hook) {
+    int rank = ctx.partitionId();
+    CudaProbe.Result cuda = CudaProbe.probe();
+    if (!cuda.available()) {
+      throw new IllegalStateException("worker " + rank + " on " + ctx.getTaskInfos()[rank].address()
+          + ": device=gpu, but there is " + cuda.describe());
+    }
+    int device = DevicePlacement.gpuOrdinal(ctx.resourcesJMap(), rank, cuda.deviceCount());
+    String id = rank == 0 ? Base64.getEncoder().encodeToString(NcclCollective.newUniqueId()) : "";
+    byte[] uniqueId = Base64.getDecoder().decode(ctx.allGather(id)[0]);
+    LOG.info("worker {}: CUDA device {}", rank, device);
+    // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
+    // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
+    try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, device, timeoutMillis)) {
+      return DataParallelTrainer.train(plan.training(), CudaBackend.open(device), nccl, samples, plan.initial(),
+          store, hook);
+    }
+  }
+
+  /** A barrier stage waits for all its slots at once; with too few it would wait for minutes, then fail. */
+  private static void checkCluster(JavaSparkContext jsc, int workers) {
+    SparkConf conf = jsc.getConf();
+    if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
+      throw new IllegalArgumentException("spark.dynamicAllocation.enabled=true: Spark refuses barrier stages with "
+          + "dynamic allocation; turn it off for training");
+    }
+    int cpusPerTask = conf.getInt("spark.task.cpus", 1);
+    int slots = jsc.sc().defaultParallelism() / cpusPerTask;
+    if (workers > slots) {
+      throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " tasks this "
+          + "cluster can run at once (default parallelism " + jsc.sc().defaultParallelism() + " / spark.task.cpus "
+          + cpusPerTask + "); a barrier stage needs them all together: lower numWorkers or add executors");
+    }
+    if (!conf.contains("spark.barrier.sync.timeout")) {
+      LOG.warn("spark.barrier.sync.timeout is not set (Spark's default is a year); set it, e.g. to 600 seconds, so "
+          + "that a lost worker ends the stage instead of stalling it");
+    }
+  }
+}
