@@ -8,9 +8,13 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.Collections;
+import java.util.Iterator;
 import java.util.List;
+import org.apache.spark.HashPartitioner;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -22,12 +26,14 @@ import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
 import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.StepHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import scala.Tuple2;
 
 /**
  * The launcher: checks the cluster can run the workers at once, then runs one barrier stage with one task per worker.
@@ -41,32 +47,45 @@ final class BarrierLauncher {
 
   private BarrierLauncher() {}
 
-  /** Trains by {@code plan} on {@code samples} and returns the final weights. */
+  /**
+   * Trains by {@code plan} on {@code samples} and returns the final weights, which reach the driver as
+   * {@link FinalWeights} says: through the checkpoint location when there is one, else in pieces through a shuffle.
+   */
   static float[] run(SparkSession spark, LaunchPlan plan, SampleStream samples, StepHook hook) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     checkCluster(jsc, plan.workers());
     Broadcast<SampleStream> data = jsc.broadcast(samples);
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
-    CheckpointStore store = plan.checkpointDir().isEmpty() ? CheckpointStore.none()
-        : new HadoopCheckpointStore(plan.checkpointDir(), HadoopConf.of(spark.sparkContext().hadoopConfiguration()));
+    boolean checkpoints = !plan.checkpointDir().isEmpty();
+    HadoopCheckpointStore location = checkpoints ? new HadoopCheckpointStore(plan.checkpointDir(),
+        HadoopConf.of(spark.sparkContext().hadoopConfiguration())) : null;
+    CheckpointStore store = checkpoints ? location : CheckpointStore.none();
+    long size = new ParameterLayout(plan.training().config(), plan.training().heads()).size();
+    int pieceFloats = FinalWeights.pieceFloats(jsc.getConf());
     List<Integer> ranks = new ArrayList<>();
     for (int r = 0; r < plan.workers(); r++) {
       ranks.add(r);
     }
-    JavaRDD<float[]> trained = ScalaInterop.barrierMapPartitions(jsc.parallelize(ranks, plan.workers()),
-        (java.util.Iterator<Integer> rank) -> {
+    JavaRDD<Tuple2<Integer, float[]>> trained = ScalaInterop.barrierMapPartitions(
+        jsc.parallelize(ranks, plan.workers()), (Iterator<Integer> rank) -> {
           float[] weights = trainRank(plan, data.value(), store, secret, hook);
-          return BarrierTaskContext.get().partitionId() == 0 ? List.of(weights).iterator()
-              : java.util.Collections.emptyIterator();
-        })
-        // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a
-        // shuffle is (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint.
-        .repartition(1);
-    TrainingProgress progress = plan.checkpointDir().isEmpty() ? null
-        : new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration());
+          return BarrierTaskContext.get().partitionId() == 0 && !checkpoints
+              ? FinalWeights.pieces(weights, pieceFloats) : Collections.emptyIterator();
+        });
+    // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a shuffle is
+    // (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint. The shuffle also carries
+    // the weights' pieces, one per partition after it.
+    JavaPairRDD<Integer, float[]> pieces = JavaPairRDD.fromJavaRDD(trained)
+        .partitionBy(new HashPartitioner(checkpoints ? 1 : FinalWeights.pieceCount(size, pieceFloats)));
+    TrainingProgress progress = checkpoints
+        ? new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration()) : null;
     try {
-      return trained.collect().get(0);
+      if (checkpoints) {
+        pieces.count(); // runs the stage, whose tasks hand nothing on: the weights are in the last checkpoint
+        return FinalWeights.fromCheckpoint(location, plan.checkpointDir(), plan.training().totalSteps());
+      }
+      return FinalWeights.assemble(pieces.toLocalIterator(), size, pieceFloats);
     } finally {
       if (progress != null) {
         progress.close();

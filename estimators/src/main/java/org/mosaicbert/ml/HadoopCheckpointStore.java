@@ -37,6 +37,15 @@ public final class HadoopCheckpointStore implements CheckpointStore {
 
   @Override
   public Optional<TrainState.Loaded> latest() throws IOException {
+    return newestIntact(TrainState::read);
+  }
+
+  /** The weights of the newest intact checkpoint, without its optimizer state: how the driver gets a run's result. */
+  Optional<TrainState.Weights> latestWeights() throws IOException {
+    return newestIntact(TrainState::readWeights);
+  }
+
+  private <T> Optional<T> newestIntact(CheckpointStore.FolderReader<Path, T> reader) throws IOException {
     org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(dir);
     FileSystem fs = fs();
     if (!fs.exists(root)) {
@@ -47,14 +56,15 @@ public final class HadoopCheckpointStore implements CheckpointStore {
         .filter(p -> p.getName().startsWith("step-"))
         .filter(p -> exists(fs, new org.apache.hadoop.fs.Path(p, "DONE")))
         .sorted(Comparator.comparing(org.apache.hadoop.fs.Path::getName).reversed()).toList();
-    return CheckpointStore.newestIntact(complete, folder -> read(fs, folder));
+    return CheckpointStore.newestIntact(complete, folder -> read(fs, folder, reader));
   }
 
   /**
    * Reads a checkpoint folder through a local copy (the training state is verified against its checksum as a local
    * file), deleted whatever happens; errors name the checkpoint folder, not the copy.
    */
-  private static TrainState.Loaded read(FileSystem fs, org.apache.hadoop.fs.Path folder) throws IOException {
+  private static <T> T read(FileSystem fs, org.apache.hadoop.fs.Path folder,
+      CheckpointStore.FolderReader<Path, T> reader) throws IOException {
     Path local = Files.createTempDirectory("mosaicbert-resume");
     try {
       for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
@@ -64,7 +74,7 @@ public final class HadoopCheckpointStore implements CheckpointStore {
         }
         fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.resolve(name).toUri()), true);
       }
-      return TrainState.read(local);
+      return reader.read(local);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(e.getMessage().replace(local.toString(), folder.toString()), e);
     } finally {

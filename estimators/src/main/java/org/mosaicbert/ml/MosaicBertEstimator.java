@@ -24,6 +24,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.TokenizerConfig;
@@ -366,11 +367,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)), masking,
         new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), seedValue);
     String init = value(initModel);
-    InitialWeights initial = InitialWeights.fromSeed();
-    if (!init.isEmpty()) {
-      float[] values = ModelFolder.read(init, hadoopConf, config, training.heads(), seedValue).parameters();
-      initial = (layout, modelConfig, seed) -> values;
-    }
+    InitialWeights initial = init.isEmpty() ? InitialWeights.fromSeed()
+        : new InitModelWeights(init, HadoopConf.of(hadoopConf), training.heads());
     return new LaunchPlan(training, placement, getThreadsPerWorker(), value(ringTimeoutSeconds),
         value(checkpointDir), initial);
   }

@@ -9,9 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.ml.Pipeline;
 import org.apache.spark.ml.PipelineModel;
 import org.apache.spark.ml.PipelineStage;
@@ -20,18 +18,11 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.DataTypes;
-import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.testing.TestCorpora;
-import org.mosaicbert.tokenizer.BertNormalizer;
-import org.mosaicbert.tokenizer.BertWordPieceTokenizer;
-import org.mosaicbert.tokenizer.TokenizerLoader;
-import org.mosaicbert.tokenizer.TokenizerSpec;
-import org.mosaicbert.tokenizer.WordPieceTrainer;
 import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.StepMetrics;
 
@@ -49,26 +40,9 @@ class MosaicBertEstimatorTest {
         .config("spark.ui.enabled", "false").config("spark.barrier.sync.timeout", "60")
         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2").getOrCreate();
-    List<String> docs = TestCorpora.c4Documents().subList(0, 200);
-    Map<String, Long> words = new HashMap<>();
-    docs.forEach(d -> BertWordPieceTokenizer.forEachWord(BertNormalizer.uncased(), d, w -> words.merge(w, 1L,
-        Long::sum)));
-    List<String> vocab = new WordPieceTrainer(512, 2, 1000, TokenizerLoader.BERT_SPECIAL_TOKENS).train(words);
-    vocabFile = tmp.resolve("vocab.txt");
-    Files.write(vocabFile, vocab);
-    BertWordPieceTokenizer tokenizer = TokenizerSpec.bert(vocab, BertNormalizer.uncased()).build();
-    List<Row> rows = new ArrayList<>();
-    for (int i = 0; i < docs.size(); i++) {
-      int[] ids = tokenizer.encode(docs.get(i), 32);
-      List<Integer> list = new ArrayList<>();
-      for (int id : ids) {
-        list.add(id);
-      }
-      rows.add(RowFactory.create((long) (1000 - i), list));
-    }
-    StructType schema = new StructType().add("sample_id", DataTypes.LongType)
-        .add("input_ids", DataTypes.createArrayType(DataTypes.IntegerType));
-    data = spark.createDataFrame(rows, schema);
+    TokenIdsFixture fixture = TokenIdsFixture.of(spark, tmp, 200);
+    vocabFile = fixture.vocabFile();
+    data = fixture.data();
   }
 
   @AfterAll

@@ -12,9 +12,9 @@ public interface CheckpointStore extends java.io.Serializable {
    */
   Optional<TrainState.Loaded> latest() throws IOException;
 
-  /** Reads one checkpoint folder of a store (a local copy of it, say); throws when it is damaged. */
-  interface FolderReader<F> {
-    TrainState.Loaded read(F folder) throws IOException;
+  /** Reads one checkpoint folder of a store (a local copy of it, say) into a T; throws when it is damaged. */
+  interface FolderReader<F, T> {
+    T read(F folder) throws IOException;
   }
 
   /**
@@ -22,7 +22,7 @@ public interface CheckpointStore extends java.io.Serializable {
    * there are complete checkpoints but every one is damaged, fails naming them: starting over silently would lose the
    * run.
    */
-  static <F> Optional<TrainState.Loaded> newestIntact(java.util.List<F> newestFirst, FolderReader<F> read)
+  static <F, T> Optional<T> newestIntact(java.util.List<F> newestFirst, FolderReader<F, T> read)
       throws IOException {
     StringBuilder damaged = new StringBuilder();
     for (F folder : newestFirst) {

@@ -30,6 +30,9 @@ public final class TrainState {
 
   public record Loaded(float[] params, float[] m, float[] v, int step, long seed, Map<String, String> metadata) {}
 
+  /** A checkpoint's weights alone, without the optimizer's moments: what a finished run hands on. */
+  public record Weights(float[] params, int step) {}
+
   public static void write(Path dir, Backend backend, Buffer params, DecoupledAdamW optimizer, long seed,
       Map<String, String> extra) throws IOException {
     Files.createDirectories(dir);
@@ -52,6 +55,20 @@ public final class TrainState {
   }
 
   public static Loaded read(Path dir) throws IOException {
+    SafeTensors st = openVerified(dir);
+    Map<String, String> meta = st.metadata();
+    return new Loaded(st.floats("params"), st.floats("adamw.m"), st.floats("adamw.v"),
+        Integer.parseInt(meta.get("step")), Long.parseLong(meta.get("seed")), meta);
+  }
+
+  /** The weights of a checkpoint folder, verified as {@link #read} verifies; the moments are not read. */
+  public static Weights readWeights(Path dir) throws IOException {
+    SafeTensors st = openVerified(dir);
+    return new Weights(st.floats("params"), Integer.parseInt(st.metadata().get("step")));
+  }
+
+  /** The training state of {@code dir} once its checksum matches: a torn or damaged file is refused. */
+  private static SafeTensors openVerified(Path dir) throws IOException {
     Path file = dir.resolve(FILE);
     Path sum = dir.resolve(CHECKSUM);
     if (!Files.exists(file) || !Files.exists(sum)) {
@@ -64,10 +81,7 @@ public final class TrainState {
       throw new IllegalArgumentException(file + " does not match its checksum (" + actual + ", expected " + expected
           + "): the checkpoint is damaged; resume from an earlier one");
     }
-    SafeTensors st = SafeTensors.open(file);
-    Map<String, String> meta = st.metadata();
-    return new Loaded(st.floats("params"), st.floats("adamw.m"), st.floats("adamw.v"),
-        Integer.parseInt(meta.get("step")), Long.parseLong(meta.get("seed")), meta);
+    return SafeTensors.open(file);
   }
 
   static String sha256(Path file) throws IOException {

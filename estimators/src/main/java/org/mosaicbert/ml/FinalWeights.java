@@ -1,0 +1,95 @@
+package org.mosaicbert.ml;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.SparkConf;
+import org.mosaicbert.train.TrainState;
+import scala.Tuple2;
+
+/**
+ * How the trained weights reach the driver without passing through the task results, whose total per job
+ * {@code spark.driver.maxResultSize} bounds (1 GiB by default: less than the large preset's 1.3 GB of float32).
+ *
+ * <ul>
+ *   <li>With a checkpoint location, through it: rank 0 checkpoints the last step anyway, on storage the driver sees,
+ *   and the driver reads that checkpoint's weights (not its optimizer moments) back.
+ *   <li>Without one, in pieces: rank 0 cuts its weights into pieces keyed by their index, which go through the shuffle
+ *   that follows the barrier stage (executor to executor, outside the task results); the stage after it has one
+ *   partition per piece, and the driver fetches the partitions one job at a time ({@code toLocalIterator}), each job
+ *   returning one piece sized well below the limit. A temporary folder was the other choice, but on a cluster
+ *   without shared storage no folder is seen by both rank 0 and the driver; the shuffle always is.
+ * </ul>
+ */
+final class FinalWeights {
+  /** The largest piece, when {@code spark.driver.maxResultSize} allows it (or is 0, no limit). */
+  static final int MAX_PIECE_FLOATS = 16 << 20;
+  /** The smallest piece, whatever the limit: a task's result must hold at least this much. */
+  static final int MIN_PIECE_FLOATS = 1024;
+
+  private FinalWeights() {}
+
+  /**
+   * Floats per piece: a quarter of {@code spark.driver.maxResultSize} (room for the task's metrics and the
+   * serialization around the piece), at most {@link #MAX_PIECE_FLOATS}.
+   */
+  static int pieceFloats(SparkConf conf) {
+    long limit = conf.getSizeAsBytes("spark.driver.maxResultSize", "1g");
+    long floats = limit <= 0 ? MAX_PIECE_FLOATS : limit / 4 / Float.BYTES;
+    return (int) Math.max(MIN_PIECE_FLOATS, Math.min(MAX_PIECE_FLOATS, floats));
+  }
+
+  /** The pieces {@code size} weights are cut into. */
+  static int pieceCount(long size, int pieceFloats) {
+    return (int) Math.max(1, (size + pieceFloats - 1) / pieceFloats);
+  }
+
+  /** Rank 0's weights as (index, piece) pairs, in order. */
+  static Iterator<Tuple2<Integer, float[]>> pieces(float[] weights, int pieceFloats) {
+    List<Tuple2<Integer, float[]>> out = new ArrayList<>();
+    for (int i = 0; i < pieceCount(weights.length, pieceFloats); i++) {
+      int from = i * pieceFloats;
+      out.add(new Tuple2<>(i, Arrays.copyOfRange(weights, from, Math.min(weights.length, from + pieceFloats))));
+    }
+    return out.iterator();
+  }
+
+  /** The weights put back together from their pieces, in any order; every piece must come. */
+  static float[] assemble(Iterator<Tuple2<Integer, float[]>> pieces, long size, int pieceFloats) {
+    float[] weights = new float[Math.toIntExact(size)];
+    boolean[] arrived = new boolean[pieceCount(size, pieceFloats)];
+    while (pieces.hasNext()) {
+      Tuple2<Integer, float[]> piece = pieces.next();
+      System.arraycopy(piece._2(), 0, weights, piece._1() * pieceFloats, piece._2().length);
+      arrived[piece._1()] = true;
+    }
+    for (int i = 0; i < arrived.length; i++) {
+      if (!arrived[i]) {
+        throw new IllegalStateException("piece " + i + " of the trained weights never reached the driver");
+      }
+    }
+    return weights;
+  }
+
+  /**
+   * The weights of the run's last checkpoint, from the checkpoint location. Fails, naming the location, when the newest
+   * intact checkpoint is older than the last step: rank 0 wrote it there, so it was damaged or removed since.
+   */
+  static float[] fromCheckpoint(HadoopCheckpointStore store, String location, long lastStep) {
+    try {
+      TrainState.Weights weights = store.latestWeights().orElseThrow(() -> new IllegalStateException(
+          "training ended, but " + location + " holds no checkpoint"));
+      if (weights.step() < lastStep) {
+        throw new IllegalStateException("training ended at step " + lastStep + ", but the newest intact checkpoint in "
+            + location + " is of step " + weights.step() + ": the last one was damaged or removed; fit again to "
+            + "resume from it");
+      }
+      return weights.params();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the trained weights from " + location + ": " + e.getMessage(), e);
+    }
+  }
+}

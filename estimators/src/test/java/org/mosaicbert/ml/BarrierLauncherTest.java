@@ -1,0 +1,99 @@
+package org.mosaicbert.ml;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.model.ParameterLayout;
+import scala.Tuple2;
+
+/**
+ * What the launcher does around training, in Spark local mode with 2 slots: how the trained weights reach the driver
+ * (spark.driver.maxResultSize is set far below the model's size here, so they cannot come as a task result).
+ */
+class BarrierLauncherTest {
+  /** The driver's limit on a job's task results here: a tenth of the tiny model's float32 weights. */
+  private static final long MAX_RESULT_BYTES = 192 << 10;
+
+  private static SparkSession spark;
+  private static TokenIdsFixture fixture;
+
+  @TempDir static Path tmp;
+
+  @BeforeAll
+  static void setUp() throws IOException {
+    spark = SparkSession.builder().master("local[2]").appName("launcher-test")
+        .config("spark.ui.enabled", "false").config("spark.barrier.sync.timeout", "60")
+        .config("spark.driver.maxResultSize", Long.toString(MAX_RESULT_BYTES))
+        .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2").getOrCreate();
+    fixture = TokenIdsFixture.of(spark, tmp, 48);
+  }
+
+  @AfterAll
+  static void tearDown() {
+    spark.stop();
+  }
+
+  private static MosaicBertEstimator estimator() {
+    return new MosaicBertEstimator().setVocab(fixture.vocabFile().toString()).setModelConfig("tiny")
+        .setNumWorkers(2).setGlobalBatchSize(8).setMicroBatchSize(4).setMaxSteps(3).setRingTimeoutSeconds(20);
+  }
+
+  private static Dataset<Row> data() {
+    return fixture.data();
+  }
+
+  @Test
+  void theTrainedWeightsReachTheDriverThoughTheyAreFarAboveMaxResultSize() {
+    long modelBytes = 4 * new ParameterLayout(ModelConfig.preset("tiny", 512), ParameterLayout.Heads.MLM).size();
+    assertTrue(modelBytes > 8 * MAX_RESULT_BYTES, "the model's " + modelBytes + " bytes");
+    float[] inPieces = estimator().fit(data()).folder().parameters();
+    float[] throughCheckpoints = estimator().setCheckpointDir(tmp.resolve("checkpoints").toString()).fit(data())
+        .folder().parameters();
+    assertEquals(modelBytes / 4, inPieces.length);
+    assertArrayEquals(inPieces, throughCheckpoints, "the same run, whichever way its weights came");
+  }
+
+  @Test
+  void weightsCutIntoPiecesComeBackWholeInAnyOrder() {
+    float[] weights = new float[2500];
+    for (int i = 0; i < weights.length; i++) {
+      weights[i] = i * 0.5f;
+    }
+    List<Tuple2<Integer, float[]>> pieces = new ArrayList<>();
+    FinalWeights.pieces(weights, 1024).forEachRemaining(pieces::add);
+    assertEquals(3, pieces.size(), "1024 + 1024 + 452");
+    Collections.reverse(pieces);
+    assertArrayEquals(weights, FinalWeights.assemble(pieces.iterator(), weights.length, 1024));
+    Iterator<Tuple2<Integer, float[]>> missing = pieces.subList(1, 3).iterator();
+    String message = assertThrows(IllegalStateException.class,
+        () -> FinalWeights.assemble(missing, weights.length, 1024)).getMessage();
+    assertTrue(message.contains("piece 2 of the trained weights never reached the driver"), message);
+  }
+
+  @Test
+  void aPieceIsAQuarterOfTheResultLimitWithinBounds() {
+    assertEquals(MAX_RESULT_BYTES / 16, FinalWeights.pieceFloats(spark.sparkContext().getConf()));
+    assertEquals(FinalWeights.MAX_PIECE_FLOATS,
+        FinalWeights.pieceFloats(new org.apache.spark.SparkConf(false).set("spark.driver.maxResultSize", "0")),
+        "no limit");
+    assertEquals(FinalWeights.MAX_PIECE_FLOATS, FinalWeights.pieceFloats(new org.apache.spark.SparkConf(false)),
+        "Spark's default, 1 GiB, allows the largest piece");
+  }
+}
