@@ -11,9 +11,8 @@ import java.util.Base64;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
-import org.apache.spark.HashPartitioner;
 import org.apache.spark.BarrierTaskContext;
-import org.apache.spark.SparkConf;
+import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -53,7 +52,7 @@ final class BarrierLauncher {
    */
   static float[] run(SparkSession spark, LaunchPlan plan, SampleStream samples, StepHook hook) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    checkCluster(jsc, plan.workers());
+    ClusterSlots.check(spark.sparkContext(), plan.workers());
     Broadcast<SampleStream> data = jsc.broadcast(samples);
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
@@ -138,26 +137,6 @@ final class BarrierLauncher {
     try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, device, timeoutMillis)) {
       return DataParallelTrainer.train(plan.training(), CudaBackend.open(device), nccl, samples, plan.initial(),
           store, hook);
-    }
-  }
-
-  /** A barrier stage waits for all its slots at once; with too few it would wait for minutes, then fail. */
-  private static void checkCluster(JavaSparkContext jsc, int workers) {
-    SparkConf conf = jsc.getConf();
-    if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
-      throw new IllegalArgumentException("spark.dynamicAllocation.enabled=true: Spark refuses barrier stages with "
-          + "dynamic allocation; turn it off for training");
-    }
-    int cpusPerTask = conf.getInt("spark.task.cpus", 1);
-    int slots = jsc.sc().defaultParallelism() / cpusPerTask;
-    if (workers > slots) {
-      throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " tasks this "
-          + "cluster can run at once (default parallelism " + jsc.sc().defaultParallelism() + " / spark.task.cpus "
-          + cpusPerTask + "); a barrier stage needs them all together: lower numWorkers or add executors");
-    }
-    if (!conf.contains("spark.barrier.sync.timeout")) {
-      LOG.warn("spark.barrier.sync.timeout is not set (Spark's default is a year); set it, e.g. to 600 seconds, so "
-          + "that a lost worker ends the stage instead of stalling it");
     }
   }
 }

@@ -40,6 +40,11 @@ class BarrierLauncherTest {
     spark = SparkSession.builder().master("local[2]").appName("launcher-test")
         .config("spark.ui.enabled", "false").config("spark.barrier.sync.timeout", "60")
         .config("spark.driver.maxResultSize", Long.toString(MAX_RESULT_BYTES))
+        // More than the 2 slots: what the slot check must not count. And Spark's own check, should a stage of too
+        // many tasks reach it, fails at once instead of retrying for minutes.
+        .config("spark.default.parallelism", "8")
+        .config("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "1")
+        .config("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2").getOrCreate();
     fixture = TokenIdsFixture.of(spark, tmp, 48);
@@ -68,6 +73,16 @@ class BarrierLauncherTest {
         .folder().parameters();
     assertEquals(modelBytes / 4, inPieces.length);
     assertArrayEquals(inPieces, throughCheckpoints, "the same run, whichever way its weights came");
+  }
+
+  @Test
+  void moreWorkersThanTaskSlotsFailBeforeAnyTrainingSayingHowManySlotsThereAre() {
+    assertEquals(2, ClusterSlots.slots(spark.sparkContext()), "local[2], whatever the default parallelism says");
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> estimator().setNumWorkers(4).setCheckpointDir(tmp.resolve("never").toString()).fit(data()))
+        .getMessage();
+    assertTrue(message.startsWith("numWorkers 4 is more than the 2 task slots of this cluster (local[2]"), message);
+    assertTrue(java.nio.file.Files.notExists(tmp.resolve("never")), "nothing trained, nothing written");
   }
 
   @Test

@@ -186,7 +186,7 @@ class MosaicBertEstimatorTest {
         .getMessage();
     assertTrue(empty.contains("the dataset is empty"), empty);
     String slots = assertThrows(IllegalArgumentException.class, () -> estimator(8).fit(data)).getMessage();
-    assertTrue(slots.contains("numWorkers 8 is more than the 4 tasks this cluster can run at once"), slots);
+    assertTrue(slots.contains("numWorkers 8 is more than the 4 task slots of this cluster (local[4,2]"), slots);
     String dir = tmp.resolve("other-config").toString();
     estimator(1).setMaxSteps(2).setCheckpointDir(dir).setCheckpointEvery(1).fit(data);
     Exception other = assertThrows(Exception.class,
