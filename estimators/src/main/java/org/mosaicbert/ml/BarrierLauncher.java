@@ -24,7 +24,6 @@ import org.mosaicbert.backend.cuda.CudaProbe;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
-import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
@@ -57,9 +56,9 @@ final class BarrierLauncher {
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
     boolean checkpoints = !plan.checkpointDir().isEmpty();
-    HadoopCheckpointStore location = checkpoints ? new HadoopCheckpointStore(plan.checkpointDir(),
-        HadoopConf.of(spark.sparkContext().hadoopConfiguration())) : null;
-    CheckpointStore store = checkpoints ? location : CheckpointStore.none();
+    CheckpointLocation location = checkpoints
+        ? CheckpointLocation.mark(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration()) : null;
+    CheckpointStore store = checkpoints ? location.store() : CheckpointStore.none();
     long size = new ParameterLayout(plan.training().config(), plan.training().heads()).size();
     int pieceFloats = FinalWeights.pieceFloats(jsc.getConf());
     List<Integer> ranks = new ArrayList<>();
@@ -68,8 +67,12 @@ final class BarrierLauncher {
     }
     JavaRDD<Tuple2<Integer, float[]>> trained = ScalaInterop.barrierMapPartitions(
         jsc.parallelize(ranks, plan.workers()), (Iterator<Integer> rank) -> {
+          BarrierTaskContext ctx = BarrierTaskContext.get();
+          if (location != null) {
+            location.checkSeenBy(ctx.partitionId(), ctx.getTaskInfos()[ctx.partitionId()].address());
+          }
           float[] weights = trainRank(plan, data.value(), store, secret, hook);
-          return BarrierTaskContext.get().partitionId() == 0 && !checkpoints
+          return ctx.partitionId() == 0 && !checkpoints
               ? FinalWeights.pieces(weights, pieceFloats) : Collections.emptyIterator();
         });
     // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a shuffle is
@@ -82,12 +85,15 @@ final class BarrierLauncher {
     try {
       if (checkpoints) {
         pieces.count(); // runs the stage, whose tasks hand nothing on: the weights are in the last checkpoint
-        return FinalWeights.fromCheckpoint(location, plan.checkpointDir(), plan.training().totalSteps());
+        return FinalWeights.fromCheckpoint(location.store(), location.path(), plan.training().totalSteps());
       }
       return FinalWeights.assemble(pieces.toLocalIterator(), size, pieceFloats);
     } finally {
       if (progress != null) {
         progress.close();
+      }
+      if (location != null) {
+        location.unmark();
       }
       data.destroy();
     }

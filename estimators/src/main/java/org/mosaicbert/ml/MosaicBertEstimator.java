@@ -345,7 +345,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   }
 
   /** The plan of a fit, from the params and what the data and the vocabulary say: the one place it is built. */
-  private LaunchPlan launchPlan(TrainingObjective trained, ModelConfig config, Vocabulary vocabulary,
+  LaunchPlan launchPlan(TrainingObjective trained, ModelConfig config, Vocabulary vocabulary,
       TrainingData data, DevicePlacement placement, Configuration hadoopConf) {
     int global = value(globalBatchSize);
     long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
@@ -366,11 +366,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         TrainPlan.Batching.of(global, value(microBatchSize), value(numWorkers), data.longestSample()),
         LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)), masking,
         new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), seedValue);
-    String init = value(initModel);
+    String init = LaunchPlan.resolveOnDriver(value(initModel), hadoopConf);
     InitialWeights initial = init.isEmpty() ? InitialWeights.fromSeed()
         : new InitModelWeights(init, HadoopConf.of(hadoopConf), training.heads());
     return new LaunchPlan(training, placement, getThreadsPerWorker(), value(ringTimeoutSeconds),
-        value(checkpointDir), initial);
+        LaunchPlan.resolveOnDriver(value(checkpointDir), hadoopConf), initial);
   }
 
   /**

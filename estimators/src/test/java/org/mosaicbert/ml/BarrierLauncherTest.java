@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -20,11 +22,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.tokenizer.Vocabulary;
+import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.SampleStream;
 import scala.Tuple2;
 
 /**
  * What the launcher does around training, in Spark local mode with 2 slots: how the trained weights reach the driver
- * (spark.driver.maxResultSize is set far below the model's size here, so they cannot come as a task result).
+ * (spark.driver.maxResultSize is set far below the model's size here, so they cannot come as a task result), the
+ * slots it counts, and the paths the tasks are given.
  */
 class BarrierLauncherTest {
   /** The driver's limit on a job's task results here: a tenth of the tiny model's float32 weights. */
@@ -73,6 +79,39 @@ class BarrierLauncherTest {
         .folder().parameters();
     assertEquals(modelBytes / 4, inPieces.length);
     assertArrayEquals(inPieces, throughCheckpoints, "the same run, whichever way its weights came");
+    assertTrue(Files.notExists(tmp.resolve("checkpoints").resolve(CheckpointLocation.MARKER)),
+        "the driver's marker goes when the fit is over");
+  }
+
+  @Test
+  void relativePathsAreResolvedOnTheDriverBeforeTheTasksSeeThem() {
+    MosaicBertEstimator estimator = estimator().setCheckpointDir("relative/checkpoints").setInitModel("relative/model");
+    TrainingData data = new TrainingData(SampleStream.inMemory(List.of(new Sample(0, new int[] {2, 5, 3})), 1), 3,
+        null);
+    LaunchPlan plan = estimator.launchPlan(TrainingObjective.MLM, ModelConfig.preset("tiny", 512),
+        Vocabulary.readVocabTxt(fixture.vocabFile()), data, DevicePlacement.CPU,
+        spark.sparkContext().hadoopConfiguration());
+    Path driverFolder = Path.of(System.getProperty("user.dir"));
+    assertEquals(driverFolder.resolve("relative/checkpoints"), Path.of(URI.create(plan.checkpointDir())));
+    assertEquals(driverFolder.resolve("relative/model"),
+        Path.of(URI.create(((InitModelWeights) plan.initial()).folder())));
+  }
+
+  @Test
+  void aCheckpointLocationAWorkerCannotSeeFailsNamingIt() throws IOException {
+    String path = tmp.resolve("shared by all?").toString();
+    CheckpointLocation location = CheckpointLocation.mark(path, spark.sparkContext().hadoopConfiguration());
+    location.checkSeenBy(1, "host-b"); // seen: the driver's own disk, in local mode
+    CheckpointLocation otherFit = new CheckpointLocation(path, "another token", location.conf());
+    String stale = assertThrows(IllegalStateException.class, () -> otherFit.checkSeenBy(1, "host-b")).getMessage();
+    assertTrue(stale.contains("holds another fit's marker"), stale);
+    // A worker whose "same" path is a folder of its own disk finds no marker there.
+    Files.delete(tmp.resolve("shared by all?").resolve(CheckpointLocation.MARKER));
+    String missing = assertThrows(IllegalStateException.class, () -> location.checkSeenBy(1, "host-b"))
+        .getMessage();
+    assertTrue(missing.startsWith("worker 1 on host-b cannot see the checkpoint location " + path
+        + ": the marker the driver wrote there (" + CheckpointLocation.MARKER + ") is missing"), missing);
+    assertTrue(missing.contains("set checkpointDir to such a place"), missing);
   }
 
   @Test
@@ -82,7 +121,7 @@ class BarrierLauncherTest {
         () -> estimator().setNumWorkers(4).setCheckpointDir(tmp.resolve("never").toString()).fit(data()))
         .getMessage();
     assertTrue(message.startsWith("numWorkers 4 is more than the 2 task slots of this cluster (local[2]"), message);
-    assertTrue(java.nio.file.Files.notExists(tmp.resolve("never")), "nothing trained, nothing written");
+    assertTrue(Files.notExists(tmp.resolve("never")), "nothing trained, nothing written");
   }
 
   @Test
