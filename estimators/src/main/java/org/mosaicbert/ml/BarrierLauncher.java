@@ -29,6 +29,7 @@ import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.StepHook;
+import org.mosaicbert.train.TrainingDiverged;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import scala.Tuple2;
@@ -65,29 +66,34 @@ final class BarrierLauncher {
     for (int r = 0; r < plan.workers(); r++) {
       ranks.add(r);
     }
-    JavaRDD<Tuple2<Integer, float[]>> trained = ScalaInterop.barrierMapPartitions(
+    JavaRDD<Tuple2<Integer, FinalWeights.Output>> trained = ScalaInterop.barrierMapPartitions(
         jsc.parallelize(ranks, plan.workers()), (Iterator<Integer> rank) -> {
           BarrierTaskContext ctx = BarrierTaskContext.get();
+          boolean first = ctx.partitionId() == 0;
           if (location != null) {
             location.checkSeenBy(ctx.partitionId(), ctx.getTaskInfos()[ctx.partitionId()].address());
           }
-          float[] weights = trainRank(plan, data.value(), store, secret, hook);
-          return ctx.partitionId() == 0 && !checkpoints
-              ? FinalWeights.pieces(weights, pieceFloats) : Collections.emptyIterator();
+          float[] weights;
+          try {
+            weights = trainRank(plan, data.value(), store, secret, hook);
+          } catch (TrainingDiverged e) {
+            return first ? List.of(new Tuple2<Integer, FinalWeights.Output>(0,
+                new FinalWeights.Stopped(e.step(), e.getMessage()))).iterator() : Collections.emptyIterator();
+          }
+          return first && !checkpoints ? FinalWeights.pieces(weights, pieceFloats) : Collections.emptyIterator();
         });
     // A shuffle after the barrier stage: a barrier stage that ends a job is not retried, one that feeds a shuffle is
     // (Spark 3.5), so a dead task reruns the whole stage, which resumes from the checkpoint. The shuffle also carries
     // the weights' pieces, one per partition after it.
-    JavaPairRDD<Integer, float[]> pieces = JavaPairRDD.fromJavaRDD(trained)
+    JavaPairRDD<Integer, FinalWeights.Output> outputs = JavaPairRDD.fromJavaRDD(trained)
         .partitionBy(new HashPartitioner(checkpoints ? 1 : FinalWeights.pieceCount(size, pieceFloats)));
     TrainingProgress progress = checkpoints
         ? new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration()) : null;
     try {
-      if (checkpoints) {
-        pieces.count(); // runs the stage, whose tasks hand nothing on: the weights are in the last checkpoint
-        return FinalWeights.fromCheckpoint(location.store(), location.path(), plan.training().totalSteps());
-      }
-      return FinalWeights.assemble(pieces.toLocalIterator(), size, pieceFloats);
+      // With checkpoints, nothing comes but a stop: the weights are in the last checkpoint.
+      float[] received = FinalWeights.receive(outputs.toLocalIterator(), checkpoints ? 0 : size, pieceFloats);
+      return checkpoints ? FinalWeights.fromCheckpoint(location.store(), location.path(),
+          plan.training().totalSteps()) : received;
     } finally {
       if (progress != null) {
         progress.close();

@@ -1,6 +1,7 @@
 package org.mosaicbert.ml;
 
 import java.io.IOException;
+import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -8,6 +9,7 @@ import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.SparkConf;
 import org.mosaicbert.train.TrainState;
+import org.mosaicbert.train.TrainingDiverged;
 import scala.Tuple2;
 
 /**
@@ -32,6 +34,17 @@ final class FinalWeights {
 
   private FinalWeights() {}
 
+  /** What a barrier task hands the driver through the shuffle: a piece of rank 0's weights, or why training stopped. */
+  sealed interface Output extends Serializable permits Piece, Stopped {}
+
+  record Piece(float[] values) implements Output {}
+
+  /**
+   * Training stopped at a step that was not finite ({@link TrainingDiverged}): every rank stops there, so it is an
+   * outcome, not a task failure, and Spark does not rerun the stage into the same step.
+   */
+  record Stopped(long step, String reason) implements Output {}
+
   /**
    * Floats per piece: a quarter of {@code spark.driver.maxResultSize} (room for the task's metrics and the
    * serialization around the piece), at most {@link #MAX_PIECE_FLOATS}.
@@ -48,23 +61,31 @@ final class FinalWeights {
   }
 
   /** Rank 0's weights as (index, piece) pairs, in order. */
-  static Iterator<Tuple2<Integer, float[]>> pieces(float[] weights, int pieceFloats) {
-    List<Tuple2<Integer, float[]>> out = new ArrayList<>();
+  static Iterator<Tuple2<Integer, Output>> pieces(float[] weights, int pieceFloats) {
+    List<Tuple2<Integer, Output>> out = new ArrayList<>();
     for (int i = 0; i < pieceCount(weights.length, pieceFloats); i++) {
       int from = i * pieceFloats;
-      out.add(new Tuple2<>(i, Arrays.copyOfRange(weights, from, Math.min(weights.length, from + pieceFloats))));
+      out.add(new Tuple2<>(i, new Piece(Arrays.copyOfRange(weights, from, Math.min(weights.length,
+          from + pieceFloats)))));
     }
     return out.iterator();
   }
 
-  /** The weights put back together from their pieces, in any order; every piece must come. */
-  static float[] assemble(Iterator<Tuple2<Integer, float[]>> pieces, long size, int pieceFloats) {
-    float[] weights = new float[Math.toIntExact(size)];
-    boolean[] arrived = new boolean[pieceCount(size, pieceFloats)];
-    while (pieces.hasNext()) {
-      Tuple2<Integer, float[]> piece = pieces.next();
-      System.arraycopy(piece._2(), 0, weights, piece._1() * pieceFloats, piece._2().length);
-      arrived[piece._1()] = true;
+  /**
+   * The weights put back together from the pieces that come, in any order (null when {@code size} is 0: none were
+   * sent); every piece must come. A rank's stop is thrown as the {@link TrainingDiverged} it was.
+   */
+  static float[] receive(Iterator<Tuple2<Integer, Output>> outputs, long size, int pieceFloats) {
+    float[] weights = size == 0 ? null : new float[Math.toIntExact(size)];
+    boolean[] arrived = new boolean[size == 0 ? 0 : pieceCount(size, pieceFloats)];
+    while (outputs.hasNext()) {
+      Tuple2<Integer, Output> output = outputs.next();
+      if (output._2() instanceof Stopped stopped) {
+        throw new TrainingDiverged(stopped.step(), stopped.reason());
+      }
+      float[] piece = ((Piece) output._2()).values();
+      System.arraycopy(piece, 0, weights, output._1() * pieceFloats, piece.length);
+      arrived[output._1()] = true;
     }
     for (int i = 0; i < arrived.length; i++) {
       if (!arrived[i]) {

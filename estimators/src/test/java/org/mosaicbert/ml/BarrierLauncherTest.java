@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
@@ -24,7 +25,10 @@ import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.Sample;
+import org.mosaicbert.train.LocalCheckpointStore;
 import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.StepHook;
+import org.mosaicbert.train.TrainingDiverged;
 import scala.Tuple2;
 
 /**
@@ -124,20 +128,47 @@ class BarrierLauncherTest {
     assertTrue(Files.notExists(tmp.resolve("never")), "nothing trained, nothing written");
   }
 
+  /**
+   * A learning rate far too large: the fit stops at the first step that is not finite, naming it, once (every rank
+   * stops there, so Spark must not rerun the stage into the same step), keeping the checkpoints before it.
+   */
+  @Test
+  void aDivergingFitStopsAtItsFirstNonFiniteStepOnceKeepingTheCheckpointsBeforeIt() throws IOException {
+    Path checkpoints = tmp.resolve("diverging");
+    String starts = tmp.resolve("stage-starts").toString();
+    StepHook countStarts = (rank, step) -> {
+      if (rank == 0 && step == 0) {
+        try {
+          Files.writeString(Path.of(starts), "started\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    TrainingDiverged stop = assertThrows(TrainingDiverged.class, () -> estimator().setLr(1e30).setMaxSteps(8)
+        .setCheckpointDir(checkpoints.toString()).setCheckpointEvery(1).setStepHook(countStarts).fit(data()));
+    long step = stop.step();
+    assertTrue(stop.getMessage().startsWith("step " + step + " of 8: the loss is NaN"), stop.getMessage());
+    assertEquals(1, Files.readAllLines(Path.of(starts)).size(), "the stage ran once");
+    assertTrue(step > 1 && Files.exists(checkpoints.resolve(LocalCheckpointStore.stepFolder(step - 1))
+        .resolve("DONE")), "the last good checkpoint stays");
+    assertTrue(Files.notExists(checkpoints.resolve(LocalCheckpointStore.stepFolder(step))));
+  }
+
   @Test
   void weightsCutIntoPiecesComeBackWholeInAnyOrder() {
     float[] weights = new float[2500];
     for (int i = 0; i < weights.length; i++) {
       weights[i] = i * 0.5f;
     }
-    List<Tuple2<Integer, float[]>> pieces = new ArrayList<>();
+    List<Tuple2<Integer, FinalWeights.Output>> pieces = new ArrayList<>();
     FinalWeights.pieces(weights, 1024).forEachRemaining(pieces::add);
     assertEquals(3, pieces.size(), "1024 + 1024 + 452");
     Collections.reverse(pieces);
-    assertArrayEquals(weights, FinalWeights.assemble(pieces.iterator(), weights.length, 1024));
-    Iterator<Tuple2<Integer, float[]>> missing = pieces.subList(1, 3).iterator();
+    assertArrayEquals(weights, FinalWeights.receive(pieces.iterator(), weights.length, 1024));
+    Iterator<Tuple2<Integer, FinalWeights.Output>> missing = pieces.subList(1, 3).iterator();
     String message = assertThrows(IllegalStateException.class,
-        () -> FinalWeights.assemble(missing, weights.length, 1024)).getMessage();
+        () -> FinalWeights.receive(missing, weights.length, 1024)).getMessage();
     assertTrue(message.contains("piece 2 of the trained weights never reached the driver"), message);
   }
 

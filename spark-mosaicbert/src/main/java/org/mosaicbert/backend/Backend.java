@@ -154,6 +154,13 @@ public interface Backend extends AutoCloseable {
   void adamw(View params, View grads, View m, View v, long n, float lr, float beta1, float beta2, float eps,
       float decay, int step);
 
+  /**
+   * Σ x[i]² over n floats of a float32 buffer (parameters, gradients, optimizer state), accumulated in double in an
+   * order that depends on n alone, so that every call on the same values gives the same bits. A NaN or an infinity
+   * among the values gives a sum that is not finite: how training checks its gradient norm and its weights.
+   */
+  double sumOfSquares(View x, long n);
+
   @Override
   void close();
 }

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.mosaicbert.backend.Backend;
@@ -25,6 +26,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class DataParallelTrainer {
   private static final Logger LOG = LoggerFactory.getLogger(DataParallelTrainer.class);
+  private static final String LAST_GOOD_STATE = "Nothing of it was saved: the newest checkpoint, if any, holds the "
+      + "last good weights. Lower the learning rate (lr) or lengthen the warmup (warmupFraction), then fit again: it "
+      + "resumes from that checkpoint";
 
   private DataParallelTrainer() {}
 
@@ -113,16 +117,35 @@ public final class DataParallelTrainer {
         float[] stats = {(float) lossSum, correct};
         collective.allReduceGradients(model.backend(), model.gradients().at(0), (int) n, stats, scratch);
         long t2 = System.nanoTime();
+        long done = step + 1;
+        double loss = stats[0] / divisor;
+        double gradientNorm = Math.sqrt(model.backend().sumOfSquares(model.gradients().at(0), n));
+        if (!Double.isFinite(loss) || !Double.isFinite(gradientNorm)) {
+          throw new TrainingDiverged(done, String.format(Locale.ROOT, "step %d of %d: the loss is %s and the "
+              + "gradient norm %s; training stopped before this step's update. %s", done, plan.totalSteps(), loss,
+              gradientNorm, LAST_GOOD_STATE));
+        }
         double factor = schedule.factor(step);
         adamw.step(model.parameters(), model.gradients(), factor);
         long t3 = System.nanoTime();
-        long done = step + 1;
         if (rank == 0 && (done % plan.checkpointing().metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
-          store.appendMetrics(new StepMetrics(done, plan.totalSteps(), stats[0] / divisor, stats[1] / divisor,
-              plan.hyper().lr() * factor, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9, (t2 - t1) / 1e9));
+          store.appendMetrics(new StepMetrics(done, plan.totalSteps(), loss, stats[1] / divisor,
+              plan.hyper().lr() * factor, gradientNorm, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9,
+              (t2 - t1) / 1e9));
         }
-        if (rank == 0 && (done % plan.checkpointing().checkpointEvery() == 0 || done == plan.totalSteps())) {
+        if (done % plan.checkpointing().checkpointEvery() != 0 && done != plan.totalSteps()) {
+          continue;
+        }
+        // Every rank checks the weights it would save (the same on all), so that all stop together: a checkpoint is
+        // never written with weights that are not finite.
+        double weights = model.backend().sumOfSquares(model.parameters().at(0), n);
+        if (!Double.isFinite(weights)) {
+          throw new TrainingDiverged(done, String.format(Locale.ROOT, "step %d of %d: the weights after it are not "
+              + "finite (sum of squares %s); training stopped before saving them. %s", done, plan.totalSteps(),
+              weights, LAST_GOOD_STATE));
+        }
+        if (rank == 0) {
           Path local = Files.createTempDirectory("mosaicbert-checkpoint");
           try {
             TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());

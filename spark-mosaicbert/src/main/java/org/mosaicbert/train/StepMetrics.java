@@ -16,9 +16,10 @@ import java.util.List;
  * @param loss the mean loss of the step's global batch
  * @param accuracy masked-token accuracy (MLM) or the share of sequences classified right
  * @param lr the learning rate of the step
+ * @param gradientNorm the L2 norm of the step's gradient, all workers' together
  * @param computeSeconds forward, backward and optimizer; {@code allreduceSeconds} the gradient allreduce
  */
-public record StepMetrics(long step, long totalSteps, double loss, double accuracy, double lr,
+public record StepMetrics(long step, long totalSteps, double loss, double accuracy, double lr, double gradientNorm,
     double tokensPerSecond, double stepSeconds, double computeSeconds, double allreduceSeconds) {
   /** The log's name in the checkpoint folder. */
   public static final String FILE_NAME = "metrics.jsonl";
@@ -32,6 +33,7 @@ public record StepMetrics(long step, long totalSteps, double loss, double accura
     json.put("loss", loss);
     json.put("accuracy", accuracy);
     json.put("lr", lr);
+    json.put("grad_norm", gradientNorm);
     json.put("tokens_per_s", tokensPerSecond);
     json.put("step_s", stepSeconds);
     json.put("compute_s", computeSeconds);
@@ -67,7 +69,7 @@ public record StepMetrics(long step, long totalSteps, double loss, double accura
       throw new IllegalArgumentException(where + " is not a metrics line (an object with a step)");
     }
     return new StepMetrics(m.path("step").asLong(), m.path("total_steps").asLong(), number(m, "loss"),
-        number(m, "accuracy"), number(m, "lr"), number(m, "tokens_per_s"),
+        number(m, "accuracy"), number(m, "lr"), number(m, "grad_norm"), number(m, "tokens_per_s"),
         number(m, "step_s"), number(m, "compute_s"), number(m, "allreduce_s"));
   }
 

@@ -41,7 +41,11 @@ class DataParallelTrainerTest {
   }
 
   static TrainPlan plan(int workers, int microBatch, int checkpointEvery) {
-    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(5e-3, 0.9, 0.98, 1e-6, 1e-5),
+    return plan(workers, microBatch, checkpointEvery, 5e-3);
+  }
+
+  static TrainPlan plan(int workers, int microBatch, int checkpointEvery, double lr) {
+    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(lr, 0.9, 0.98, 1e-6, 1e-5),
         new TrainPlan.Batching(8, microBatch, workers, 16), LinearWithWarmup.ofFraction(0.25, 8, 0.02),
         new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17), new TrainPlan.Checkpointing(checkpointEvery, 1),
         17);
@@ -149,6 +153,40 @@ class DataParallelTrainerTest {
       ref += one[i] * one[i];
     }
     assertTrue(Math.sqrt(err / ref) < 1e-5, "2 workers: " + Math.sqrt(err / ref));
+  }
+
+  /**
+   * A learning rate far too large: every rank stops at the first step that is not finite, naming it; every metrics
+   * line is finite, no checkpoint holds that step, and the checkpoints before it stay. At 1e30 the weights grow until the loss is
+   * NaN; at 1e39 (infinite in float32) the first update makes the weights themselves infinite, caught before they
+   * are saved.
+   */
+  @Test
+  void aDivergingRunStopsAtItsFirstNonFiniteStepOnEveryRankAndSavesNothingOfIt() {
+    for (double lr : new double[] {1e30, 1e39}) {
+      RecordingCheckpointStore store = new RecordingCheckpointStore();
+      List<TrainingDiverged> stops = LoopbackRing.run(2, 30_000, c -> {
+        try {
+          trainRank(plan(2, 4, 1, lr), c, SampleStream.inMemory(dataset(20), 17), c.rank() == 0 ? store
+              : CheckpointStore.none(), StepHook.NONE);
+          return null;
+        } catch (TrainingDiverged e) {
+          return e;
+        }
+      });
+      assertTrue(stops.get(0) != null && stops.get(1) != null, "lr " + lr + ": both ranks stop");
+      long step = stops.get(0).step();
+      assertEquals(step, stops.get(1).step(), "the same step on both ranks");
+      String message = stops.get(0).getMessage();
+      assertTrue(message.startsWith("step " + step + " of 8: the " + (lr == 1e30 ? "loss is NaN"
+          : "weights after it are not finite")), message);
+      assertTrue(message.contains("the newest checkpoint, if any, holds the last good weights"), message);
+      assertEquals(step - 1, store.published.size(), "a checkpoint every step, up to the one before");
+      for (StepMetrics line : store.metrics) {
+        assertTrue(line.step() <= step && Double.isFinite(line.loss()) && Double.isFinite(line.gradientNorm()),
+            line.toString());
+      }
+    }
   }
 
   @Test

@@ -9,7 +9,8 @@ import org.junit.jupiter.api.Test;
 
 /** metrics.jsonl is written and read by StepMetrics alone. */
 class StepMetricsTest {
-  private static final StepMetrics STEP_3 = new StepMetrics(3, 10, 7.25, 0.125, 4.5e-4, 1234.5, 0.5, 0.375, 0.125);
+  private static final StepMetrics STEP_3 = new StepMetrics(3, 10, 7.25, 0.125, 4.5e-4, 2.5, 1234.5, 0.5, 0.375,
+      0.125);
 
   @Test
   void aLineReadsBackAsWritten() {

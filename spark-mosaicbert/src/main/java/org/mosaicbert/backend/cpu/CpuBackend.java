@@ -730,6 +730,33 @@ public final class CpuBackend implements Backend {
     });
   }
 
+  /** sumOfSquares adds blocks of this many floats each on its own, then the blocks in order: any thread count. */
+  private static final int SUM_BLOCK = 1 << 16;
+
+  @Override
+  public double sumOfSquares(View x, long n) {
+    FloatBuffer b = fb(x);
+    int o = off(x);
+    int blocks = (int) ((n + SUM_BLOCK - 1) / SUM_BLOCK);
+    double[] partials = new double[blocks];
+    parallel(blocks, (from, to) -> {
+      for (int block = from; block < to; block++) {
+        long end = Math.min(n, (long) (block + 1) * SUM_BLOCK);
+        double sum = 0;
+        for (int i = block * SUM_BLOCK; i < end; i++) {
+          double v = b.get(o + i);
+          sum += v * v;
+        }
+        partials[block] = sum;
+      }
+    });
+    double sum = 0;
+    for (double partial : partials) {
+      sum += partial;
+    }
+    return sum;
+  }
+
   @Override
   public void adamw(View params, View grads, View m, View v, long n, float lr, float beta1, float beta2, float eps,
       float decay, int step) {

@@ -64,6 +64,7 @@ public final class CudaBackend implements Backend {
   private static final int STAGING_CHUNK = 4 << 20;
   private static final int LN_BACKWARD_BLOCKS = 256;
   private static final int BIAS_CHUNKS_MAX = 64;
+  private static final int SUM_OF_SQUARES_BLOCKS = 1024;
 
   /** How a buffer's floats are stored: the one thing this backend derives from a {@link BufferKind}. */
   private enum Storage {
@@ -682,11 +683,19 @@ public final class CudaBackend implements Backend {
         throw new IllegalStateException("CudaBackend: a loss read after " + LOSS_SLOTS + " later crossEntropy calls "
             + "reused its slot; read each step's losses before the next step");
       }
-      int[] words = new int[4];
-      device.read(slot, words, 4);
-      return new double[] {Double.longBitsToDouble((words[1] & 0xffffffffL) << 32 | (words[0] & 0xffffffffL)),
-          Double.longBitsToDouble((words[3] & 0xffffffffL) << 32 | (words[2] & 0xffffffffL))};
+      return readDoubles(slot, 2);
     });
+  }
+
+  /** {@code count} doubles from device memory (the device's own sums). */
+  private double[] readDoubles(long address, int count) {
+    int[] words = new int[2 * count];
+    device.read(address, words, words.length);
+    double[] out = new double[count];
+    for (int i = 0; i < count; i++) {
+      out[i] = Double.longBitsToDouble((words[2 * i + 1] & 0xffffffffL) << 32 | (words[2 * i] & 0xffffffffL));
+    }
+    return out;
   }
 
   /** Recomputes the softmax from the logits and lse (the bf16 probs are not read). */
@@ -709,6 +718,25 @@ public final class CudaBackend implements Backend {
     long shadow = buf(params).storage == Storage.FLOAT32_WITH_BF16_COPY ? bf16(params) : 0;
     launch("adamw_update", grid(n), 1, 1, 256, 0, ptrArg(f32(params)), ptrArg(shadow), ptrArg(f32(grads)),
         ptrArg(f32(m)), ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
+  }
+
+  /** reduce.cu's two steps over float32 storage, with a grid fixed by n: the same bits on every GPU (NEVER RUN on one). */
+  @Override
+  public double sumOfSquares(View x, long n) {
+    if (buf(x).storage == Storage.BF16) {
+      throw new IllegalArgumentException("CudaBackend.sumOfSquares reads float32; buffer " + buf(x).name
+          + " holds bf16");
+    }
+    if (n == 0) {
+      return 0;
+    }
+    int blocks = (int) Math.min((n + 4095) / 4096, SUM_OF_SQUARES_BLOCKS);
+    Staging s = new Staging();
+    long partials = s.take(8L * blocks);
+    long sum = s.take(8);
+    launch("sum_of_squares_partials", blocks, 1, 1, 256, 0, ptrArg(partials), ptrArg(f32(x)), n);
+    launch("sum_doubles", 1, 1, 1, 256, 0, ptrArg(sum), ptrArg(partials), blocks);
+    return readDoubles(sum, 1)[0];
   }
 
   /** Waits for every launched kernel and reports an asynchronous error. */

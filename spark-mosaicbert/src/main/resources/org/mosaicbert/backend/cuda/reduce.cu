@@ -1,8 +1,10 @@
-// reduce.cu: column sums in a fixed order, for the bias gradients of linear layers.
+// reduce.cu: sums in a fixed order: column sums for the bias gradients of linear layers, and the sum of squares of a
+// float32 buffer (the gradient norm and the weights' check in training).
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
+// bias_grad_partials and sum_partials RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh:
+// the parity suite against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer
+// memcheck clean. sum_of_squares_partials and sum_doubles: NEVER RUN ON A GPU yet.
+// All are also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
 // compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
 //
 // Matches the dbias part of CpuBackend.linearBackward: dbias[c] += sum over rows of dout[r][c]. cuBLAS computes the
@@ -17,6 +19,15 @@
 //       out[c] += sum_k partials[k][c], k in order. out float [cols] (the dbias of ParameterLayout's gradients).
 //       grid ceil(cols / 256), block 256.
 // Any cols (the decoder bias's 30528, a classifier's 2).
+//
+// Matches CpuBackend.sumOfSquares up to the order of the double additions (the same bits on every run with the same
+// n; NaN and infinities propagate), again in two steps:
+//   sum_of_squares_partials(partials, x, n)
+//       x float [n]; partials double [gridDim.x]: partials[b] = sum of x[i]^2, in double, over chunk b of x (n split
+//       into gridDim.x equal chunks, in order): each thread sums a stride of the chunk in order, then a fixed tree.
+//       grid min(ceil(n / 4096), 1024), a function of n alone; block 256.
+//   sum_doubles(out, values, count)
+//       out[0] = sum of values[0 .. count) in double: thread strides in order, then a fixed tree. grid 1, block 256.
 
 #include "common.cuh"
 
@@ -54,4 +65,39 @@ sum_partials(float* out, const float* partials, int num_partials, int cols) {
   float s = 0.0f;
   for (int k = 0; k < num_partials; ++k) s += partials[(long long)k * cols + c];
   out[c] += s;
+}
+
+/** The block's 256 values summed in a fixed tree; the sum lands in sums[0]. */
+__device__ __forceinline__ void block_sum_doubles(double* sums) {
+  __syncthreads();
+  for (int half = 128; half > 0; half >>= 1) {
+    if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];
+    __syncthreads();
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+sum_of_squares_partials(double* partials, const float* x, long long n) {
+  __shared__ double sums[256];
+  const long long chunk = (n + gridDim.x - 1) / gridDim.x;
+  const long long begin = (long long)blockIdx.x * chunk;
+  const long long end = begin + chunk < n ? begin + chunk : n;
+  double s = 0.0;
+  for (long long i = begin + threadIdx.x; i < end; i += 256) {
+    const double v = (double)x[i];
+    s += v * v;
+  }
+  sums[threadIdx.x] = s;
+  block_sum_doubles(sums);
+  if (threadIdx.x == 0) partials[blockIdx.x] = sums[0];
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+sum_doubles(double* out, const double* values, int count) {
+  __shared__ double sums[256];
+  double s = 0.0;
+  for (int i = threadIdx.x; i < count; i += 256) s += values[i];
+  sums[threadIdx.x] = s;
+  block_sum_doubles(sums);
+  if (threadIdx.x == 0) out[0] = sums[0];
 }

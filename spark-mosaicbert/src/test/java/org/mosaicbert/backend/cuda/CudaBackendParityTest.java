@@ -405,6 +405,29 @@ class CudaBackendParityTest {
     assertTrue(failures.isEmpty(), String.join("\n", failures));
   }
 
+  /** reduce.cu's sum of squares: the CPU's value up to the order of double additions, NaN and infinity passed on. */
+  @Test
+  void sumOfSquaresMatchesTheCpuAndPassesNonFiniteValuesOn() {
+    SplittableRandom rnd = new SplittableRandom(8);
+    for (int size : new int[] {5, 300_007}) { // one block; 74 blocks of 4,096, the last one short
+      for (BufferKind kind : new BufferKind[] {BufferKind.GRADIENTS, BufferKind.PARAMETERS}) {
+        float[] values = random(rnd, size, 0.01);
+        Pair x = pair(kind, size, values);
+        double expected = cpu.sumOfSquares(x.cpu(), size);
+        double actual = gpu.sumOfSquares(x.gpu(), size);
+        System.err.printf("sumOfSquares of %d %s: cpu %.17g gpu %.17g%n", size, kind, expected, actual);
+        assertEquals(expected, actual, 1e-12 * expected, size + " " + kind);
+        assertEquals(actual, gpu.sumOfSquares(x.gpu(), size), 0.0, "the same bits again");
+        values[size / 2] = Float.NaN;
+        gpu.upload(x.gpu(), values, 0, size);
+        assertTrue(Double.isNaN(gpu.sumOfSquares(x.gpu(), size)), "a NaN gives NaN");
+        values[size / 2] = Float.POSITIVE_INFINITY;
+        gpu.upload(x.gpu(), values, 0, size);
+        assertEquals(Double.POSITIVE_INFINITY, gpu.sumOfSquares(x.gpu(), size), "an infinity gives infinity");
+      }
+    }
+  }
+
   /** A small config with head dimension 64 (what the attention kernel takes); vectors-a's is 16. */
   static ModelConfig smallConfig(double dropout) {
     return new ModelConfig(128, 128, 2, 2, 256, 2, 1e-12, dropout, 0.0, -1, 0.02, 3, null, 0, 512, 512, null);
