@@ -318,7 +318,7 @@ class HfInteropTest {
     return r.err();
   }
 
-  private Path save(ModelFolder folder, String name) {
+  private Path save(ModelFolder folder, String name) throws IOException {
     Path dir = tmp.resolve(name);
     folder.write(dir.toString(), new Configuration());
     return dir;
