@@ -21,8 +21,9 @@
 # its shell scripts or spark-env.sh), else spark-home/target/spark-home, assembled by Maven from Maven Central
 # (built here on first use). Logs and pids: work/cluster/ (MOSAICBERT_CLUSTER_DIR moves them): master.log,
 # worker-N.log, and the executors' stdout and stderr under worker-N/APP_ID/EXECUTOR_ID/.
-# The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the driver, default
-# -Xmx4g); executors get spark.executor.memory.
+# The jar: MOSAICBERT_JAR when set, else estimators/target's shaded jar (built when missing or older than the
+# sources). The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the
+# driver, default -Xmx4g); executors get spark.executor.memory.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/lib/project.sh"
@@ -188,8 +189,9 @@ submit() {
     key="${setting%%=*}"
     [[ "$keys" == *" $key "* ]] || conf+=(--conf "$setting")
   done
-  local jar
-  jar=$(shaded_jar)
+  local jar="${MOSAICBERT_JAR:-}"
+  [ -z "$jar" ] || [ -f "$jar" ] || die "MOSAICBERT_JAR=$jar does not exist"
+  [ -n "$jar" ] || jar=$(shaded_jar)
   exec "$java" ${MOSAICBERT_JAVA_OPTS:--Xmx4g} $(java17_opens) \
     -Dlog4j2.configurationFile="$root/conf/log4j2.properties" \
     -Dorg.bytedeco.javacpp.cachedir="${MOSAICBERT_JAVACPP_CACHE:-$HOME/.javacpp/cache}" \
