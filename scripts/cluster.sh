@@ -106,6 +106,7 @@ wait_for_log() {
 launch() {
   local name="$1" log="$2"
   shift 2
+  : > "$log"   # emptied here, not by the background redirection: a wait must not read an earlier cluster's log
   nohup "$java" -Xmx"${SPARK_DAEMON_MEMORY:-512m}" $(java17_opens) "-Dmosaicbert.cluster.dir=$dir" \
     -cp "$spark_classpath" "$@" > "$log" 2>&1 < /dev/null &
   echo "$name $!" >> "$pids"
@@ -141,13 +142,16 @@ start() {
   wait_for_log "$dir/master.log" 'Starting Spark master at spark://' "$master" 120 master
   local url
   url=$(grep -o -m 1 -E 'spark://127\.0\.0\.1:[0-9]+' "$dir/master.log")
+  local worker_pids=()
   for i in $(seq 1 "$workers"); do
     mkdir -p "$dir/worker-$i"
     launch "worker-$i" "$dir/worker-$i.log" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --port 0 \
       --webui-port 0 --cores "$cores" --memory "$memory" --work-dir "$dir/worker-$i" "$url"
+    worker_pids+=("$launched")
   done
   for i in $(seq 1 "$workers"); do
-    wait_for_log "$dir/worker-$i.log" 'Successfully registered with master' "$(live_pid "worker-$i")" 120 "worker $i"
+    wait_for_log "$dir/worker-$i.log" 'Successfully registered with master' "${worker_pids[$((i - 1))]}" 120 \
+      "worker $i"
   done
   trap - ERR
   printf 'master_url=%s\nworkers=%s\ncores=%s\nmemory=%s\nspark_home=%s\n' "$url" "$workers" "$cores" "$memory" \

@@ -69,19 +69,24 @@ final class StandaloneCluster implements AutoCloseable {
 
   /** Runs {@code cluster.sh ARGS} to its end (start, executors, stop). */
   Result script(String... args) {
-    Submission run = launch(List.of(args));
+    Submission run = launch(null, List.of(args));
     return run.await();
   }
 
   /** {@code cluster.sh submit --conf ... SUBCOMMAND ...}, running: await it, kill it, read its output. */
   Submission submit(List<String> conf, String... subcommand) {
+    return submitIn(null, conf, subcommand);
+  }
+
+  /** {@link #submit} from the working folder {@code workingDir} (null: this JVM's). */
+  Submission submitIn(Path workingDir, List<String> conf, String... subcommand) {
     List<String> args = new ArrayList<>(List.of("submit"));
     conf.forEach(c -> args.addAll(List.of("--conf", c)));
     args.addAll(Arrays.asList(subcommand));
-    return launch(args);
+    return launch(workingDir, args);
   }
 
-  private Submission launch(List<String> args) {
+  private Submission launch(Path workingDir, List<String> args) {
     try {
       Path logs = Files.createDirectories(dir.resolve("test-runs"));
       Path out = Files.createTempFile(logs, args.get(0) + "-", ".out");
@@ -89,7 +94,8 @@ final class StandaloneCluster implements AutoCloseable {
       List<String> command = new ArrayList<>(List.of("bash", script().toString()));
       command.addAll(args);
       ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile())
-          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+          .directory(workingDir == null ? null : workingDir.toFile());
       builder.environment().putAll(environment);
       Set<Path> before = executorLogs().collect(Collectors.toSet());
       return new Submission(String.join(" ", args), builder.start(), out, err, before);
@@ -125,6 +131,17 @@ final class StandaloneCluster implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
+    }
+  }
+
+  /** {@link #signal}, unless the process ended first (a race with whatever else is ending it). */
+  static void signalUnlessGone(String signal, long pid) {
+    try {
+      signal(signal, pid);
+    } catch (AssertionError e) {
+      if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+        throw e;
+      }
     }
   }
 
