@@ -4,7 +4,8 @@
 #
 #   scripts/cluster.sh start --workers N [--cores C] [--memory M]
 #       a Master and N Workers bound to 127.0.0.1 (each Worker offers C cores, default 1, and M memory, default 1g;
-#       the Workers launch the executors, each its own JVM). Prints the master URL. Refused while one is running.
+#       the Workers launch the executors, each its own JVM). Prints the master URL. Refused while one is running;
+#       replaces the logs and executor folders of the previous one.
 #   scripts/cluster.sh submit [--conf KEY=VALUE ...] SUBCOMMAND [flags]
 #       what `spark-submit --class org.mosaicbert.cli.Main --master spark://... --deploy-mode client SHADED_JAR
 #       SUBCOMMAND [flags]` does (org.apache.spark.deploy.SparkSubmit in this process, which is the driver): the jar
@@ -132,7 +133,8 @@ start() {
     fi
   done
   use_spark_home
-  rm -f "$pids" "$state"
+  # The previous cluster's logs and executor folders go (each executor folder holds a copy of the jar).
+  rm -rf "$pids" "$state" "$dir"/master.log "$dir"/worker-*
   mkdir -p "$dir"
   # Anything that fails from here on stops what was already started.
   trap 'stop_recorded > /dev/null 2>&1 || true' ERR

@@ -48,6 +48,7 @@ final class StandaloneCluster implements AutoCloseable {
         // The drivers of the tests are small; the machine has other JVMs to hold.
         "MOSAICBERT_JAVA_OPTS", "-Xmx1g");
     StandaloneCluster cluster = new StandaloneCluster(dir, environment);
+    deleteRecursively(dir.resolve("test-runs")); // the outputs of an earlier run's commands
     Result started = cluster.script("start", "--workers", Integer.toString(workers), "--cores",
         Integer.toString(cores), "--memory", memory);
     assertEquals(0, started.code(), started.err());
@@ -230,6 +231,19 @@ final class StandaloneCluster implements AutoCloseable {
     String executorLogs() {
       return StandaloneCluster.this.executorLogs().filter(p -> !earlierExecutorLogs.contains(p))
           .map(StandaloneCluster::read).collect(Collectors.joining("\n"));
+    }
+  }
+
+  private static void deleteRecursively(Path folder) {
+    if (!Files.exists(folder)) {
+      return;
+    }
+    try (Stream<Path> files = Files.walk(folder)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).collect(Collectors.toList())) {
+        Files.delete(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 
