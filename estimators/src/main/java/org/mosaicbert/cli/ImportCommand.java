@@ -102,10 +102,11 @@ final class ImportCommand implements Subcommand {
     Set<String> dtypes = new TreeSet<>();
     st.entries().values().forEach(e -> dtypes.add(e.dtype().name()));
 
-    ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toUri().toString(), new Configuration());
+    // Hadoop takes a path, not a URI string: a space would reach it as "%20" and name another folder.
+    ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toString(), new Configuration());
     SparkSession spark = LocalSpark.session(name());
     try {
-      target.write(dir -> folder.toModel().write().overwrite().save(dir.toUri().toString()));
+      target.write(dir -> folder.toModel().write().overwrite().save(dir.toString()));
     } finally {
       spark.stop();
     }

@@ -48,6 +48,7 @@ final class Recipe {
     TRAINING.put("device", "cpu, gpu or auto: what each worker trains on");
     TRAINING.put("checkpoint_every", "steps between checkpoints");
     TRAINING.put("metrics_every", "steps between metrics lines");
+    TRAINING.put("ring_timeout_seconds", "seconds a worker waits for a silent peer inside a step before the step fails");
     PRETRAINING.putAll(TRAINING);
     PRETRAINING.put("model.preset", "tiny, mini, small, base or large");
     PRETRAINING.put("model.config", "path of a config.json (instead of a preset)");

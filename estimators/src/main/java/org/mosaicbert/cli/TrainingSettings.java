@@ -65,7 +65,9 @@ final class TrainingSettings {
         .setSeed(s.longValue("seed", "seed", 17))
         .setDevice(s.choice("device", "device", "auto", List.of(DevicePlacement.paramValues())))
         .setMetricsEvery(s.integer(null, "metrics_every", 10, 1))
-        .setCheckpointEvery(s.integer(null, "checkpoint_every", (int) Math.max(1, Math.min(100, steps / 3)), 1));
+        .setCheckpointEvery(s.integer(null, "checkpoint_every", (int) Math.max(1, Math.min(100, steps / 3)), 1))
+        .setRingTimeoutSeconds(s.integer(null, "ring_timeout_seconds",
+            (Integer) estimator.getDefault(estimator.ringTimeoutSeconds()).get(), 1));
     return steps;
   }
 }

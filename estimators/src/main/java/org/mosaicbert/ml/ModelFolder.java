@@ -36,21 +36,64 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   public static final String VOCAB = "vocab.txt";
   public static final String TOKENIZER_CONFIG = TokenizerConfig.FILE_NAME;
 
-  public void write(String path, Configuration conf) {
+  /** Writes the folder's files into {@code path} through the Hadoop file system (a local copy on the way). */
+  public void write(String path, Configuration conf) throws IOException {
+    Path local = Files.createTempDirectory("mosaicbert-model");
     try {
-      Path local = Files.createTempDirectory("mosaicbert-model");
       writeLocal(local);
       org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
       FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
-      for (String name : List.of(CONFIG, WEIGHTS, VOCAB, TOKENIZER_CONFIG)) {
-        fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(local.resolve(name).toString()),
+      for (String name : FILES) {
+        fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(local.resolve(name).toUri()),
             new org.apache.hadoop.fs.Path(target, name));
       }
-      Files.deleteIfExists(local);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write the model to " + path + ": " + e.getMessage(), e);
+    } finally {
+      deleteLocal(local);
     }
+  }
+
+  /** A model folder's own files (Spark's metadata/ aside). */
+  private static final List<String> FILES = List.of(CONFIG, WEIGHTS, VOCAB, TOKENIZER_CONFIG);
+
+  private static void deleteLocal(Path folder) throws IOException {
+    for (String name : FILES) {
+      Files.deleteIfExists(folder.resolve(name));
+    }
+    Files.deleteIfExists(folder);
+  }
+
+  /**
+   * Runs {@code read} on a local folder holding {@code names} of the model folder at {@code path}: the folder itself
+   * when it is on the local disk, else a copy deleted afterwards whatever happens (a failed load used to leave a full
+   * copy of the model behind).
+   */
+  private static <T> T withLocal(String path, Configuration conf, List<String> names, LocalRead<T> read)
+      throws IOException {
+    org.apache.hadoop.fs.Path source = new org.apache.hadoop.fs.Path(path);
+    FileSystem fs = source.getFileSystem(conf);
+    for (String name : names) {
+      if (!fs.exists(new org.apache.hadoop.fs.Path(source, name))) {
+        throw new IllegalArgumentException(path + " is not a model folder: it has no " + name);
+      }
+    }
+    if (fs instanceof org.apache.hadoop.fs.LocalFileSystem) {
+      return read.apply(Path.of(fs.makeQualified(source).toUri()), fs, source);
+    }
+    Path local = Files.createTempDirectory("mosaicbert-model");
+    try {
+      for (String name : names) {
+        fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(source, name),
+            new org.apache.hadoop.fs.Path(local.resolve(name).toUri()), true);
+      }
+      return read.apply(local, fs, source);
+    } finally {
+      deleteLocal(local);
+    }
+  }
+
+  private interface LocalRead<T> {
+    T apply(Path local, FileSystem fs, org.apache.hadoop.fs.Path source) throws IOException;
   }
 
   /**
@@ -141,31 +184,19 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   public static ModelFolder read(String path, Configuration conf, ModelConfig target, ParameterLayout.Heads heads,
       long seed) {
     try {
-      Path local = Files.createTempDirectory("mosaicbert-model");
-      org.apache.hadoop.fs.Path source = new org.apache.hadoop.fs.Path(path);
-      FileSystem fs = source.getFileSystem(conf);
-      for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
-        org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(source, name);
-        if (!fs.exists(file)) {
-          throw new IllegalArgumentException(path + " is not a model folder: it has no " + name);
-        }
-        fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.resolve(name).toString()), true);
-      }
-      ModelConfig own = ModelConfig.read(local.resolve(CONFIG));
-      ModelConfig config = target != null ? target : own;
-      org.mosaicbert.io.SafeTensors header = org.mosaicbert.io.SafeTensors.open(local.resolve(WEIGHTS));
-      boolean hasClassifier = header.has("classifier.weight") || header.has("model.classifier.weight");
-      ParameterLayout.Heads layout = heads != null ? heads
-          : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
-      List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
-      BertNormalizer normalizer = readNormalizer(fs, source);
-      float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
-          own.numLabels() != config.numLabels()).values();
-      for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
-        Files.deleteIfExists(local.resolve(name));
-      }
-      Files.deleteIfExists(local);
-      return new ModelFolder(config, layout, params, vocab, normalizer);
+      return withLocal(path, conf, List.of(CONFIG, WEIGHTS, VOCAB), (local, fs, source) -> {
+        ModelConfig own = ModelConfig.read(local.resolve(CONFIG));
+        ModelConfig config = target != null ? target : own;
+        org.mosaicbert.io.SafeTensors header = org.mosaicbert.io.SafeTensors.open(local.resolve(WEIGHTS));
+        boolean hasClassifier = header.has("classifier.weight") || header.has("model.classifier.weight");
+        ParameterLayout.Heads layout = heads != null ? heads
+            : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
+        List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
+        BertNormalizer normalizer = readNormalizer(fs, source);
+        float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
+            own.numLabels() != config.numLabels()).values();
+        return new ModelFolder(config, layout, params, vocab, normalizer);
+      });
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the model folder " + path + ": " + e.getMessage(), e);
     }
@@ -174,16 +205,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   /** The config.json of a model folder. */
   public static ModelConfig readConfig(String path, Configuration conf) {
     try {
-      Path local = Files.createTempFile("mosaicbert-config", ".json");
-      org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(path, CONFIG);
-      FileSystem fs = file.getFileSystem(conf);
-      if (!fs.exists(file)) {
-        throw new IllegalArgumentException(path + " is not a model folder: it has no " + CONFIG);
-      }
-      fs.copyToLocalFile(false, file, new org.apache.hadoop.fs.Path(local.toString()), true);
-      ModelConfig config = ModelConfig.read(local);
-      Files.deleteIfExists(local);
-      return config;
+      return withLocal(path, conf, List.of(CONFIG), (local, fs, source) -> ModelConfig.read(local.resolve(CONFIG)));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + path + "/" + CONFIG + ": " + e.getMessage(), e);
     }

@@ -2,6 +2,7 @@ package org.mosaicbert.ml;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -186,11 +187,39 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   @Override
   public MLWriter write() {
     return new MLWriter() {
+      /**
+       * Writes Spark's metadata and the model folder's files into a temporary sibling and renames it into place when
+       * all is written: a failure (a full disk: Hadoop's FSError is an Error) leaves no half-written model behind.
+       */
       @Override
       public void saveImpl(String path) {
-        DefaultParamsWriter.saveMetadata(MosaicBertModel.this, path, sparkSession().sparkContext(),
-            ScalaInterop.none(), ScalaInterop.none());
-        folder.write(path, sparkSession().sparkContext().hadoopConfiguration());
+        org.apache.hadoop.conf.Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
+        org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
+        org.apache.hadoop.fs.Path temporary = new org.apache.hadoop.fs.Path(target.getParent(),
+            "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        org.apache.hadoop.fs.FileSystem fs;
+        try {
+          fs = target.getFileSystem(conf);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException("cannot write the model to " + path + ": " + e.getMessage(), e);
+        }
+        try {
+          DefaultParamsWriter.saveMetadata(MosaicBertModel.this, temporary.toString(), sparkSession().sparkContext(),
+              ScalaInterop.none(), ScalaInterop.none());
+          folder.write(temporary.toString(), conf);
+          if (!fs.rename(temporary, target)) {
+            throw new IOException("cannot rename " + temporary + " to " + target);
+          }
+        } catch (IOException | org.apache.hadoop.fs.FSError e) {
+          throw new java.io.UncheckedIOException("cannot write the model to " + path + ": " + e.getMessage(),
+              e instanceof IOException io ? io : new IOException(e));
+        } finally {
+          try {
+            fs.delete(temporary, true);
+          } catch (IOException e) {
+            // nothing more can be done about a temporary folder that will not go
+          }
+        }
       }
     };
   }

@@ -99,6 +99,21 @@ class HfInteropTest {
     }
   }
 
+  /** Paths are paths: a space or a % in them reaches the file system as written, not URI-encoded. */
+  @Test
+  void pathsWithSpacesAndPercentSignsAreTakenAsWritten() throws IOException {
+    Path dir = java.nio.file.Files.createDirectories(tmp.resolve("a dir 100%"));
+    Path ours = save(model(ParameterLayout.Heads.MLM, 1), "a dir 100%/our model");
+    Path hf = dir.resolve("h f%20x");
+    Path back = dir.resolve("back 1%");
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    assertEquals(0, export.code(), export.err());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    assertEquals(0, imported.code(), imported.err());
+    assertEquals(Set.of("our model", "h f%20x", "back 1%"), names(dir), "written where asked, and nowhere else");
+    assertTrue(Files.exists(back.resolve("model.safetensors")) && Files.exists(hf.resolve("model.safetensors")));
+  }
+
   @Test
   void aClassifierWithThreeLabelsSurvivesExportAndImport() throws IOException {
     ModelFolder original = model(ParameterLayout.Heads.CLASSIFIER, 3);
@@ -318,7 +333,7 @@ class HfInteropTest {
     return r.err();
   }
 
-  private Path save(ModelFolder folder, String name) {
+  private Path save(ModelFolder folder, String name) throws IOException {
     Path dir = tmp.resolve(name);
     folder.write(dir.toString(), new Configuration());
     return dir;

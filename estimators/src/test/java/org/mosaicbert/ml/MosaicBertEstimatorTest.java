@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.mosaicbert.testing.WeightComparison.relativeDifference;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -53,16 +54,6 @@ class MosaicBertEstimatorTest {
   private static MosaicBertEstimator estimator(int workers) {
     return new MosaicBertEstimator().setVocab(vocabFile.toString()).setModelConfig("tiny").setNumWorkers(workers)
         .setGlobalBatchSize(8).setMicroBatchSize(4).setMaxSteps(6).setLr(2e-3).setRingTimeoutSeconds(20);
-  }
-
-  private static double relativeDifference(float[] a, float[] b) {
-    double err = 0;
-    double ref = 0;
-    for (int i = 0; i < a.length; i++) {
-      err += (a[i] - b[i]) * (a[i] - b[i]);
-      ref += a[i] * a[i];
-    }
-    return Math.sqrt(err / ref);
   }
 
   @Test

@@ -285,9 +285,10 @@ public final class TcpRingCollective extends RankedCollective {
   private RuntimeException failure(String operation, Throwable cause) {
     int previous = (rank - 1 + worldSize) % worldSize;
     int next = (rank + 1) % worldSize;
-    return new UncheckedIOException(new IOException("rank " + rank + ": " + operation + " failed talking to rank "
-        + previous + " (" + addresses.get(previous) + ") or rank " + next + " (" + addresses.get(next) + "): "
-        + cause.getMessage() + "; a peer died or stopped answering", cause));
+    String peers = "rank " + previous + " (" + addresses.get(previous) + ")"
+        + (next == previous ? "" : " or rank " + next + " (" + addresses.get(next) + ")");
+    return new UncheckedIOException(new IOException("rank " + rank + ": " + operation + " failed talking to " + peers
+        + ": " + cause.getMessage() + "; a peer died or stopped answering", cause));
   }
 
   private static void closeQuietly(Socket s) {

@@ -99,7 +99,14 @@ public final class ModelWeights {
         throw new IllegalArgumentException(file + ": tensor " + name + " has shape " + e.shapeString() + " but the "
             + "config gives " + t.shapeString() + "; the checkpoint and config.json do not belong together");
       }
-      System.arraycopy(st.floats(name), 0, values, (int) t.offset(), (int) t.size());
+      float[] tensor = st.floats(name);
+      for (int i = 0; i < tensor.length; i++) {
+        if (!Float.isFinite(tensor[i])) {
+          throw new IllegalArgumentException(file + ": tensor " + name + " holds " + tensor[i] + " at index " + i
+              + "; a model with non-finite weights scores and trains to garbage: load an earlier checkpoint");
+        }
+      }
+      System.arraycopy(tensor, 0, values, (int) t.offset(), (int) t.size());
     }
     List<String> ignored = new ArrayList<>();
     for (String name : st.entries().keySet()) {

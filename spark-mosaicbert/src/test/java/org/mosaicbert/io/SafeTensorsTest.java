@@ -114,6 +114,22 @@ class SafeTensorsTest {
     assertEquals(List.of(), loaded.initialised());
   }
 
+  @Test
+  void nonFiniteWeightsAreRefusedNamingTheTensor() throws IOException {
+    ModelConfig c = new ModelConfig(64, 16, 1, 2, 32, 2, 1e-12, 0.1, 0, -1, 0.02, 2, null, 0, 64, 64, null);
+    ParameterLayout mlm = new ParameterLayout(c, ParameterLayout.Heads.MLM);
+    ParameterLayout.Tensor t = mlm.tensors().get(3);
+    for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+      float[] weights = ModelWeights.initial(mlm, c, 4);
+      weights[(int) t.offset() + 2] = bad;
+      Path file = tmp.resolve("bad.safetensors");
+      ModelWeights.save(mlm, weights, file, Map.of());
+      String message = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+          () -> ModelWeights.load(mlm, c, file, 0, false)).getMessage();
+      assertTrue(message.contains("tensor " + t.name() + " holds " + bad + " at index 2"), message);
+    }
+  }
+
   private static float[] slice(float[] weights, ParameterLayout.Tensor t) {
     return java.util.Arrays.copyOfRange(weights, (int) t.offset(), (int) (t.offset() + t.size()));
   }

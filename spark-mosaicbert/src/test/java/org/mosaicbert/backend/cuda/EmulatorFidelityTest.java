@@ -75,6 +75,17 @@ class EmulatorFidelityTest {
     }
   }
 
+  /** CudaBackend refuses a misaligned vector operand itself, by name, before the device would fault. */
+  @Test
+  void cudaBackendRefusesAMisalignedVectorOperandByName() {
+    try (CudaBackend gpu = new CudaBackend(new EmulatedDevice(), 1L << 24)) {
+      View g = gpu.allocate(BufferKind.ACTIVATIONS, 64, "g").at(0);
+      View out = gpu.allocate(BufferKind.ACTIVATIONS, 64, "out").at(1); // 2 bytes into its bf16 storage
+      String message = assertThrows(IllegalArgumentException.class, () -> gpu.geglu(out, g, 2, 8)).getMessage();
+      assertTrue(message.contains("geglu_forward") && message.contains("not 16-byte aligned"), message);
+    }
+  }
+
   @Test
   void aGridPastTheHardwareLimitsIsRefused() {
     try (EmulatedDevice device = new EmulatedDevice()) {

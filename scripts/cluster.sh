@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# cluster.sh: a Spark standalone cluster on this machine, every part its own JVM as on a real cluster, and the
+# command line submitted to it through spark-submit.
+#
+#   scripts/cluster.sh start --workers N [--cores C] [--memory M]
+#       a Master and N Workers bound to 127.0.0.1 (each Worker offers C cores, default 1, and M memory, default 1g;
+#       the Workers launch the executors, each its own JVM). Prints the master URL. Refused while one is running;
+#       replaces the logs and executor folders of the previous one.
+#   scripts/cluster.sh submit [--conf KEY=VALUE ...] SUBCOMMAND [flags]
+#       what `spark-submit --class org.mosaicbert.cli.Main --master spark://... --deploy-mode client SHADED_JAR
+#       SUBCOMMAND [flags]` does (org.apache.spark.deploy.SparkSubmit in this process, which is the driver): the jar
+#       reaches the executors through Spark. spark.executor.cores, spark.task.cpus (one training worker per
+#       executor, on all its cores: pass --threads the same) and spark.executor.memory default to what each Worker
+#       offers, spark.barrier.sync.timeout to 600 s, spark.driver.host to 127.0.0.1; --conf overrides them. Exit
+#       code and standard output are the subcommand's; logs go to standard error.
+#   scripts/cluster.sh executors
+#       one line per live executor JVM (of any application): its pid.
+#   scripts/cluster.sh stop
+#       stops the executors, the Workers and the Master that start launched (by pid, never by name).
+#
+# Spark: $SPARK_HOME when set (an official Spark 3.5 distribution for Scala 2.12: its jars/ and conf/ are used, not
+# its shell scripts or spark-env.sh), else spark-home/target/spark-home, assembled by Maven from Maven Central
+# (built here on first use). Logs and pids: work/cluster/ (MOSAICBERT_CLUSTER_DIR moves them): master.log,
+# worker-N.log, and the executors' stdout and stderr under worker-N/APP_ID/EXECUTOR_ID/.
+# The jar: MOSAICBERT_JAR when set, else estimators/target's shaded jar (built when missing or older than the
+# sources). The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the
+# driver, default -Xmx4g); executors get spark.executor.memory.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/lib/project.sh"
+dir="${MOSAICBERT_CLUSTER_DIR:-$root/work/cluster}"
+state="$dir/cluster.env"   # master_url, workers, cores, memory, spark_home of the running cluster
+pids="$dir/pids"           # "NAME PID" of each JVM that start launched
+java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+export SPARK_LOCAL_IP=127.0.0.1
+
+die() { echo "cluster.sh: $*" >&2; exit 2; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+# The Spark home, its Scala version and the class path of Spark's JVMs. Spark's Worker builds each executor's
+# command from SPARK_HOME's jars/ and needs SPARK_SCALA_VERSION to find them (Spark's shell scripts set both).
+use_spark_home() {
+  if [ -n "${SPARK_HOME:-}" ]; then
+    [ -d "$SPARK_HOME/jars" ] || die "SPARK_HOME=$SPARK_HOME has no jars/ folder: point it at a Spark 3.5 distribution, or unset it to use the one this build assembles"
+  else
+    export SPARK_HOME="$root/spark-home/target/spark-home"
+    if ! ls "$SPARK_HOME"/jars/spark-core_*.jar > /dev/null 2>&1; then
+      echo "cluster.sh: assembling the Spark home (mvn package -pl spark-home) ..." >&2
+      (cd "$root" && mvn -B -q -pl spark-home package 1>&2)
+    fi
+  fi
+  local core
+  core=$(ls "$SPARK_HOME"/jars/spark-core_*.jar 2>/dev/null | head -n 1 || true)
+  [ -n "$core" ] || die "no spark-core jar in $SPARK_HOME/jars: not a Spark home"
+  export SPARK_SCALA_VERSION
+  SPARK_SCALA_VERSION=$(basename "$core" | sed -n 's/^spark-core_\([0-9.]*\)-.*/\1/p')
+  [ "$SPARK_SCALA_VERSION" = 2.12 ] || die "$SPARK_HOME is Spark for Scala $SPARK_SCALA_VERSION; the shaded jar is built for Scala 2.12: use a Spark 3.5 distribution for Scala 2.12"
+  spark_classpath="$SPARK_HOME/conf:$SPARK_HOME/jars/*"
+}
+
+# The pid recorded for NAME, when that process is still the one start launched (its command line carries the
+# cluster folder), else nothing: a pid reused by another process is never touched.
+live_pid() {
+  local pid
+  pid=$(awk -v name="$1" '$1 == name { print $2 }' "$pids" 2>/dev/null || true)
+  [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -F -- "-Dmosaicbert.cluster.dir=$dir " \
+    && echo "$pid"
+  return 0
+}
+
+recorded_names() { awk '{ print $1 }' "$pids" 2>/dev/null || true; }
+
+# Executor JVMs: the Workers' children running Spark's executor backend.
+executor_pids() {
+  local name worker child
+  for name in $(recorded_names); do
+    worker=$(live_pid "$name")
+    [ -n "$worker" ] && [[ "$name" == worker-* ]] || continue
+    for child in $(ps -o pid= --ppid "$worker"); do
+      tr '\0' ' ' < "/proc/$child/cmdline" 2>/dev/null | grep -q CoarseGrainedExecutorBackend && echo "$child"
+    done
+  done
+  return 0
+}
+
+# Waits until FILE has a line matching PATTERN; fails when process PID ends first or after SECONDS.
+wait_for_log() {
+  local file="$1" pattern="$2" pid="$3" seconds="$4" what="$5" deadline=$((SECONDS + $4))
+  until grep -q -E "$pattern" "$file" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "cluster.sh: the $what exited while starting; the end of $file:" >&2
+      tail -n 20 "$file" >&2
+      return 1
+    fi
+    if (( SECONDS >= deadline )); then
+      echo "cluster.sh: the $what is not ready after $seconds s; see $file" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# Starts one daemon JVM in the background, its output in LOG, and records its pid under NAME.
+launch() {
+  local name="$1" log="$2"
+  shift 2
+  : > "$log"   # emptied here, not by the background redirection: a wait must not read an earlier cluster's log
+  nohup "$java" -Xmx"${SPARK_DAEMON_MEMORY:-512m}" $(java17_opens) "-Dmosaicbert.cluster.dir=$dir" \
+    -cp "$spark_classpath" "$@" > "$log" 2>&1 < /dev/null &
+  echo "$name $!" >> "$pids"
+  launched=$!
+}
+
+start() {
+  local workers="" cores=1 memory=1g
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --workers) workers="${2:-}"; shift 2 || die "--workers needs a number" ;;
+      --cores) cores="${2:-}"; shift 2 || die "--cores needs a number" ;;
+      --memory) memory="${2:-}"; shift 2 || die "--memory needs a size such as 1g" ;;
+      *) die "start: unknown argument '$1' (start --workers N [--cores C] [--memory M])" ;;
+    esac
+  done
+  [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "start needs --workers N (a positive number), got '${workers}'"
+  [[ "$cores" =~ ^[1-9][0-9]*$ ]] || die "--cores must be a positive number, got '$cores'"
+  [[ "$memory" =~ ^[1-9][0-9]*[mMgG]$ ]] || die "--memory must be a size such as 512m or 2g, got '$memory'"
+  for name in $(recorded_names); do
+    if [ -n "$(live_pid "$name")" ]; then
+      die "a cluster is already running ($(sed -n 's/^master_url=//p' "$state" 2>/dev/null), $name pid $(live_pid "$name")); run scripts/cluster.sh stop first"
+    fi
+  done
+  use_spark_home
+  # The previous cluster's logs and executor folders go (each executor folder holds a copy of the jar).
+  rm -rf "$pids" "$state" "$dir"/master.log "$dir"/worker-*
+  mkdir -p "$dir"
+  # Anything that fails from here on stops what was already started.
+  trap 'stop_recorded > /dev/null 2>&1 || true' ERR
+
+  launch master "$dir/master.log" org.apache.spark.deploy.master.Master --host 127.0.0.1 --port 0 --webui-port 0
+  local master=$launched
+  wait_for_log "$dir/master.log" 'Starting Spark master at spark://' "$master" 120 master
+  local url
+  url=$(grep -o -m 1 -E 'spark://127\.0\.0\.1:[0-9]+' "$dir/master.log")
+  local worker_pids=()
+  for i in $(seq 1 "$workers"); do
+    mkdir -p "$dir/worker-$i"
+    launch "worker-$i" "$dir/worker-$i.log" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --port 0 \
+      --webui-port 0 --cores "$cores" --memory "$memory" --work-dir "$dir/worker-$i" "$url"
+    worker_pids+=("$launched")
+  done
+  for i in $(seq 1 "$workers"); do
+    wait_for_log "$dir/worker-$i.log" 'Successfully registered with master' "${worker_pids[$((i - 1))]}" 120 \
+      "worker $i"
+  done
+  trap - ERR
+  printf 'master_url=%s\nworkers=%s\ncores=%s\nmemory=%s\nspark_home=%s\n' "$url" "$workers" "$cores" "$memory" \
+    "$SPARK_HOME" > "$state"
+  echo "cluster.sh: $workers worker(s) of $cores core(s) and $memory; master UI" \
+    "$(grep -o -m 1 -E 'http://[A-Za-z0-9.]+:[0-9]+' "$dir/master.log" || echo '?'); logs in $dir" >&2
+  echo "$url"
+}
+
+# The running cluster's settings (master_url, workers, cores, memory, spark_home) as shell variables.
+read_state() {
+  [ -f "$state" ] && [ -n "$(live_pid master)" ] \
+    || die "no cluster is running (nothing live in $dir): scripts/cluster.sh start --workers N first"
+  master_url=$(sed -n 's/^master_url=//p' "$state")
+  cores=$(sed -n 's/^cores=//p' "$state")
+  memory=$(sed -n 's/^memory=//p' "$state")
+  SPARK_HOME=$(sed -n 's/^spark_home=//p' "$state")
+}
+
+submit() {
+  local conf=() keys=" "
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --conf)
+        [[ "${2:-}" == *=* ]] || die "--conf needs KEY=VALUE, got '${2:-}'"
+        conf+=(--conf "$2"); keys+="${2%%=*} "; shift 2 ;;
+      --*) die "submit: unknown option '$1' before the subcommand (submit [--conf KEY=VALUE ...] SUBCOMMAND [flags])" ;;
+      *) break ;;
+    esac
+  done
+  [ $# -gt 0 ] || die "submit needs a subcommand: submit [--conf KEY=VALUE ...] SUBCOMMAND [flags]"
+  read_state
+  use_spark_home
+  # What every Worker offers, unless --conf says otherwise: an executor asking for more would never be launched,
+  # and the application would wait for it forever.
+  local key value
+  for setting in "spark.executor.cores=$cores" "spark.task.cpus=$cores" "spark.executor.memory=$memory" \
+      "spark.barrier.sync.timeout=600" "spark.driver.host=127.0.0.1"; do
+    key="${setting%%=*}"
+    [[ "$keys" == *" $key "* ]] || conf+=(--conf "$setting")
+  done
+  local jar="${MOSAICBERT_JAR:-}"
+  [ -z "$jar" ] || [ -f "$jar" ] || die "MOSAICBERT_JAR=$jar does not exist"
+  [ -n "$jar" ] || jar=$(shaded_jar)
+  exec "$java" ${MOSAICBERT_JAVA_OPTS:--Xmx4g} $(java17_opens) \
+    -Dlog4j2.configurationFile="$root/conf/log4j2.properties" \
+    -Dorg.bytedeco.javacpp.cachedir="${MOSAICBERT_JAVACPP_CACHE:-$HOME/.javacpp/cache}" \
+    -cp "$spark_classpath" org.apache.spark.deploy.SparkSubmit --master "$master_url" --deploy-mode client \
+    --class org.mosaicbert.cli.Main "${conf[@]}" "$jar" "$@"
+}
+
+# Ends PIDS: SIGTERM, then SIGKILL for what is left after SECONDS.
+terminate() {
+  local seconds="$1" pid deadline
+  shift
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  kill -CONT "$@" 2>/dev/null || true   # a stopped (SIGSTOP) process acts on SIGTERM only once it runs again
+  deadline=$((SECONDS + seconds))
+  for pid in "$@"; do
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
+stop_recorded() {
+  local executors daemons=() name pid
+  executors=$(executor_pids)
+  for name in $(recorded_names); do
+    pid=$(live_pid "$name")
+    [ -n "$pid" ] && daemons+=("$pid")
+  done
+  # Executors first, by pid: a Worker's own shutdown hook only kills the executors it still knows about.
+  # shellcheck disable=SC2086
+  terminate 10 $executors
+  terminate 20 "${daemons[@]}"
+  rm -f "$pids" "$state"
+  echo "cluster.sh: stopped ${#daemons[@]} daemon(s) and $(echo $executors | wc -w) executor(s)" >&2
+}
+
+stop() {
+  [ -f "$pids" ] || { echo "cluster.sh: no cluster recorded in $dir: nothing to stop" >&2; return 0; }
+  stop_recorded
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  submit) shift; submit "$@" ;;
+  executors) shift; [ $# -eq 0 ] || die "executors takes no arguments"; executor_pids ;;
+  stop) shift; [ $# -eq 0 ] || die "stop takes no arguments"; stop ;;
+  -h|--help|help) usage ;;
+  "") usage >&2; exit 2 ;;
+  *) die "unknown command '$1': start, submit, executors or stop (scripts/cluster.sh --help)" ;;
+esac
