@@ -101,9 +101,9 @@ class ClusterIT {
     return baseline;
   }
 
-  private static List<String> with(List<String> conf, String setting) {
+  private static List<String> with(List<String> conf, String... settings) {
     List<String> all = new ArrayList<>(conf);
-    all.add(setting);
+    all.addAll(List.of(settings));
     return all;
   }
 
@@ -282,27 +282,20 @@ class ClusterIT {
         .map(l -> l.length() > 300 ? l.substring(0, 300) + " ..." : l).collect(Collectors.joining("\n"));
   }
 
-  // What the launcher must do on a cluster and does not yet (issue 14, the launcher's part). Each fails today for
-  // the reason its @Disabled gives; remove the annotation with the launcher change.
+  // What the launcher does on a cluster: count the registered slots, resolve paths on the driver, and bring the
+  // weights back without task results.
 
   @Test
-  @org.junit.jupiter.api.Disabled("needs launcher change: BarrierTraining.checkCluster counts slots as "
-      + "defaultParallelism / spark.task.cpus, and defaultParallelism is at least 2 whatever the cluster has: with "
-      + "one 1-core executor the check passes, then Spark's barrier slot check retries for about 10 minutes "
-      + "(spark.scheduler.barrier.maxConcurrentTasksCheck.*) before the job fails")
   void moreWorkersThanTheRegisteredSlotsFailBeforeTrainingSayingHowManyThereAre() {
     Path output = tmp.resolve("too-many-workers");
-    Result r = cluster.submit(with(CONF, "spark.cores.max=1"), pretrain(output, 2)).await();
+    Result r = cluster.submit(with(CONF, "spark.cores.max=1",
+        "spark.scheduler.maxRegisteredResourcesWaitingTime=5s"), pretrain(output, 2)).await();
     assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("numWorkers 2 is more than the 1 tasks"), r.err());
+    assertTrue(r.err().contains("numWorkers 2 is more than the 1 task slots"), r.err());
     assertFalse(Files.exists(Path.of(output + ".checkpoints")), "no training started");
   }
 
   @Test
-  @org.junit.jupiter.api.Disabled("needs launcher change: a relative --output (so its checkpoint folder) reaches "
-      + "the tasks as it is, and each executor resolves it in its own working folder (worker-N/APP/EXECUTOR/): "
-      + "checkpoints land there, the driver finds no metrics, and a retry on another executor finds no checkpoint. "
-      + "The driver must make it absolute (its file system's qualified path) before the tasks see it")
   void aRelativeOutputIsResolvedOnTheDriver() throws IOException {
     Path workingDir = Files.createDirectories(tmp.resolve("relative"));
     Result r = cluster.submitIn(workingDir, CONF, "pretrain", "--data", shards.toString(), "--output", "model",
@@ -314,9 +307,6 @@ class ClusterIT {
   }
 
   @Test
-  @org.junit.jupiter.api.Disabled("needs launcher change: rank 0 returns the trained float[] through collect(), "
-      + "which spark.driver.maxResultSize bounds (1 GiB by default, below a large model's 1.3 GB of float32): the "
-      + "weights must reach the driver another way (through the checkpoint location when there is one)")
   void theTrainedWeightsDoNotPassThroughTheDriversTaskResults() {
     // tiny with the default corpus's vocabulary: about 1.4 M parameters, 5.6 MB of float32, over 1 MB.
     Path output = tmp.resolve("small-results");
