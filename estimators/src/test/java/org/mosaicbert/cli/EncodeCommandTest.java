@@ -104,7 +104,8 @@ class EncodeCommandTest {
     assertTrue(encodeHelp.out().contains("--max-length N"), encodeHelp.out());
     List<String> expected = List.of("train-vocab", "tokenize", "pretrain", "finetune", "glue", "predict", "export",
         "import", "bench", "check-vectors", "encode");
-    assertEquals(expected, Main.SUBCOMMANDS.stream().map(Subcommand::name).toList(), "the issue's subcommands");
+    assertEquals(expected, Main.SUBCOMMANDS.stream().map(Subcommand::name).toList(),
+        "the subcommands, in their order in the usage");
     for (String command : expected) {
       Result h = run(new byte[0], command, "--help");
       assertEquals(0, h.code(), command);

@@ -18,7 +18,7 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh, issue 15): op by op, whole forward and
+ * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh): op by op, whole forward and
  * backward passes and the golden vectors against CpuBackend, one-GPU training through the trainer against the CPU's
  * loss curve, and the base benchmark (37.7 ms a step of 128 x 128, MFU 31.5%). Every build also runs this class on an
  * emulated {@link Device} that executes the same kernel files on the CPU, with the same checks; only

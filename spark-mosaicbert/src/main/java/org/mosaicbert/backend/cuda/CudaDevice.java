@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * <p>Like CUDA itself, it works on the thread that opened it (the training task's thread): the device is current
  * there.
  *
- * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh, issue 15), after two fixes its first run
+ * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh), after two fixes its first run
  * called for (see {@link #cStrings} and {@link CudaBackend#ptr}). CudaBackend's tests in every build run on an
  * emulated device instead, which covers the kernels and CudaBackend's own code but not this class.
  */

@@ -1,6 +1,6 @@
 // adamw.cu: Composer's DecoupledAdamW over flat float32 buffers, writing the bf16 compute copy of each weight.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
 // against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
 // Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
 // compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.

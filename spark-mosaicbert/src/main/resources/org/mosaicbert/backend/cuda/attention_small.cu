@@ -1,7 +1,7 @@
 // attention_small.cu: ALiBi self-attention for head dimensions 16 and 32, forward and backward, over the same
 // variable-length layout as attention.cu (whose tensor-core kernels take head dimension 64 only).
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
 // against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
 // Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
 // compiled as host C++), against CpuBackend: CudaBackendParityTest, including the golden vectors.

@@ -1,6 +1,6 @@
 // common.cuh: helpers shared by the CUDA kernel files of the MosaicBERT engine.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15). Every kernel file also runs
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh. Every kernel file also runs
 // on the CPU in every build, in the tests' emulated device (test resource host/common.cuh stands in for this file's
 // PTX and hardware parts and includes the rest).
 //

@@ -1,7 +1,7 @@
 // layernorm.cu: MosaicBERT's low-precision LayerNorm (bf16 in and out, float32 statistics), fused with the residual
 // add and the branch dropout that precede it in a post-LN block, forward and backward.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh (issue 15): the parity suite
+// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
 // against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
 // Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
 // compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.

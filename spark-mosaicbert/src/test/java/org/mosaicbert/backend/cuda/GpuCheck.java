@@ -45,7 +45,7 @@ import org.mosaicbert.train.InitialWeights;
  * run of the suite.
  * Each phase prints its figures and appends one JSON line (phase, status, seconds, summary) to
  * {@code $OUT/results.jsonl}; the script writes the line of a phase that died without writing it. First run on an
- * NVIDIA H200 on 2026-12-04 (issue 15): every phase passed.
+ * NVIDIA H200 on 2026-12-04: every phase passed.
  */
 public final class GpuCheck {
   static final double H200_BF16_DENSE_TFLOPS = 989;
