@@ -1,7 +1,5 @@
 package org.mosaicbert.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -75,8 +73,7 @@ final class ImportCommand implements Subcommand {
             + "`BertTokenizer.from_pretrained(HF_DIR).save_vocabulary(HF_DIR)`" : ""));
       }
     }
-    ModelConfig config = ModelConfig.read(hf.resolve(ModelFolder.CONFIG));
-    checkConfig(hf);
+    ModelConfig config = ModelConfig.read(hf.resolve(ModelFolder.CONFIG)); // refuses what the engine lacks (hidden_act)
     SafeTensors st = SafeTensors.open(weights);
     String prefix = st.entries().keySet().stream().allMatch(n -> n.startsWith("model.")) ? "model." : "";
     checkTiedDecoder(st, prefix);
@@ -133,23 +130,6 @@ final class ImportCommand implements Subcommand {
           + "model.safetensors first";
     }
     return hf + " has no model.safetensors; give a Hugging Face folder with its weights in safetensors";
-  }
-
-  /** Refuses config settings the engine does not implement, rather than computing something else. */
-  private static void checkConfig(Path hf) {
-    String act = json(hf.resolve(ModelFolder.CONFIG)).path("hidden_act").asText("gelu");
-    if (!act.equals("gelu")) {
-      throw new IllegalArgumentException(hf.resolve(ModelFolder.CONFIG) + " has hidden_act \"" + act
-          + "\"; this port implements \"gelu\" (exact, erf) only, as mosaic-bert-base uses");
-    }
-  }
-
-  private static JsonNode json(Path file) {
-    try {
-      return new ObjectMapper().readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IllegalArgumentException(file + " is not valid JSON: " + e.getMessage(), e);
-    }
   }
 
   /** A stored decoder weight must be the word embeddings: the model ties them, so a different one would be lost. */
