@@ -41,6 +41,7 @@ final class Recipe {
     TRAINING.put("max_duration", "run length: Nba (steps), Nsp (samples) or Nep (epochs)");
     TRAINING.put("global_train_batch_size", "sequences per step, all workers together");
     TRAINING.put("device_train_microbatch_size", "sequences per forward/backward of one worker");
+    TRAINING.put("device_train_microbatch_tokens", "at most this many tokens per forward/backward (long sequences)");
     TRAINING.put("seed", "seed of initialisation, data order, masks and dropout");
     TRAINING.put("max_seq_len", "tokens per sample");
     TRAINING.put("workers", "data-parallel workers");

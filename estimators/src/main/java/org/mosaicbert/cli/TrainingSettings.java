@@ -12,7 +12,7 @@ import org.mosaicbert.ml.MosaicBertEstimator;
  */
 final class TrainingSettings {
   /** Flags with a value that every training subcommand takes. */
-  static final Set<String> FLAGS = Set.of("recipe", "lr", "batch", "micro-batch", "max-steps", "seed", "workers",
+  static final Set<String> FLAGS = Set.of("recipe", "lr", "batch", "micro-batch", "micro-batch-tokens", "max-steps", "seed", "workers",
       "threads", "device");
 
   /** Help lines for {@link #FLAGS}. */
@@ -21,6 +21,9 @@ final class TrainingSettings {
             --lr X              peak learning rate (recipe: optimizer.lr)
             --batch N           global batch, all workers together (recipe: global_train_batch_size)
             --micro-batch N     per-worker micro-batch (recipe: device_train_microbatch_size)
+            --micro-batch-tokens N
+                                at most N tokens per micro-batch, for long sequences (recipe:
+                                device_train_microbatch_tokens; default: no bound beyond --micro-batch)
             --max-steps N       optimizer steps (recipe: max_duration as Nba, Nsp or Nep)
             --seed S            seed of initialisation, data order, masks and dropout (recipe: seed)
             --workers N         data-parallel workers, one Spark barrier task each (recipe: workers)
@@ -55,7 +58,9 @@ final class TrainingSettings {
     long steps = s.integer("max-steps", null, Recipe.steps(duration, batch, samples), 1);
     estimator.setNumWorkers(workers)
         .setThreadsPerWorker(s.integer("threads", "threads_per_worker", Math.max(1, cores / workers), 1))
-        .setGlobalBatchSize(batch).setMicroBatchSize(micro).setMaxSteps(steps)
+        .setGlobalBatchSize(batch).setMicroBatchSize(micro)
+        .setMicroBatchTokens(s.integer("micro-batch-tokens", "device_train_microbatch_tokens", 0, 0))
+        .setMaxSteps(steps)
         .setLr(s.number("lr", "optimizer.lr", defaults.lr(), Double.MIN_VALUE, 1))
         .setBeta1(betas.get(0)).setBeta2(betas.get(1))
         .setEps(s.number(null, "optimizer.eps", 1e-6, Double.MIN_VALUE, 1))

@@ -66,6 +66,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   private final Param<String> device;
   private final IntParam globalBatchSize;
   private final IntParam microBatchSize;
+  private final IntParam microBatchTokens;
   private final LongParam maxSteps;
   private final DoubleParam maxEpochs;
   private final DoubleParam lr;
@@ -112,6 +113,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         ParamValidators.gtEq(1));
     microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
         ParamValidators.gtEq(1));
+    microBatchTokens = new IntParam(this, "microBatchTokens", "the most tokens of one forward/backward pass of one "
+        + "worker, for long sequences (0: no bound beyond microBatchSize); at least the longest sample",
+        ParamValidators.gtEq(0));
     maxSteps = new LongParam(this, "maxSteps", "optimizer steps (0: use maxEpochs)", ParamValidators.gtEq(0));
     maxEpochs = new DoubleParam(this, "maxEpochs", "passes over the data when maxSteps is 0", ParamValidators.gt(0));
     lr = new DoubleParam(this, "lr", "peak learning rate", ParamValidators.gt(0));
@@ -143,6 +147,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     setDefault(device, "auto");
     setDefault(globalBatchSize, 32);
     setDefault(microBatchSize, 32);
+    setDefault(microBatchTokens, 0);
     setDefault(maxSteps, 0L);
     setDefault(maxEpochs, 1.0);
     setDefault(lr, 5e-4);
@@ -183,6 +188,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public Param<String> device() { return device; }
   public IntParam globalBatchSize() { return globalBatchSize; }
   public IntParam microBatchSize() { return microBatchSize; }
+  public IntParam microBatchTokens() { return microBatchTokens; }
   public LongParam maxSteps() { return maxSteps; }
   public DoubleParam maxEpochs() { return maxEpochs; }
   public DoubleParam lr() { return lr; }
@@ -212,6 +218,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertEstimator setDevice(String v) { set(device, v); return this; }
   public MosaicBertEstimator setGlobalBatchSize(int v) { set(globalBatchSize, v); return this; }
   public MosaicBertEstimator setMicroBatchSize(int v) { set(microBatchSize, v); return this; }
+  public MosaicBertEstimator setMicroBatchTokens(int v) { set(microBatchTokens, v); return this; }
   public MosaicBertEstimator setMaxSteps(long v) { set(maxSteps, v); return this; }
   public MosaicBertEstimator setMaxEpochs(double v) { set(maxEpochs, v); return this; }
   public MosaicBertEstimator setLr(double v) { set(lr, v); return this; }
@@ -363,7 +370,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     }
     TrainPlan training = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
         value(beta1), value(beta2), value(eps), value(weightDecay)),
-        TrainPlan.Batching.of(global, value(microBatchSize), value(numWorkers), data.longestSample()),
+        TrainPlan.Batching.of(global, value(microBatchSize), value(numWorkers), data.longestSample(),
+            value(microBatchTokens)),
         LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)), masking,
         new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), seedValue);
     String init = LaunchPlan.resolveOnDriver(value(initModel), hadoopConf);

@@ -19,7 +19,7 @@ class PretrainCommandTest {
   void pretrainsOnTheEmbeddedCorpusAndWritesAModelFolder() throws IOException {
     Path recipe = tmp.resolve("quick.yaml");
     Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 4ba\nglobal_train_batch_size: 8\n"
-        + "device_train_microbatch_size: 4\nmetrics_every: 1\n");
+        + "device_train_microbatch_size: 4\ndevice_train_microbatch_tokens: 256\nmetrics_every: 1\n");
     Path output = tmp.resolve("model");
     Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
         recipe.toString(), "--workers", "2");
@@ -32,6 +32,18 @@ class PretrainCommandTest {
     assertEquals(4, HadoopCheckpointStore.readMetrics(tmp.resolve("model.checkpoints").toString(),
         new org.apache.hadoop.conf.Configuration()).size());
     assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
+  }
+
+  @Test
+  void aTokenBoundBelowTheLongestSampleIsNamedBeforeTraining() throws IOException {
+    Path recipe = tmp.resolve("bounded.yaml");
+    Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 1ba\nglobal_train_batch_size: 4\n");
+    Path output = tmp.resolve("bounded");
+    Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
+        recipe.toString(), "--micro-batch-tokens", "100");
+    assertEquals(1, r.code(), r.err());
+    assertTrue(r.err().contains("microBatchTokens 100 is less than the longest sample (128 tokens)"), r.err());
+    assertTrue(Files.notExists(output), "nothing written");
   }
 
   @Test

@@ -51,12 +51,11 @@ public final class DataParallelTrainer {
       InitialWeights initial, CheckpointStore store, StepHook hook) {
     int rank = collective.rank();
     TrainPlan.Batching batching = plan.batching();
-    int micro = batching.microBatchSize();
-    int longest = batching.longestSample();
+    int microTokens = batching.microBatchTokens();
     MosaicBert built;
     try {
-      built = new MosaicBert(plan.config(), plan.heads(), backend, new MosaicBert.Capacity(micro * longest, micro,
-          longest, micro * longest));
+      built = new MosaicBert(plan.config(), plan.heads(), backend, new MosaicBert.Capacity(microTokens,
+          batching.microBatchSize(), batching.longestSample(), microTokens));
     } catch (RuntimeException | Error e) {
       backend.close(); // the trainer owns it: a retried task must find its memory (a GPU's) free
       throw e;
@@ -171,10 +170,19 @@ public final class DataParallelTrainer {
     // Length buckets keep micro-batches of similar lengths together; ties by sample id keep it deterministic.
     slice.sort(Comparator.comparingInt((Sample s) -> s.inputIds().length).thenComparingLong(Sample::sampleId));
     List<UnpaddedBatch> out = new ArrayList<>();
-    for (int from = 0; from < slice.size(); from += batching.microBatchSize()) {
-      List<Sample> part = slice.subList(from, Math.min(slice.size(), from + batching.microBatchSize()));
+    int from = 0;
+    while (from < slice.size()) {
+      // As many samples as the sequence and token bounds allow (the shortest first, so the bounds cut late).
+      int to = from;
+      long tokens = 0;
+      while (to < slice.size() && to - from < batching.microBatchSize()
+          && tokens + slice.get(to).inputIds().length <= batching.microBatchTokens()) {
+        tokens += slice.get(to++).inputIds().length;
+      }
+      List<Sample> part = slice.subList(from, to);
       out.add(plan.objective() == MosaicBert.Objective.MLM ? Batches.mlm(part, plan.masking(), step)
           : Batches.labelled(part));
+      from = to;
     }
     return out;
   }

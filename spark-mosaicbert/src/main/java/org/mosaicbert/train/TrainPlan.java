@@ -29,13 +29,17 @@ public record TrainPlan(MosaicBert.Objective objective, ModelConfig config, Deco
 
   /**
    * How a step's samples are split: {@code globalBatchSize} sequences per optimizer step, an equal share per worker,
-   * run in micro-batches of at most {@code microBatchSize}.
+   * run in micro-batches of at most {@code microBatchSize} sequences and at most {@code microBatchTokens} tokens.
+   * Long sequences are what the token bound is for: activations grow with the tokens of a micro-batch, so at 2,048
+   * tokens a micro-batch of 128 sequences would need 16 times the memory of one at 128 tokens.
    *
    * @param longestSample no sample of the data is longer (the longest one collected, or the shards' tokenization
    *     ceiling): with the micro-batch, it sizes the activations
+   * @param microBatchTokens the most tokens of one micro-batch; at least {@code longestSample} (a sample is never
+   *     cut), at most {@code microBatchSize * longestSample} (where it no longer binds)
    */
-  public record Batching(int globalBatchSize, int microBatchSize, int workers, int longestSample)
-      implements Serializable {
+  public record Batching(int globalBatchSize, int microBatchSize, int workers, int longestSample,
+      int microBatchTokens) implements Serializable {
     public Batching {
       if (workers < 1 || globalBatchSize % workers != 0) {
         throw new IllegalArgumentException("globalBatchSize " + globalBatchSize + " is not a multiple of numWorkers "
@@ -48,20 +52,41 @@ public record TrainPlan(MosaicBert.Objective objective, ModelConfig config, Deco
       if (longestSample < 1) {
         throw new IllegalArgumentException("longestSample must be at least 1, got " + longestSample);
       }
+      if (microBatchTokens < longestSample || microBatchTokens > (long) microBatchSize * longestSample) {
+        throw new IllegalArgumentException("microBatchTokens must be in " + longestSample + ".."
+            + (long) microBatchSize * longestSample + " (from the longest sample, which is never cut, to microBatchSize "
+            + "x longest sample), got " + microBatchTokens);
+      }
     }
 
     /**
-     * The one place a micro-batch is adjusted: one larger than a worker's share of the global batch is lowered to
-     * that share, and the log says so.
+     * The one place a micro-batch is adjusted, with a log line each time: one larger than a worker's share of the
+     * global batch is lowered to that share; a token bound of 0 (none asked) or one that cannot bind becomes
+     * {@code microBatchSize * longestSample}. A bound below the longest sample is refused, not raised: it was asked
+     * for because memory is short.
      */
-    public static Batching of(int globalBatchSize, int requestedMicroBatch, int workers, int longestSample) {
+    public static Batching of(int globalBatchSize, int requestedMicroBatch, int workers, int longestSample,
+        int requestedTokens) {
       int share = globalBatchSize / Math.max(1, workers);
+      int micro = Math.min(requestedMicroBatch, share);
       if (requestedMicroBatch > share) {
         LoggerFactory.getLogger(TrainPlan.class).info("microBatchSize {} is more than a worker's share of the "
             + "global batch ({} / {} workers): each worker runs micro-batches of {}", requestedMicroBatch,
             globalBatchSize, workers, share);
       }
-      return new Batching(globalBatchSize, Math.min(requestedMicroBatch, share), workers, longestSample);
+      long most = (long) micro * longestSample;
+      if (requestedTokens > 0 && requestedTokens < longestSample) {
+        throw new IllegalArgumentException("microBatchTokens " + requestedTokens + " is less than the longest sample ("
+            + longestSample + " tokens), which is never cut: raise microBatchTokens (--micro-batch-tokens) to at "
+            + "least " + longestSample + " or lower max_seq_len");
+      }
+      int tokens = (int) Math.min(most, requestedTokens > 0 ? requestedTokens : Integer.MAX_VALUE);
+      if (requestedTokens > 0) {
+        LoggerFactory.getLogger(TrainPlan.class).info("micro-batches of at most {} sequences and {} tokens ({} "
+            + "sequences of the longest sample, {} tokens)", micro, tokens, Math.max(1, tokens / longestSample),
+            longestSample);
+      }
+      return new Batching(globalBatchSize, micro, workers, longestSample, tokens);
     }
 
     /** The sequences each worker runs per step. */

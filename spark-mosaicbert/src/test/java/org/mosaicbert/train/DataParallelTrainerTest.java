@@ -17,6 +17,7 @@ import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
+import org.mosaicbert.model.UnpaddedBatch;
 
 class DataParallelTrainerTest {
   @TempDir Path tmp;
@@ -46,7 +47,7 @@ class DataParallelTrainerTest {
 
   static TrainPlan plan(int workers, int microBatch, int checkpointEvery, double lr) {
     return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(lr, 0.9, 0.98, 1e-6, 1e-5),
-        new TrainPlan.Batching(8, microBatch, workers, 16), LinearWithWarmup.ofFraction(0.25, 8, 0.02),
+        TrainPlan.Batching.of(8, microBatch, workers, 16, 0), LinearWithWarmup.ofFraction(0.25, 8, 0.02),
         new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17), new TrainPlan.Checkpointing(checkpointEvery, 1),
         17);
   }
@@ -136,8 +137,8 @@ class DataParallelTrainerTest {
     }
     ModelConfig classifier = TINY.withHead(2);
     java.util.function.IntFunction<TrainPlan> plan = workers -> new TrainPlan(MosaicBert.Objective.CLASSIFICATION,
-        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), new TrainPlan.Batching(16, 8 / workers,
-        workers, 16), LinearWithWarmup.ofFraction(0.1, 120, 0.0), null, new TrainPlan.Checkpointing(1000, 10), 5);
+        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), TrainPlan.Batching.of(16, 8 / workers,
+        workers, 16, 0), LinearWithWarmup.ofFraction(0.1, 120, 0.0), null, new TrainPlan.Checkpointing(1000, 10), 5);
     RecordingCheckpointStore collect = new RecordingCheckpointStore();
     float[] one = LoopbackRing.run(1, 30_000,
         c -> trainRank(plan.apply(1), c, SampleStream.inMemory(data, 5), collect, StepHook.NONE)).get(0);
@@ -196,9 +197,48 @@ class DataParallelTrainerTest {
     assertEquals(8, plan(4, 2, 1).batching().globalBatchSize());
   }
 
+  /**
+   * Micro-batches bounded by tokens: none holds more than the bound (nor more sequences than microBatchSize), every
+   * sample of the slice is in one, and training reaches the weights of unbounded micro-batches (up to float order).
+   */
+  @Test
+  void microBatchesBoundedByTokensHoldAtMostThatManyAndTrainTheSameModel() {
+    TrainPlan bounded = new TrainPlan(MosaicBert.Objective.MLM, TINY, plan(1, 8, 3).hyper(),
+        TrainPlan.Batching.of(8, 8, 1, 16, 30), plan(1, 8, 3).schedule(), plan(1, 8, 3).masking(),
+        new TrainPlan.Checkpointing(3, 1), 17);
+    SampleStream stream = SampleStream.inMemory(dataset(20), 17);
+    for (long step = 0; step < 8; step++) {
+      List<UnpaddedBatch> micro = DataParallelTrainer.microBatches(bounded, stream, step, 0);
+      assertEquals(8, micro.stream().mapToInt(UnpaddedBatch::numSequences).sum(), "every sample, once");
+      for (UnpaddedBatch batch : micro) {
+        assertTrue(batch.nnz() <= 30 && batch.numSequences() <= 8, batch.nnz() + " tokens");
+      }
+      assertTrue(micro.size() > 1, "the bound cuts: 8 samples of 4 to 15 tokens are more than 30");
+    }
+    float[] unbounded = train(1, 8, CheckpointStore.none());
+    float[] byTokens = LoopbackRing.run(1, 30_000, c -> trainRank(bounded, c, SampleStream.inMemory(dataset(20), 17),
+        CheckpointStore.none(), StepHook.NONE)).get(0);
+    double err = 0;
+    double ref = 0;
+    for (int i = 0; i < unbounded.length; i++) {
+      err += (unbounded[i] - byTokens[i]) * (unbounded[i] - byTokens[i]);
+      ref += unbounded[i] * unbounded[i];
+    }
+    assertTrue(Math.sqrt(err / ref) < 1e-5, "relative difference " + Math.sqrt(err / ref));
+  }
+
+  @Test
+  void aTokenBoundBelowTheLongestSampleIsRefusedNamingBoth() {
+    String message = assertThrows(IllegalArgumentException.class, () -> TrainPlan.Batching.of(8, 8, 1, 512, 300))
+        .getMessage();
+    assertTrue(message.contains("microBatchTokens 300 is less than the longest sample (512 tokens)"), message);
+    assertEquals(16 * 8, TrainPlan.Batching.of(8, 8, 1, 16, 0).microBatchTokens(), "no bound asked: none binds");
+    assertEquals(16 * 8, TrainPlan.Batching.of(8, 8, 1, 16, 100_000).microBatchTokens(), "nor one too large");
+  }
+
   @Test
   void aMicroBatchLargerThanAWorkersShareIsLoweredToIt() {
-    assertEquals(4, TrainPlan.Batching.of(8, 32, 2, 16).microBatchSize());
-    assertEquals(3, TrainPlan.Batching.of(8, 3, 2, 16).microBatchSize(), "a smaller one is kept");
+    assertEquals(4, TrainPlan.Batching.of(8, 32, 2, 16, 0).microBatchSize());
+    assertEquals(3, TrainPlan.Batching.of(8, 3, 2, 16, 0).microBatchSize(), "a smaller one is kept");
   }
 }

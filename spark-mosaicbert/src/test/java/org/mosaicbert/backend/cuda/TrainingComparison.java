@@ -56,7 +56,7 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
       samples.add(new Sample(i, ids));
     }
     TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6,
-        1e-5), new TrainPlan.Batching(batch, microBatch, 1, maxLen), LinearWithWarmup.ofFraction(0.1, steps, 0.02),
+        1e-5), TrainPlan.Batching.of(batch, microBatch, 1, maxLen, 0), LinearWithWarmup.ofFraction(0.1, steps, 0.02),
         new MlmMasking(0.3, 4, vocab, new int[] {0, 1, 2, 3, 4}, 17),
         new TrainPlan.Checkpointing(Math.max(1, steps / 2), 1), 17);
     double[][] curves = new double[2][];
