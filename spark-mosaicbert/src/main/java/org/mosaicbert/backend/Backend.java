@@ -18,6 +18,12 @@ public interface Backend extends AutoCloseable {
    */
   Buffer allocate(BufferKind kind, long floats, String name);
 
+  /**
+   * Gives a buffer of this backend back, for activations rebuilt at another size; its views must not be used again.
+   * Parameters, gradients and optimizer state live as long as the backend.
+   */
+  void free(Buffer buffer);
+
   void upload(View dst, float[] src, int srcOffset, int n);
 
   void download(float[] dst, int dstOffset, View src, int n);

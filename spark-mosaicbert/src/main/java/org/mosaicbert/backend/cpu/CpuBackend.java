@@ -121,6 +121,16 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public void free(Buffer buffer) {
+    synchronized (buffers) {
+      if (!buffers.remove(buffer)) {
+        throw new IllegalArgumentException("buffer " + buffer.name() + " is not this backend's, or freed already");
+      }
+    }
+    ((CpuBuffer) buffer).free();
+  }
+
+  @Override
   public void upload(View dst, float[] src, int srcOffset, int n) {
     fb(dst).put(off(dst), src, srcOffset, n);
   }
