@@ -161,6 +161,11 @@ final class ActivationPlan {
     return mode == MosaicBert.Mode.TRAINING ? layers : 1;
   }
 
+  /** Floats of the largest buffer: the CPU backend's buffers hold at most 2^31 - 1. */
+  long largestBufferFloats() {
+    return Math.max(floats(Region.EMBEDDINGS_AND_HEADS), Math.max(floats(Region.LAYER), scratchFloats()));
+  }
+
   /** Floats of every activation buffer together. */
   long totalFloats() {
     return floats(Region.EMBEDDINGS_AND_HEADS) + layerBuffers() * floats(Region.LAYER) + scratchFloats();

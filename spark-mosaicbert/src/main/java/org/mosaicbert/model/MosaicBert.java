@@ -175,6 +175,29 @@ public final class MosaicBert implements AutoCloseable {
   }
 
   /**
+   * The most tokens a micro-batch (of at most {@code maxSequences} sequences, {@code maskedShare} of its tokens
+   * masked) may hold for its activations to fit in {@code bytes}, every buffer within 2^31 floats; 0 when not even one
+   * token fits. Activations grow linearly with the tokens whatever the sequences' lengths, so this bounds any
+   * micro-batch: what a caller cuts its batches by.
+   */
+  public static int tokensWithin(ModelConfig config, Backend backend, Mode mode, int maxSequences, double maskedShare,
+      long bytes) {
+    int lo = 0;
+    int hi = Integer.MAX_VALUE / 2;
+    while (lo < hi) {
+      int mid = (int) (((long) lo + hi + 1) / 2);
+      Capacity shape = new Capacity(mid, Math.min(maxSequences, mid), mid, (int) Math.ceil(maskedShare * mid));
+      ActivationPlan plan = ActivationPlan.of(config, shape, backend, mode);
+      if (4 * plan.totalFloats() <= bytes && plan.largestBufferFloats() <= Integer.MAX_VALUE) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo;
+  }
+
+  /**
    * Makes the activations hold {@code needed}: kept when they do, else given back and allocated for the larger of
    * the two in every count, with a quarter more tokens and sequences than asked so that slowly growing micro-batches
    * do not rebuild them each time, never past the capacity.
