@@ -517,15 +517,19 @@ public final class CpuBackend implements Backend {
     return TiledAttention.stateFloats(heads, seqLen);
   }
 
-  /** In tiles ({@link TiledAttention}), one task per sequence and head; {@code state} keeps the row statistics. */
+  /**
+   * In tiles ({@link TiledAttention}), one task per query block and head; {@code state} keeps the row statistics.
+   */
   @Override
   public void attention(View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
       float[] slopes) {
-    parallel(numSeqs * heads, (from, to) -> {
+    int[][] blocks = TiledAttention.queryBlocks(cuSeqlens, numSeqs);
+    parallel(blocks.length * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
-        int b = task / heads;
+        int b = blocks[task / heads][0];
         int h = task % heads;
-        tiled.forward(ctx, state, qkv, cuSeqlens[b], cuSeqlens[b + 1] - cuSeqlens[b], h, heads, headDim, slopes[h]);
+        tiled.forward(ctx, state, qkv, cuSeqlens[b], cuSeqlens[b + 1] - cuSeqlens[b], blocks[task / heads][1], h,
+            heads, headDim, slopes[h]);
       }
     });
   }

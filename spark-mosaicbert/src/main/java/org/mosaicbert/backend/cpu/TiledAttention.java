@@ -77,65 +77,85 @@ final class TiledAttention {
     }
   }
 
-  void forward(View ctx, View state, View qkv, int start, int len, int h, int heads, int headDim, float slope) {
+  /**
+   * Query blocks of the sequences, in order: {sequence, first query} pairs, so that the forward pass can spread a few
+   * long sequences over the threads as well as many short ones (each query block's work is independent of the
+   * others').
+   */
+  static int[][] queryBlocks(int[] cuSeqlens, int numSeqs) {
+    int count = 0;
+    for (int b = 0; b < numSeqs; b++) {
+      count += (cuSeqlens[b + 1] - cuSeqlens[b] + BLOCK - 1) / BLOCK;
+    }
+    int[][] blocks = new int[count][];
+    int i = 0;
+    for (int b = 0; b < numSeqs; b++) {
+      for (int q0 = 0; q0 < cuSeqlens[b + 1] - cuSeqlens[b]; q0 += BLOCK) {
+        blocks[i++] = new int[] {b, q0};
+      }
+    }
+    return blocks;
+  }
+
+  /** The forward pass of the query block at {@code q0} of one (sequence, head). */
+  void forward(View ctx, View state, View qkv, int start, int len, int q0, int h, int heads, int headDim,
+      float slope) {
     Task t = new Task(start, len, h, heads, headDim, slope);
     Workspace w = workspaces.get();
-    FloatBuffer s = ((CpuBuffer) w.scores).floats;
+    FloatBuffer s = w.scores.floats;
     FloatBuffer ctxFloats = fb(ctx);
     FloatBuffer stateFloats = fb(state);
     long stateAt = state.offset() + stateOffset(start, len, heads, h);
     int ld = 3 * t.hidden();
     float scale = (float) (1.0 / Math.sqrt(headDim));
     int keyBlocks = (len + BLOCK - 1) / BLOCK;
-    for (int q0 = 0; q0 < len; q0 += BLOCK) {
-      int bq = Math.min(BLOCK, len - q0);
-      for (int kb = 0; kb < keyBlocks; kb++) {
-        int k0 = kb * BLOCK;
-        int bk = Math.min(BLOCK, len - k0);
-        boolean first = kb == 0;
-        boolean last = kb == keyBlocks - 1;
-        // S = scale·Q·Kᵀ for this tile.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, bk, headDim, scale, ptr(qkv.at(t.qkvRow(q0))), ld,
-            ptr(qkv.at(t.qkvRow(k0) + t.hidden())), ld, 0f, ptr(w.scores.at(0)), bk);
-        for (int i = 0; i < bq; i++) {
-          float[] v = w.row;
-          s.get(i * bk, v, 0, bk);
-          int position = q0 + i;
-          float blockMax = Float.NEGATIVE_INFINITY;
-          for (int j = 0; j < bk; j++) {
-            v[j] = v[j] - slope * Math.abs(position - (k0 + j));
-            blockMax = Math.max(blockMax, v[j]);
-          }
-          float max = first ? blockMax : Math.max(w.max[i], blockMax);
-          double sum = 0;
-          for (int j = 0; j < bk; j++) {
-            float e = (float) Math.exp(v[j] - max);
-            v[j] = e;
-            sum += e;
-          }
-          double correction = first ? 0 : Math.exp(w.max[i] - max);
-          w.sum[i] = w.sum[i] * correction + sum;
-          w.max[i] = max;
-          if (last) {
-            float inv = (float) (1.0 / w.sum[i]);
-            for (int j = 0; j < bk; j++) {
-              v[j] *= inv;
-            }
-            w.ctxScale[i] = (float) (correction * inv);
-            stateFloats.put((int) (stateAt + position), max);
-            stateFloats.put((int) (stateAt + len + position), inv);
-          } else {
-            w.ctxScale[i] = (float) correction;
-          }
-          s.put(i * bk, v, 0, bk);
+    int bq = Math.min(BLOCK, len - q0);
+    for (int kb = 0; kb < keyBlocks; kb++) {
+      int k0 = kb * BLOCK;
+      int bk = Math.min(BLOCK, len - k0);
+      boolean first = kb == 0;
+      boolean last = kb == keyBlocks - 1;
+      // S = scale·Q·Kᵀ for this tile.
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, bk, headDim, scale, ptr(qkv.at(t.qkvRow(q0))), ld,
+          ptr(qkv.at(t.qkvRow(k0) + t.hidden())), ld, 0f, ptr(w.scores.at(0)), bk);
+      for (int i = 0; i < bq; i++) {
+        float[] v = w.row;
+        s.get(i * bk, v, 0, bk);
+        int position = q0 + i;
+        float blockMax = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < bk; j++) {
+          v[j] = v[j] - slope * Math.abs(position - (k0 + j));
+          blockMax = Math.max(blockMax, v[j]);
         }
-        if (!first) {
-          scaleRows(ctxFloats, ctx.offset() + t.row(q0), t.hidden(), bq, headDim, w.ctxScale);
+        float max = first ? blockMax : Math.max(w.max[i], blockMax);
+        double sum = 0;
+        for (int j = 0; j < bk; j++) {
+          float e = (float) Math.exp(v[j] - max);
+          v[j] = e;
+          sum += e;
         }
-        // ctx (rescaled) += E·V for this tile; the first tile overwrites.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, headDim, bk, 1f, ptr(w.scores.at(0)), bk,
-            ptr(qkv.at(t.qkvRow(k0) + 2L * t.hidden())), ld, first ? 0f : 1f, ptr(ctx.at(t.row(q0))), t.hidden());
+        double correction = first ? 0 : Math.exp(w.max[i] - max);
+        w.sum[i] = first ? sum : w.sum[i] * correction + sum;
+        w.max[i] = max;
+        if (last) {
+          float inv = (float) (1.0 / w.sum[i]);
+          for (int j = 0; j < bk; j++) {
+            v[j] *= inv;
+          }
+          w.ctxScale[i] = (float) (correction * inv);
+          stateFloats.put((int) (stateAt + position), max);
+          stateFloats.put((int) (stateAt + len + position), inv);
+        } else {
+          w.ctxScale[i] = (float) correction;
+        }
+        s.put(i * bk, v, 0, bk);
       }
+      if (!first) {
+        scaleRows(ctxFloats, ctx.offset() + t.row(q0), t.hidden(), bq, headDim, w.ctxScale);
+      }
+      // ctx (rescaled) += E·V for this tile; the first tile overwrites.
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, headDim, bk, 1f, ptr(w.scores.at(0)), bk,
+          ptr(qkv.at(t.qkvRow(k0) + 2L * t.hidden())), ld, first ? 0f : 1f, ptr(ctx.at(t.row(q0))), t.hidden());
     }
   }
 

@@ -44,9 +44,13 @@ class TiledAttentionTest {
   }
 
   private static Result tiled(int[] lengths, float[] qkv, float[] dctx) {
+    return tiled(lengths, qkv, dctx, 2);
+  }
+
+  private static Result tiled(int[] lengths, float[] qkv, float[] dctx, int threads) {
     int[] cu = cuSeqlens(lengths);
     int nnz = cu[lengths.length];
-    try (CpuBackend cpu = new CpuBackend(2)) {
+    try (CpuBackend cpu = new CpuBackend(threads)) {
       long state = 0;
       for (int len : lengths) {
         state += cpu.attentionStateFloats(HEADS, len);
@@ -93,6 +97,20 @@ class TiledAttentionTest {
     Result untiled = Untiled.attention(lengths, qkv, dctx);
     assertArrayEquals(untiled.ctx(), got.ctx(), "ctx");
     assertArrayEquals(untiled.dqkv(), got.dqkv(), "dqkv");
+  }
+
+  /** The forward pass spreads query blocks over the threads; each block's arithmetic must not depend on which. */
+  @Test
+  void queryBlocksSpreadOverThreadsGiveTheBitsOfOneThread() {
+    SplittableRandom rnd = new SplittableRandom(3);
+    int[] lengths = {3 * TiledAttention.BLOCK + 5, 40};
+    int nnz = java.util.Arrays.stream(lengths).sum();
+    float[] qkv = random(rnd, nnz * 3 * HIDDEN, 1.0);
+    float[] dctx = random(rnd, nnz * HIDDEN, 1.0);
+    Result one = tiled(lengths, qkv, dctx, 1);
+    Result three = tiled(lengths, qkv, dctx, 3);
+    assertArrayEquals(one.ctx(), three.ctx(), "ctx");
+    assertArrayEquals(one.dqkv(), three.dqkv(), "dqkv");
   }
 
   @Test
