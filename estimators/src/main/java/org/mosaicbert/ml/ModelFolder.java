@@ -28,13 +28,31 @@ import org.mosaicbert.tokenizer.TokenizerConfig;
  * can write works.
  *
  * @param normalizer the tokenizer's normalizer: cased or uncased, accents, CJK splitting
+ * @param trainedSeqLen the sequence length the model was trained at (the longest of its pretraining and
+ *     fine-tuning), kept as {@code tokenizer_config.json}'s {@code model_max_length}
  */
 public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab,
-    BertNormalizer normalizer) implements java.io.Serializable {
+    BertNormalizer normalizer, int trainedSeqLen) implements java.io.Serializable {
   public static final String CONFIG = "config.json";
   public static final String WEIGHTS = "model.safetensors";
   public static final String VOCAB = "vocab.txt";
   public static final String TOKENIZER_CONFIG = TokenizerConfig.FILE_NAME;
+
+  public ModelFolder {
+    if (trainedSeqLen < 1) {
+      throw new IllegalArgumentException("trainedSeqLen = " + trainedSeqLen + ": give the sequence length the model "
+          + "was trained at (at least 1)");
+    }
+  }
+
+  /**
+   * A folder whose training length nobody recorded: {@code alibi_starting_size}, the length MosaicBERT's ALiBi table
+   * is built for and what {@code model_max_length} said before folders recorded the length trained at.
+   */
+  public ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab,
+      BertNormalizer normalizer) {
+    this(config, heads, parameters, vocab, normalizer, config.alibiStartingSize());
+  }
 
   public void write(String path, Configuration conf) {
     try {
@@ -69,16 +87,15 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /**
    * The {@code tokenizer_config.json}: {@code BertTokenizer} with this model's normalizer flags and special tokens.
-   * {@code model_max_length} is {@code alibi_starting_size}, not {@code max_position_embeddings}: MosaicBERT has no
-   * position embeddings, so the latter bounds nothing (a key kept from BERT's config), while the ALiBi table is built
-   * for {@code alibi_starting_size} tokens, the sequence length of MosaicBERT's pretraining recipe. Longer inputs run
-   * (ALiBi extrapolates) but are untrained.
+   * {@code model_max_length} is the length the model was trained at, not {@code max_position_embeddings}: MosaicBERT
+   * has no position embeddings, so the latter bounds nothing (a key kept from BERT's config). Longer inputs run (ALiBi
+   * extrapolates) but are untrained; Hugging Face's tokenizer cuts at this length when asked to truncate.
    */
   public ObjectNode tokenizerConfigJson() {
     ObjectNode json = new ObjectMapper().createObjectNode();
     json.put("tokenizer_class", "BertTokenizer");
     TokenizerConfig.putFlags(json, normalizer);
-    json.put("model_max_length", config.alibiStartingSize());
+    json.put("model_max_length", trainedSeqLen);
     specialTokens().forEach(json::put);
     return json;
   }
@@ -158,14 +175,20 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
       ParameterLayout.Heads layout = heads != null ? heads
           : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
       List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
-      BertNormalizer normalizer = readNormalizer(fs, source);
+      byte[] tokenizerConfig = readTokenizerConfig(fs, source);
+      String where = new org.apache.hadoop.fs.Path(source, TOKENIZER_CONFIG).toString();
+      // A folder written before model folders kept a tokenizer_config.json is uncased: every model was then.
+      BertNormalizer normalizer = tokenizerConfig == null ? BertNormalizer.uncased()
+          : TokenizerConfig.parse(tokenizerConfig, where);
+      int trainedSeqLen = tokenizerConfig == null ? own.alibiStartingSize()
+          : TokenizerConfig.modelMaxLength(tokenizerConfig, where, own.alibiStartingSize());
       float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
           own.numLabels() != config.numLabels()).values();
       for (String name : List.of(CONFIG, WEIGHTS, VOCAB)) {
         Files.deleteIfExists(local.resolve(name));
       }
       Files.deleteIfExists(local);
-      return new ModelFolder(config, layout, params, vocab, normalizer);
+      return new ModelFolder(config, layout, params, vocab, normalizer, trainedSeqLen);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the model folder " + path + ": " + e.getMessage(), e);
     }
@@ -201,12 +224,19 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /** A folder written before model folders kept a tokenizer_config.json is uncased: every model was then. */
   private static BertNormalizer readNormalizer(FileSystem fs, org.apache.hadoop.fs.Path dir) throws IOException {
+    byte[] json = readTokenizerConfig(fs, dir);
+    return json == null ? BertNormalizer.uncased()
+        : TokenizerConfig.parse(json, new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG).toString());
+  }
+
+  /** The folder's tokenizer_config.json, or null when it has none. */
+  private static byte[] readTokenizerConfig(FileSystem fs, org.apache.hadoop.fs.Path dir) throws IOException {
     org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG);
     if (!fs.exists(file)) {
-      return BertNormalizer.uncased();
+      return null;
     }
     try (java.io.InputStream in = fs.open(file)) {
-      return TokenizerConfig.parse(in.readAllBytes(), file.toString());
+      return in.readAllBytes();
     }
   }
 

@@ -374,9 +374,14 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         vocabulary.size(), special, longest, epochSize, value(checkpointEvery), value(metricsEvery),
         getThreadsPerWorker());
     float[] initial = null;
+    // The length trained at, for model_max_length: the shards' (samples were cut there) or maxSeqLen (texts and ids
+    // are cut or checked there); fine-tuning keeps a longer pretraining length, which the encoder has learnt.
+    int trainedSeqLen = manifest != null ? manifest.maxSeqLen() : getMaxSeqLen();
     if (!init.isEmpty()) {
-      initial = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
-          plan.heads(), value(seed)).parameters();
+      ModelFolder start = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
+          plan.heads(), value(seed));
+      initial = start.parameters();
+      trainedSeqLen = Math.max(trainedSeqLen, start.trainedSeqLen());
     }
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), epochSize, steps,
         global, workers);
@@ -387,7 +392,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens, normalizer));
+    MosaicBertModel model = new MosaicBertModel(uid, new ModelFolder(config, plan.heads(), params, tokens, normalizer,
+        trainedSeqLen));
     return copyValues(model, extractParamMap()).setParent(this);
   }
 

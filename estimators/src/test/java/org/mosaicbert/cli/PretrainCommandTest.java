@@ -18,7 +18,7 @@ class PretrainCommandTest {
   void pretrainsOnTheEmbeddedCorpusAndWritesAModelFolder() throws IOException {
     Path recipe = tmp.resolve("quick.yaml");
     Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 4ba\nglobal_train_batch_size: 8\n"
-        + "device_train_microbatch_size: 4\nmetrics_every: 1\n");
+        + "device_train_microbatch_size: 4\nmetrics_every: 1\nmax_seq_len: 64\n");
     Path output = tmp.resolve("model");
     Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
         recipe.toString(), "--workers", "2");
@@ -30,6 +30,14 @@ class PretrainCommandTest {
     assertTrue(Files.exists(tmp.resolve("model.checkpoints").resolve("loss.png")));
     assertEquals(4, Files.readAllLines(tmp.resolve("model.checkpoints").resolve("metrics.jsonl")).size());
     assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
+
+    // export tells Hugging Face the length the model was trained at.
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", output.toString(), "--out",
+        tmp.resolve("hf").toString());
+    assertEquals(0, export.code(), export.err());
+    assertTrue(export.out().contains("model_max_length 64"), export.out());
+    assertEquals(64, new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("hf")
+        .resolve("tokenizer_config.json").toFile()).path("model_max_length").asInt());
   }
 
   @Test
