@@ -368,15 +368,23 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     if (maskId < 0) {
       throw new IllegalArgumentException("vocabulary " + vocabPath + " has no [MASK] token");
     }
+    // The length trained at, for model_max_length: the shards' (samples were cut there) or maxSeqLen (texts and ids
+    // are cut or checked there); fine-tuning keeps a longer pretraining length, which the encoder has learnt.
+    int trainedSeqLen = manifest != null ? manifest.maxSeqLen() : getMaxSeqLen();
+    if (init.isEmpty() && ModelConfig.PRESETS.contains(value(modelConfig))
+        && trainedSeqLen > config.alibiStartingSize()) {
+      // A preset's ALiBi table is for 512 tokens; trained longer, the model says so, as the configs of the upstream
+      // mosaic-bert-base-seqlen-1024 and -2048 do. A config.json is taken as it is.
+      LOG.info("alibi_starting_size {} (the length trained at) instead of the preset's {}", trainedSeqLen,
+          config.alibiStartingSize());
+      config = config.withAlibiStartingSize(trainedSeqLen);
+    }
     TrainPlan plan = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
         value(beta1), value(beta2), value(eps), value(weightDecay)), steps, value(warmupFraction), value(alphaF),
         global, Math.min(value(microBatchSize), global / workers), workers, value(seed), value(maskProbability), maskId,
         vocabulary.size(), special, longest, epochSize, value(checkpointEvery), value(metricsEvery),
         getThreadsPerWorker());
     float[] initial = null;
-    // The length trained at, for model_max_length: the shards' (samples were cut there) or maxSeqLen (texts and ids
-    // are cut or checked there); fine-tuning keeps a longer pretraining length, which the encoder has learnt.
-    int trainedSeqLen = manifest != null ? manifest.maxSeqLen() : getMaxSeqLen();
     if (!init.isEmpty()) {
       ModelFolder start = ModelFolder.read(init, dataset.sparkSession().sparkContext().hadoopConfiguration(), config,
           plan.heads(), value(seed));

@@ -38,6 +38,15 @@ class PretrainCommandTest {
     assertTrue(export.out().contains("model_max_length 64"), export.out());
     assertEquals(64, new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("hf")
         .resolve("tokenizer_config.json").toFile()).path("model_max_length").asInt());
+
+    // A recipe's max_seq_len is the length trained at: shards cut at another are refused before training.
+    Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 1ba\nmax_seq_len: 2048\n");
+    Result longer = EncodeCommandTest.run(new byte[0], "pretrain", "--data", tmp.resolve("model.shards").toString(),
+        "--output", tmp.resolve("long").toString(), "--recipe", recipe.toString());
+    assertEquals(1, longer.code());
+    assertTrue(longer.err().contains("recipe key max_seq_len = 2048, but the shards in " + tmp.resolve("model.shards")
+        + " were tokenized at max_seq_len 64; tokenize them again with `mosaicbert tokenize --max-seq-len 2048`"),
+        longer.err());
   }
 
   @Test
