@@ -5,6 +5,7 @@ import java.io.PrintStream;
 import java.util.Set;
 import org.mosaicbert.bench.AllReduceBenchmark;
 import org.mosaicbert.bench.EngineBenchmark;
+import org.mosaicbert.bench.LongSequenceBenchmark;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ParameterLayout;
 
@@ -17,7 +18,7 @@ final class BenchCommand implements Subcommand {
 
   @Override
   public String summary() {
-    return "engine benchmark: training and inference tokens/s, GFLOP/s, ratio to SGEMM";
+    return "engine benchmarks: training and inference tokens/s and GFLOP/s, long sequences, allreduce, scoring";
   }
 
   @Override
@@ -25,6 +26,7 @@ final class BenchCommand implements Subcommand {
     return """
         usage: mosaicbert bench [--preset base] [--seq-len 128] [--batch 32] [--steps 3] [--threads N]
                mosaicbert bench --allreduce [--preset base]
+               mosaicbert bench --long-sequences [--preset base] [--batch-tokens 4096] [--threads N]
 
         Times a training step (forward, backward, AdamW) and inference (forward) of a model preset on a synthetic
         MLM batch (30% masked) and prints tokens/s, model GFLOP/s (counted the MFU way, the formula is printed) and
@@ -40,13 +42,18 @@ final class BenchCommand implements Subcommand {
           --scoring FILE  instead: rows/s of classification scoring of the sentences of a GLUE TSV (first column
                           that is text; e.g. SST-2 dev.tsv), tokenized with bert-base-uncased's vocabulary
           --vocab FILE    the vocab.txt for --scoring
+          --long-sequences  instead: scoring tokens/s and peak off-heap memory at 128, 512, 1,024, 2,048 and
+                          4,096 tokens per sequence, and a training step (the second of two) at 512 and
+                          2,048, each with --batch-tokens tokens per batch, beside the memory that
+                          keeping P (padded attention: batch x heads x length^2 floats per layer) would take
+          --batch-tokens N  tokens per batch for --long-sequences (default 4096)
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
     Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads", "scoring",
-        "vocab"), Set.of("allreduce"));
+        "vocab", "batch-tokens"), Set.of("allreduce", "long-sequences"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
     if (args.has("scoring")) {
       var tokenizer = org.mosaicbert.tokenizer.TokenizerLoader.load(args.path("vocab"), false);
@@ -55,6 +62,12 @@ final class BenchCommand implements Subcommand {
           .mapToInt(e -> tokenizer.encode(e.text(), 256).length).toArray();
       EngineBenchmark.scoring(config, lengths, args.intValue("batch", 32, 1),
           args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1), out);
+      return 0;
+    }
+    if (args.has("long-sequences")) {
+      LongSequenceBenchmark.run(config, new int[] {128, 512, 1024, 2048, 4096}, new int[] {512, 2048},
+          args.intValue("batch-tokens", 4096, 1), args.intValue("threads", Runtime.getRuntime().availableProcessors(),
+          1), out);
       return 0;
     }
     if (args.has("allreduce")) {

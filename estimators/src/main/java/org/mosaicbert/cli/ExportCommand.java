@@ -38,8 +38,9 @@ final class ExportCommand implements Subcommand {
         (mosaic-bert-base keys, architectures, id2label/label2id for a classifier; no auto_map, so give the upstream
         bert_layers.py yourself), model.safetensors (F32, upstream Hugging Face names, the decoder weight tied to the
         word embeddings and not stored), vocab.txt, tokenizer_config.json (BertTokenizer with the model's own
-        do_lower_case, strip_accents and tokenize_chinese_chars) and special_tokens_map.json. DIR appears
-        complete or not at all.
+        do_lower_case, strip_accents and tokenize_chinese_chars, and model_max_length: the sequence length it was
+        trained at, or alibi_starting_size for a folder that does not record it) and special_tokens_map.json. DIR
+        appears complete or not at all.
 
           --model MODEL_DIR  a model folder (any store Spark reads)
         """ + OutputFolder.HELP;
@@ -55,9 +56,9 @@ final class ExportCommand implements Subcommand {
       folder.writeLocal(dir);
       writeSpecialTokensMap(dir, folder);
     });
-    out.printf("exported %s to %s: %s, %d vocabulary entries, %s%n", model, target.path(),
+    out.printf("exported %s to %s: %s, %d vocabulary entries, %s, model_max_length %d%n", model, target.path(),
         folder.configJson().get("architectures").get(0).asText(), folder.vocab().size(),
-        folder.normalizer().lowercase() ? "uncased" : "cased");
+        folder.normalizer().lowercase() ? "uncased" : "cased", folder.trainedSeqLen());
     return 0;
   }
 

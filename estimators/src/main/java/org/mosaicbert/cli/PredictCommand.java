@@ -47,7 +47,12 @@ final class PredictCommand implements Subcommand {
           --task NAME          read --input as this GLUE task's TSV (columns text and text_pair)
           --text-col C         the text column (default text)
           --text-pair-col C    the second text column of a pair task (default none; text_pair with --task)
-          --max-seq-len N      tokens per text (default 256)
+          --max-seq-len N      tokens per text, [CLS] and [SEP] included: longer texts are cut (default 256);
+                               past the model's alibi_starting_size ALiBi extrapolates (logged)
+          --window-stride N    instead of cutting them, score single texts longer than --max-seq-len in windows
+                               of --max-seq-len tokens, each starting N tokens after the one before (1 to
+                               max-seq-len - 2), and pool them: the mean of the windows' logits (probability
+                               and prediction follow from it) and embeddings; pairs are still cut (default 0)
           --batch-size N       sequences per forward pass (default 32)
           --threads N          CPU threads per scoring task (default 1: Spark runs one task per core)
           --embedding KIND     add an embedding column: mean or pooled (default: mean for an MLM model, none
@@ -59,7 +64,7 @@ final class PredictCommand implements Subcommand {
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
     Args args = Args.parse(name(), argv, Set.of("model", "input", "output", "format", "task", "text-col",
-        "text-pair-col", "max-seq-len", "batch-size", "threads", "embedding"), Set.of("overwrite"));
+        "text-pair-col", "max-seq-len", "window-stride", "batch-size", "threads", "embedding"), Set.of("overwrite"));
     String modelDir = args.requiredString("model");
     String input = args.requiredString("input");
     String output = args.requiredString("output");
@@ -69,6 +74,11 @@ final class PredictCommand implements Subcommand {
     String textCol = settings.text("text-col", null, "text");
     String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
     int maxSeqLen = settings.integer("max-seq-len", null, 256, 3);
+    int windowStride = settings.integer("window-stride", null, 0, 0);
+    if (windowStride > maxSeqLen - 2) {
+      throw new UsageException("predict: --window-stride " + windowStride + " would skip tokens between windows of "
+          + "--max-seq-len " + maxSeqLen + ": use at most " + (maxSeqLen - 2) + " ([CLS] and [SEP] take 2)");
+    }
     int batchSize = settings.integer("batch-size", null, 32, 1);
     int threads = settings.integer("threads", null, 1, 1);
     String embedding = args.has("embedding")
@@ -84,8 +94,8 @@ final class PredictCommand implements Subcommand {
       if (!pairCol.isEmpty()) {
         Tables.requireTextColumn(table, pairCol, "--text-pair-col", input);
       }
-      model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setBatchSize(batchSize)
-          .setThreadsPerWorker(threads);
+      model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setWindowStride(windowStride)
+          .setBatchSize(batchSize).setThreadsPerWorker(threads);
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }

@@ -47,7 +47,8 @@ final class PretrainCommand implements Subcommand {
         to DIR.checkpoints; running the same command again resumes from its newest checkpoint. Flags override the
         recipe, the recipe overrides the defaults; the resolved values are printed and saved as
         DIR/training_args.json. With no --data, the embedded English Europarl corpus is tokenized first (with a
-        vocabulary trained on it) into DIR.shards.
+        vocabulary trained on it, at the recipe's max_seq_len) into DIR.shards; a recipe's max_seq_len must be the
+        length its shards were tokenized at.
 
           --data DIR          shards from mosaicbert tokenize (manifest.json, vocab.txt, shard-*.parquet)
           --output DIR        the model folder to write
@@ -89,6 +90,12 @@ final class PretrainCommand implements Subcommand {
         }
       }
       ShardManifest manifest = ShardManifest.read(new org.apache.hadoop.fs.Path(data), conf);
+      if (recipe.containsKey("max_seq_len") && manifest.maxSeqLen() != maxSeqLen) {
+        // Samples are cut when tokenized: training at the recipe's length needs shards tokenized at it.
+        throw new IllegalArgumentException("recipe key max_seq_len = " + maxSeqLen + ", but the shards in " + data
+            + " were tokenized at max_seq_len " + manifest.maxSeqLen() + "; tokenize them again with "
+            + "`mosaicbert tokenize --max-seq-len " + maxSeqLen + "`, or remove the key to train at the shards' length");
+      }
       String checkpoints = output + ".checkpoints";
       Path vocab = localVocab(data, conf);
       MosaicBertEstimator estimator = new MosaicBertEstimator().setModelConfig(modelConfig)

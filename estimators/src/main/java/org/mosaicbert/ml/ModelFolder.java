@@ -28,13 +28,31 @@ import org.mosaicbert.tokenizer.TokenizerConfig;
  * can write works.
  *
  * @param normalizer the tokenizer's normalizer: cased or uncased, accents, CJK splitting
+ * @param trainedSeqLen the sequence length the model was trained at (the longest of its pretraining and
+ *     fine-tuning), kept as {@code tokenizer_config.json}'s {@code model_max_length}
  */
 public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab,
-    BertNormalizer normalizer) implements java.io.Serializable {
+    BertNormalizer normalizer, int trainedSeqLen) implements java.io.Serializable {
   public static final String CONFIG = "config.json";
   public static final String WEIGHTS = "model.safetensors";
   public static final String VOCAB = "vocab.txt";
   public static final String TOKENIZER_CONFIG = TokenizerConfig.FILE_NAME;
+
+  public ModelFolder {
+    if (trainedSeqLen < 1) {
+      throw new IllegalArgumentException("trainedSeqLen = " + trainedSeqLen + ": give the sequence length the model "
+          + "was trained at (at least 1)");
+    }
+  }
+
+  /**
+   * A folder whose training length nobody recorded: {@code alibi_starting_size}, the length MosaicBERT's ALiBi table
+   * is built for and what {@code model_max_length} said before folders recorded the length trained at.
+   */
+  public ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float[] parameters, List<String> vocab,
+      BertNormalizer normalizer) {
+    this(config, heads, parameters, vocab, normalizer, config.alibiStartingSize());
+  }
 
   /** Writes the folder's files into {@code path} through the Hadoop file system (a local copy on the way). */
   public void write(String path, Configuration conf) throws IOException {
@@ -112,16 +130,15 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /**
    * The {@code tokenizer_config.json}: {@code BertTokenizer} with this model's normalizer flags and special tokens.
-   * {@code model_max_length} is {@code alibi_starting_size}, not {@code max_position_embeddings}: MosaicBERT has no
-   * position embeddings, so the latter bounds nothing (a key kept from BERT's config), while the ALiBi table is built
-   * for {@code alibi_starting_size} tokens, the sequence length of MosaicBERT's pretraining recipe. Longer inputs run
-   * (ALiBi extrapolates) but are untrained.
+   * {@code model_max_length} is the length the model was trained at, not {@code max_position_embeddings}: MosaicBERT
+   * has no position embeddings, so the latter bounds nothing (a key kept from BERT's config). Longer inputs run (ALiBi
+   * extrapolates) but are untrained; Hugging Face's tokenizer cuts at this length when asked to truncate.
    */
   public ObjectNode tokenizerConfigJson() {
     ObjectNode json = new ObjectMapper().createObjectNode();
     json.put("tokenizer_class", "BertTokenizer");
     TokenizerConfig.putFlags(json, normalizer);
-    json.put("model_max_length", config.alibiStartingSize());
+    json.put("model_max_length", trainedSeqLen);
     specialTokens().forEach(json::put);
     return json;
   }
@@ -192,10 +209,17 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
         ParameterLayout.Heads layout = heads != null ? heads
             : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
         List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
-        BertNormalizer normalizer = readNormalizer(fs, source);
+        byte[] tokenizerConfig = readTokenizerConfig(fs, source);
+        String where = new org.apache.hadoop.fs.Path(source, TOKENIZER_CONFIG).toString();
+        // A folder written before model folders kept a tokenizer_config.json is uncased (every model was then), and
+        // its training length unrecorded.
+        BertNormalizer normalizer = tokenizerConfig == null ? BertNormalizer.uncased()
+            : TokenizerConfig.parse(tokenizerConfig, where);
+        int trainedSeqLen = tokenizerConfig == null ? own.alibiStartingSize()
+            : TokenizerConfig.modelMaxLength(tokenizerConfig, where, own.alibiStartingSize());
         float[] params = ModelWeights.load(new ParameterLayout(config, layout), config, local.resolve(WEIGHTS), seed,
             own.numLabels() != config.numLabels()).values();
-        return new ModelFolder(config, layout, params, vocab, normalizer);
+        return new ModelFolder(config, layout, params, vocab, normalizer, trainedSeqLen);
       });
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the model folder " + path + ": " + e.getMessage(), e);
@@ -211,6 +235,22 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     }
   }
 
+  /**
+   * The length a model folder was trained at: its {@code tokenizer_config.json}'s {@code model_max_length}, or for a
+   * folder that recorded none its {@code alibi_starting_size}.
+   */
+  public static int readTrainedSeqLen(String path, Configuration conf) {
+    ModelConfig own = readConfig(path, conf);
+    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    try {
+      byte[] json = readTokenizerConfig(dir.getFileSystem(conf), dir);
+      return json == null ? own.alibiStartingSize() : TokenizerConfig.modelMaxLength(json,
+          new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG).toString(), own.alibiStartingSize());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + path + "/" + TOKENIZER_CONFIG + ": " + e.getMessage(), e);
+    }
+  }
+
   /** How a model folder's texts are tokenized: its {@code tokenizer_config.json}. */
   public static BertNormalizer readNormalizer(String path, Configuration conf) {
     org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
@@ -223,12 +263,19 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /** A folder written before model folders kept a tokenizer_config.json is uncased: every model was then. */
   private static BertNormalizer readNormalizer(FileSystem fs, org.apache.hadoop.fs.Path dir) throws IOException {
+    byte[] json = readTokenizerConfig(fs, dir);
+    return json == null ? BertNormalizer.uncased()
+        : TokenizerConfig.parse(json, new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG).toString());
+  }
+
+  /** The folder's tokenizer_config.json, or null when it has none. */
+  private static byte[] readTokenizerConfig(FileSystem fs, org.apache.hadoop.fs.Path dir) throws IOException {
     org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, TOKENIZER_CONFIG);
     if (!fs.exists(file)) {
-      return BertNormalizer.uncased();
+      return null;
     }
     try (java.io.InputStream in = fs.open(file)) {
-      return TokenizerConfig.parse(in.readAllBytes(), file.toString());
+      return in.readAllBytes();
     }
   }
 

@@ -338,6 +338,20 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     if (data.labels() != null) {
       config = data.labels().applyTo(config);
     }
+    // The length trained at, for model_max_length: the shards' (samples were cut there) or maxSeqLen (texts and ids
+    // are cut or checked there); fine-tuning keeps a longer pretraining length, which the encoder has learnt.
+    int trainedSeqLen = manifest != null ? manifest.maxSeqLen() : getMaxSeqLen();
+    if (init.isEmpty() && ModelConfig.PRESETS.contains(value(modelConfig))
+        && trainedSeqLen > config.alibiStartingSize()) {
+      // A preset's ALiBi table is for 512 tokens; trained longer, the model says so, as the configs of the upstream
+      // mosaic-bert-base-seqlen-1024 and -2048 do. A config.json is taken as it is.
+      LOG.info("alibi_starting_size {} (the length trained at) instead of the preset's {}", trainedSeqLen,
+          config.alibiStartingSize());
+      config = config.withAlibiStartingSize(trainedSeqLen);
+    }
+    if (!init.isEmpty()) {
+      trainedSeqLen = Math.max(trainedSeqLen, ModelFolder.readTrainedSeqLen(init, hadoopConf));
+    }
     LaunchPlan plan = launchPlan(trained, config, vocabulary, data, placement, hadoopConf);
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), data.epochSize(),
         plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
@@ -347,7 +361,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));
     }
-    ModelFolder folder = new ModelFolder(config, plan.training().heads(), params, tokens, normalizer);
+    ModelFolder folder = new ModelFolder(config, plan.training().heads(), params, tokens, normalizer, trainedSeqLen);
     return copyValues(new MosaicBertModel(uid, folder), extractParamMap()).setParent(this);
   }
 

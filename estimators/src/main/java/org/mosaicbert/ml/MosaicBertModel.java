@@ -34,7 +34,9 @@ import org.mosaicbert.model.ParameterLayout;
  * classifier {@code rawPrediction} (logits), {@code probability} and {@code prediction} (the class index, plus
  * {@code predictedLabel} when it was trained on string labels), for a regression head {@code prediction}, and an
  * {@code embedding} (by default for an MLM model, whose pooler is untrained, the mean of the last hidden states; on
- * request for a fine-tuned one, mean or pooled). Spark's evaluators read these columns unchanged. Saved as a flat,
+ * request for a fine-tuned one, mean or pooled). Texts longer than {@code maxSeqLen} are cut, or with
+ * {@code windowStride} scored in overlapping windows and pooled. Spark's evaluators read these columns unchanged.
+ * Saved as a flat,
  * Hugging Face-like folder ({@link ModelFolder}) plus Spark's {@code metadata/}.
  */
 public final class MosaicBertModel extends Model<MosaicBertModel>
@@ -44,6 +46,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
    * The thread count was {@code threads} on the model and {@code threadsPerWorker} on the estimator.
    */
   private static final Map<String, String> RENAMED_PARAMS = Map.of("threads", "threadsPerWorker");
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MosaicBertModel.class);
 
   private final String uid;
   private final ModelFolder folder;
@@ -55,6 +58,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   private final Param<String> rawPredictionCol;
   private final Param<String> predictedLabelCol;
   private final Param<String> embeddingPooling;
+  private final IntParam windowStride;
 
   MosaicBertModel(String uid, ModelFolder folder) {
     this.uid = uid;
@@ -71,6 +75,11 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     embeddingPooling = new Param<>(this, "embeddingPooling", "what embeddingCol holds: mean (of the last hidden "
         + "states over the real tokens) or pooled (the fine-tuned pooler's output for [CLS])",
         ParamValidators.inArray(new String[] {"mean", "pooled"}));
+    windowStride = new IntParam(this, "windowStride", "0: texts longer than maxSeqLen are cut to it; N > 0: single "
+        + "texts and token-id rows longer than maxSeqLen are scored in windows of maxSeqLen tokens ([CLS] and [SEP] "
+        + "in each), each starting N tokens after the one before (at most maxSeqLen - 2), and pooled: the mean of "
+        + "the windows' logits and of their embeddings. Pairs are always cut longest-first", ParamValidators.gtEq(0));
+    setDefault(windowStride, 0);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
     setDefault(rawPredictionCol, "rawPrediction");
@@ -99,6 +108,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   public MosaicBertModel setEmbeddingCol(String v) { set(embeddingCol, v); return this; }
   public Param<String> embeddingPooling() { return embeddingPooling; }
   public MosaicBertModel setEmbeddingPooling(String v) { set(embeddingPooling, v); return this; }
+  public IntParam windowStride() { return windowStride; }
+  public MosaicBertModel setWindowStride(int v) { set(windowStride, v); return this; }
   public IntParam batchSize() { return batchSize; }
   public MosaicBertModel setBatchSize(int v) { set(batchSize, v); return this; }
 
@@ -129,6 +140,10 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     String pair = getTextPairCol();
     if (!pair.isEmpty() && !names.contains(pair)) {
       throw new IllegalArgumentException("the input has no column '" + pair + "' (textPairCol)");
+    }
+    int stride = (Integer) getOrDefault(windowStride);
+    if (stride > 0) {
+      Windows.check(getMaxSeqLen(), stride);
     }
     Scorer.Embedding pooling = pooling();
     if (pooling == Scorer.Embedding.POOLED && folder.heads() != ParameterLayout.Heads.CLASSIFIER) {
@@ -171,8 +186,14 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
         ScalaInterop.classTag(ModelFolder.class));
     List<String> names = Arrays.asList(dataset.schema().fieldNames());
     boolean text = !getTextCol().isEmpty();
+    int stride = (Integer) getOrDefault(windowStride);
+    if (getMaxSeqLen() > folder.config().alibiStartingSize() && (text || stride > 0)) {
+      LOG.info("scoring sequences of up to {} tokens (maxSeqLen), past the model's alibi_starting_size of {}: ALiBi "
+          + "extrapolates to them, beyond the length the model was configured for", getMaxSeqLen(),
+          folder.config().alibiStartingSize());
+    }
     Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(getTextCol()) : -1,
-        text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(),
+        text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
         (Integer) getOrDefault(batchSize), getThreadsPerWorker(), pooling(),
         outSchema.size() - dataset.schema().size());
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());

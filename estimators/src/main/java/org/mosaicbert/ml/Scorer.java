@@ -5,11 +5,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.NoSuchElementException;
 import org.apache.spark.TaskContext;
 import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
@@ -29,8 +31,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Rows are read in windows of {@value #WINDOW_BATCHES} batches and sorted by length inside a window, so a batch
  * holds sequences of similar length: the unpadded engine does no work for padding anyway, but similar lengths keep
- * the attention's per-sequence work even and the capacity small. A row with no text (null or empty) or no ids gets
- * nulls and is counted in the executor's log; the job does not fail for it.
+ * the attention's per-sequence work even. A batch holds at most {@code batchSize} sequences and at most the tokens
+ * whose activations fit in this task's share of off-heap memory ({@link #activationBudget}); the engine sizes its
+ * activations for the batches it is given. A row with no text (null or empty) or no ids gets nulls and is counted in
+ * the executor's log; the job does not fail for it. A sequence that cannot fit alone fails the task, naming the row.
+ *
+ * <p>With {@code windowStride} > 0, a single text or token-id row longer than {@code maxSeqLen} is scored in
+ * overlapping windows ({@link Windows}) and pooled: the mean of the windows' logits (the probability and prediction
+ * follow from it) and the mean of their embeddings. Pairs are always cut longest-first.
  */
 final class Scorer implements Serializable {
   private static final Logger LOG = LoggerFactory.getLogger(Scorer.class);
@@ -43,6 +51,7 @@ final class Scorer implements Serializable {
   private final int textIndex;
   private final int pairIndex;
   private final int maxSeqLen;
+  private final int windowStride;
   private final int batchSize;
   private final int threads;
   private final Embedding embedding;
@@ -52,14 +61,17 @@ final class Scorer implements Serializable {
    * @param idsIndex the token ids column, used when {@code textIndex} is negative
    * @param textIndex the text column, or -1
    * @param pairIndex the second text column of a pair, or -1
+   * @param windowStride 0: texts are cut at maxSeqLen; else single texts and ids longer than it are scored in windows
+   *     of maxSeqLen tokens starting this many tokens apart
    * @param addedColumns the columns a row gains (the model's output schema decides them)
    */
-  Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int batchSize, int threads, Embedding embedding,
-      int addedColumns) {
+  Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int windowStride, int batchSize, int threads,
+      Embedding embedding, int addedColumns) {
     this.idsIndex = idsIndex;
     this.textIndex = textIndex;
     this.pairIndex = pairIndex;
     this.maxSeqLen = maxSeqLen;
+    this.windowStride = windowStride;
     this.batchSize = batchSize;
     this.threads = threads;
     this.embedding = embedding;
@@ -93,12 +105,28 @@ final class Scorer implements Serializable {
     };
   }
 
-  /** The state of one partition's scoring: the tokenizer, the engine (sized to the longest input seen), counts. */
+  /**
+   * Bytes of off-heap memory a scoring task gives its activations: half of what JavaCPP's limit (-Xmx unless
+   * org.bytedeco.javacpp.maxBytes says otherwise) leaves once the model's parameters are in, so that the tasks
+   * scoring beside it in the executor find room too.
+   */
+  static long activationBudget(long parameterBytes) {
+    long limit = Pointer.maxBytes() > 0 ? Pointer.maxBytes() : Runtime.getRuntime().maxMemory();
+    return Math.max(0, (limit - Pointer.totalBytes() - parameterBytes) / 2);
+  }
+
+  /** What one sequence (a row, or a window of one) scored: its logits and embedding, each null when not asked. */
+  private record Piece(float[] logits, double[] embedding) {}
+
+  /** The state of one partition's scoring: the tokenizer, the engine, the rows read and the counts. */
   private final class Partition {
     private final ModelFolder model;
     private final BertWordPieceTokenizer tokenizer;
     private final boolean classifier;
+    private final int partitionId;
     private MosaicBert engine;
+    private int maxBatchTokens;
+    private long rowsRead;
     private long scored;
     private long skipped;
     private boolean closed;
@@ -108,6 +136,7 @@ final class Scorer implements Serializable {
       this.tokenizer = textIndex < 0 ? null : TokenizerSpec.bert(model.vocab(), model.normalizer()).build();
       this.classifier = model.heads() == ParameterLayout.Heads.CLASSIFIER;
       TaskContext task = TaskContext.get();
+      this.partitionId = task == null ? 0 : task.partitionId();
       if (task != null) {
         // The engine's memory is off-heap: free it even when a consumer stops early (a limit, a failed task).
         task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> close());
@@ -117,22 +146,36 @@ final class Scorer implements Serializable {
     /** Reads, scores and returns the next window of rows, in their input order. */
     Iterator<Row> scoreWindow(Iterator<Row> rows) {
       List<Row> window = new ArrayList<>();
-      List<Sample> samples = new ArrayList<>();
+      List<Sample> pieces = new ArrayList<>();
+      List<Integer> pieceRows = new ArrayList<>();
       while (rows.hasNext() && window.size() < batchSize * WINDOW_BATCHES) {
         Row row = rows.next();
-        Sample sample = sampleOf(row, window.size());
-        window.add(row);
-        if (sample != null) {
-          samples.add(sample);
+        List<Sample> ofRow = piecesOf(row, pieces.size());
+        for (int p = 0; p < ofRow.size(); p++) {
+          pieceRows.add(window.size());
         }
+        pieces.addAll(ofRow);
+        skipped += ofRow.isEmpty() ? 1 : 0;
+        scored += ofRow.isEmpty() ? 0 : 1;
+        window.add(row);
       }
-      skipped += window.size() - samples.size();
-      scored += samples.size();
-      samples.sort((a, b) -> Integer.compare(b.inputIds().length, a.inputIds().length));
+      long firstRow = rowsRead;
+      rowsRead += window.size();
+      Piece[] results = new Piece[pieces.size()];
+      List<Sample> sorted = new ArrayList<>(pieces);
+      sorted.sort((a, b) -> Integer.compare(b.inputIds().length, a.inputIds().length));
+      for (List<Sample> batch : batches(sorted, pieceRows, firstRow)) {
+        scoreBatch(batch, results);
+      }
       Object[][] outputs = new Object[window.size()][];
-      for (int from = 0; from < samples.size(); from += batchSize) {
-        List<Sample> batch = samples.subList(from, Math.min(samples.size(), from + batchSize));
-        scoreBatch(batch, outputs);
+      for (int from = 0; from < results.length; ) {
+        int row = pieceRows.get(from);
+        int to = from;
+        while (to < results.length && pieceRows.get(to) == row) {
+          to++;
+        }
+        outputs[row] = columns(Arrays.copyOfRange(results, from, to));
+        from = to;
       }
       List<Row> out = new ArrayList<>(window.size());
       for (int i = 0; i < window.size(); i++) {
@@ -146,18 +189,25 @@ final class Scorer implements Serializable {
       return out.iterator();
     }
 
-    /** The row as a sample whose id is its place in the window, or null when it has nothing to score. */
-    private Sample sampleOf(Row row, int place) {
+    /**
+     * The row's sequences, with ids from {@code firstId} on: one (its text cut at maxSeqLen, or its ids), its
+     * windows, or none when it has nothing to score.
+     */
+    private List<Sample> piecesOf(Row row, int firstId) {
       if (tokenizer != null) {
         if (row.isNullAt(textIndex) || row.getString(textIndex).isEmpty()) {
-          return null;
+          return List.of();
         }
-        String pair = pairIndex < 0 ? null : row.isNullAt(pairIndex) ? "" : row.getString(pairIndex);
-        Encoding e = tokenizer.encode(row.getString(textIndex), pair, maxSeqLen);
-        return new Sample(place, e.ids(), e.typeIds(), 0f);
+        if (pairIndex >= 0) {
+          String pair = row.isNullAt(pairIndex) ? "" : row.getString(pairIndex);
+          Encoding e = tokenizer.encode(row.getString(textIndex), pair, maxSeqLen);
+          return List.of(new Sample(firstId, e.ids(), e.typeIds(), 0f));
+        }
+        int[] ids = tokenizer.encode(row.getString(textIndex), windowStride > 0 ? Integer.MAX_VALUE : maxSeqLen);
+        return samples(windowStride > 0 ? Windows.of(ids, maxSeqLen, windowStride) : List.of(ids), firstId);
       }
       if (row.isNullAt(idsIndex) || row.getList(idsIndex).isEmpty()) {
-        return null;
+        return List.of();
       }
       List<Integer> list = row.getList(idsIndex);
       int[] ids = new int[list.size()];
@@ -170,37 +220,129 @@ final class Scorer implements Serializable {
         }
         ids[t] = id;
       }
-      return new Sample(place, ids, null, 0f);
+      return samples(windowStride > 0 ? Windows.of(ids, maxSeqLen, windowStride) : List.of(ids), firstId);
     }
 
-    private void scoreBatch(List<Sample> batch, Object[][] outputs) {
-      int longest = batch.get(0).inputIds().length;
-      if (engine == null || engine.capacity().maxSeqLen() < longest) {
-        releaseEngine();
-        // Text is cut at maxSeqLen, so one engine serves the partition; ids may grow it once or twice.
-        int capacityLen = Math.max(longest, tokenizer != null ? maxSeqLen : 128);
-        engine = new MosaicBert(model.config(), model.heads(), new CpuBackend(threads),
-            new MosaicBert.Capacity(batchSize * capacityLen, batchSize, capacityLen, 1));
-        engine.backend().upload(engine.parameters().at(0), model.parameters(), 0, model.parameters().length);
+    private List<Sample> samples(List<int[]> sequences, int firstId) {
+      List<Sample> out = new ArrayList<>(sequences.size());
+      for (int[] ids : sequences) {
+        out.add(new Sample(firstId + out.size(), ids, null, 0f));
       }
+      return out;
+    }
+
+    /**
+     * Pieces sorted longest first, cut into batches of at most batchSize sequences and the tokens that fit; the
+     * engine is built with the first one.
+     */
+    private List<List<Sample>> batches(List<Sample> sorted, List<Integer> pieceRows, long firstRow) {
+      List<List<Sample>> out = new ArrayList<>();
+      if (sorted.isEmpty()) {
+        return out;
+      }
+      ensureEngine();
+      List<Sample> batch = new ArrayList<>();
+      int tokens = 0;
+      for (Sample s : sorted) {
+        int length = s.inputIds().length;
+        if (length > maxBatchTokens) {
+          throw tooLong(firstRow + pieceRows.get((int) s.sampleId()), length);
+        }
+        if (batch.size() == batchSize || tokens + length > maxBatchTokens) {
+          out.add(batch);
+          batch = new ArrayList<>();
+          tokens = 0;
+        }
+        batch.add(s);
+        tokens += length;
+      }
+      out.add(batch);
+      return out;
+    }
+
+    private IllegalArgumentException tooLong(long row, int length) {
+      long budget = activationBudget(4L * model.parameters().length);
+      return new IllegalArgumentException(String.format(Locale.ROOT, "row %d of partition %d is %d tokens long as "
+          + "scored (%s); the activations of one sequence that long do not fit in the %.0f MiB of off-heap memory this "
+          + "scoring task can give them (at most %d tokens). Lower maxSeqLen (predict --max-seq-len) to cut such "
+          + "texts, or set windowStride (predict --window-stride) to score them in windows, or give the executor "
+          + "more memory (spark.executor.memory, or MOSAICBERT_JAVA_OPTS=-Xmx... for bin/mosaicbert)", row,
+          partitionId, length, tokenizer != null ? "maxSeqLen " + maxSeqLen : "token ids are not cut",
+          budget / 1048576.0, maxBatchTokens));
+    }
+
+    /**
+     * The engine for this partition, built once: for inference, its parameters uploaded, its activations capped at
+     * the tokens this task's memory holds (it sizes them for the batches it is given, up to that).
+     */
+    private void ensureEngine() {
+      if (engine != null) {
+        return;
+      }
+      ModelConfig config = model.config();
+      CpuBackend backend = new CpuBackend(threads);
+      long budget = activationBudget(4L * model.parameters().length);
+      maxBatchTokens = MosaicBert.tokensWithin(config, backend, MosaicBert.Mode.INFERENCE, batchSize, 0, budget);
+      if (maxBatchTokens < 1) {
+        backend.close();
+        throw new IllegalStateException(String.format(Locale.ROOT, "scoring has no off-heap memory left for "
+            + "activations (%.0f MiB); give the executor more memory (spark.executor.memory, or "
+            + "MOSAICBERT_JAVA_OPTS=-Xmx... for bin/mosaicbert)", budget / 1048576.0));
+      }
+      engine = new MosaicBert(config, model.heads(), backend, new MosaicBert.Capacity(maxBatchTokens,
+          Math.min(batchSize, maxBatchTokens), maxBatchTokens, 0), MosaicBert.Mode.INFERENCE);
+      engine.setAllParameters(model.parameters());
+    }
+
+    private void scoreBatch(List<Sample> batch, Piece[] results) {
       var unpadded = Batches.labelled(batch);
       engine.forward(unpadded, classifier ? MosaicBert.Objective.CLASSIFICATION : MosaicBert.Objective.ENCODE, null);
-      ModelConfig config = model.config();
-      int labels = config.numLabels();
-      int hidden = config.hiddenSize();
+      int labels = model.config().numLabels();
+      int hidden = model.config().hiddenSize();
       float[] logits = classifier ? engine.classifierLogits() : null;
       float[] states = embedding == Embedding.MEAN ? engine.lastHiddenState() : null;
       float[] pooled = embedding == Embedding.POOLED ? engine.pooledOutput() : null;
       int[] cu = unpadded.cuSeqlens();
       for (int s = 0; s < batch.size(); s++) {
-        List<Object> values = new ArrayList<>(5);
-        if (classifier && config.isRegression()) {
-          values.add((double) logits[s]);
-        } else if (classifier) {
-          double[] raw = new double[labels];
-          for (int k = 0; k < labels; k++) {
-            raw[k] = logits[s * labels + k];
+        float[] pieceLogits = logits == null ? null : Arrays.copyOfRange(logits, s * labels, (s + 1) * labels);
+        double[] vector = null;
+        if (embedding == Embedding.MEAN) {
+          vector = new double[hidden];
+          for (int t = cu[s]; t < cu[s + 1]; t++) {
+            for (int c = 0; c < hidden; c++) {
+              vector[c] += states[t * hidden + c];
+            }
           }
+          for (int c = 0; c < hidden; c++) {
+            vector[c] /= cu[s + 1] - cu[s];
+          }
+        } else if (embedding == Embedding.POOLED) {
+          vector = new double[hidden];
+          for (int c = 0; c < hidden; c++) {
+            vector[c] = pooled[s * hidden + c];
+          }
+        }
+        results[(int) batch.get(s).sampleId()] = new Piece(pieceLogits, vector);
+      }
+    }
+
+    /** A row's added columns from its pieces: their logits and embeddings averaged (one piece: its own). */
+    private Object[] columns(Piece[] pieces) {
+      ModelConfig config = model.config();
+      List<Object> values = new ArrayList<>(5);
+      if (classifier) {
+        double[] raw = new double[config.numLabels()];
+        for (Piece p : pieces) {
+          for (int k = 0; k < raw.length; k++) {
+            raw[k] += p.logits()[k];
+          }
+        }
+        for (int k = 0; k < raw.length; k++) {
+          raw[k] /= pieces.length;
+        }
+        if (config.isRegression()) {
+          values.add(raw[0]);
+        } else {
           int argmax = argmax(raw);
           values.add(Vectors.dense(raw));
           values.add(Vectors.dense(softmax(raw, raw[argmax])));
@@ -209,26 +351,20 @@ final class Scorer implements Serializable {
             values.add(config.labels().get(argmax));
           }
         }
-        if (embedding == Embedding.MEAN) {
-          double[] mean = new double[hidden];
-          for (int t = cu[s]; t < cu[s + 1]; t++) {
-            for (int c = 0; c < hidden; c++) {
-              mean[c] += states[t * hidden + c];
-            }
-          }
-          for (int c = 0; c < hidden; c++) {
-            mean[c] /= cu[s + 1] - cu[s];
-          }
-          values.add(Vectors.dense(mean));
-        } else if (embedding == Embedding.POOLED) {
-          double[] vector = new double[hidden];
-          for (int c = 0; c < hidden; c++) {
-            vector[c] = pooled[s * hidden + c];
-          }
-          values.add(Vectors.dense(vector));
-        }
-        outputs[(int) batch.get(s).sampleId()] = values.toArray();
       }
+      if (embedding != Embedding.NONE) {
+        double[] mean = new double[config.hiddenSize()];
+        for (Piece p : pieces) {
+          for (int c = 0; c < mean.length; c++) {
+            mean[c] += p.embedding()[c];
+          }
+        }
+        for (int c = 0; c < mean.length; c++) {
+          mean[c] /= pieces.length;
+        }
+        values.add(Vectors.dense(mean));
+      }
+      return values.toArray();
     }
 
     private void releaseEngine() {

@@ -47,6 +47,8 @@ class FinetunePredictCommandTest {
     assertEquals(3e-5, args.path("optimizer.lr").asDouble(), 0, "the fine-tuning default");
     assertEquals(32, args.path("max_seq_len").asInt());
     assertTrue(Files.exists(out.resolve("model.safetensors")));
+    assertEquals(128, new ObjectMapper().readTree(out.resolve("tokenizer_config.json").toFile())
+        .path("model_max_length").asInt(), "the pretraining length (128), longer than the fine-tuning's 32");
   }
 
   @Test

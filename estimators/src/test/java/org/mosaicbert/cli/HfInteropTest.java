@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -213,6 +214,31 @@ class HfInteropTest {
     assertEquals(0, r.code(), r.err());
     assertEquals(BertNormalizer.uncased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
         .normalizer(), "no tokenizer_config.json: BertTokenizer's defaults, uncased");
+  }
+
+  /** model_max_length is the length trained at; a folder that does not record one takes alibi_starting_size. */
+  @Test
+  void modelMaxLengthIsTheLengthTrainedAt() throws IOException {
+    ModelFolder any = model(ParameterLayout.Heads.MLM, 2);
+    Path ours = save(new ModelFolder(any.config(), any.heads(), any.parameters(), any.vocab(), any.normalizer(),
+        2048), "ours");
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out",
+        tmp.resolve("hf").toString());
+    assertEquals(0, export.code(), export.err());
+    assertEquals(2048, json(tmp.resolve("hf").resolve("tokenizer_config.json")).get("model_max_length").asInt());
+    assertEquals(2048, ModelFolder.read(ours.toString(), new Configuration()).trainedSeqLen());
+    Path tokenizerConfig = ours.resolve("tokenizer_config.json");
+    // Hugging Face's "no limit", as it saves a tokenizer that has none.
+    Files.writeString(tokenizerConfig, "{\"model_max_length\": 1000000000000000019884624838656}");
+    assertEquals(1024, ModelFolder.read(ours.toString(), new Configuration()).trainedSeqLen());
+    Files.delete(tokenizerConfig);
+    assertEquals(1024, ModelFolder.read(ours.toString(), new Configuration()).trainedSeqLen(), "a folder from "
+        + "before tokenizer_config.json: alibi_starting_size, as export wrote then");
+    Files.writeString(tokenizerConfig, "{\"model_max_length\": \"long\"}");
+    String err = assertThrows(IllegalArgumentException.class, () -> ModelFolder.read(ours.toString(),
+        new Configuration())).getMessage();
+    assertTrue(err.contains("tokenizer_config.json: model_max_length must be a positive integer, not \"long\""),
+        err);
   }
 
   @Test

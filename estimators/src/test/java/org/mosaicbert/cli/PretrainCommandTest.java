@@ -19,7 +19,7 @@ class PretrainCommandTest {
   void pretrainsOnTheEmbeddedCorpusAndWritesAModelFolder() throws IOException {
     Path recipe = tmp.resolve("quick.yaml");
     Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 4ba\nglobal_train_batch_size: 8\n"
-        + "device_train_microbatch_size: 4\ndevice_train_microbatch_tokens: 256\nmetrics_every: 1\n");
+        + "device_train_microbatch_size: 4\ndevice_train_microbatch_tokens: 128\nmetrics_every: 1\nmax_seq_len: 64\n");
     Path output = tmp.resolve("model");
     Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
         recipe.toString(), "--workers", "2");
@@ -32,6 +32,23 @@ class PretrainCommandTest {
     assertEquals(4, HadoopCheckpointStore.readMetrics(tmp.resolve("model.checkpoints").toString(),
         new org.apache.hadoop.conf.Configuration()).size());
     assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
+
+    // export tells Hugging Face the length the model was trained at.
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", output.toString(), "--out",
+        tmp.resolve("hf").toString());
+    assertEquals(0, export.code(), export.err());
+    assertTrue(export.out().contains("model_max_length 64"), export.out());
+    assertEquals(64, new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("hf")
+        .resolve("tokenizer_config.json").toFile()).path("model_max_length").asInt());
+
+    // A recipe's max_seq_len is the length trained at: shards cut at another are refused before training.
+    Files.writeString(recipe, "model:\n  preset: tiny\nmax_duration: 1ba\nmax_seq_len: 2048\n");
+    Result longer = EncodeCommandTest.run(new byte[0], "pretrain", "--data", tmp.resolve("model.shards").toString(),
+        "--output", tmp.resolve("long").toString(), "--recipe", recipe.toString());
+    assertEquals(1, longer.code());
+    assertTrue(longer.err().contains("recipe key max_seq_len = 2048, but the shards in " + tmp.resolve("model.shards")
+        + " were tokenized at max_seq_len 64; tokenize them again with `mosaicbert tokenize --max-seq-len 2048`"),
+        longer.err());
   }
 
   @Test

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class RecipeTest {
@@ -26,6 +28,29 @@ class RecipeTest {
     for (String bad : new String[] {"5dur", "-0.1dur", "soon"}) {
       String message = assertThrows(UsageException.class, () -> Recipe.fraction(bad)).getMessage();
       assertTrue(message.contains("scheduler.t_warmup") && message.contains("[0, 1]"), bad + ": " + message);
+    }
+  }
+
+  /**
+   * The 512- and 2,048-token recipes are the published 128-token recipe but for the length and the micro-batch,
+   * which keeps its tokens (no recipe was published for the upstream seqlen models beyond their length).
+   */
+  @Test
+  void theLongSequenceRecipesAreTheBaseRecipeAtAnotherLength() {
+    Map<String, Object> base = Recipe.read(Path.of("..", "conf", "mosaic-bert-base-uncased.yaml"),
+        Recipe.PRETRAINING, false);
+    for (int length : new int[] {512, 2048}) {
+      Map<String, Object> recipe = Recipe.read(Path.of("..", "conf", "mosaic-bert-base-uncased-seqlen-" + length
+          + ".yaml"), Recipe.PRETRAINING, false);
+      assertEquals(length, recipe.get("max_seq_len"));
+      assertEquals(128 * 128, length * (Integer) recipe.get("device_train_microbatch_size"));
+      Map<String, Object> rest = new java.util.LinkedHashMap<>(recipe);
+      Map<String, Object> baseRest = new java.util.LinkedHashMap<>(base);
+      for (String key : new String[] {"max_seq_len", "device_train_microbatch_size"}) {
+        rest.remove(key);
+        baseRest.remove(key);
+      }
+      assertEquals(baseRest, rest, length + " tokens");
     }
   }
 }

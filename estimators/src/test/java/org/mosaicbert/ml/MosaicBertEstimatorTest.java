@@ -73,6 +73,17 @@ class MosaicBertEstimatorTest {
     assertEquals(gpu, again, "the probe runs once and gives the same answer");
   }
 
+  /** As the upstream seqlen-1024 and -2048 configs: a preset trained past 512 tokens has its ALiBi size at that. */
+  @Test
+  void theModelRecordsTheLengthItWasTrainedAt() {
+    ModelFolder usual = estimator(1).setMaxSteps(1).fit(data).folder();
+    assertEquals(256, usual.trainedSeqLen(), "maxSeqLen's default");
+    assertEquals(512, usual.config().alibiStartingSize(), "the preset's");
+    ModelFolder longer = estimator(1).setMaxSteps(1).setMaxSeqLen(1024).fit(data).folder();
+    assertEquals(1024, longer.trainedSeqLen());
+    assertEquals(1024, longer.config().alibiStartingSize());
+  }
+
   @Test
   void oneTwoAndFourWorkersTrainTheSameModel() {
     float[] one = estimator(1).fit(data).folder().parameters();

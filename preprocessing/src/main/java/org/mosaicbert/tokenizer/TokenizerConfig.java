@@ -13,7 +13,8 @@ import java.nio.file.Path;
  * defaults: {@code do_lower_case} (absent: true), {@code strip_accents} (absent or null: the same as
  * {@code do_lower_case}) and {@code tokenize_chinese_chars} (absent: true). Hugging Face's BERT tokenizers always
  * clean the text; {@code clean_text} is our key, written only for the rare tokenizer that turned cleaning off (a
- * {@code tokenizer.json} can), and absent means true. The file's other keys (special tokens, lengths) are not read.
+ * {@code tokenizer.json} can), and absent means true. {@code model_max_length} is read on its own
+ * ({@link #modelMaxLength}); the file's other keys (special tokens) are not read.
  */
 public final class TokenizerConfig {
   public static final String FILE_NAME = "tokenizer_config.json";
@@ -51,6 +52,30 @@ public final class TokenizerConfig {
         flag(root, "tokenize_chinese_chars", true, where),
         flag(root, "strip_accents", lowercase, where), // Hugging Face: null means "as do_lower_case"
         lowercase);
+  }
+
+  /**
+   * The {@code model_max_length} of a {@code tokenizer_config.json}'s bytes: the sequence length the model is meant
+   * for. Absent, null, or Hugging Face's "no limit" (a number past any int, int(1e30) when a tokenizer was saved
+   * without one): {@code absent}.
+   *
+   * @param where the file, for error messages
+   */
+  public static int modelMaxLength(byte[] json, String where, int absent) {
+    JsonNode value;
+    try {
+      value = new ObjectMapper().readTree(json).path("model_max_length");
+    } catch (IOException e) {
+      throw new IllegalArgumentException(where + " is not valid JSON: " + e.getMessage(), e);
+    }
+    if (value.isMissingNode() || value.isNull()) {
+      return absent;
+    }
+    if (!value.isIntegralNumber() || value.bigIntegerValue().signum() <= 0) {
+      throw new IllegalArgumentException(where + ": model_max_length must be a positive integer, not " + value
+          + "; fix the key or remove it (absent means " + absent + ")");
+    }
+    return value.canConvertToInt() ? value.intValue() : absent;
   }
 
   /** Puts the normalizer's flags into a {@code tokenizer_config.json} under Hugging Face's keys. */

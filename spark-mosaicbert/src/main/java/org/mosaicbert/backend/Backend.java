@@ -18,6 +18,12 @@ public interface Backend extends AutoCloseable {
    */
   Buffer allocate(BufferKind kind, long floats, String name);
 
+  /**
+   * Gives a buffer of this backend back, for activations rebuilt at another size; its views must not be used again.
+   * Parameters, gradients and optimizer state live as long as the backend.
+   */
+  void free(Buffer buffer);
+
   void upload(View dst, float[] src, int srcOffset, int n);
 
   void download(float[] dst, int dstOffset, View src, int n);
@@ -103,9 +109,10 @@ public interface Backend extends AutoCloseable {
 
   /**
    * Floats of attention state this backend keeps for one sequence of {@code seqLen} tokens between {@link #attention}
-   * and {@link #attentionBackward}: P, heads·S² floats, on the CPU; a logsumexp per head and row, heads·S, on CUDA.
-   * It must not grow more slowly than seqLen (state/seqLen never falls as seqLen grows), so that a micro-batch of at
-   * most T tokens needs at most T·state(S)/S floats for sequences of at most S tokens.
+   * and {@link #attentionBackward}: each head's row max and 1/sum, 2·heads·S, on the CPU; a logsumexp per head and
+   * row, heads·S, on CUDA. Neither keeps P. It must not grow more slowly than seqLen (state/seqLen never falls as
+   * seqLen grows), so that a micro-batch of at most T tokens needs at most T·state(S)/S floats for sequences of at
+   * most S tokens.
    */
   long attentionStateFloats(int heads, int seqLen);
 
@@ -120,8 +127,8 @@ public interface Backend extends AutoCloseable {
 
   /**
    * dqkv [nnz, 3H] from dctx [nnz, H], given what the forward pass left: its output ctx, its state, its qkv and the
-   * same slopes. Each backend reads what its state needs: FlashAttention (CUDA) recomputes P from the logsumexp and
-   * needs ctx (rowsum(dctx ⊙ ctx)) and the slopes; a backend that kept P (the CPU) ignores both.
+   * same slopes. Both backends recompute P from their state, FlashAttention style, and use rowsum(dctx ⊙ ctx) for
+   * rowsum(dP ⊙ P) (the CPU only for sequences longer than one of its tiles).
    */
   void attentionBackward(View dqkv, View dctx, View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs,
       int heads, int headDim, float[] slopes);

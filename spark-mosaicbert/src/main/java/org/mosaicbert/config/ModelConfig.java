@@ -109,6 +109,13 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         maxPositionEmbeddings, alibiStartingSize, labels);
   }
 
+  /** The same model with the ALiBi table built for {@code size} tokens (HF's {@code alibi_starting_size}). */
+  public ModelConfig withAlibiStartingSize(int size) {
+    return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
+        hiddenDropout, attentionDropout, classifierDropout, initializerRange, numLabels, problemType, padTokenId,
+        maxPositionEmbeddings, size, labels);
+  }
+
   /** A preset's shape at a vocabulary size padded up to a multiple of 64. */
   public static ModelConfig preset(String name, int vocabularySize) {
     int vocab = (vocabularySize + 63) / 64 * 64;

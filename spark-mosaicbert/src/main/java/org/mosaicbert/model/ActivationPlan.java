@@ -12,12 +12,14 @@ import org.mosaicbert.config.ModelConfig;
 
 /**
  * MosaicBert's activation memory as one table ({@link Tensor}): every tensor the forward pass keeps for the backward
- * pass and every gradient scratch, with its size for a {@link MosaicBert.Capacity} and the buffer it lives in. The
- * same table sizes the buffers and carves them, so the two cannot disagree. The attention state is what the backend
- * says it keeps ({@link Backend#attentionStateFloats}).
+ * pass and every gradient scratch, with its size for a micro-batch's shape (a {@link MosaicBert.Capacity}) and the
+ * buffer it lives in. The same table sizes the buffers and carves them, so the two cannot disagree. The attention
+ * state is what the backend says it keeps ({@link Backend#attentionStateFloats}); no backend keeps P, so every tensor
+ * grows linearly with the tokens and the plan with a sequence's length.
  *
  * <p>One buffer holds the embeddings and the heads, one each layer, one the gradient scratch: each stays far below a
- * buffer's 2^31-float limit.
+ * buffer's 2^31-float limit. For {@link MosaicBert.Mode#INFERENCE} (no backward pass) the layers share one buffer,
+ * each overwriting the one before, and there is no gradient scratch.
  */
 final class ActivationPlan {
   /**
@@ -104,12 +106,14 @@ final class ActivationPlan {
 
   private final Dims dims;
   private final int layers;
+  private final MosaicBert.Mode mode;
   private final Map<Tensor, Long> offsets = new EnumMap<>(Tensor.class);
   private final Map<Region, Long> sizes = new EnumMap<>(Region.class);
 
-  private ActivationPlan(Dims dims, int layers) {
+  private ActivationPlan(Dims dims, int layers, MosaicBert.Mode mode) {
     this.dims = dims;
     this.layers = layers;
+    this.mode = mode;
     for (Region region : Region.values()) {
       sizes.put(region, 0L);
     }
@@ -121,16 +125,16 @@ final class ActivationPlan {
   }
 
   /**
-   * The plan for a model of {@code config} at {@code capacity} on {@code backend}. A layer's attention state is sized
-   * for the worst micro-batch the capacity allows: sequences of maxSeqLen tokens, as many as maxTokens hold (the
-   * backend's state grows at least linearly in a sequence's length).
+   * The plan for a model of {@code config} on {@code backend} for micro-batches of at most {@code shape}. A layer's
+   * attention state is sized for the worst micro-batch the shape allows: sequences of maxSeqLen tokens, as many as
+   * maxTokens hold (the backend's state grows at least linearly in a sequence's length).
    */
-  static ActivationPlan of(ModelConfig config, MosaicBert.Capacity capacity, Backend backend) {
-    long perLongest = backend.attentionStateFloats(config.numHeads(), capacity.maxSeqLen());
-    long attentionState = (capacity.maxTokens() * perLongest + capacity.maxSeqLen() - 1) / capacity.maxSeqLen();
-    return new ActivationPlan(new Dims(capacity.maxTokens(), capacity.maxSequences(), capacity.maxMasked(),
+  static ActivationPlan of(ModelConfig config, MosaicBert.Capacity shape, Backend backend, MosaicBert.Mode mode) {
+    long perLongest = backend.attentionStateFloats(config.numHeads(), shape.maxSeqLen());
+    long attentionState = (shape.maxTokens() * perLongest + shape.maxSeqLen() - 1) / shape.maxSeqLen();
+    return new ActivationPlan(new Dims(shape.maxTokens(), shape.maxSequences(), shape.maxMasked(),
         config.hiddenSize(), config.intermediateSize(), config.vocabSize(), config.numLabels(), attentionState),
-        config.numLayers());
+        config.numLayers(), mode);
   }
 
   private static long align(long floats) {
@@ -152,16 +156,31 @@ final class ActivationPlan {
     return sizes.get(region);
   }
 
+  /** How many layer buffers there are: one per layer for training, one shared for inference. */
+  int layerBuffers() {
+    return mode == MosaicBert.Mode.TRAINING ? layers : 1;
+  }
+
+  /** Floats of the largest buffer: the CPU backend's buffers hold at most 2^31 - 1. */
+  long largestBufferFloats() {
+    return Math.max(floats(Region.EMBEDDINGS_AND_HEADS), Math.max(floats(Region.LAYER), scratchFloats()));
+  }
+
   /** Floats of every activation buffer together. */
   long totalFloats() {
-    return floats(Region.EMBEDDINGS_AND_HEADS) + layers * floats(Region.LAYER) + floats(Region.GRADIENT_SCRATCH);
+    return floats(Region.EMBEDDINGS_AND_HEADS) + layerBuffers() * floats(Region.LAYER) + scratchFloats();
+  }
+
+  private long scratchFloats() {
+    return mode == MosaicBert.Mode.TRAINING ? floats(Region.GRADIENT_SCRATCH) : 0;
   }
 
   /** The plan in MiB, for the log: the total, each region, and the attention state inside each layer. */
   String describe() {
-    return String.format(Locale.ROOT, "activations %.1f MiB: embeddings and heads %.1f, %d layers x %.1f (attention "
+    return String.format(Locale.ROOT, "activations %.1f MiB: embeddings and heads %.1f, %s x %.1f (attention "
         + "state %.1f of it), gradient scratch %.1f", mib(totalFloats()), mib(floats(Region.EMBEDDINGS_AND_HEADS)),
-        layers, mib(floats(Region.LAYER)), mib(dims.attentionState()), mib(floats(Region.GRADIENT_SCRATCH)));
+        mode == MosaicBert.Mode.TRAINING ? layers + " layers" : "1 layer buffer shared by " + layers + " layers",
+        mib(floats(Region.LAYER)), mib(dims.attentionState()), mib(scratchFloats()));
   }
 
   /** Buffers hold 4 bytes a float on every backend, whatever precision they store. */
@@ -169,18 +188,31 @@ final class ActivationPlan {
     return floats * 4.0 / (1 << 20);
   }
 
-  /** Allocates every buffer of the plan on {@code backend}. */
+  /**
+   * Allocates every buffer of the plan on {@code backend}; when one cannot be allocated, those before it are given
+   * back before the failure propagates.
+   */
   Activations allocate(Backend backend) {
-    Buffer[] layerBuffers = new Buffer[layers];
-    Buffer embeddingsAndHeads = allocate(backend, Region.EMBEDDINGS_AND_HEADS, "");
-    for (int l = 0; l < layers; l++) {
-      layerBuffers[l] = allocate(backend, Region.LAYER, " " + l);
+    java.util.List<Buffer> done = new java.util.ArrayList<>();
+    try {
+      Buffer embeddingsAndHeads = allocate(backend, Region.EMBEDDINGS_AND_HEADS, "", done);
+      Buffer[] layerBuffers = new Buffer[layerBuffers()];
+      for (int l = 0; l < layerBuffers.length; l++) {
+        layerBuffers[l] = allocate(backend, Region.LAYER, layerBuffers.length == 1 ? "s" : " " + l, done);
+      }
+      Buffer scratch = mode == MosaicBert.Mode.TRAINING
+          ? allocate(backend, Region.GRADIENT_SCRATCH, "", done) : null;
+      return new Activations(embeddingsAndHeads, layerBuffers, scratch, done);
+    } catch (RuntimeException | OutOfMemoryError e) {
+      done.forEach(backend::free);
+      throw e;
     }
-    return new Activations(embeddingsAndHeads, layerBuffers, allocate(backend, Region.GRADIENT_SCRATCH, ""));
   }
 
-  private Buffer allocate(Backend backend, Region region, String suffix) {
-    return backend.allocate(BufferKind.ACTIVATIONS, floats(region), "activations: " + region.label + suffix);
+  private Buffer allocate(Backend backend, Region region, String suffix, java.util.List<Buffer> done) {
+    Buffer b = backend.allocate(BufferKind.ACTIVATIONS, floats(region), "activations: " + region.label + suffix);
+    done.add(b);
+    return b;
   }
 
   /** The allocated buffers: views of the table's tensors. */
@@ -188,28 +220,36 @@ final class ActivationPlan {
     private final Buffer embeddingsAndHeads;
     private final Buffer[] layerBuffers;
     private final Buffer scratch;
+    private final java.util.List<Buffer> all;
 
-    private Activations(Buffer embeddingsAndHeads, Buffer[] layerBuffers, Buffer scratch) {
+    private Activations(Buffer embeddingsAndHeads, Buffer[] layerBuffers, Buffer scratch,
+        java.util.List<Buffer> all) {
       this.embeddingsAndHeads = embeddingsAndHeads;
       this.layerBuffers = layerBuffers;
       this.scratch = scratch;
+      this.all = all;
     }
 
-    /** A tensor of the embeddings and heads, or of the gradient scratch. */
+    /** A tensor of the embeddings and heads, or of the gradient scratch (null for inference, which has none). */
     View view(Tensor t) {
       return switch (t.region) {
         case EMBEDDINGS_AND_HEADS -> embeddingsAndHeads.at(offsets.get(t));
-        case GRADIENT_SCRATCH -> scratch.at(offsets.get(t));
+        case GRADIENT_SCRATCH -> scratch == null ? null : scratch.at(offsets.get(t));
         case LAYER -> throw new IllegalArgumentException(t + " is a layer's: name the layer");
       };
     }
 
-    /** A tensor of layer {@code l}. */
+    /** A tensor of layer {@code l} (inference: of the one buffer every layer shares). */
     View view(Tensor t, int l) {
       if (t.region != Region.LAYER) {
         throw new IllegalArgumentException(t + " is not a layer's");
       }
-      return layerBuffers[l].at(offsets.get(t));
+      return layerBuffers[Math.min(l, layerBuffers.length - 1)].at(offsets.get(t));
+    }
+
+    /** Gives every buffer back to {@code backend}. */
+    void free(Backend backend) {
+      all.forEach(backend::free);
     }
   }
 }

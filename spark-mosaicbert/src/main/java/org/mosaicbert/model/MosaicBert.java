@@ -13,9 +13,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The MosaicBERT encoder with its heads, forward and backward written out by hand against a {@link Backend}, in the
- * manner of llm.c: one flat parameter buffer and one flat gradient buffer laid out by {@link ParameterLayout}, all
- * activations allocated once for a {@link Capacity} as one table lays them out ({@link ActivationPlan}, logged at
- * construction), no autograd, no allocation per step.
+ * manner of llm.c: one flat parameter buffer and one flat gradient buffer laid out by {@link ParameterLayout},
+ * activations laid out by one table ({@link ActivationPlan}, logged when allocated), no autograd, no allocation per
+ * step. Activations are sized for the micro-batches seen (their tokens, sequences, longest sequence and masked rows),
+ * rebuilt larger when a larger one comes, up to the {@link Capacity}; parameters are allocated once.
  *
  * <p>What differs from BERT (spec section 1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
  * attention per sequence over unpadded tokens, post-LN blocks with a GeGLU feed-forward (GELU on the first half,
@@ -28,14 +29,35 @@ public final class MosaicBert implements AutoCloseable {
   /** What the forward pass ends in. */
   public enum Objective { MLM, CLASSIFICATION, ENCODE }
 
-  /** The largest micro-batch the activations are sized for; a larger one is refused, never grown into. */
+  /**
+   * The largest micro-batch the model takes (a larger one is refused): the cap its activations may grow to. The same
+   * record gives the shape of a micro-batch the activations are sized for.
+   */
   public record Capacity(int maxTokens, int maxSequences, int maxSeqLen, int maxMasked) {
     public Capacity {
       if (maxTokens < 1 || maxSequences < 1 || maxSeqLen < 1 || maxMasked < 0) {
         throw new IllegalArgumentException("capacity must be positive: " + this);
       }
     }
+
+    /** The shape of {@code batch} (at least 1 in every count a capacity needs). */
+    public static Capacity of(UnpaddedBatch batch) {
+      return new Capacity(Math.max(1, batch.nnz()), Math.max(1, batch.numSequences()), Math.max(1, batch.maxSeqLen()),
+          batch.maskedRows().length);
+    }
+
+    /** Whether a micro-batch of {@code shape} fits in this one. */
+    public boolean holds(Capacity shape) {
+      return shape.maxTokens <= maxTokens && shape.maxSequences <= maxSequences && shape.maxSeqLen <= maxSeqLen
+          && shape.maxMasked <= maxMasked;
+    }
   }
+
+  /**
+   * What the model is for: TRAINING keeps every layer's activations for the backward pass and has gradients;
+   * INFERENCE (scoring) has no backward pass, so its layers share one buffer and it has no gradients.
+   */
+  public enum Mode { TRAINING, INFERENCE }
 
   /**
    * The randomness of a training step: dropout is keyed by (seed, optimizer step, sample, position), so a sample is
@@ -66,49 +88,55 @@ public final class MosaicBert implements AutoCloseable {
   private final ParameterLayout layout;
   private final Backend backend;
   private final Capacity capacity;
+  private final Mode mode;
   private final Buffer params;
   private final Buffer grads;
   private final float[] slopes;
-  private final LayerViews[] layers;
-  private final long[] rowKeys;
-  private final long[] sequenceKeys;
+  private boolean extrapolationLogged;
+
+  // The activations as allocated (null before the first forward pass) and the micro-batch shape they hold.
+  private ActivationPlan.Activations activations;
+  private Capacity allocated;
+  private LayerViews[] layers;
+  private long[] rowKeys;
+  private long[] sequenceKeys;
 
   // Activation views (named for what backward reads).
-  private final View embSum;
-  private final View embMean;
-  private final View embRstd;
-  private final View hm;
-  private final View t1;
-  private final View t2;
-  private final View tMean;
-  private final View tRstd;
-  private final View t3;
-  private final View logits;
-  private final View mlmProbs;
-  private final View mlmLse;
-  private final View cls;
-  private final View pooledPre;
-  private final View pooled;
-  private final View pooledDrop;
-  private final View clsLogits;
-  private final View clsProbs;
-  private final View clsLse;
-  // Gradient scratch.
-  private final View dX;
-  private final View dA;
-  private final View dLn;
-  private final View dG;
-  private final View dM;
-  private final View dCtx;
-  private final View dQkv;
-  private final View dHead1;
-  private final View dHead2;
+  private View embSum;
+  private View embMean;
+  private View embRstd;
+  private View hm;
+  private View t1;
+  private View t2;
+  private View tMean;
+  private View tRstd;
+  private View t3;
+  private View logits;
+  private View mlmProbs;
+  private View mlmLse;
+  private View cls;
+  private View pooledPre;
+  private View pooled;
+  private View pooledDrop;
+  private View clsLogits;
+  private View clsProbs;
+  private View clsLse;
+  // Gradient scratch (training only).
+  private View dX;
+  private View dA;
+  private View dLn;
+  private View dG;
+  private View dM;
+  private View dCtx;
+  private View dQkv;
+  private View dHead1;
+  private View dHead2;
 
   /** Views of one layer's saved activations; xs[l] is its input, xs[l + 1] its output. */
   private record LayerViews(View qkv, View attentionState, View ctx, View ln1In, View ln1Mean, View ln1Rstd, View a,
       View g, View m, View ln2In, View ln2Mean, View ln2Rstd) {}
 
-  private final View[] xs;
+  private View[] xs;
 
   // The batch of the last forward pass, for backward.
   private UnpaddedBatch batch;
@@ -116,20 +144,103 @@ public final class MosaicBert implements AutoCloseable {
   private Randomness randomness;
   private float[] regressionPredictions;
 
+  /** A model for training (gradients, every layer's activations kept). */
   public MosaicBert(ModelConfig config, ParameterLayout.Heads heads, Backend backend, Capacity capacity) {
+    this(config, heads, backend, capacity, Mode.TRAINING);
+  }
+
+  /**
+   * Allocates the parameters (and for training the gradients) on {@code backend}; activations come with the first
+   * forward pass, sized for it.
+   */
+  public MosaicBert(ModelConfig config, ParameterLayout.Heads heads, Backend backend, Capacity capacity, Mode mode) {
     this.config = config;
     this.layout = new ParameterLayout(config, heads);
     this.backend = backend;
     this.capacity = capacity;
+    this.mode = mode;
     this.slopes = AlibiSlopes.of(config.numHeads());
     this.params = backend.allocate(BufferKind.PARAMETERS, layout.size(), "parameters");
-    this.grads = backend.allocate(BufferKind.GRADIENTS, layout.size(), "gradients");
+    this.grads = mode == Mode.TRAINING ? backend.allocate(BufferKind.GRADIENTS, layout.size(), "gradients") : null;
+    LOG.info("MosaicBert on {} ({}) for micro-batches of up to {} tokens, {} sequences of at most {}, {} masked; "
+        + "activations at most: {}", backend.getClass().getSimpleName(), mode, capacity.maxTokens(),
+        capacity.maxSequences(), capacity.maxSeqLen(), capacity.maxMasked(),
+        ActivationPlan.of(config, capacity, backend, mode).describe());
+  }
 
-    ActivationPlan plan = ActivationPlan.of(config, capacity, backend);
-    LOG.info("MosaicBert on {} for {} tokens, {} sequences of at most {}, {} masked: {}",
-        backend.getClass().getSimpleName(), capacity.maxTokens(), capacity.maxSequences(), capacity.maxSeqLen(),
-        capacity.maxMasked(), plan.describe());
-    ActivationPlan.Activations acts = plan.allocate(backend);
+  /**
+   * Bytes of activations a model of {@code config} on {@code backend} in {@code mode} allocates for micro-batches of
+   * {@code shape}: what a caller weighs against its memory before choosing micro-batches.
+   */
+  public static long activationBytes(ModelConfig config, Backend backend, Capacity shape, Mode mode) {
+    return 4 * ActivationPlan.of(config, shape, backend, mode).totalFloats();
+  }
+
+  /**
+   * The most tokens a micro-batch (of at most {@code maxSequences} sequences, {@code maskedShare} of its tokens
+   * masked) may hold for its activations to fit in {@code bytes}, every buffer within 2^31 floats; 0 when not even one
+   * token fits. Activations grow linearly with the tokens whatever the sequences' lengths, so this bounds any
+   * micro-batch: what a caller cuts its batches by.
+   */
+  public static int tokensWithin(ModelConfig config, Backend backend, Mode mode, int maxSequences, double maskedShare,
+      long bytes) {
+    int lo = 0;
+    int hi = Integer.MAX_VALUE / 2;
+    while (lo < hi) {
+      int mid = (int) (((long) lo + hi + 1) / 2);
+      Capacity shape = new Capacity(mid, Math.min(maxSequences, mid), mid, (int) Math.ceil(maskedShare * mid));
+      ActivationPlan plan = ActivationPlan.of(config, shape, backend, mode);
+      if (4 * plan.totalFloats() <= bytes && plan.largestBufferFloats() <= Integer.MAX_VALUE) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo;
+  }
+
+  /**
+   * Makes the activations hold {@code needed}: kept when they do, else given back and allocated for the larger of
+   * the two in every count, with a quarter more tokens and sequences than asked so that slowly growing micro-batches
+   * do not rebuild them each time, never past the capacity.
+   */
+  private void ensureActivations(Capacity needed) {
+    if (allocated != null && allocated.holds(needed)) {
+      return;
+    }
+    Capacity grown = needed;
+    if (allocated != null) {
+      grown = new Capacity(
+          Math.min(capacity.maxTokens(), Math.max(needed.maxTokens(), allocated.maxTokens() + allocated.maxTokens() / 4)),
+          Math.min(capacity.maxSequences(), Math.max(needed.maxSequences(),
+              allocated.maxSequences() + allocated.maxSequences() / 4)),
+          Math.max(needed.maxSeqLen(), allocated.maxSeqLen()), Math.min(capacity.maxMasked(),
+              Math.max(needed.maxMasked(), allocated.maxMasked() + allocated.maxMasked() / 4)));
+      activations.free(backend);
+      activations = null;
+      allocated = null;
+    }
+    ActivationPlan plan = ActivationPlan.of(config, grown, backend, mode);
+    try {
+      activations = plan.allocate(backend);
+    } catch (OutOfMemoryError e) {
+      // JavaCPP's off-heap limit, not the heap: a clear error instead of one that takes the executor down.
+      throw new ActivationMemoryException(String.format(java.util.Locale.ROOT, "the activations of a micro-batch of "
+          + "%d tokens in %d sequences (longest %d) need %.0f MiB of off-heap memory, more than is left (%s); use "
+          + "shorter or fewer sequences per micro-batch, or give the JVM more memory (-Xmx, which also bounds "
+          + "off-heap memory unless -Dorg.bytedeco.javacpp.maxBytes says otherwise)", grown.maxTokens(),
+          grown.maxSequences(), grown.maxSeqLen(), plan.totalFloats() * 4.0 / (1 << 20), e.getMessage()), e);
+    }
+    allocated = grown;
+    LOG.info("MosaicBert activations for {} tokens, {} sequences of at most {}, {} masked: {}", grown.maxTokens(),
+        grown.maxSequences(), grown.maxSeqLen(), grown.maxMasked(), plan.describe());
+    bind(activations);
+    rowKeys = new long[grown.maxTokens()];
+    sequenceKeys = new long[grown.maxSequences()];
+  }
+
+  /** Takes the views of every tensor the passes use. */
+  private void bind(ActivationPlan.Activations acts) {
     embSum = acts.view(Tensor.EMBEDDINGS_SUM);
     embMean = acts.view(Tensor.EMBEDDINGS_LN_MEAN);
     embRstd = acts.view(Tensor.EMBEDDINGS_LN_RSTD);
@@ -170,8 +281,6 @@ public final class MosaicBert implements AutoCloseable {
     // The heads' backward passes run before the encoder's and reuse two of its scratch tensors.
     dHead1 = dA;
     dHead2 = dCtx;
-    rowKeys = new long[capacity.maxTokens()];
-    sequenceKeys = new long[capacity.maxSequences()];
   }
 
   public ModelConfig config() {
@@ -190,8 +299,21 @@ public final class MosaicBert implements AutoCloseable {
     return params;
   }
 
+  /** The flat gradient buffer (training only). */
   public Buffer gradients() {
+    requireTraining("gradients");
     return grads;
+  }
+
+  public Mode mode() {
+    return mode;
+  }
+
+  private void requireTraining(String what) {
+    if (mode != Mode.TRAINING) {
+      throw new IllegalStateException("this MosaicBert is for inference: it has no " + what + "; build it with "
+          + "Mode.TRAINING to train");
+    }
   }
 
   public Capacity capacity() {
@@ -211,12 +333,15 @@ public final class MosaicBert implements AutoCloseable {
   }
 
   public void zeroGradients() {
+    requireTraining("gradients");
     backend.zero(grads.at(0), layout.size());
   }
 
   /** Runs the encoder and the objective's head on a micro-batch; keeps what backward needs. */
   public Loss forward(UnpaddedBatch batch, Objective objective, Randomness randomness) {
     checkCapacity(batch, objective);
+    ensureActivations(Capacity.of(batch));
+    logExtrapolation(batch.maxSeqLen());
     this.batch = batch;
     this.objective = objective;
     this.randomness = randomness;
@@ -271,6 +396,19 @@ public final class MosaicBert implements AutoCloseable {
       case CLASSIFICATION -> classifierForward(train);
       case ENCODE -> new Loss(LossSum.of(0, 0), 0);
     };
+  }
+
+  /**
+   * Says once per model that sequences run past alibi_starting_size: that works (ALiBi's biases extend to any
+   * distance; upstream rebuilds its table larger), but the model has not seen such distances unless trained on them.
+   */
+  private void logExtrapolation(int longest) {
+    if (longest > config.alibiStartingSize() && !extrapolationLogged) {
+      extrapolationLogged = true;
+      LOG.info("sequences of up to {} tokens, past the model's alibi_starting_size of {}: ALiBi extrapolates to "
+          + "them (the model was configured, and usually trained, for at most {})", longest,
+          config.alibiStartingSize(), config.alibiStartingSize());
+    }
   }
 
   private static long siteAttention(int layer) {
@@ -361,6 +499,7 @@ public final class MosaicBert implements AutoCloseable {
    * number of masked tokens (MLM) or sequences (classification) of the whole global batch.
    */
   public void backward(double divisor) {
+    requireTraining("backward pass");
     if (batch == null || objective == Objective.ENCODE) {
       throw new IllegalStateException("backward needs a forward pass with a loss first");
     }
@@ -513,6 +652,7 @@ public final class MosaicBert implements AutoCloseable {
   }
 
   public float[] gradient(String name) {
+    requireTraining("gradients");
     ParameterLayout.Tensor t = layout.get(name);
     float[] out = new float[(int) t.size()];
     backend.download(out, 0, grads.at(t.offset()), out.length);

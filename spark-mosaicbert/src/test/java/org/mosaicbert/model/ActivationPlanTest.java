@@ -21,7 +21,7 @@ class ActivationPlanTest {
   @Test
   void everyTensorStartsAlignedInsideItsBufferAndOverlapsNoOther() {
     try (CpuBackend cpu = new CpuBackend(1)) {
-      ActivationPlan plan = ActivationPlan.of(ODD, CAPACITY, cpu);
+      ActivationPlan plan = ActivationPlan.of(ODD, CAPACITY, cpu, MosaicBert.Mode.TRAINING);
       for (Region region : Region.values()) {
         List<Tensor> tensors = Arrays.stream(Tensor.values()).filter(t -> t.region == region)
             .sorted(Comparator.comparingLong(plan::offset)).toList();
@@ -39,12 +39,53 @@ class ActivationPlanTest {
   @Test
   void eachLayerKeepsTheAttentionStateTheBackendAsksForTheLongestSequences() {
     try (CpuBackend cpu = new CpuBackend(1)) {
-      ActivationPlan plan = ActivationPlan.of(ODD, CAPACITY, cpu);
-      // The CPU keeps P: heads·S² floats per sequence, so 333 tokens in sequences of at most 61 need 3·333·61.
-      assertEquals(3L * 333 * 61, plan.floats(Tensor.ATTENTION_STATE));
+      ActivationPlan plan = ActivationPlan.of(ODD, CAPACITY, cpu, MosaicBert.Mode.TRAINING);
+      // The CPU keeps each head's row max and 1/sum: 2·heads floats per token, 2·3·333 for 333 tokens.
+      assertEquals(2L * 3 * 333, plan.floats(Tensor.ATTENTION_STATE));
       assertEquals(plan.floats(Region.EMBEDDINGS_AND_HEADS) + 3 * plan.floats(Region.LAYER)
           + plan.floats(Region.GRADIENT_SCRATCH), plan.totalFloats());
       assertTrue(plan.describe().startsWith("activations "), plan.describe());
+    }
+  }
+
+  @Test
+  void inferenceKeepsOneLayerBufferAndNoGradientScratch() {
+    try (CpuBackend cpu = new CpuBackend(1)) {
+      ActivationPlan plan = ActivationPlan.of(ODD, CAPACITY, cpu, MosaicBert.Mode.INFERENCE);
+      assertEquals(plan.floats(Region.EMBEDDINGS_AND_HEADS) + plan.floats(Region.LAYER), plan.totalFloats());
+    }
+  }
+
+  /**
+   * One sequence of base's width at 512 to 8,192 tokens: the attention state, and so every layer and the whole plan,
+   * grows by the same amount per token (linearly), where keeping P (heads x length² floats) would quadruple with each
+   * doubling.
+   */
+  @Test
+  void attentionMemoryGrowsLinearlyWithTheSequenceLength() {
+    ModelConfig base = ModelConfig.preset("base", 30522);
+    try (CpuBackend cpu = new CpuBackend(1)) {
+      long[] lengths = {512, 1024, 2048, 4096, 8192};
+      long[] state = new long[lengths.length];
+      long[] total = new long[lengths.length];
+      for (int i = 0; i < lengths.length; i++) {
+        int len = (int) lengths[i];
+        ActivationPlan plan = ActivationPlan.of(base, new MosaicBert.Capacity(len, 1, len, len * 3 / 10), cpu,
+            MosaicBert.Mode.TRAINING);
+        state[i] = plan.floats(Tensor.ATTENTION_STATE);
+        total[i] = plan.totalFloats();
+        assertEquals(2L * base.numHeads() * len, state[i], "attention state at " + len + " tokens");
+      }
+      for (int i = 1; i < lengths.length; i++) {
+        assertEquals(2 * state[i - 1], state[i], "the state doubles with the length");
+        // total(L) = a + b·L: each doubling adds the length times the same b.
+        double perToken = (double) (total[i] - total[i - 1]) / (lengths[i] - lengths[i - 1]);
+        double firstPerToken = (double) (total[1] - total[0]) / (lengths[1] - lengths[0]);
+        assertEquals(firstPerToken, perToken, firstPerToken * 1e-3, "activation floats per token at " + lengths[i]);
+        long padded = (long) base.numHeads() * lengths[i] * lengths[i];
+        assertTrue(state[i] * 100 < padded, "at " + lengths[i] + " tokens the state is under 1% of P's "
+            + padded + " floats");
+      }
     }
   }
 }

@@ -27,7 +27,7 @@ public final class CpuBackend implements Backend {
   private final int threads;
   private final ForkJoinPool pool;
   private final List<CpuBuffer> buffers = new ArrayList<>();
-  private final ThreadLocal<CpuBuffer> scratchBuffer = new ThreadLocal<>();
+  private final TiledAttention tiled = new TiledAttention(floats -> track(new CpuBuffer(floats, "attention tile")));
   /** Per-thread row buffers: rows are copied in bulk to heap arrays so that the JIT vectorizes the loops over them. */
   private final ThreadLocal<float[][]> rows = ThreadLocal.withInitial(() -> new float[3][0]);
 
@@ -110,9 +110,24 @@ public final class CpuBackend implements Backend {
   /** Every kind is float32 here. */
   @Override
   public Buffer allocate(BufferKind kind, long floats, String name) {
-    CpuBuffer b = new CpuBuffer(floats, name);
-    buffers.add(b);
+    return track(new CpuBuffer(floats, name));
+  }
+
+  private CpuBuffer track(CpuBuffer b) {
+    synchronized (buffers) {
+      buffers.add(b);
+    }
     return b;
+  }
+
+  @Override
+  public void free(Buffer buffer) {
+    synchronized (buffers) {
+      if (!buffers.remove(buffer)) {
+        throw new IllegalArgumentException("buffer " + buffer.name() + " is not this backend's, or freed already");
+      }
+    }
+    ((CpuBuffer) buffer).free();
   }
 
   @Override
@@ -496,149 +511,41 @@ public final class CpuBackend implements Backend {
     }
   }
 
-  /** This backend keeps P: heads·S² floats per sequence. */
+  /** Each head's row max and 1/sum: 2·heads·S floats per sequence ({@link TiledAttention}). */
   @Override
   public long attentionStateFloats(int heads, int seqLen) {
-    return (long) heads * seqLen * seqLen;
+    return TiledAttention.stateFloats(heads, seqLen);
   }
 
-  /** Where sequence b's P matrices start in the attention state: one [len, len] matrix per head, head after head. */
-  private static long[] probsOffsets(int[] cuSeqlens, int numSeqs, int heads) {
-    long[] offsets = new long[numSeqs];
-    long at = 0;
-    for (int b = 0; b < numSeqs; b++) {
-      offsets[b] = at;
-      long len = cuSeqlens[b + 1] - cuSeqlens[b];
-      at += heads * len * len;
-    }
-    return offsets;
-  }
-
-  /** {@code probs} keeps P, [heads, len, len] per sequence, sequence after sequence. */
+  /**
+   * In tiles ({@link TiledAttention}), one task per query block and head; {@code state} keeps the row statistics.
+   */
   @Override
-  public void attention(View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
+  public void attention(View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs, int heads, int headDim,
       float[] slopes) {
-    int hidden = heads * headDim;
-    float scale = (float) (1.0 / Math.sqrt(headDim));
-    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
-    FloatBuffer pb = fb(probs);
-    parallel(numSeqs * heads, (from, to) -> {
+    int[][] blocks = TiledAttention.queryBlocks(cuSeqlens, numSeqs);
+    parallel(blocks.length * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
-        int b = task / heads;
+        int b = blocks[task / heads][0];
         int h = task % heads;
-        int start = cuSeqlens[b];
-        int len = cuSeqlens[b + 1] - start;
-        if (len == 0) {
-          continue;
-        }
-        View q = qkv.at((long) start * 3 * hidden + h * headDim);
-        View k = q.at(hidden);
-        View v = q.at(2L * hidden);
-        View p = probs.at(probsOffsets[b] + (long) h * len * len);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, headDim, scale, ptr(q), 3 * hidden, ptr(k),
-            3 * hidden, 0f, ptr(p), len);
-        softmaxWithAlibi(pb, off(p), len, slopes[h]);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, headDim, len, 1f, ptr(p), len, ptr(v), 3 * hidden,
-            0f, ptr(ctx.at((long) start * hidden + h * headDim)), hidden);
+        tiled.forward(ctx, state, qkv, cuSeqlens[b], cuSeqlens[b + 1] - cuSeqlens[b], blocks[task / heads][1], h,
+            heads, headDim, slopes[h]);
       }
     });
   }
 
-  /** Rows of scores[len, len] in place: subtract slope·|i−j|, then softmax. */
-  private static void softmaxWithAlibi(FloatBuffer s, int base, int len, float slope) {
-    for (int i = 0; i < len; i++) {
-      int row = base + i * len;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int j = 0; j < len; j++) {
-        float v = s.get(row + j) - slope * Math.abs(i - j);
-        s.put(row + j, v);
-        max = Math.max(max, v);
-      }
-      double sum = 0;
-      for (int j = 0; j < len; j++) {
-        float e = (float) Math.exp(s.get(row + j) - max);
-        s.put(row + j, e);
-        sum += e;
-      }
-      float inv = (float) (1.0 / sum);
-      for (int j = 0; j < len; j++) {
-        s.put(row + j, s.get(row + j) * inv);
-      }
-    }
-  }
-
-  /** Reads P from {@code probs}; ctx and the slopes are not needed. */
+  /** Recomputes each tile's P from the row statistics in {@code state}; ctx is read for sequences of several tiles. */
   @Override
-  public void attentionBackward(View dqkv, View dctx, View ctx, View probs, View qkv, int[] cuSeqlens, int numSeqs,
+  public void attentionBackward(View dqkv, View dctx, View ctx, View state, View qkv, int[] cuSeqlens, int numSeqs,
       int heads, int headDim, float[] slopes) {
-    int hidden = heads * headDim;
-    float scale = (float) (1.0 / Math.sqrt(headDim));
-    long[] probsOffsets = probsOffsets(cuSeqlens, numSeqs, heads);
-    FloatBuffer pb = fb(probs);
     parallel(numSeqs * heads, (from, to) -> {
       for (int task = from; task < to; task++) {
         int b = task / heads;
         int h = task % heads;
-        int start = cuSeqlens[b];
-        int len = cuSeqlens[b + 1] - start;
-        if (len == 0) {
-          continue;
-        }
-        CpuBuffer dsBuf = scratch(len * len);
-        View ds = dsBuf.at(0);
-        FloatBuffer dsb = dsBuf.floats;
-        long rowBase = (long) start * 3 * hidden + h * headDim;
-        View q = qkv.at(rowBase);
-        View k = q.at(hidden);
-        View v = q.at(2L * hidden);
-        View dq = dqkv.at(rowBase);
-        View dk = dq.at(hidden);
-        View dv = dq.at(2L * hidden);
-        View dc = dctx.at((long) start * hidden + h * headDim);
-        View p = probs.at(probsOffsets[b] + (long) h * len * len);
-        // dP = dctx·Vᵀ ; dV = Pᵀ·dctx
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, headDim, 1f, ptr(dc), hidden, ptr(v),
-            3 * hidden, 0f, ptr(ds), len);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, headDim, len, 1f, ptr(p), len, ptr(dc), hidden, 0f,
-            ptr(dv), 3 * hidden);
-        // dS = P ⊙ (dP − rowsum(dP ⊙ P))
-        int po = off(p);
-        for (int i = 0; i < len; i++) {
-          double dot = 0;
-          for (int j = 0; j < len; j++) {
-            dot += dsb.get(i * len + j) * pb.get(po + i * len + j);
-          }
-          float fdot = (float) dot;
-          for (int j = 0; j < len; j++) {
-            dsb.put(i * len + j, pb.get(po + i * len + j) * (dsb.get(i * len + j) - fdot));
-          }
-        }
-        // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, headDim, len, scale, ptr(ds), len, ptr(k),
-            3 * hidden, 0f, ptr(dq), 3 * hidden);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, headDim, len, scale, ptr(ds), len, ptr(q),
-            3 * hidden, 0f, ptr(dk), 3 * hidden);
+        tiled.backward(dqkv, dctx, ctx, state, qkv, cuSeqlens[b], cuSeqlens[b + 1] - cuSeqlens[b], h, heads, headDim,
+            slopes[h]);
       }
     });
-  }
-
-  /** This thread's scratch buffer of at least n floats (off-heap, for OpenBLAS). */
-  private CpuBuffer scratch(int n) {
-    CpuBuffer b = scratchBuffer.get();
-    if (b == null || b.size() < n) {
-      if (b != null) {
-        synchronized (buffers) {
-          buffers.remove(b);
-        }
-        b.free();
-      }
-      b = new CpuBuffer(Math.max(n, 128 * 128), "attention scratch");
-      synchronized (buffers) {
-        buffers.add(b);
-      }
-      scratchBuffer.set(b);
-    }
-    return b;
   }
 
   @Override

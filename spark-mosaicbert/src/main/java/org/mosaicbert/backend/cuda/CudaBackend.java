@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
  *
  * <p>Memory: one arena of {@code arenaBytes}, allocated on the device in the constructor; {@link #allocate} and the
- * backend's own scratch carve from it, and nothing is allocated on the device afterwards. A buffer of {@code floats}
+ * backend's own scratch carve from it, {@link #free} gives regions back to it (activations rebuilt larger), and
+ * nothing is allocated on the device afterwards. A buffer of {@code floats}
  * floats takes 4 bytes per float whatever it holds, so that a {@link View}'s float offset is a byte offset times 4 in
  * every buffer. What a view holds depends on its buffer and on the method it is passed to:
  * <ul>
@@ -57,7 +58,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class CudaBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
-  private static final long ALIGN = 256;
   private static final long STAGING_BYTES = 64L << 20;
   /** Device slots of crossEntropy's sums ({sum, correct} as two doubles), reused in turn. */
   private static final int LOSS_SLOTS = 4096;
@@ -82,6 +82,7 @@ public final class CudaBackend implements Backend {
     final long floats;
     final String name;
     final Storage storage;
+    boolean freed;
 
     CudaBuffer(long address, long shadow, long floats, String name, Storage storage) {
       this.address = address;
@@ -103,9 +104,7 @@ public final class CudaBackend implements Backend {
   }
 
   private final Device device;
-  private final long arenaBase;
-  private final long arenaBytes;
-  private long arenaUsed;
+  private final Arena arena;
   private final long staging;
   private final long lossSlots;
   private long lossCalls;
@@ -141,9 +140,10 @@ public final class CudaBackend implements Backend {
   /** On any {@link Device} (the tests' emulated one runs the kernel files on the CPU), which it owns from here on. */
   CudaBackend(Device device, long arenaBytes) {
     this.device = device;
-    this.arenaBytes = arenaBytes + STAGING_BYTES;
+    long bytes = arenaBytes + STAGING_BYTES;
     try {
-      this.arenaBase = device.allocateArena(this.arenaBytes);
+      this.arena = new Arena(device.allocateArena(bytes), bytes, "lower the micro-batch size or max_seq_len, or "
+          + "raise " + MEMORY_FRACTION_PROPERTY);
     } catch (RuntimeException e) {
       device.close();
       throw e;
@@ -157,13 +157,7 @@ public final class CudaBackend implements Backend {
   // ------------------------------------------------------------------------------------------------------------
 
   private long carve(long bytes) {
-    long at = (arenaUsed + ALIGN - 1) / ALIGN * ALIGN;
-    if (at + bytes > arenaBytes) {
-      throw new IllegalStateException("CudaBackend: the arena of " + arenaBytes + " bytes is full (" + at + " used, "
-          + bytes + " more asked); lower the micro-batch size or max_seq_len, or raise " + MEMORY_FRACTION_PROPERTY);
-    }
-    arenaUsed = at + bytes;
-    return arenaBase + at;
+    return arena.carve(bytes);
   }
 
   @Override
@@ -176,6 +170,20 @@ public final class CudaBackend implements Backend {
     long address = carve(4 * floats);
     long shadow = storage == Storage.FLOAT32_WITH_BF16_COPY ? carve(2 * floats) : 0;
     return new CudaBuffer(address, shadow, floats, name, storage);
+  }
+
+  /** The buffer's region (and its bf16 copy's) goes back to the arena, which itself stays allocated. */
+  @Override
+  public void free(Buffer buffer) {
+    CudaBuffer b = (CudaBuffer) buffer;
+    if (b.freed) {
+      throw new IllegalArgumentException("CudaBackend: buffer " + b.name + " is freed already");
+    }
+    b.freed = true;
+    arena.release(b.address, 4 * b.floats);
+    if (b.shadow != 0) {
+      arena.release(b.shadow, 2 * b.floats);
+    }
   }
 
   private static CudaBuffer buf(View v) {

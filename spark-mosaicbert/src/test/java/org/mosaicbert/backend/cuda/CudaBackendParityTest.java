@@ -295,6 +295,17 @@ class CudaBackendParityTest {
     assertTrue(failures.isEmpty(), String.join("\n", failures));
   }
 
+  /**
+   * One head over one sequence of 2,048 tokens (32 key tiles per query tile, MosaicBERT-Base's longest published
+   * training length): the online softmax over many tiles, and the host's grid for a long sequence.
+   */
+  @Test
+  void attentionOverOneSequenceOf2048Tokens() {
+    List<String> failures = new ArrayList<>();
+    attention(64, 1, new int[] {2048}, 6, failures);
+    assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
   private static void attention(int d, int heads, int[] lengths, long seed, List<String> failures) {
     SplittableRandom rnd = new SplittableRandom(seed);
     int h = heads * d;
