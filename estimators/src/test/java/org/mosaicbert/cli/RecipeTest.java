@@ -43,10 +43,10 @@ class RecipeTest {
       Map<String, Object> recipe = Recipe.read(Path.of("..", "conf", "mosaic-bert-base-uncased-seqlen-" + length
           + ".yaml"), Recipe.PRETRAINING, false);
       assertEquals(length, recipe.get("max_seq_len"));
-      assertEquals(128 * 128, length * (Integer) recipe.get("device_train_microbatch_size"));
+      assertEquals(128 * 128, recipe.get("device_train_microbatch_tokens"), "the 128-token recipe's micro-batch");
       Map<String, Object> rest = new java.util.LinkedHashMap<>(recipe);
       Map<String, Object> baseRest = new java.util.LinkedHashMap<>(base);
-      for (String key : new String[] {"max_seq_len", "device_train_microbatch_size"}) {
+      for (String key : new String[] {"max_seq_len", "device_train_microbatch_tokens"}) {
         rest.remove(key);
         baseRest.remove(key);
       }
