@@ -18,6 +18,7 @@ import org.mosaicbert.collective.LoopbackRing;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.UnpaddedBatch;
+import org.mosaicbert.testing.WeightComparison;
 
 class DataParallelTrainerTest {
   @TempDir Path tmp;
@@ -76,13 +77,8 @@ class DataParallelTrainerTest {
     float[] two = train(2, 2, CheckpointStore.none());
     float[] four = train(4, 1, CheckpointStore.none());
     for (float[] other : List.of(oneMicro, two, four)) {
-      double err = 0;
-      double ref = 0;
-      for (int i = 0; i < one.length; i++) {
-        err += (one[i] - other[i]) * (one[i] - other[i]);
-        ref += one[i] * one[i];
-      }
-      assertTrue(Math.sqrt(err / ref) < 1e-5, "relative difference " + Math.sqrt(err / ref));
+      double difference = WeightComparison.relativeDifference(one, other);
+      assertTrue(difference < 1e-5, "relative difference " + difference);
     }
   }
 
@@ -147,13 +143,8 @@ class DataParallelTrainerTest {
     float[] two = LoopbackRing.run(2, 30_000,
         c -> trainRank(plan.apply(2), c, SampleStream.inMemory(data, 5), CheckpointStore.none(), StepHook.NONE))
         .get(0);
-    double err = 0;
-    double ref = 0;
-    for (int i = 0; i < one.length; i++) {
-      err += (one[i] - two[i]) * (one[i] - two[i]);
-      ref += one[i] * one[i];
-    }
-    assertTrue(Math.sqrt(err / ref) < 1e-5, "2 workers: " + Math.sqrt(err / ref));
+    double difference = WeightComparison.relativeDifference(one, two);
+    assertTrue(difference < 1e-5, "2 workers: " + difference);
   }
 
   /**
@@ -218,13 +209,8 @@ class DataParallelTrainerTest {
     float[] unbounded = train(1, 8, CheckpointStore.none());
     float[] byTokens = LoopbackRing.run(1, 30_000, c -> trainRank(bounded, c, SampleStream.inMemory(dataset(20), 17),
         CheckpointStore.none(), StepHook.NONE)).get(0);
-    double err = 0;
-    double ref = 0;
-    for (int i = 0; i < unbounded.length; i++) {
-      err += (unbounded[i] - byTokens[i]) * (unbounded[i] - byTokens[i]);
-      ref += unbounded[i] * unbounded[i];
-    }
-    assertTrue(Math.sqrt(err / ref) < 1e-5, "relative difference " + Math.sqrt(err / ref));
+    double difference = WeightComparison.relativeDifference(unbounded, byTokens);
+    assertTrue(difference < 1e-5, "relative difference " + difference);
   }
 
   @Test
