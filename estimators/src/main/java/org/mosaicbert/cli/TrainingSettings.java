@@ -12,8 +12,8 @@ import org.mosaicbert.ml.MosaicBertEstimator;
  */
 final class TrainingSettings {
   /** Flags with a value that every training subcommand takes. */
-  static final Set<String> FLAGS = Set.of("recipe", "lr", "batch", "micro-batch", "micro-batch-tokens", "max-steps", "seed", "workers",
-      "threads", "device");
+  static final Set<String> FLAGS = Set.of("recipe", "lr", "batch", "micro-batch", "micro-batch-tokens", "max-steps",
+      "seed", "workers", "threads", "device", "ring-timeout");
 
   /** Help lines for {@link #FLAGS}. */
   static final String HELP = """
@@ -28,6 +28,8 @@ final class TrainingSettings {
             --seed S            seed of initialisation, data order, masks and dropout (recipe: seed)
             --workers N         data-parallel workers, one Spark barrier task each (recipe: workers)
             --threads N         CPU threads per worker (recipe: threads_per_worker; default: cores / workers)
+            --ring-timeout S    seconds a worker waits for a silent peer inside a step before the step fails
+                                (recipe: ring_timeout_seconds; default 300)
             --device D          cpu, gpu or auto (recipe: device; default auto = the CPU until GPU training
                                 through Spark has run; the CUDA backend passed scripts/gpu-check.sh on an H200)
           """;
@@ -71,7 +73,7 @@ final class TrainingSettings {
         .setDevice(s.choice("device", "device", "auto", List.of(DevicePlacement.paramValues())))
         .setMetricsEvery(s.integer(null, "metrics_every", 10, 1))
         .setCheckpointEvery(s.integer(null, "checkpoint_every", (int) Math.max(1, Math.min(100, steps / 3)), 1))
-        .setRingTimeoutSeconds(s.integer(null, "ring_timeout_seconds",
+        .setRingTimeoutSeconds(s.integer("ring-timeout", "ring_timeout_seconds",
             (Integer) estimator.getDefault(estimator.ringTimeoutSeconds()).get(), 1));
     return steps;
   }

@@ -81,6 +81,10 @@ class PretrainCommandTest {
         recipe.toString(), "--device", "tpu");
     assertEquals(2, bad.code());
     assertTrue(bad.err().contains("--device = 'tpu' must be one of [cpu, gpu, auto]"), bad.err());
+    Result noTimeout = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("a").toString(),
+        "--recipe", recipe.toString(), "--ring-timeout", "0");
+    assertEquals(2, noTimeout.code());
+    assertTrue(noTimeout.err().contains("--ring-timeout = 0.0 is out of range [1.0"), noTimeout.err());
     org.junit.jupiter.api.Assumptions.assumeFalse(org.mosaicbert.backend.cuda.CudaProbe.available(),
         "this machine has a GPU: the no-CUDA message cannot be checked here");
     Result gpu = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("b").toString(), "--recipe",

@@ -62,4 +62,24 @@ class ModelSavingTest {
     model.write().save(parent.resolve("model").toString());
     assertTrue(Files.exists(parent.resolve("model").resolve("model.safetensors")));
   }
+
+  /**
+   * A model folder that fails to load leaves no copy of itself in java.io.tmpdir, whether it is read in place (the
+   * local disk) or copied first (any other file system; here one that is not the local one).
+   */
+  @Test
+  void aFailedLoadLeavesNoCopyBehind() throws Exception {
+    Path damaged = Files.createDirectories(tmp.resolve("damaged"));
+    Path fixture = Path.of(getClass().getResource("/legacy-models/mlm-model").toURI());
+    for (String name : List.of(ModelFolder.CONFIG, ModelFolder.VOCAB)) {
+      Files.copy(fixture.resolve(name), damaged.resolve(name));
+    }
+    Files.write(damaged.resolve(ModelFolder.WEIGHTS), new byte[] {1, 2, 3}); // not safetensors
+    List<String> copiesBefore = modelCopies();
+    var conf = spark.sparkContext().hadoopConfiguration();
+    for (String path : List.of(damaged.toString(), "fulldisk:" + damaged)) {
+      assertThrows(RuntimeException.class, () -> ModelFolder.read(path, conf), path);
+      assertTrue(modelCopies().equals(copiesBefore), path + ": a copy is left behind: " + modelCopies());
+    }
+  }
 }
