@@ -34,17 +34,7 @@ public final class EngineBenchmark {
     double sgemm = sgemmGflops(2048, threads);
     out.printf("SGEMM 2048x2048x2048 (OpenBLAS with its own %d threads): %.1f GFLOP/s%n", threads, sgemm);
 
-    List<Sample> samples = new ArrayList<>();
-    SplittableRandom rnd = new SplittableRandom(1);
-    for (int b = 0; b < batchSize; b++) {
-      int[] ids = new int[seqLen];
-      ids[0] = 1;
-      ids[seqLen - 1] = 2;
-      for (int p = 1; p < seqLen - 1; p++) {
-        ids[p] = 5 + rnd.nextInt(config.vocabSize() - 5);
-      }
-      samples.add(new Sample(b, ids));
-    }
+    List<Sample> samples = syntheticSamples(config, seqLen, batchSize, 1);
     MlmMasking masking = new MlmMasking(MlmMasking.MOSAICBERT_PROBABILITY, 4, config.vocabSize(), new int[] {0, 1, 2},
         17);
     UnpaddedBatch batch = Batches.mlm(samples, masking, 0);
@@ -176,5 +166,24 @@ public final class EngineBenchmark {
       b.deallocate();
       c.deallocate();
     }
+  }
+
+  /**
+   * {@code count} sequences of {@code seqLen} random token ids (ids 1 and 2 at the ends, the first 5 ids left out),
+   * labelled 0 so that a classification batch takes them too.
+   */
+  static List<Sample> syntheticSamples(ModelConfig config, int seqLen, int count, long seed) {
+    SplittableRandom rnd = new SplittableRandom(seed);
+    List<Sample> samples = new ArrayList<>();
+    for (int b = 0; b < count; b++) {
+      int[] ids = new int[seqLen];
+      ids[0] = 1;
+      ids[seqLen - 1] = 2;
+      for (int p = 1; p < seqLen - 1; p++) {
+        ids[p] = 5 + rnd.nextInt(config.vocabSize() - 5);
+      }
+      samples.add(new Sample(b, ids, null, 0f));
+    }
+    return samples;
   }
 }

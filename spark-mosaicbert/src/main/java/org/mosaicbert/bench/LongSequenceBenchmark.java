@@ -4,7 +4,6 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.SplittableRandom;
 import org.bytedeco.javacpp.Pointer;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
@@ -15,7 +14,6 @@ import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.MlmMasking;
-import org.mosaicbert.train.Sample;
 
 /**
  * Long sequences on the CPU: scoring throughput and peak off-heap memory at growing sequence lengths with the same
@@ -74,24 +72,9 @@ public final class LongSequenceBenchmark {
     return 4L * sequences * config.numHeads() * seqLen * seqLen;
   }
 
-  private static List<Sample> samples(ModelConfig config, int seqLen, int count, long seed) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    List<Sample> samples = new ArrayList<>();
-    for (int b = 0; b < count; b++) {
-      int[] ids = new int[seqLen];
-      ids[0] = 1;
-      ids[seqLen - 1] = 2;
-      for (int p = 1; p < seqLen - 1; p++) {
-        ids[p] = 5 + rnd.nextInt(config.vocabSize() - 5);
-      }
-      samples.add(new Sample(b, ids, null, 0f));
-    }
-    return samples;
-  }
-
   private static Row scoring(ModelConfig config, int seqLen, int sequences, int threads) {
     ModelConfig classifier = config.withHead(2);
-    UnpaddedBatch batch = Batches.labelled(samples(config, seqLen, sequences, seqLen));
+    UnpaddedBatch batch = Batches.labelled(EngineBenchmark.syntheticSamples(config, seqLen, sequences, seqLen));
     long before = Pointer.totalBytes();
     try (MosaicBert model = new MosaicBert(classifier, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(threads),
         MosaicBert.Capacity.of(batch), MosaicBert.Mode.INFERENCE)) {
@@ -115,7 +98,7 @@ public final class LongSequenceBenchmark {
   private static Row trainingStep(ModelConfig config, int seqLen, int sequences, int threads) {
     MlmMasking masking = new MlmMasking(MlmMasking.MOSAICBERT_PROBABILITY, 4, config.vocabSize(), new int[] {0, 1, 2},
         17);
-    UnpaddedBatch batch = Batches.mlm(samples(config, seqLen, sequences, seqLen), masking, 0);
+    UnpaddedBatch batch = Batches.mlm(EngineBenchmark.syntheticSamples(config, seqLen, sequences, seqLen), masking, 0);
     long before = Pointer.totalBytes();
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(threads),
         MosaicBert.Capacity.of(batch))) {
