@@ -30,8 +30,8 @@ public final class LossSum {
   }
 
   /**
-   * Sums per-row losses (in double) and hits in row order: the CPU's summation order, so that equal per-row values
-   * give equal bits whatever computed them.
+   * Sums per-row losses (in double) and hits in row order: the CPU backend's summation (a GPU sums on the device, in
+   * its own fixed order).
    */
   public static LossSum ofRows(int rows, IntToDoubleFunction loss, IntPredicate hit) {
     double sum = 0;

@@ -164,7 +164,6 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     JsonNode id2label = json.path("id2label");
     int labels = json.has("num_labels") ? integer(json, "num_labels", 0) : id2label.isObject() ? id2label.size() : 2;
     JsonNode problem = json.path("problem_type");
-    JsonNode classifierDropout = json.path("classifier_dropout");
     return new ModelConfig(
         integer(json, "vocab_size", null),
         integer(json, "hidden_size", null),
@@ -175,7 +174,7 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         number(json, "layer_norm_eps", 1e-12),
         number(json, "hidden_dropout_prob", 0.1),
         number(json, "attention_probs_dropout_prob", 0.0),
-        classifierDropout.isNull() || classifierDropout.isMissingNode() ? -1 : number(json, "classifier_dropout", -1),
+        number(json, "classifier_dropout", -1),
         number(json, "initializer_range", 0.02),
         labels,
         problem.isTextual() ? problem.asText() : null,

@@ -305,10 +305,6 @@ public final class MosaicBert implements AutoCloseable {
     return grads;
   }
 
-  public Mode mode() {
-    return mode;
-  }
-
   private void requireTraining(String what) {
     if (mode != Mode.TRAINING) {
       throw new IllegalStateException("this MosaicBert is for inference: it has no " + what + "; build it with "
@@ -339,8 +335,9 @@ public final class MosaicBert implements AutoCloseable {
 
   /** Runs the encoder and the objective's head on a micro-batch; keeps what backward needs. */
   public Loss forward(UnpaddedBatch batch, Objective objective, Randomness randomness) {
-    checkCapacity(batch, objective);
-    ensureActivations(Capacity.of(batch));
+    Capacity shape = Capacity.of(batch);
+    checkCapacity(batch, shape, objective);
+    ensureActivations(shape);
     logExtrapolation(batch.maxSeqLen());
     this.batch = batch;
     this.objective = objective;
@@ -419,9 +416,8 @@ public final class MosaicBert implements AutoCloseable {
     return 17 + 2L * layer;
   }
 
-  private void checkCapacity(UnpaddedBatch batch, Objective objective) {
-    if (batch.nnz() > capacity.maxTokens() || batch.numSequences() > capacity.maxSequences()
-        || batch.maxSeqLen() > capacity.maxSeqLen() || batch.maskedRows().length > capacity.maxMasked()) {
+  private void checkCapacity(UnpaddedBatch batch, Capacity shape, Objective objective) {
+    if (!capacity.holds(shape)) {
       throw new IllegalArgumentException("micro-batch of " + batch.nnz() + " tokens, " + batch.numSequences()
           + " sequences (longest " + batch.maxSeqLen() + "), " + batch.maskedRows().length + " masked rows exceeds "
           + "the model's capacity " + capacity + "; lower the micro-batch size or build the model with a larger one");
@@ -616,13 +612,6 @@ public final class MosaicBert implements AutoCloseable {
   public float[] classifierLogits() {
     float[] out = new float[batch.numSequences() * config.numLabels()];
     backend.download(out, 0, clsLogits, out.length);
-    return out;
-  }
-
-  /** Every parameter, flat in the layout's order. */
-  public float[] allParameters() {
-    float[] out = new float[(int) layout.size()];
-    backend.download(out, 0, params.at(0), out.length);
     return out;
   }
 

@@ -78,11 +78,7 @@ public final class DataParallelTrainer {
           LOG.info("resuming from the checkpoint of step {}", start);
         }
       } else {
-        float[] values = initial.values(model.layout(), model.config(), plan.seed());
-        if (values.length != n) {
-          throw new IllegalArgumentException("initial weights have " + values.length + " values, the model " + n);
-        }
-        model.setAllParameters(values);
+        model.setAllParameters(initial.values(model.layout(), model.config(), plan.seed())); // checks the count
       }
       LinearWithWarmup schedule = plan.schedule();
       // The host copy of the gradients, for a collective that reduces through host memory (not NCCL on a GPU).

@@ -72,7 +72,7 @@ public final class CpuBackend implements Backend {
     return threads;
   }
 
-  private static FloatBuffer fb(View v) {
+  static FloatBuffer fb(View v) {
     return ((CpuBuffer) v.buffer()).floats;
   }
 
@@ -81,7 +81,7 @@ public final class CpuBackend implements Backend {
   }
 
   /** A pointer to the view's first float, for OpenBLAS. */
-  private static FloatPointer ptr(View v) {
+  static FloatPointer ptr(View v) {
     return new FloatPointer(((CpuBuffer) v.buffer()).pointer).position(v.offset());
   }
 

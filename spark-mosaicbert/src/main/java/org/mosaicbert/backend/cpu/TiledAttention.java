@@ -4,9 +4,10 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+import static org.mosaicbert.backend.cpu.CpuBackend.fb;
+import static org.mosaicbert.backend.cpu.CpuBackend.ptr;
 
 import java.nio.FloatBuffer;
-import org.bytedeco.javacpp.FloatPointer;
 import org.mosaicbert.backend.View;
 
 /**
@@ -60,8 +61,8 @@ final class TiledAttention {
     }
   }
 
-  /** What one (sequence, head) task works on: its rows inside the layout and its slope. */
-  private record Task(int start, int len, int h, int heads, int headDim, float slope) {
+  /** Where one (sequence, head) task's rows are inside the layout. */
+  private record Task(int start, int h, int heads, int headDim) {
     int hidden() {
       return heads * headDim;
     }
@@ -100,7 +101,7 @@ final class TiledAttention {
   /** The forward pass of the query block at {@code q0} of one (sequence, head). */
   void forward(View ctx, View state, View qkv, int start, int len, int q0, int h, int heads, int headDim,
       float slope) {
-    Task t = new Task(start, len, h, heads, headDim, slope);
+    Task t = new Task(start, h, heads, headDim);
     Workspace w = workspaces.get();
     FloatBuffer s = w.scores.floats;
     FloatBuffer ctxFloats = fb(ctx);
@@ -175,7 +176,7 @@ final class TiledAttention {
    */
   void backward(View dqkv, View dctx, View ctx, View state, View qkv, int start, int len, int h, int heads,
       int headDim, float slope) {
-    Task t = new Task(start, len, h, heads, headDim, slope);
+    Task t = new Task(start, h, heads, headDim);
     Workspace w = workspaces.get();
     FloatBuffer s = w.scores.floats;
     FloatBuffer g = w.gradients.floats;
@@ -254,13 +255,5 @@ final class TiledAttention {
       }
       dot[i] = (float) sum;
     }
-  }
-
-  private static FloatBuffer fb(View v) {
-    return ((CpuBuffer) v.buffer()).floats;
-  }
-
-  private static FloatPointer ptr(View v) {
-    return new FloatPointer(((CpuBuffer) v.buffer()).pointer).position(v.offset());
   }
 }

@@ -50,8 +50,8 @@ import org.slf4j.LoggerFactory;
  * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
  * reducing the gradients in device memory.
  *
- * <p>Known gaps: dropout is not yet fused into LayerNorm/GeGLU (the
- * kernels can, MosaicBert's call order does not ask for it); a regression head's one output column is bf16 like
+ * <p>Known gaps: dropout is fused into the residual LayerNorm ({@link #dropoutResidualLayerNorm}, never run on a GPU)
+ * but not into GeGLU; a regression head's one output column is bf16 like
  * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
  * above 1024 are refused.
  */
@@ -664,7 +664,7 @@ public final class CudaBackend implements Backend {
         ptrArg(bf16(out)), ptrArg(bf16(inp)), ptrArg(dRows), rows.length, width);
   }
 
-  /** The per-row losses and hits come back to the host, which sums them as every backend does. */
+  /** The per-row losses and hits are summed on the device (loss.cu's loss_sum), read when the caller asks. */
   @Override
   public LossSum crossEntropy(View probs, View lse, View logits, int[] labels, int rows, int classes) {
     if (rows == 0) {
