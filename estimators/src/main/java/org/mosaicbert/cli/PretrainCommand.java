@@ -143,7 +143,7 @@ final class PretrainCommand implements Subcommand {
       return Path.of(fs.makeQualified(remote).toUri());
     }
     Path local = Files.createTempFile("mosaicbert-vocab", ".txt");
-    remote.getFileSystem(conf).copyToLocalFile(false, remote, new org.apache.hadoop.fs.Path(local.toString()), true);
+    fs.copyToLocalFile(false, remote, new org.apache.hadoop.fs.Path(local.toString()), true);
     local.toFile().deleteOnExit();
     return local;
   }

@@ -91,12 +91,16 @@ final class Tables {
     }
   }
 
+  /** Shared: this runs on every line of a JSON input, and a mapper is thread-safe for reading. */
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+      new com.fasterxml.jackson.databind.ObjectMapper();
+
   private static boolean isTextOrAbsent(String line, String column) {
     if (line.isBlank()) {
       return true;
     }
     try {
-      var field = new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).get(column);
+      var field = JSON.readTree(line).get(column);
       return field == null || field.isNull() || field.isTextual();
     } catch (IOException e) {
       return true; // not one record per line: Spark's reader has its own word on that

@@ -20,11 +20,6 @@ public enum DevicePlacement {
 
   private static final Logger LOG = LoggerFactory.getLogger(DevicePlacement.class);
 
-  /** The param's value: the name in lower case. */
-  public String paramValue() {
-    return EnumParams.paramValue(this);
-  }
-
   /** Every param value, for the param's validator and for messages. */
   public static String[] paramValues() {
     return EnumParams.paramValues(DevicePlacement.class);

@@ -116,7 +116,7 @@ final class Scorer implements Serializable {
   }
 
   /** What one sequence (a row, or a window of one) scored: its logits and embedding, each null when not asked. */
-  private record Piece(float[] logits, double[] embedding) {}
+  private record Piece(double[] logits, double[] embedding) {}
 
   /** The state of one partition's scoring: the tokenizer, the engine, the rows read and the counts. */
   private final class Partition {
@@ -304,7 +304,13 @@ final class Scorer implements Serializable {
       float[] pooled = embedding == Embedding.POOLED ? engine.pooledOutput() : null;
       int[] cu = unpadded.cuSeqlens();
       for (int s = 0; s < batch.size(); s++) {
-        float[] pieceLogits = logits == null ? null : Arrays.copyOfRange(logits, s * labels, (s + 1) * labels);
+        double[] pieceLogits = null;
+        if (logits != null) {
+          pieceLogits = new double[labels];
+          for (int k = 0; k < labels; k++) {
+            pieceLogits[k] = logits[s * labels + k];
+          }
+        }
         double[] vector = null;
         if (embedding == Embedding.MEAN) {
           vector = new double[hidden];
@@ -331,15 +337,7 @@ final class Scorer implements Serializable {
       ModelConfig config = model.config();
       List<Object> values = new ArrayList<>(5);
       if (classifier) {
-        double[] raw = new double[config.numLabels()];
-        for (Piece p : pieces) {
-          for (int k = 0; k < raw.length; k++) {
-            raw[k] += p.logits()[k];
-          }
-        }
-        for (int k = 0; k < raw.length; k++) {
-          raw[k] /= pieces.length;
-        }
+        double[] raw = mean(pieces, Piece::logits, config.numLabels());
         if (config.isRegression()) {
           values.add(raw[0]);
         } else {
@@ -353,18 +351,24 @@ final class Scorer implements Serializable {
         }
       }
       if (embedding != Embedding.NONE) {
-        double[] mean = new double[config.hiddenSize()];
-        for (Piece p : pieces) {
-          for (int c = 0; c < mean.length; c++) {
-            mean[c] += p.embedding()[c];
-          }
-        }
-        for (int c = 0; c < mean.length; c++) {
-          mean[c] /= pieces.length;
-        }
-        values.add(Vectors.dense(mean));
+        values.add(Vectors.dense(mean(pieces, Piece::embedding, config.hiddenSize())));
       }
       return values.toArray();
+    }
+
+    /** The mean over the pieces of one part of each (a row scored whole is one piece: its own values). */
+    private static double[] mean(Piece[] pieces, java.util.function.Function<Piece, double[]> part, int n) {
+      double[] mean = new double[n];
+      for (Piece p : pieces) {
+        double[] values = part.apply(p);
+        for (int i = 0; i < n; i++) {
+          mean[i] += values[i];
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        mean[i] /= pieces.length;
+      }
+      return mean;
     }
 
     private void releaseEngine() {
