@@ -58,7 +58,9 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * peer died (or never came) would hold its GPU until the executor went. The communicator is non-blocking: its
  * creation and each operation are polled against a deadline (the trainer's ring timeout) and NCCL's asynchronous
  * state ({@code ncclInProgress}: poll again); on the deadline or an error the communicator is aborted (which ends its
- * kernels) and the call throws. The non-blocking creation and the event ordering below have NEVER RUN on a GPU.
+ * kernels) and the call throws. The non-blocking creation and the event ordering below ran on an H200 with one
+ * rank (gpu-check.sh's training phase), and its nccl-deadline phase saw a 2-rank creation that only one rank joined
+ * give up after 5.1 s.
  *
  * <p>Ordering: NCCL runs on a stream of its own, created non-blocking so that the legacy default stream (where the
  * CUDA backend launches) does not synchronise with it implicitly; an event on each side orders it, in both

