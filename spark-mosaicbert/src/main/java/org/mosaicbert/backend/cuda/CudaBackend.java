@@ -17,11 +17,8 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh): op by op, whole forward and
- * backward passes and the golden vectors against CpuBackend, one-GPU training through the trainer against the CPU's
- * loss curve, and the base benchmark (37.7 ms a step of 128 x 128, MFU 31.5%). Every build also runs this class on an
- * emulated {@link Device} that executes the same kernel files on the CPU, with the same checks; only
- * {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
+ * <p>Every build also runs this class on an emulated {@link Device} that executes the same kernel files on the CPU,
+ * with the same checks; only {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
  *
  * <p>Memory: one arena of {@code arenaBytes}, allocated on the device in the constructor; {@link #allocate} and the
  * backend's own scratch carve from it, {@link #free} gives regions back to it (activations rebuilt larger), and
@@ -781,7 +778,7 @@ public final class CudaBackend implements Backend {
   /**
    * A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). The parameter must not be called
    * {@code address}: inside the anonymous subclass that name is Pointer's own field, which then stays 0 (every
-   * pointer was NULL on the GPU's first run).
+   * device pointer would be NULL).
    */
   public static Pointer ptr(long deviceAddress) {
     return new Pointer() {

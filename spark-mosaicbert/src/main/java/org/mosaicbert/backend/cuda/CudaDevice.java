@@ -59,9 +59,8 @@ import org.slf4j.LoggerFactory;
  * <p>Like CUDA itself, it works on the thread that opened it (the training task's thread): the device is current
  * there.
  *
- * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh), after two fixes its first run
- * called for (see {@link #cStrings} and {@link CudaBackend#ptr}). CudaBackend's tests in every build run on an
- * emulated device instead, which covers the kernels and CudaBackend's own code but not this class.
+ * <p>CudaBackend's tests in every build run on an emulated device instead, which covers the kernels and CudaBackend's
+ * own code but not this class.
  */
 final class CudaDevice implements Device {
   private static final Logger LOG = LoggerFactory.getLogger(CudaDevice.class);
@@ -512,7 +511,7 @@ final class CudaDevice implements Device {
   /**
    * A C array of NUL-terminated UTF-8 strings ({@code const char* const*}). Not {@code new PointerPointer<>(new
    * BytePointer(text))}: with one argument that is PointerPointer's cast constructor, which reads the text's bytes as
-   * pointers (NVRTC crashed in strlen on the GPU's first run).
+   * pointers (NVRTC then crashes in strlen).
    */
   static PointerPointer<BytePointer> cStrings(String... values) {
     return new PointerPointer<>(values, StandardCharsets.UTF_8);

@@ -1,11 +1,6 @@
 // attention_small.cu: ALiBi self-attention for head dimensions 16 and 32, forward and backward, over the same
 // variable-length layout as attention.cu (whose tensor-core kernels take head dimension 64 only).
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++), against CpuBackend: CudaBackendParityTest, including the golden vectors.
-//
 // Who needs it: configurations with narrow heads, such as the golden vectors' (hidden 64, 4 heads: 16), which the
 // GPU suite runs end to end. MosaicBERT's presets all have 64-wide heads and take attention.cu.
 //

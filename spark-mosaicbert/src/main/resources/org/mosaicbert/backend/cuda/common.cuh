@@ -1,8 +1,7 @@
 // common.cuh: helpers shared by the CUDA kernel files of the MosaicBERT engine.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh. Every kernel file also runs
-// on the CPU in every build, in the tests' emulated device (test resource host/common.cuh stands in for this file's
-// PTX and hardware parts and includes the rest).
+// Every kernel file also runs on the CPU in every build, in the tests' emulated device (test resource
+// host/common.cuh stands in for this file's PTX and hardware parts and includes the rest).
 //
 // How it is compiled: every .cu file beside this one is an NVRTC program of its own, compiled at run time
 // straight to CUBIN for the device's sm_XX, with the options
@@ -12,8 +11,7 @@
 // "common.cuh". The files include no other header at all, not even <cuda_bf16.h>: bf16 is carried as its 16 bits
 // (an unsigned short) and converted with the PTX `cvt` instructions of sm_80, so the sources mean the same thing
 // to nvcc and to NVRTC. sm_80 (A100) is the oldest target: bf16 mma.sync, cvt.rn.bf16 and cp.async need it.
-// Checked: every file compiles with NVRTC 13.1 (libnvrtc of the cuda-redist 13.1 jar) to CUBIN for sm_80 and
-// sm_90 with exactly these options and this header; CudaKernelsCompileTest does the same with nvcc on every build.
+// CudaKernelsCompileTest compiles every file with nvcc for sm_80 and sm_90 with the same options and this header.
 // The hash functions below, compiled as host C++, give Hashing's bits on keys including negative ones.
 //
 // Conventions of every kernel file:

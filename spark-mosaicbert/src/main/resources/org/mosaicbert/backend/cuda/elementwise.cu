@@ -1,10 +1,5 @@
 // elementwise.cu: GeGLU, GELU, tanh, dropout, add and the float32 <-> bf16 casts; bf16 storage, float32 math.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // GELU is the exact erf form everywhere (spec 1.6 and 1.8): GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
 // GELU'(x) = Phi(x) + x phi(x). erff is CUDA's (within 2 ulp of erf); CpuBackend uses a rational approximation within
 // a few ulps (Erf.java): both are float32-exact erf for all that a bf16 result can show.
@@ -104,9 +99,8 @@ geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p,
   }
 }
 
-// Each thread takes 8 consecutive columns of a row: the row's key is hashed once for the 8, and where rows are 16-byte
-// aligned they move as one 16-byte load and store. (One element per thread, rehashing the row key for each, took 190
-// us for 16384 x 768 on the H200, 18% of a base training step.)
+// Each thread takes 8 consecutive columns of a row: the row's key is hashed once for the 8 (not once per element),
+// and where rows are 16-byte aligned they move as one 16-byte load and store.
 extern "C" __global__ void __launch_bounds__(256, 1)
 dropout_forward(bf16* x, int rows, int width, float p, const unsigned long long* row_keys, unsigned long long site) {
   if (!(p > 0.0f) || row_keys == 0) return;

@@ -1,10 +1,5 @@
 // embedding.cu: word + token-type embedding lookup, and its backward pass as a deterministic scatter-add.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches CpuBackend.embedding (out[i] = word[ids[i]] + type[type_ids[i]]) and CpuBackend.embeddingBackward
 // (dword[ids[i]] += dout[i] except where ids[i] == pad id; dtype[type_ids[i]] += dout[i]).
 //

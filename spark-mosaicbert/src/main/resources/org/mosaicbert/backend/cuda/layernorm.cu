@@ -1,13 +1,6 @@
 // layernorm.cu: MosaicBERT's low-precision LayerNorm (bf16 in and out, float32 statistics), fused with the residual
 // add and the branch dropout that precede it in a post-LN block, forward and backward.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-// The fused residual and dropout paths (Backend.dropoutResidualLayerNorm and its backward) RAN ON the same GPU in a
-// later run of scripts/gpu-check.sh the same day: parity, training and memcheck passed.
-//
 // Matches, in MosaicBert's order, the CpuBackend calls
 //     dropout(branch, rowKeys, site); add(x, branch, residual); layerNorm(out, mean, rstd, x, w, b, eps)
 // and, backward,

@@ -1,10 +1,5 @@
 // unpad.cu: moving rows between layouts: gather and scatter-add of chosen rows, and padding to / from [B, S, W].
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches CpuBackend.gatherRows (out[i] = inp[rows[i]]) and CpuBackend.scatterAddRows (out[rows[i]] += inp[i]); the
 // pad/unpad pair is spec 1.3's pad_input / unpad_input (index_first_axis), used at the API edge (encoder output
 // with exact zeros at padded rows; Unpadding.pad / unpad on the CPU side).
