@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * reducing the gradients in device memory.
  *
  * <p>Known gaps: dropout is fused into the residual LayerNorm ({@link #dropoutResidualLayerNorm})
- * but not into GeGLU; a regression head's one output column is bf16 like
+ * but not into GeGLU (the MLP's dropout is a kernel of its own); a regression head's one output column is bf16 like
  * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
  * above 1024 are refused.
  */
@@ -530,14 +530,14 @@ public final class CudaBackend implements Backend {
   public void geglu(View out, View g, int n, int intermediate) {
     checkGegluWidth(intermediate);
     launch("geglu_forward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(g)), n,
-        intermediate, 0f, ptrArg(0), 0L);
+        intermediate);
   }
 
   @Override
   public void gegluBackward(View dg, View dout, View g, int n, int intermediate) {
     checkGegluWidth(intermediate);
     launch("geglu_backward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(dg)), ptrArg(bf16(dout)),
-        ptrArg(bf16(g)), n, intermediate, 0f, ptrArg(0), 0L);
+        ptrArg(bf16(g)), n, intermediate);
   }
 
   @Override

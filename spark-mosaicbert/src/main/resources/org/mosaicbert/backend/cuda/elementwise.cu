@@ -10,12 +10,13 @@
 //
 // Entry points (n is a long long count of elements; "grid-stride" kernels take any grid, e.g. ceil(work / 256)
 // capped at 65535 blocks, block 256, no shared memory):
-//   geglu_forward(out, g, n, I, p, row_keys, site)            CpuBackend.geglu, then CpuBackend.dropout(out)
-//       g [n, 2I] (gate = first half, linear = second half), out [n, I]: out = dropout(GELU(gate) * lin).
+//   geglu_forward(out, g, n, I)                               CpuBackend.geglu
+//       g [n, 2I] (gate = first half, linear = second half), out [n, I]: out = GELU(gate) * lin.
 //       I % 8 == 0. Grid-stride over n * I / 8 chunks of 8.
-//   geglu_backward(dg, dout, g, n, I, p, row_keys, site)      CpuBackend.dropout(dout), then gegluBackward
-//       dg [n, 2I] from dout [n, I]: with dm = dropout(dout): dgate = dm * lin * GELU'(gate), dlin = dm * GELU(gate).
+//   geglu_backward(dg, dout, g, n, I)                         CpuBackend.gegluBackward
+//       dg [n, 2I] from dout [n, I]: dgate = dout * lin * GELU'(gate), dlin = dout * GELU(gate).
 //       I % 8 == 0. Grid-stride over n * I / 8 chunks.
+//       The MLP's dropout after GeGLU is dropout_forward's, a launch of its own.
 //   dropout_forward(x, rows, width, p, row_keys, site)       CpuBackend.dropout, in place on bf16 [rows, width]
 //       The same call on a gradient is the backward pass. Grid-stride over rows * ceil(width / 8) chunks of 8.
 //   gelu_forward(out, inp, n) / gelu_backward(dinp, dout, inp, n)       CpuBackend.gelu / geluBackward
@@ -44,11 +45,8 @@ __device__ __forceinline__ float ew_gelu_grad(float x) {
        i += (long long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_forward(bf16* out, const bf16* g, int n, int I, float p, const unsigned long long* row_keys,
-              unsigned long long site) {
+geglu_forward(bf16* out, const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
-  const bool drop = p > 0.0f && row_keys != 0;
-  const float keep_scale = drop ? dropout_keep_scale(p) : 1.0f;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);
     const int c0 = (int)(chunk - (long long)r * chunks_per_row) * 8;  // column inside [0, I)
@@ -58,21 +56,13 @@ geglu_forward(bf16* out, const bf16* g, int n, int I, float p, const unsigned lo
     unpack_bf16x8(*(const uint4*)(grow + I + c0), lin);
 #pragma unroll
     for (int k = 0; k < 8; ++k) m[k] = ew_gelu(gate[k]) * lin[k];
-    if (drop) {
-      const unsigned long long row_key = hash_key2(row_keys[r], site);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) m[k] = dropout_apply(m[k], row_key, c0 + k, p, keep_scale);
-    }
     *(uint4*)(out + (long long)r * I + c0) = pack_bf16x8(m);
   }
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p, const unsigned long long* row_keys,
-               unsigned long long site) {
+geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
-  const bool drop = p > 0.0f && row_keys != 0;
-  const float keep_scale = drop ? dropout_keep_scale(p) : 1.0f;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);
     const int c0 = (int)(chunk - (long long)r * chunks_per_row) * 8;
@@ -81,11 +71,6 @@ geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p,
     unpack_bf16x8(*(const uint4*)(g + grow + c0), gate);
     unpack_bf16x8(*(const uint4*)(g + grow + I + c0), lin);
     unpack_bf16x8(*(const uint4*)(dout + (long long)r * I + c0), dm);
-    if (drop) {
-      const unsigned long long row_key = hash_key2(row_keys[r], site);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) dm[k] = dropout_apply(dm[k], row_key, c0 + k, p, keep_scale);
-    }
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
       const float x = gate[k];

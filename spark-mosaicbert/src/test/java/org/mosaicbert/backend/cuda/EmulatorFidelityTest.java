@@ -70,7 +70,7 @@ class EmulatorFidelityTest {
       long base = device.allocateArena(1 << 16);
       // geglu_forward reads and writes 8 bf16 at a time as one 16-byte vector: an output 2 bytes off faults on a GPU.
       IllegalStateException e = assertThrows(IllegalStateException.class, () -> device.launch("geglu_forward", 1, 1,
-          1, 256, 0, new Device.Ptr(base + 2), new Device.Ptr(base + 4096), 4, 8, 0f, new Device.Ptr(0), 0L));
+          1, 256, 0, new Device.Ptr(base + 2), new Device.Ptr(base + 4096), 4, 8));
       assertTrue(e.getMessage().contains("misaligned"), e.getMessage());
     }
   }
