@@ -11,7 +11,7 @@
 // Layouts: rows of H contiguous values, row-major [n, H]; H % 8 == 0 and H <= 1024 (every preset: 128 .. 1024; a
 // row lives in registers, 32 values per lane at most: raise LN_MAX_CHUNKS for wider rows).
 // weight, bias: bf16 [H] (the AdamW compute copies); mean, rstd: float [n]; dweight, dbias: float [H] (+=).
-// row_keys: unsigned long long [n], the per-token keys of MosaicBert.forward (Hashing.key(seed, epoch, sample,
+// row_keys: unsigned long long [n], the per-token keys of MosaicBert.forward (Hashing.key(seed, step, sample,
 // position)); site: the dropout site (MosaicBert.siteAttention(layer) ...). p == 0 (or row_keys NULL) means no
 // dropout.
 //
