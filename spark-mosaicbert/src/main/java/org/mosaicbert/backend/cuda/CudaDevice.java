@@ -82,6 +82,7 @@ final class CudaDevice implements Device {
   private final List<CUmod_st> modules = new ArrayList<>();
   private final Map<GemmKey, cublasLtMatmulHeuristicResult_t> gemmAlgorithms = new HashMap<>();
   private final KernelArguments kernelArguments = new KernelArguments();
+  private final KernelSignatures signatures = KernelSignatures.ofResources();
   private boolean closed;
 
   /**
@@ -225,13 +226,15 @@ final class CudaDevice implements Device {
     check(cudart.cudaMemset(CudaBackend.ptr(address), 0, bytes), "cudaMemset");
   }
 
-  /** cuLaunchKernel with arguments boxed by their C type (see {@link Device}). */
+  /**
+   * cuLaunchKernel with arguments boxed by their C type (see {@link Device}), after checking them against the
+   * kernel's signature: the driver would take a short or mistyped list without a word. The check has not run on a
+   * GPU.
+   */
   @Override
   public void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+    signatures.check(name, args);
     CUfunc_st function = functions.get(name);
-    if (function == null) {
-      throw new IllegalStateException("no kernel " + name);
-    }
     if (gx < 1 || gy < 1 || gy > 65535 || gz < 1 || gz > 65535 || block < 1 || block > 1024) {
       throw new IllegalArgumentException("launch of " + launchDescription(name, gx, gy, gz, block, sharedBytes)
           + " is outside the hardware's limits (grid x 1..2^31-1, y and z 1..65535, 1..1024 threads a block)");
@@ -474,10 +477,11 @@ final class CudaDevice implements Device {
       check(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(" + source + ")");
     }
     modules.add(module);
-    for (String entry : Device.entryPoints(code)) {
+    for (KernelSignatures.Kernel kernel : signatures.inFile(source + ".cu")) {
       CUfunc_st function = new CUfunc_st();
-      check(cudart.cuModuleGetFunction(function, module, entry), "cuModuleGetFunction(" + entry + ")");
-      functions.put(entry, function);
+      check(cudart.cuModuleGetFunction(function, module, kernel.name()), "cuModuleGetFunction(" + kernel.name()
+          + ")");
+      functions.put(kernel.name(), function);
     }
   }
 

@@ -264,8 +264,8 @@ __device__ __forceinline__ void att_store_rows(bf16* dst, int ld, const float ac
 // ---------------------------------------------------------------------------------------------------------------
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_forward(bf16* ctx, float* lse, const bf16* qkv, const int* cu_seqlens, const float* slopes, int heads,
-                  int nnz) {
+attention_forward(ALIGN16 bf16* ctx, float* lse, ALIGN16 const bf16* qkv, const int* cu_seqlens, const float* slopes,
+                  int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];
@@ -384,7 +384,7 @@ attention_forward(bf16* ctx, float* lse, const bf16* qkv, const int* cu_seqlens,
 
 /** dsum[h, r] = sum_d dctx[r, h, d] * ctx[r, h, d]: the "D" of FlashAttention-2's backward pass. */
 extern "C" __global__ void __launch_bounds__(256, 1)
-attention_backward_dot(float* dsum, const bf16* dctx, const bf16* ctx, int heads, int nnz) {
+attention_backward_dot(float* dsum, ALIGN16 const bf16* dctx, ALIGN16 const bf16* ctx, int heads, int nnz) {
   // Eight lanes per (row, head), eight bf16 each; consecutive pairs are consecutive in memory.
   const long long pair = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
   const int part = threadIdx.x & 7;
@@ -417,8 +417,8 @@ attention_backward_dot(float* dsum, const bf16* dctx, const bf16* ctx, int heads
  * stages.
  */
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_backward_dkdv(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                        const int* cu_seqlens, const float* slopes, int heads, int nnz) {
+attention_backward_dkdv(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv, const float* lse,
+                        const float* dsum, const int* cu_seqlens, const float* slopes, int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];
@@ -537,8 +537,8 @@ attention_backward_dkdv(bf16* dqkv, const bf16* dctx, const bf16* qkv, const flo
  * (dQ scaled by 1/sqrt(64) at the end). Q and dO stay in registers; K and V tiles stream through two stages.
  */
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_backward_dq(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                      const int* cu_seqlens, const float* slopes, int heads, int nnz) {
+attention_backward_dq(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv, const float* lse,
+                      const float* dsum, const int* cu_seqlens, const float* slopes, int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];

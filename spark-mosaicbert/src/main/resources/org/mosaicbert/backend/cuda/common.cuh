@@ -20,9 +20,10 @@
 //   cross-entropy). Every sum is accumulated in float32.
 // - Parameter gradients are added to (+=), activation gradients and forward outputs are written (=), as in
 //   org.mosaicbert.backend.Backend.
-// - Kernels that move eight bf16 (16 bytes) at a time say so; the tensors they read that way must start on a
-//   16-byte boundary (an element offset that is a multiple of 8 from a cudaMalloc'd base) and have rows whose width
-//   is a multiple of 8.
+// - A pointer parameter that a kernel always moves eight bf16 (16 bytes) at a time is marked ALIGN16 in its
+//   signature (below): the tensor must start on a 16-byte boundary (an element offset that is a multiple of 8 from a
+//   cudaMalloc'd base) and have rows whose width is a multiple of 8. Kernels that move 16 bytes only for some widths
+//   (gather_rows, scatter_add_rows and loss.cu's, when the width is a multiple of 8) say so in their file instead.
 // - Sums that cross threads are made in a fixed order (partials written per block, then summed in block order):
 //   no floating-point atomics, so a gradient is the same bits on every run with the same launch configuration.
 
@@ -34,6 +35,13 @@
 
 /** A bfloat16 value as its 16 bits: the upper half of a float32. */
 typedef unsigned short bf16;
+
+/**
+ * Marks a kernel's pointer parameter that must be 16-byte aligned (see the conventions above). It expands to nothing:
+ * the host reads it from the signature (KernelSignatures) and refuses a misaligned argument at launch, by kernel and
+ * parameter, where the GPU would fault later with no name.
+ */
+#define ALIGN16
 
 __device__ __forceinline__ float bf16_to_float(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
 

@@ -45,7 +45,7 @@ __device__ __forceinline__ float ew_gelu_grad(float x) {
        i += (long long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_forward(bf16* out, const bf16* g, int n, int I) {
+geglu_forward(ALIGN16 bf16* out, ALIGN16 const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);
@@ -61,7 +61,7 @@ geglu_forward(bf16* out, const bf16* g, int n, int I) {
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I) {
+geglu_backward(ALIGN16 bf16* dg, ALIGN16 const bf16* dout, ALIGN16 const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);

@@ -54,9 +54,9 @@ __device__ __forceinline__ void ln_branch_plus_residual(float x[8], uint4 inp, c
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-layernorm_forward(bf16* out, bf16* x_out, float* mean, float* rstd, const bf16* inp, const bf16* residual,
-                  const bf16* weight, const bf16* bias, int n, int H, float eps, float p,
-                  const unsigned long long* row_keys, unsigned long long site) {
+layernorm_forward(ALIGN16 bf16* out, ALIGN16 bf16* x_out, float* mean, float* rstd, ALIGN16 const bf16* inp,
+                  ALIGN16 const bf16* residual, ALIGN16 const bf16* weight, ALIGN16 const bf16* bias, int n, int H,
+                  float eps, float p, const unsigned long long* row_keys, unsigned long long site) {
   const int row = blockIdx.x * 8 + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= n) return;  // whole warps leave together
@@ -113,9 +113,9 @@ layernorm_forward(bf16* out, bf16* x_out, float* mean, float* rstd, const bf16* 
 }
 
 extern "C" __global__ void __launch_bounds__(128)
-layernorm_backward(bf16* dx, bf16* dbranch, float* partials, const bf16* dout, const bf16* x, const bf16* weight,
-                   const float* mean, const float* rstd, int n, int H, float p, const unsigned long long* row_keys,
-                   unsigned long long site) {
+layernorm_backward(ALIGN16 bf16* dx, ALIGN16 bf16* dbranch, float* partials, ALIGN16 const bf16* dout,
+                   ALIGN16 const bf16* x, ALIGN16 const bf16* weight, const float* mean, const float* rstd, int n,
+                   int H, float p, const unsigned long long* row_keys, unsigned long long site) {
   // Per warp: dweight and dbias sums of the columns its lanes own; no two lanes share a column, so plain += works.
   // Column 8c + k is kept at k * (H / 8) + c, so that the 32 lanes (consecutive c) touch 32 consecutive banks.
   DYNAMIC_SHARED(float, ln_acc);  // [4 warps][2][H]
