@@ -63,7 +63,7 @@ class CudaBackendHostTest {
         KernelSignatures.Type.FLOAT, KernelSignatures.Type.POINTER, KernelSignatures.Type.LONG_LONG),
         types(layerNorm).subList(8, 14));
     assertEquals(KernelSignatures.Type.LONG_LONG, kernel(signatures, "cast_f32_to_bf16").parameters().get(2).type());
-    assertEquals(List.of("-std=c++17", "--gpu-architecture=sm_90"), List.of(CudaDevice.options("sm_90")));
+    assertEquals(List.of("-std=c++17", "--gpu-architecture=sm_90"), List.of(NvrtcCompiler.options("sm_90")));
   }
 
   private static KernelSignatures.Kernel kernel(KernelSignatures signatures, String name) {
