@@ -23,8 +23,6 @@
 #                                 Exit 0 when no phase failed. GPU_CHECK_SECONDS (default 480) bounds the whole run.
 #                                 --emulated, on a machine without a GPU but with g++: parity, training and benchmark
 #                                 on the emulated device, a dry run of the bundle itself.
-#
-# First run on an NVIDIA H200 on 2026-12-04: every phase passed after two fixes it found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE="$(realpath -m "${GPU_CHECK_BUNDLE:-gpu-bundle}")"   # GPU_CHECK_BUNDLE: absolute, or from the repository root

@@ -45,8 +45,7 @@ import org.mosaicbert.backend.cuda.CudaBackend;
 /**
  * NCCL collectives for GPU workers, through the JavaCPP CUDA presets.
  *
- * <p><b>RAN ON ONE GPU ONLY</b> (an NVIDIA H200, 2026-12-04, NCCL 2.28.3): {@code GpuCheck}'s training phase reduces
- * through it with one rank. Two or more ranks have NEVER RUN. It is written against the NCCL and CUDA runtime APIs of
+ * <p>NCCL with two or more ranks has not run on GPUs. It is written against the NCCL and CUDA runtime APIs of
  * {@code org.bytedeco:cuda:13.1-9.19-1.5.13} and kept off every CPU path (nothing loads the CUDA libraries unless
  * this class is used).
  *
@@ -58,9 +57,7 @@ import org.mosaicbert.backend.cuda.CudaBackend;
  * peer died (or never came) would hold its GPU until the executor went. The communicator is non-blocking: its
  * creation and each operation are polled against a deadline (the trainer's ring timeout) and NCCL's asynchronous
  * state ({@code ncclInProgress}: poll again); on the deadline or an error the communicator is aborted (which ends its
- * kernels) and the call throws. The non-blocking creation and the event ordering below ran on an H200 with one
- * rank (gpu-check.sh's training phase), and its nccl-deadline phase saw a 2-rank creation that only one rank joined
- * give up after 5.1 s.
+ * kernels) and the call throws.
  *
  * <p>Ordering: NCCL runs on a stream of its own, created non-blocking so that the legacy default stream (where the
  * CUDA backend launches) does not synchronise with it implicitly; an event on each side orders it, in both

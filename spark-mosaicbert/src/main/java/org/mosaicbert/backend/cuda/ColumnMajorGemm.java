@@ -4,7 +4,7 @@ package org.mosaicbert.backend.cuda;
  * One GEMM as cuBLAS takes it, column-major: C[m, n] = op(A)[m, k] · op(B)[k, n], with op(X) = Xᵀ when transX, and
  * leading dimensions lda, ldb, ldc. The engine's tensors are row-major, and a row-major [r, c] matrix is the same
  * memory as a column-major [c, r] one (its transpose); the three GEMMs of a linear layer y = x·Wᵀ (W [out, in]) are
- * written here once, for CudaDevice's cuBLAS calls and for the test that checks them against the row-major math.
+ * written here once, for CublasGemms' cuBLAS calls and for the test that checks them against the row-major math.
  */
 record ColumnMajorGemm(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc) {
 

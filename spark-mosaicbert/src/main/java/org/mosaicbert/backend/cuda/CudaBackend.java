@@ -17,11 +17,8 @@ import org.slf4j.LoggerFactory;
  * compiled at run time with NVRTC to a CUBIN for the device's architecture (cached per device), and bf16 GEMMs with
  * float32 accumulation through cuBLASLt (bias epilogue) and cublasGemmEx.
  *
- * <p><b>RAN ON A GPU</b> (an NVIDIA H200, 2026-12-04, scripts/gpu-check.sh): op by op, whole forward and
- * backward passes and the golden vectors against CpuBackend, one-GPU training through the trainer against the CPU's
- * loss curve, and the base benchmark (37.7 ms a step of 128 x 128, MFU 31.5%). Every build also runs this class on an
- * emulated {@link Device} that executes the same kernel files on the CPU, with the same checks; only
- * {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
+ * <p>Every build also runs this class on an emulated {@link Device} that executes the same kernel files on the CPU,
+ * with the same checks; only {@link CudaDevice} (NVRTC, cuBLAS, the driver) needs a GPU.
  *
  * <p>Memory: one arena of {@code arenaBytes}, allocated on the device in the constructor; {@link #allocate} and the
  * backend's own scratch carve from it, {@link #free} gives regions back to it (activations rebuilt larger), and
@@ -51,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * reducing the gradients in device memory.
  *
  * <p>Known gaps: dropout is fused into the residual LayerNorm ({@link #dropoutResidualLayerNorm})
- * but not into GeGLU; a regression head's one output column is bf16 like
+ * but not into GeGLU (the MLP's dropout is a kernel of its own); a regression head's one output column is bf16 like
  * every activation, so its predictions and MSE gradient carry 8 mantissa bits (the CPU's are float32); hidden sizes
  * above 1024 are refused.
  */
@@ -533,14 +530,14 @@ public final class CudaBackend implements Backend {
   public void geglu(View out, View g, int n, int intermediate) {
     checkGegluWidth(intermediate);
     launch("geglu_forward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(out)), ptrArg(bf16(g)), n,
-        intermediate, 0f, ptrArg(0), 0L);
+        intermediate);
   }
 
   @Override
   public void gegluBackward(View dg, View dout, View g, int n, int intermediate) {
     checkGegluWidth(intermediate);
     launch("geglu_backward", grid((long) n * intermediate / 8), 1, 1, 256, 0, ptrArg(bf16(dg)), ptrArg(bf16(dout)),
-        ptrArg(bf16(g)), n, intermediate, 0f, ptrArg(0), 0L);
+        ptrArg(bf16(g)), n, intermediate);
   }
 
   @Override
@@ -773,15 +770,15 @@ public final class CudaBackend implements Backend {
     return (int) Math.max(1, Math.min((n + 255) / 256, 65535));
   }
 
+  /** The device checks the arguments against the kernel's signature (count, types, ALIGN16 pointers). */
   private void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
-    VectorOperands.check(name, args);
     device.launch(name, gx, gy, gz, block, sharedBytes, args);
   }
 
   /**
    * A JavaCPP pointer to a device address (for cudaMemcpy, cuBLAS and NCCL). The parameter must not be called
    * {@code address}: inside the anonymous subclass that name is Pointer's own field, which then stays 0 (every
-   * pointer was NULL on the GPU's first run).
+   * device pointer would be NULL).
    */
   public static Pointer ptr(long deviceAddress) {
     return new Pointer() {

@@ -4,10 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * What {@link CudaBackend} asks of a GPU: one arena of device memory, copies to and from it, launches of the kernel
@@ -16,7 +14,8 @@ import java.util.regex.Pattern;
  * on the CPU, so that everything but the hardware and NVIDIA's libraries is checked on every build.
  *
  * <p>Addresses are device addresses (longs); kernel arguments are boxed by their C type: {@link Ptr} for a pointer,
- * Integer for int, Long for long long, Float for float.
+ * Integer for int, Long for long long, Float for float. Every launch checks them against the kernel's signature in
+ * its file ({@link KernelSignatures}).
  */
 interface Device extends AutoCloseable {
   /** The kernel files (resources beside this class), each an NVRTC program of its own. */
@@ -46,7 +45,10 @@ interface Device extends AutoCloseable {
 
   void zero(long address, long bytes);
 
-  /** Launches kernel {@code name} on a grid of gx x gy x gz blocks of {@code block} threads. */
+  /**
+   * Launches kernel {@code name} on a grid of gx x gy x gz blocks of {@code block} threads; throws an
+   * IllegalArgumentException when the arguments do not match its signature ({@link KernelSignatures#check}).
+   */
   void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args);
 
   /**
@@ -79,14 +81,12 @@ interface Device extends AutoCloseable {
     }
   }
 
-  /** The names of the extern "C" __global__ functions of a source file. */
-  static List<String> entryPoints(String code) {
-    List<String> names = new ArrayList<>();
-    Matcher m = Pattern.compile("extern \"C\" __global__ void(?:\\s+__launch_bounds__\\([^)]*\\))?\\s+(\\w+)\\s*\\(")
-        .matcher(code);
-    while (m.find()) {
-      names.add(m.group(1));
+  /** The kernel files of {@link #SOURCES} by file name ("adamw.cu" ...), in that order, each with its text. */
+  static Map<String, String> kernelFiles() {
+    Map<String, String> files = new LinkedHashMap<>();
+    for (String source : SOURCES) {
+      files.put(source + ".cu", resource(source + ".cu"));
     }
-    return names;
+    return files;
   }
 }

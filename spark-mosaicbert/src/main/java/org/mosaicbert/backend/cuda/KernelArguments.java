@@ -6,11 +6,10 @@ import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * cuLaunchKernel's {@code void** kernelParams}, allocated once and refilled per launch: one 8-byte slot per argument
- * and the array of pointers to the slots. A launch used to allocate a native pointer per argument and free it after,
- * hundreds of times per training step; the driver copies the values during the call, so the slots can be reused at
- * once. Not thread-safe: one per device, which launches from one thread. Ran on an H200 in scripts/gpu-check.sh
- * (every launch of its parity, training and benchmark phases); CudaDeviceHostTest checks the slots' bytes on the
- * host.
+ * and the array of pointers to the slots, instead of a native pointer allocated and freed per argument of each of
+ * the hundreds of launches of a training step; the driver copies the values during the call, so the slots can be
+ * reused at once. Not thread-safe: one per device, which launches from one thread. CudaDeviceHostTest checks the
+ * slots' bytes on the host.
  */
 final class KernelArguments implements AutoCloseable {
   static final int MAX_ARGUMENTS = 32;

@@ -1,10 +1,5 @@
 // adamw.cu: Composer's DecoupledAdamW over flat float32 buffers, writing the bf16 compute copy of each weight.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches CpuBackend.adamw (spec section 7, pitfall 11: the weight decay is wd x schedule factor, not x lr):
 //     m = beta1 m + (1 - beta1) g
 //     v = beta2 v + (1 - beta2) g g

@@ -1,12 +1,5 @@
 // attention.cu: ALiBi self-attention over variable-length sequences, FlashAttention-2 style, bf16 in, fp32 math.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite against
-// CpuBackend, a training run against the CPU's, compute-sanitizer memcheck clean. Measured there for base's 12 heads
-// over 128 sequences of 128: forward 0.127 ms (51 TFLOP/s), forward + backward 0.43 ms. It also runs on the CPU in
-// every build: the tests' emulated device compiles this very file as host C++, a block's threads as fibers, with
-// host models of its seven PTX wrappers (ldmatrix, mma.sync, cp.async; see the test resource host/common.cuh), and
-// CudaBackendParityTest checks its outputs and gradients against CpuBackend.
-//
 // Matches CpuBackend.attention / CpuBackend.attentionBackward, except that no probability matrix is kept: the
 // forward pass keeps one logsumexp per (head, row) and the backward pass recomputes the probabilities from it.
 // For each sequence b (rows cu_seqlens[b] .. cu_seqlens[b+1]-1, i and j positions inside the sequence) and head h:
@@ -57,9 +50,6 @@
 //   length 128 that is still 2 blocks per (sequence, head). The forward and dQ kernels use about 150 registers a
 //   thread; dK/dV holds two 16x64 accumulators, P and dP (128 floats) and takes all 255 (no spills; capping it
 //   at 168 for 3 blocks per SM spills).
-// - Checked without a GPU: nvcc and NVRTC 13.1 compile it for sm_80 and sm_90 (no spills); run on the host as said
-//   at the top, it matches CpuBackend to bf16 precision on sequences of 0, 1, 64, 65 and 129 tokens, and the check
-//   fails when the key mask, a fragment layout or the loop's barrier is broken (tried). The real test is on a GPU.
 // Not done here: head dimensions other than 64 (attention_small.cu takes 16 and 32), Hopper's wgmma/TMA (sm_90 runs
 // the same mma.sync code as sm_80), attention dropout (MosaicBERT's attention_probs_dropout_prob is 0.0).
 
@@ -274,8 +264,8 @@ __device__ __forceinline__ void att_store_rows(bf16* dst, int ld, const float ac
 // ---------------------------------------------------------------------------------------------------------------
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_forward(bf16* ctx, float* lse, const bf16* qkv, const int* cu_seqlens, const float* slopes, int heads,
-                  int nnz) {
+attention_forward(ALIGN16 bf16* ctx, float* lse, ALIGN16 const bf16* qkv, const int* cu_seqlens, const float* slopes,
+                  int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];
@@ -394,7 +384,7 @@ attention_forward(bf16* ctx, float* lse, const bf16* qkv, const int* cu_seqlens,
 
 /** dsum[h, r] = sum_d dctx[r, h, d] * ctx[r, h, d]: the "D" of FlashAttention-2's backward pass. */
 extern "C" __global__ void __launch_bounds__(256, 1)
-attention_backward_dot(float* dsum, const bf16* dctx, const bf16* ctx, int heads, int nnz) {
+attention_backward_dot(float* dsum, ALIGN16 const bf16* dctx, ALIGN16 const bf16* ctx, int heads, int nnz) {
   // Eight lanes per (row, head), eight bf16 each; consecutive pairs are consecutive in memory.
   const long long pair = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
   const int part = threadIdx.x & 7;
@@ -427,8 +417,8 @@ attention_backward_dot(float* dsum, const bf16* dctx, const bf16* ctx, int heads
  * stages.
  */
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_backward_dkdv(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                        const int* cu_seqlens, const float* slopes, int heads, int nnz) {
+attention_backward_dkdv(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv, const float* lse,
+                        const float* dsum, const int* cu_seqlens, const float* slopes, int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];
@@ -547,8 +537,8 @@ attention_backward_dkdv(bf16* dqkv, const bf16* dctx, const bf16* qkv, const flo
  * (dQ scaled by 1/sqrt(64) at the end). Q and dO stay in registers; K and V tiles stream through two stages.
  */
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_backward_dq(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                      const int* cu_seqlens, const float* slopes, int heads, int nnz) {
+attention_backward_dq(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv, const float* lse,
+                      const float* dsum, const int* cu_seqlens, const float* slopes, int heads, int nnz) {
   const int seq = blockIdx.y;
   const int h = blockIdx.z;
   const int start = cu_seqlens[seq];

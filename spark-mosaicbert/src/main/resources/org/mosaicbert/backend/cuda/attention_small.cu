@@ -1,11 +1,6 @@
 // attention_small.cu: ALiBi self-attention for head dimensions 16 and 32, forward and backward, over the same
 // variable-length layout as attention.cu (whose tensor-core kernels take head dimension 64 only).
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++), against CpuBackend: CudaBackendParityTest, including the golden vectors.
-//
 // Who needs it: configurations with narrow heads, such as the golden vectors' (hidden 64, 4 heads: 16), which the
 // GPU suite runs end to end. MosaicBERT's presets all have 64-wide heads and take attention.cu.
 //
@@ -178,39 +173,41 @@ __device__ __forceinline__ void small_backward_dkdv(bf16* dqkv, const bf16* dctx
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_forward_d16(bf16* ctx, float* lse, const bf16* qkv, const int* cu, const float* slopes, int heads,
-                            int nnz, int num_seqs) {
+attention_small_forward_d16(ALIGN16 bf16* ctx, float* lse, ALIGN16 const bf16* qkv, const int* cu,
+                            const float* slopes, int heads, int nnz, int num_seqs) {
   small_forward<16>(ctx, lse, qkv, cu, slopes, heads, nnz, num_seqs);
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_backward_dq_d16(bf16* dqkv, float* dsum, const bf16* dctx, const bf16* ctx, const bf16* qkv,
-                                const float* lse, const int* cu, const float* slopes, int heads, int nnz,
-                                int num_seqs) {
+attention_small_backward_dq_d16(ALIGN16 bf16* dqkv, float* dsum, ALIGN16 const bf16* dctx,
+                                ALIGN16 const bf16* ctx, ALIGN16 const bf16* qkv, const float* lse, const int* cu,
+                                const float* slopes, int heads, int nnz, int num_seqs) {
   small_backward_dq<16>(dqkv, dsum, dctx, ctx, qkv, lse, cu, slopes, heads, nnz, num_seqs);
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_backward_dkdv_d16(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                                  const int* cu, const float* slopes, int heads, int nnz, int num_seqs) {
+attention_small_backward_dkdv_d16(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv,
+                                  const float* lse, const float* dsum, const int* cu, const float* slopes, int heads,
+                                  int nnz, int num_seqs) {
   small_backward_dkdv<16>(dqkv, dctx, qkv, lse, dsum, cu, slopes, heads, nnz, num_seqs);
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_forward_d32(bf16* ctx, float* lse, const bf16* qkv, const int* cu, const float* slopes, int heads,
-                            int nnz, int num_seqs) {
+attention_small_forward_d32(ALIGN16 bf16* ctx, float* lse, ALIGN16 const bf16* qkv, const int* cu,
+                            const float* slopes, int heads, int nnz, int num_seqs) {
   small_forward<32>(ctx, lse, qkv, cu, slopes, heads, nnz, num_seqs);
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_backward_dq_d32(bf16* dqkv, float* dsum, const bf16* dctx, const bf16* ctx, const bf16* qkv,
-                                const float* lse, const int* cu, const float* slopes, int heads, int nnz,
-                                int num_seqs) {
+attention_small_backward_dq_d32(ALIGN16 bf16* dqkv, float* dsum, ALIGN16 const bf16* dctx,
+                                ALIGN16 const bf16* ctx, ALIGN16 const bf16* qkv, const float* lse, const int* cu,
+                                const float* slopes, int heads, int nnz, int num_seqs) {
   small_backward_dq<32>(dqkv, dsum, dctx, ctx, qkv, lse, cu, slopes, heads, nnz, num_seqs);
 }
 
 extern "C" __global__ void __launch_bounds__(SMALL_THREADS)
-attention_small_backward_dkdv_d32(bf16* dqkv, const bf16* dctx, const bf16* qkv, const float* lse, const float* dsum,
-                                  const int* cu, const float* slopes, int heads, int nnz, int num_seqs) {
+attention_small_backward_dkdv_d32(ALIGN16 bf16* dqkv, ALIGN16 const bf16* dctx, ALIGN16 const bf16* qkv,
+                                  const float* lse, const float* dsum, const int* cu, const float* slopes, int heads,
+                                  int nnz, int num_seqs) {
   small_backward_dkdv<32>(dqkv, dctx, qkv, lse, dsum, cu, slopes, heads, nnz, num_seqs);
 }

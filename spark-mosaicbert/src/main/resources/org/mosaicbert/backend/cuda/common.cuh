@@ -1,8 +1,7 @@
 // common.cuh: helpers shared by the CUDA kernel files of the MosaicBERT engine.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh. Every kernel file also runs
-// on the CPU in every build, in the tests' emulated device (test resource host/common.cuh stands in for this file's
-// PTX and hardware parts and includes the rest).
+// Every kernel file also runs on the CPU in every build, in the tests' emulated device (test resource
+// host/common.cuh stands in for this file's PTX and hardware parts and includes the rest).
 //
 // How it is compiled: every .cu file beside this one is an NVRTC program of its own, compiled at run time
 // straight to CUBIN for the device's sm_XX, with the options
@@ -12,8 +11,7 @@
 // "common.cuh". The files include no other header at all, not even <cuda_bf16.h>: bf16 is carried as its 16 bits
 // (an unsigned short) and converted with the PTX `cvt` instructions of sm_80, so the sources mean the same thing
 // to nvcc and to NVRTC. sm_80 (A100) is the oldest target: bf16 mma.sync, cvt.rn.bf16 and cp.async need it.
-// Checked: every file compiles with NVRTC 13.1 (libnvrtc of the cuda-redist 13.1 jar) to CUBIN for sm_80 and
-// sm_90 with exactly these options and this header; CudaKernelsCompileTest does the same with nvcc on every build.
+// CudaKernelsCompileTest compiles every file with nvcc for sm_80 and sm_90 with the same options and this header.
 // The hash functions below, compiled as host C++, give Hashing's bits on keys including negative ones.
 //
 // Conventions of every kernel file:
@@ -22,9 +20,10 @@
 //   cross-entropy). Every sum is accumulated in float32.
 // - Parameter gradients are added to (+=), activation gradients and forward outputs are written (=), as in
 //   org.mosaicbert.backend.Backend.
-// - Kernels that move eight bf16 (16 bytes) at a time say so; the tensors they read that way must start on a
-//   16-byte boundary (an element offset that is a multiple of 8 from a cudaMalloc'd base) and have rows whose width
-//   is a multiple of 8.
+// - A pointer parameter that a kernel always moves eight bf16 (16 bytes) at a time is marked ALIGN16 in its
+//   signature (below): the tensor must start on a 16-byte boundary (an element offset that is a multiple of 8 from a
+//   cudaMalloc'd base) and have rows whose width is a multiple of 8. Kernels that move 16 bytes only for some widths
+//   (gather_rows, scatter_add_rows and loss.cu's, when the width is a multiple of 8) say so in their file instead.
 // - Sums that cross threads are made in a fixed order (partials written per block, then summed in block order):
 //   no floating-point atomics, so a gradient is the same bits on every run with the same launch configuration.
 
@@ -36,6 +35,13 @@
 
 /** A bfloat16 value as its 16 bits: the upper half of a float32. */
 typedef unsigned short bf16;
+
+/**
+ * Marks a kernel's pointer parameter that must be 16-byte aligned (see the conventions above). It expands to nothing:
+ * the host reads it from the signature (KernelSignatures) and refuses a misaligned argument at launch, by kernel and
+ * parameter, where the GPU would fault later with no name.
+ */
+#define ALIGN16
 
 __device__ __forceinline__ float bf16_to_float(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
 

@@ -1,10 +1,5 @@
 // elementwise.cu: GeGLU, GELU, tanh, dropout, add and the float32 <-> bf16 casts; bf16 storage, float32 math.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // GELU is the exact erf form everywhere (spec 1.6 and 1.8): GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
 // GELU'(x) = Phi(x) + x phi(x). erff is CUDA's (within 2 ulp of erf); CpuBackend uses a rational approximation within
 // a few ulps (Erf.java): both are float32-exact erf for all that a bf16 result can show.
@@ -15,12 +10,13 @@
 //
 // Entry points (n is a long long count of elements; "grid-stride" kernels take any grid, e.g. ceil(work / 256)
 // capped at 65535 blocks, block 256, no shared memory):
-//   geglu_forward(out, g, n, I, p, row_keys, site)            CpuBackend.geglu, then CpuBackend.dropout(out)
-//       g [n, 2I] (gate = first half, linear = second half), out [n, I]: out = dropout(GELU(gate) * lin).
+//   geglu_forward(out, g, n, I)                               CpuBackend.geglu
+//       g [n, 2I] (gate = first half, linear = second half), out [n, I]: out = GELU(gate) * lin.
 //       I % 8 == 0. Grid-stride over n * I / 8 chunks of 8.
-//   geglu_backward(dg, dout, g, n, I, p, row_keys, site)      CpuBackend.dropout(dout), then gegluBackward
-//       dg [n, 2I] from dout [n, I]: with dm = dropout(dout): dgate = dm * lin * GELU'(gate), dlin = dm * GELU(gate).
+//   geglu_backward(dg, dout, g, n, I)                         CpuBackend.gegluBackward
+//       dg [n, 2I] from dout [n, I]: dgate = dout * lin * GELU'(gate), dlin = dout * GELU(gate).
 //       I % 8 == 0. Grid-stride over n * I / 8 chunks.
+//       The MLP's dropout after GeGLU is dropout_forward's, a launch of its own.
 //   dropout_forward(x, rows, width, p, row_keys, site)       CpuBackend.dropout, in place on bf16 [rows, width]
 //       The same call on a gradient is the backward pass. Grid-stride over rows * ceil(width / 8) chunks of 8.
 //   gelu_forward(out, inp, n) / gelu_backward(dinp, dout, inp, n)       CpuBackend.gelu / geluBackward
@@ -49,11 +45,8 @@ __device__ __forceinline__ float ew_gelu_grad(float x) {
        i += (long long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_forward(bf16* out, const bf16* g, int n, int I, float p, const unsigned long long* row_keys,
-              unsigned long long site) {
+geglu_forward(ALIGN16 bf16* out, ALIGN16 const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
-  const bool drop = p > 0.0f && row_keys != 0;
-  const float keep_scale = drop ? dropout_keep_scale(p) : 1.0f;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);
     const int c0 = (int)(chunk - (long long)r * chunks_per_row) * 8;  // column inside [0, I)
@@ -63,21 +56,13 @@ geglu_forward(bf16* out, const bf16* g, int n, int I, float p, const unsigned lo
     unpack_bf16x8(*(const uint4*)(grow + I + c0), lin);
 #pragma unroll
     for (int k = 0; k < 8; ++k) m[k] = ew_gelu(gate[k]) * lin[k];
-    if (drop) {
-      const unsigned long long row_key = hash_key2(row_keys[r], site);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) m[k] = dropout_apply(m[k], row_key, c0 + k, p, keep_scale);
-    }
     *(uint4*)(out + (long long)r * I + c0) = pack_bf16x8(m);
   }
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p, const unsigned long long* row_keys,
-               unsigned long long site) {
+geglu_backward(ALIGN16 bf16* dg, ALIGN16 const bf16* dout, ALIGN16 const bf16* g, int n, int I) {
   const int chunks_per_row = I >> 3;
-  const bool drop = p > 0.0f && row_keys != 0;
-  const float keep_scale = drop ? dropout_keep_scale(p) : 1.0f;
   EW_GRID_STRIDE_LOOP(chunk, (long long)n * chunks_per_row) {
     const int r = (int)(chunk / chunks_per_row);
     const int c0 = (int)(chunk - (long long)r * chunks_per_row) * 8;
@@ -86,11 +71,6 @@ geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p,
     unpack_bf16x8(*(const uint4*)(g + grow + c0), gate);
     unpack_bf16x8(*(const uint4*)(g + grow + I + c0), lin);
     unpack_bf16x8(*(const uint4*)(dout + (long long)r * I + c0), dm);
-    if (drop) {
-      const unsigned long long row_key = hash_key2(row_keys[r], site);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) dm[k] = dropout_apply(dm[k], row_key, c0 + k, p, keep_scale);
-    }
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
       const float x = gate[k];
@@ -104,9 +84,8 @@ geglu_backward(bf16* dg, const bf16* dout, const bf16* g, int n, int I, float p,
   }
 }
 
-// Each thread takes 8 consecutive columns of a row: the row's key is hashed once for the 8, and where rows are 16-byte
-// aligned they move as one 16-byte load and store. (One element per thread, rehashing the row key for each, took 190
-// us for 16384 x 768 on the H200, 18% of a base training step.)
+// Each thread takes 8 consecutive columns of a row: the row's key is hashed once for the 8 (not once per element),
+// and where rows are 16-byte aligned they move as one 16-byte load and store.
 extern "C" __global__ void __launch_bounds__(256, 1)
 dropout_forward(bf16* x, int rows, int width, float p, const unsigned long long* row_keys, unsigned long long site) {
   if (!(p > 0.0f) || row_keys == 0) return;

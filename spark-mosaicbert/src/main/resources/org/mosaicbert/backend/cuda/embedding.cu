@@ -1,10 +1,5 @@
 // embedding.cu: word + token-type embedding lookup, and its backward pass as a deterministic scatter-add.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches CpuBackend.embedding (out[i] = word[ids[i]] + type[type_ids[i]]) and CpuBackend.embeddingBackward
 // (dword[ids[i]] += dout[i] except where ids[i] == pad id; dtype[type_ids[i]] += dout[i]).
 //
@@ -42,7 +37,8 @@
 #include "common.cuh"
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-embedding_forward(bf16* out, const int* ids, const int* type_ids, const bf16* word, const bf16* type, int n, int H) {
+embedding_forward(ALIGN16 bf16* out, const int* ids, const int* type_ids, ALIGN16 const bf16* word,
+                  ALIGN16 const bf16* type, int n, int H) {
   const int chunks_per_row = H >> 3;
   for (long long chunk = (long long)blockIdx.x * blockDim.x + threadIdx.x; chunk < (long long)n * chunks_per_row;
        chunk += (long long)gridDim.x * blockDim.x) {
@@ -58,8 +54,9 @@ embedding_forward(bf16* out, const int* ids, const int* type_ids, const bf16* wo
 }
 
 extern "C" __global__ void __launch_bounds__(128)
-embedding_backward_segments(float* dtable, float* partials, const bf16* dout, const int* rows, const int* seg_begin,
-                            const int* seg_id, const int* seg_slot, int num_segments, int H, int pad_id) {
+embedding_backward_segments(float* dtable, float* partials, ALIGN16 const bf16* dout, const int* rows,
+                            const int* seg_begin, const int* seg_id, const int* seg_slot, int num_segments, int H,
+                            int pad_id) {
   const int s = blockIdx.x;
   if (s >= num_segments) return;
   const int id = seg_id[s];

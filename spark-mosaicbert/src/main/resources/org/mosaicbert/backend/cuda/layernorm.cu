@@ -1,13 +1,6 @@
 // layernorm.cu: MosaicBERT's low-precision LayerNorm (bf16 in and out, float32 statistics), fused with the residual
 // add and the branch dropout that precede it in a post-LN block, forward and backward.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-// The fused residual and dropout paths (Backend.dropoutResidualLayerNorm and its backward) RAN ON the same GPU in a
-// later run of scripts/gpu-check.sh the same day: parity, training and memcheck passed.
-//
 // Matches, in MosaicBert's order, the CpuBackend calls
 //     dropout(branch, rowKeys, site); add(x, branch, residual); layerNorm(out, mean, rstd, x, w, b, eps)
 // and, backward,
@@ -18,7 +11,7 @@
 // Layouts: rows of H contiguous values, row-major [n, H]; H % 8 == 0 and H <= 1024 (every preset: 128 .. 1024; a
 // row lives in registers, 32 values per lane at most: raise LN_MAX_CHUNKS for wider rows).
 // weight, bias: bf16 [H] (the AdamW compute copies); mean, rstd: float [n]; dweight, dbias: float [H] (+=).
-// row_keys: unsigned long long [n], the per-token keys of MosaicBert.forward (Hashing.key(seed, epoch, sample,
+// row_keys: unsigned long long [n], the per-token keys of MosaicBert.forward (Hashing.key(seed, step, sample,
 // position)); site: the dropout site (MosaicBert.siteAttention(layer) ...). p == 0 (or row_keys NULL) means no
 // dropout.
 //
@@ -61,9 +54,9 @@ __device__ __forceinline__ void ln_branch_plus_residual(float x[8], uint4 inp, c
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
-layernorm_forward(bf16* out, bf16* x_out, float* mean, float* rstd, const bf16* inp, const bf16* residual,
-                  const bf16* weight, const bf16* bias, int n, int H, float eps, float p,
-                  const unsigned long long* row_keys, unsigned long long site) {
+layernorm_forward(ALIGN16 bf16* out, ALIGN16 bf16* x_out, float* mean, float* rstd, ALIGN16 const bf16* inp,
+                  ALIGN16 const bf16* residual, ALIGN16 const bf16* weight, ALIGN16 const bf16* bias, int n, int H,
+                  float eps, float p, const unsigned long long* row_keys, unsigned long long site) {
   const int row = blockIdx.x * 8 + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= n) return;  // whole warps leave together
@@ -120,9 +113,9 @@ layernorm_forward(bf16* out, bf16* x_out, float* mean, float* rstd, const bf16* 
 }
 
 extern "C" __global__ void __launch_bounds__(128)
-layernorm_backward(bf16* dx, bf16* dbranch, float* partials, const bf16* dout, const bf16* x, const bf16* weight,
-                   const float* mean, const float* rstd, int n, int H, float p, const unsigned long long* row_keys,
-                   unsigned long long site) {
+layernorm_backward(ALIGN16 bf16* dx, ALIGN16 bf16* dbranch, float* partials, ALIGN16 const bf16* dout,
+                   ALIGN16 const bf16* x, ALIGN16 const bf16* weight, const float* mean, const float* rstd, int n,
+                   int H, float p, const unsigned long long* row_keys, unsigned long long site) {
   // Per warp: dweight and dbias sums of the columns its lanes own; no two lanes share a column, so plain += works.
   // Column 8c + k is kept at k * (H / 8) + c, so that the 32 lanes (consecutive c) touch 32 consecutive banks.
   DYNAMIC_SHARED(float, ln_acc);  // [4 warps][2][H]

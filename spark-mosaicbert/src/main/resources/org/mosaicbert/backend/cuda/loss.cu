@@ -1,11 +1,6 @@
 // loss.cu: softmax cross-entropy over the scored rows only (the MLM head's masked rows, or one row per sequence for
 // classification), fused with the softmax, forward and backward.
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches CpuBackend.crossEntropy and CpuBackend.crossEntropyBackward, with one difference of storage: the CPU
 // backend keeps the probabilities [rows, classes] for the backward pass; here the forward pass keeps one float
 // logsumexp per row and the backward pass recomputes softmax = exp(logit - lse) from the logits, or the forward
@@ -30,8 +25,7 @@
 //   softmax_rows(probs, logits, lse, rows, V)
 //       probs = softmax(logits) from the lse of cross_entropy_forward (what a caller reads as class probabilities).
 //   loss_sum(out, losses, correct, rows)
-//       out[0] = sum of losses, out[1] = sum of correct, both double; grid 1, block 256. RAN ON the
-//       H200 in a later run of scripts/gpu-check.sh (parity, training, memcheck).
+//       out[0] = sum of losses, out[1] = sum of correct, both double; grid 1, block 256.
 
 #include "common.cuh"
 

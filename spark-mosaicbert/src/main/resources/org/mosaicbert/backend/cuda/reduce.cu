@@ -1,13 +1,6 @@
 // reduce.cu: sums in a fixed order: column sums for the bias gradients of linear layers, and the sum of squares of a
 // float32 buffer (the gradient norm and the weights' check in training).
 //
-// bias_grad_partials and sum_partials RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh:
-// the parity suite against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer
-// memcheck clean. sum_of_squares_partials and sum_doubles RAN ON the same GPU in a later run (parity: the CPU's value
-// to 1e-12, NaN and infinity passed on; memcheck clean).
-// All are also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
-//
 // Matches the dbias part of CpuBackend.linearBackward: dbias[c] += sum over rows of dout[r][c]. cuBLAS computes the
 // weight and input gradients; this file adds the bias gradient, in two steps so that the sum has a fixed order
 // (no atomics; the same bits on every run with the same grid):

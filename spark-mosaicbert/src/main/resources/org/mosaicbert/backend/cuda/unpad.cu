@@ -1,25 +1,15 @@
-// unpad.cu: moving rows between layouts: gather and scatter-add of chosen rows, and padding to / from [B, S, W].
+// unpad.cu: gather and scatter-add of chosen rows of an unpadded [nnz, W] tensor (the MLM head's masked rows, the
+// classifier's first rows).
 //
-// RAN ON A GPU: an NVIDIA H200 (sm_90), 2026-12-04, in scripts/gpu-check.sh: the parity suite
-// against CpuBackend and the golden vectors, a training run against the CPU's, compute-sanitizer memcheck clean.
-// Also run on the CPU in every build, through CudaBackend on the tests' emulated device (the kernels
-// compiled as host C++, threads as fibers), against CpuBackend: CudaBackendParityTest, CudaTrainingTest.
+// Matches CpuBackend.gatherRows (out[i] = inp[rows[i]]) and CpuBackend.scatterAddRows (out[rows[i]] += inp[i]).
 //
-// Matches CpuBackend.gatherRows (out[i] = inp[rows[i]]) and CpuBackend.scatterAddRows (out[rows[i]] += inp[i]); the
-// pad/unpad pair is spec 1.3's pad_input / unpad_input (index_first_axis), used at the API edge (encoder output
-// with exact zeros at padded rows; Unpadding.pad / unpad on the CPU side).
-//
-// Layouts, all bf16, rows of width W contiguous: inp/out [count or nnz, W]; padded [B, S, W]; rows int [count];
-// cu_seqlens int [B + 1] (sequence b = unpadded rows cu_seqlens[b] .. cu_seqlens[b+1]-1, its first tokens padded
-// at [b, 0 ..], the rest of [b, *] zero). W % 8 == 0 moves 16 bytes at a time, any other W one value at a time.
+// Layouts, all bf16, rows of width W contiguous: inp/out [count or nnz, W]; rows int [count]. W % 8 == 0 moves 16
+// bytes at a time, any other W one value at a time.
 //
 // Entry points (block 256, no shared memory):
 //   gather_rows(out, inp, rows, count, W)          grid (ceil(W / 8 / 256), min(count, 65535)); strides over rows
 //   scatter_add_rows(out, inp, rows, count, W)     same grid. The rows must be distinct (MosaicBert's masked rows and
 //       first rows are); then no two threads touch one element and no atomics are needed. The host checks that.
-//   pad_rows(padded, inp, cu_seqlens, B, S, W)     grid (ceil(W / 8 / 256), min(B * S, 65535)); strides over B * S
-//   unpad_rows(out, padded, cu_seqlens, B, S, W)   grid (ceil(W / 8 / 256), min(B * S, 65535)); positions past a
-//       sequence's end are skipped. A sequence longer than S is the host's error to refuse.
 
 #include "common.cuh"
 
@@ -48,11 +38,6 @@ __device__ __forceinline__ void unpad_row(bf16* dst, const bf16* src, int W, boo
   }
 }
 
-/** Zeroes one row of W values. */
-__device__ __forceinline__ void unpad_zero_row(bf16* dst, int W) {
-  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < W; c += gridDim.x * blockDim.x) dst[c] = 0;
-}
-
 extern "C" __global__ void __launch_bounds__(256, 1)
 gather_rows(bf16* out, const bf16* inp, const int* rows, int count, int W) {
   for (int i = blockIdx.y; i < count; i += gridDim.y) {
@@ -64,32 +49,5 @@ extern "C" __global__ void __launch_bounds__(256, 1)
 scatter_add_rows(bf16* out, const bf16* inp, const int* rows, int count, int W) {
   for (int i = blockIdx.y; i < count; i += gridDim.y) {
     unpad_row(out + (long long)rows[i] * W, inp + (long long)i * W, W, true);
-  }
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-pad_rows(bf16* padded, const bf16* inp, const int* cu_seqlens, int B, int S, int W) {
-  for (int i = blockIdx.y; i < B * S; i += gridDim.y) {
-    const int b = i / S;
-    const int s = i - b * S;
-    const int start = cu_seqlens[b];
-    bf16* dst = padded + (long long)i * W;
-    if (s < cu_seqlens[b + 1] - start) {
-      unpad_row(dst, inp + (long long)(start + s) * W, W, false);
-    } else {
-      unpad_zero_row(dst, W);
-    }
-  }
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-unpad_rows(bf16* out, const bf16* padded, const int* cu_seqlens, int B, int S, int W) {
-  for (int i = blockIdx.y; i < B * S; i += gridDim.y) {
-    const int b = i / S;
-    const int s = i - b * S;
-    const int start = cu_seqlens[b];
-    if (s < cu_seqlens[b + 1] - start) {
-      unpad_row(out + (long long)(start + s) * W, padded + (long long)i * W, W, false);
-    }
   }
 }

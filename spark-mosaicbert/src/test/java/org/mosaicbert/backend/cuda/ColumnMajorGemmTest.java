@@ -7,7 +7,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The three cuBLAS calls of a linear layer, as CudaDevice makes them ({@link ColumnMajorGemm}), run through BLAS's
+ * The three cuBLAS calls of a linear layer, as CublasGemms makes them ({@link ColumnMajorGemm}), run through BLAS's
  * column-major GEMM semantics on the engine's row-major buffers, give the row-major math: y = x·Wᵀ, dW += dyᵀ·x,
  * dx = dy·W (or += dy·W). The emulated device does its GEMMs from the math directly, so this is what checks the
  * transposes and leading dimensions that only a GPU would otherwise exercise.

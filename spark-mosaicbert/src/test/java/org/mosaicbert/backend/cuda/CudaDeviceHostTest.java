@@ -6,7 +6,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.junit.jupiter.api.Test;
 
-/** The parts of {@link CudaDevice} that need no CUDA library: what it hands NVRTC and cuBLAS. */
+/** The parts of {@link CudaDevice} that need no CUDA library: what it hands the driver and NVRTC. */
 class CudaDeviceHostTest {
   @Test
   void kernelArgumentsSitInTheirSlotsAsTheDriverReadsThem() {
@@ -35,8 +35,8 @@ class CudaDeviceHostTest {
   void cStringsIsAnArrayOfTheStringsNotACastOfTheFirst() {
     // One string is the case that crashed NVRTC: the header text itself was passed where its pointer belonged.
     String header = "#pragma once\n// ümlaut";
-    try (PointerPointer<BytePointer> one = CudaDevice.cStrings(header);
-        PointerPointer<BytePointer> two = CudaDevice.cStrings("--gpu-architecture=sm_90", "-std=c++17")) {
+    try (PointerPointer<BytePointer> one = NvrtcCompiler.cStrings(header);
+        PointerPointer<BytePointer> two = NvrtcCompiler.cStrings("--gpu-architecture=sm_90", "-std=c++17")) {
       assertEquals(header, one.get(BytePointer.class, 0).getString(java.nio.charset.StandardCharsets.UTF_8));
       assertEquals("-std=c++17", two.get(BytePointer.class, 1).getString());
       assertEquals("--gpu-architecture=sm_90", two.get(BytePointer.class, 0).getString());

@@ -17,8 +17,8 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -28,18 +28,19 @@ import java.util.regex.Pattern;
  * where they meet, barriers, warp shuffles, ldmatrix/mma.sync/cp.async modelled from the PTX ISA), and holds the
  * device memory; this class speaks to it over a pipe.
  *
- * <p>What it does not check: NVIDIA's hardware, NVRTC, cuBLAS (its GEMMs are plain loops with cuBLAS's contract) and
+ * <p>Every launch is checked against the kernel's signature ({@link KernelSignatures}) first, as CudaDevice's are.
+ * What it does not check: NVIDIA's hardware, NVRTC, cuBLAS (its GEMMs are plain loops with cuBLAS's contract) and
  * {@link CudaDevice}, which only a GPU runs.
  */
 final class EmulatedDevice implements Device {
   private static final String RESOURCES = "/org/mosaicbert/backend/cuda/";
-  private static final Pattern KERNEL = Pattern.compile(
-      "extern \"C\" __global__ void(?:\\s+__launch_bounds__\\([^)]*\\))?\\s+(\\w+)\\s*\\(([^)]*)\\)");
   /** What makes a kernel file's threads meet: such files run one OS thread per CUDA thread. */
   private static final Pattern MEETING = Pattern.compile("__syncthreads|__syncwarp|__shfl|__shared__|DYNAMIC_SHARED");
   /** The server built from the real kernel files (others, with replaced sources, are built per test). */
   private static Path server;
 
+  /** The signatures of the kernel files it was built from: every launch is checked against them first. */
+  private final KernelSignatures signatures;
   private final Process process;
   /** The server's standard error (a kernel's fault, the sanitizer's report, the profile), shown when it matters. */
   private final Path stderr;
@@ -66,16 +67,25 @@ final class EmulatedDevice implements Device {
   }
 
   EmulatedDevice() {
-    this(java.util.Map.of());
+    this(Map.of());
   }
 
   /**
    * A device whose kernel files are the real ones except those in {@code replacedSources} (file name, e.g.
    * "attention.cu", to its text): how a test shows that the emulator catches a broken kernel.
    */
-  EmulatedDevice(java.util.Map<String, String> replacedSources) {
+  EmulatedDevice(Map<String, String> replacedSources) {
+    Map<String, String> kernelFiles = Device.kernelFiles();
+    for (String file : replacedSources.keySet()) {
+      if (!kernelFiles.containsKey(file)) {
+        throw new IllegalArgumentException("no kernel file " + file + " to replace; the files are "
+            + kernelFiles.keySet());
+      }
+    }
+    kernelFiles.putAll(replacedSources);
+    signatures = KernelSignatures.of(kernelFiles);
     try {
-      Path binary = replacedSources.isEmpty() ? build() : build(replacedSources);
+      Path binary = replacedSources.isEmpty() ? build() : build(kernelFiles, signatures);
       stderr = Files.createTempFile("emulated-device", ".stderr");
       stderr.toFile().deleteOnExit();
       process = new ProcessBuilder(binary.toString()).redirectError(stderr.toFile()).start();
@@ -92,27 +102,29 @@ final class EmulatedDevice implements Device {
 
   private static synchronized Path build() throws IOException {
     if (server == null) {
-      server = build(java.util.Map.of());
+      Map<String, String> kernelFiles = Device.kernelFiles();
+      server = build(kernelFiles, KernelSignatures.of(kernelFiles));
     }
     return server;
   }
 
-  private static synchronized Path build(java.util.Map<String, String> replacedSources) throws IOException {
+  private static synchronized Path build(Map<String, String> kernelFiles, KernelSignatures signatures)
+      throws IOException {
     Path gxx = compiler();
     if (gxx == null) {
       throw new IllegalStateException("g++ is not on the PATH: the emulated device cannot be built");
     }
     List<String> names = new ArrayList<>();
     List<String> texts = new ArrayList<>();
-    for (String source : SOURCES) {
-      names.add("kernels/" + source + ".cu");
-      texts.add(replacedSources.getOrDefault(source + ".cu", Device.resource(source + ".cu")));
+    for (Map.Entry<String, String> file : kernelFiles.entrySet()) {
+      names.add("kernels/" + file.getKey());
+      texts.add(file.getValue());
     }
     names.addAll(List.of("device/common.cuh", "shim/common.cuh", "device_server.cpp", "dispatch.inc"));
     texts.add(Device.resource("common.cuh"));
     texts.add(testResource("host/common.cuh"));
     texts.add(testResource("host/device_server.cpp"));
-    texts.add(dispatchSource());
+    texts.add(dispatchSource(kernelFiles, signatures));
     String key;
     try {
       MessageDigest sha = MessageDigest.getInstance("SHA-256");
@@ -166,31 +178,27 @@ final class EmulatedDevice implements Device {
 
   /**
    * dispatch.inc: includes every kernel file and calls each extern "C" kernel by name with its arguments cast to the
-   * types of its signature.
+   * types of its signature (which {@link #launch} has checked them against).
    */
-  static String dispatchSource() {
+  static String dispatchSource(Map<String, String> kernelFiles, KernelSignatures signatures) {
     StringBuilder includes = new StringBuilder();
     StringBuilder cases = new StringBuilder();
-    for (String source : SOURCES) {
-      String code = Device.resource(source + ".cu");
-      includes.append("#include \"kernels/").append(source).append(".cu\"\n");
-      boolean together = MEETING.matcher(code.replaceAll("//[^\n]*", "")).find();
-      Matcher m = KERNEL.matcher(code);
-      while (m.find()) {
+    for (Map.Entry<String, String> file : kernelFiles.entrySet()) {
+      includes.append("#include \"kernels/").append(file.getKey()).append("\"\n");
+      boolean together = MEETING.matcher(file.getValue().replaceAll("//[^\n]*", "")).find();
+      for (KernelSignatures.Kernel kernel : signatures.inFile(file.getKey())) {
         List<String> args = new ArrayList<>();
-        String[] params = m.group(2).split(",");
-        StringBuilder checks = new StringBuilder();
-        for (int i = 0; i < params.length; i++) {
-          String param = params[i].trim().replaceAll("\\s+", " ");
-          String type = param.replaceAll("\\w+$", "").trim(); // the declared type without the name
-          int tag = type.contains("*") ? 0 : type.contains("float") ? 3 : type.contains("long long") ? 2 : 1;
-          checks.append("    expect(name, a, ").append(i).append(", ").append(tag).append(");\n");
-          args.add(tag == 0 ? "(" + type + ")a[" + i + "].p"
-              : tag == 3 ? "a[" + i + "].f" : "(" + type + ")a[" + i + "].i");
+        for (KernelSignatures.Parameter p : kernel.parameters()) {
+          String a = "a[" + p.index() + "]";
+          args.add(switch (p.type()) {
+            case POINTER -> "(" + p.cType() + ")" + a + ".p";
+            case FLOAT -> a + ".f";
+            case INT, LONG_LONG -> "(" + p.cType() + ")" + a + ".i";
+          });
         }
-        cases.append("  if (name == \"").append(m.group(1)).append("\") {\n").append(checks)
+        cases.append("  if (name == \"").append(kernel.name()).append("\") {\n")
             .append("    if (!host_run_grid(gx, gy, gz, block, shared, ")
-            .append(together).append(", [=] { ").append(m.group(1)).append('(').append(String.join(", ", args))
+            .append(together).append(", [=] { ").append(kernel.name()).append('(').append(String.join(", ", args))
             .append("); })) throw Failure{\"deadlock: threads wait at a barrier that the others never reach\"};\n")
             .append("    return true;\n  }\n");
       }
@@ -352,6 +360,7 @@ final class EmulatedDevice implements Device {
 
   @Override
   public void launch(String name, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+    signatures.check(name, args);
     call(name, () -> {
       u8(6);
       byte[] text = name.getBytes(StandardCharsets.US_ASCII);
@@ -375,7 +384,7 @@ final class EmulatedDevice implements Device {
           u8(3);
           u64(Float.floatToRawIntBits(x) & 0xffffffffL);
         } else {
-          throw new IllegalArgumentException("kernel argument of type " + arg.getClass());
+          throw new IllegalStateException("KernelSignatures.check let through an argument of type " + arg.getClass());
         }
       }
       finish("kernel " + name);

@@ -44,8 +44,7 @@ import org.mosaicbert.train.InitialWeights;
  * With {@code --emulated} (no GPU, g++ there), parity, training and a tiny benchmark run on the emulated device: a dry
  * run of the suite.
  * Each phase prints its figures and appends one JSON line (phase, status, seconds, summary) to
- * {@code $OUT/results.jsonl}; the script writes the line of a phase that died without writing it. First run on an
- * NVIDIA H200 on 2026-12-04: every phase passed.
+ * {@code $OUT/results.jsonl}; the script writes the line of a phase that died without writing it.
  */
 public final class GpuCheck {
   static final double H200_BF16_DENSE_TFLOPS = 989;
