@@ -48,7 +48,7 @@ class TrainingPiecesTest {
   }
 
   @Test
-  void maskingIsAPureFunctionOfSeedEpochAndSample() {
+  void maskingIsAPureFunctionOfSeedStepAndSample() {
     MlmMasking masking = masking();
     int[] ids = new int[200];
     java.util.Arrays.fill(ids, 9);
