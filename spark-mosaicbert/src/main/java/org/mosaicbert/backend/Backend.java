@@ -60,8 +60,9 @@ public interface Backend extends AutoCloseable {
       int hidden);
 
   /**
-   * Inverted dropout in place: element (r, c) is zeroed when uniform(mix(rowKeys[r], site), c) falls below p, else
-   * scaled by 1/(1-p). The mask is a pure function of the keys, so the same call on a gradient is the backward pass.
+   * Inverted dropout in place: element (r, c) is zeroed when Hashing.uniform(Hashing.key(rowKeys[r], site), c) falls
+   * below p, else scaled by 1/(1-p). The mask is a pure function of the keys, so the same call on a gradient is the
+   * backward pass.
    */
   void dropout(View x, int rows, int width, float p, long[] rowKeys, long site);
 

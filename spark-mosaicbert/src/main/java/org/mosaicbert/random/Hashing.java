@@ -1,9 +1,10 @@
 package org.mosaicbert.random;
 
 /**
- * Counter-based randomness: every random number is a hash of the key of what it decides (seed, step or epoch, sample,
- * layer, position ...). So masks and dropout are pure functions of those keys and never depend on how the work is
- * split into workers, micro-batches or threads.
+ * Counter-based randomness: every random number is a hash of the key of what it decides: (seed, optimizer step,
+ * sample, position ...) for masks and dropout, (seed, epoch) for the sample order, (seed, tensor) for initial weights.
+ * So they are pure functions of those keys and never depend on how the work is split into workers, micro-batches or
+ * threads.
  */
 public final class Hashing {
   private Hashing() {}

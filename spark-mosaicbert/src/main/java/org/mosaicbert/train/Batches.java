@@ -44,7 +44,7 @@ public final class Batches {
     for (int b = 0; b < samples.size(); b++) {
       int[] sampleLabels = masked.get(b).labels();
       for (int p = 0; p < sampleLabels.length; p++) {
-        if (sampleLabels[p] > 0) {
+        if (sampleLabels[p] != MlmMasking.NO_LABEL) {
           maskedRows.add(packed.cu()[b] + p);
           labels.add(sampleLabels[p]);
         }

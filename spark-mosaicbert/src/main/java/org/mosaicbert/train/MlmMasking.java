@@ -14,6 +14,11 @@ import org.mosaicbert.random.Hashing;
 public record MlmMasking(double probability, int maskId, int vocabSize, int[] specialIds, long seed)
     implements java.io.Serializable {
   public static final double MOSAICBERT_PROBABILITY = 0.3;
+  /**
+   * The label of a position that is not scored (Hugging Face's ignore index). Every other label is a token id, 0
+   * included: whether an id can be chosen is decided by {@code specialIds} alone.
+   */
+  public static final int NO_LABEL = -100;
 
   public MlmMasking {
     if (probability <= 0 || probability >= 1) {
@@ -23,13 +28,13 @@ public record MlmMasking(double probability, int maskId, int vocabSize, int[] sp
     Arrays.sort(specialIds);
   }
 
-  /** The masked ids and the labels (original id where chosen, -100 elsewhere) of one sample. */
+  /** The masked ids and the labels (original id where chosen, {@link #NO_LABEL} elsewhere) of one sample. */
   public record Masked(int[] inputIds, int[] labels) {}
 
   public Masked apply(int[] ids, long step, long sampleId) {
     int[] out = ids.clone();
     int[] labels = new int[ids.length];
-    Arrays.fill(labels, -100);
+    Arrays.fill(labels, NO_LABEL);
     long key = Hashing.key(seed, step, sampleId, 0x4D4C4DL);
     for (int p = 0; p < ids.length; p++) {
       if (Arrays.binarySearch(specialIds, ids[p]) >= 0) {

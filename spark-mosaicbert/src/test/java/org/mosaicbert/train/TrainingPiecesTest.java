@@ -48,7 +48,7 @@ class TrainingPiecesTest {
   }
 
   @Test
-  void maskingIsAPureFunctionOfSeedEpochAndSample() {
+  void maskingIsAPureFunctionOfSeedStepAndSample() {
     MlmMasking masking = masking();
     int[] ids = new int[200];
     java.util.Arrays.fill(ids, 9);
@@ -57,10 +57,31 @@ class TrainingPiecesTest {
     MlmMasking.Masked a = masking.apply(ids, 0, 42);
     assertArrayEquals(a.labels(), masking.apply(ids, 0, 42).labels());
     assertTrue(!java.util.Arrays.equals(a.labels(), masking.apply(ids, 1, 42).labels()), "another step, other masks");
-    assertEquals(-100, a.labels()[0], "[CLS] is never masked");
-    assertEquals(-100, a.labels()[199], "[SEP] is never masked");
-    long chosen = java.util.Arrays.stream(a.labels()).filter(l -> l > 0).count();
+    assertEquals(MlmMasking.NO_LABEL, a.labels()[0], "[CLS] is never masked");
+    assertEquals(MlmMasking.NO_LABEL, a.labels()[199], "[SEP] is never masked");
+    long chosen = java.util.Arrays.stream(a.labels()).filter(l -> l != MlmMasking.NO_LABEL).count();
     assertTrue(chosen > 35 && chosen < 85, "about 30% of 198: " + chosen);
+  }
+
+  /** Only the special ids are never chosen: a chosen token of id 0 that is not special is scored, with label 0. */
+  @Test
+  void aMaskedTokenWhoseIdIsZeroKeepsItsLabel() {
+    MlmMasking zeroIsNotSpecial = new MlmMasking(0.3, 4, 64, new int[] {1, 2, 3, 4}, 17);
+    int[] ids = new int[40];
+    ids[0] = 2;
+    ids[39] = 3;
+    int[] labels = zeroIsNotSpecial.apply(ids, 0, 42).labels();
+    List<Integer> chosen = new ArrayList<>();
+    for (int p = 0; p < ids.length; p++) {
+      if (labels[p] != MlmMasking.NO_LABEL) {
+        chosen.add(p);
+      }
+    }
+    assertTrue(chosen.size() > 3, "about 30% of the 38 zeros are chosen: " + chosen);
+    UnpaddedBatch batch = Batches.mlm(List.of(new Sample(42, ids)), zeroIsNotSpecial, 0);
+    assertArrayEquals(chosen.stream().mapToInt(Integer::intValue).toArray(), batch.maskedRows(),
+        "every chosen position is a scored row");
+    assertArrayEquals(new int[chosen.size()], batch.mlmLabels(), "each with its original id, 0");
   }
 
   @Test

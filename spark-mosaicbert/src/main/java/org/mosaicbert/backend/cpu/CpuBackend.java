@@ -190,10 +190,8 @@ public final class CpuBackend implements Backend {
   @Override
   public void linearBackward(View dinp, boolean accumulate, View dweight, View dbias, View dout, View inp,
       View weight, int rows, int in, int outDim) {
+    // No rows: nothing to add to dweight and dbias, and dinp [0, in] has no element to write.
     if (rows == 0) {
-      if (dinp != null && !accumulate) {
-        zero(dinp, 0);
-      }
       return;
     }
     gemm(true, false, outDim, in, rows, 1f, dout, outDim, inp, in, 1f, dweight, in);

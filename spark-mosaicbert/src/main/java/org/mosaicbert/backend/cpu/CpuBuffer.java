@@ -14,8 +14,9 @@ final class CpuBuffer implements Buffer {
   CpuBuffer(long size, String name) {
     if (size > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("buffer " + name + " of " + size + " floats is over the CPU backend's limit "
-          + "of 2^31 floats (8 GiB); for activations, lower the micro-batch (--micro-batch, --micro-batch-tokens) or "
-          + "max_seq_len");
+          + "of 2^31 floats (8 GiB); for activations, lower the micro-batch (the estimators' microBatchSize or "
+          + "microBatchTokens, recipe keys device_train_microbatch_size, device_train_microbatch_tokens) or the "
+          + "sequence length (maxSeqLen, max_seq_len)");
     }
     this.name = name;
     this.pointer = new FloatPointer(Math.max(1, size));
