@@ -67,7 +67,7 @@ final class TokenizeCommand implements Subcommand {
         args.has("cased"),
         args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64));
     LOG.info("tokenize: {}", options);
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       TokenizeJob.Result result = TokenizeJob.run(spark, options);
       ShardManifest m = result.manifest();

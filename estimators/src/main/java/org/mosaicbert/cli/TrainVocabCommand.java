@@ -55,7 +55,7 @@ final class TrainVocabCommand implements Subcommand {
     int vocabSize = args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64);
     CorpusFormat format = CorpusFormat.parseOrAuto(args.string("format", "auto"));
     String textColumn = args.string("text-column", TokenizeJob.DEFAULT_TEXT_COLUMN);
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
       List<CorpusFile> files = args.has("input") ? CorpusListing.list(args.requiredString("input"), format, conf)
