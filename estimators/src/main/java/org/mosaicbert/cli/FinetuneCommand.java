@@ -103,7 +103,7 @@ final class FinetuneCommand implements Subcommand {
     if (!Files.exists(vocab)) {
       throw new IllegalArgumentException(modelDir + " is not a local model folder: it has no " + ModelFolder.VOCAB);
     }
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
       var conf = spark.sparkContext().hadoopConfiguration();

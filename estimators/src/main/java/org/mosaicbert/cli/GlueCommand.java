@@ -106,7 +106,7 @@ final class GlueCommand implements Subcommand {
     Map<String, Map<String, List<Double>>> table = new LinkedHashMap<>();
     List<String> missing = new ArrayList<>();
     Map<String, Double> seconds = new LinkedHashMap<>();
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       Map<Long, String> mnliModels = new LinkedHashMap<>();
       for (GlueTask task : tasks) {

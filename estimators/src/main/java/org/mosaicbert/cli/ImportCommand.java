@@ -101,7 +101,7 @@ final class ImportCommand implements Subcommand {
 
     // Hadoop takes a path, not a URI string: a space would reach it as "%20" and name another folder.
     ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toString(), new Configuration());
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       target.write(dir -> folder.toModel().write().overwrite().save(dir.toString()));
     } finally {

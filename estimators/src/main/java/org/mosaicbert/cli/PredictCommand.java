@@ -83,7 +83,7 @@ final class PredictCommand implements Subcommand {
     int threads = settings.integer("threads", null, 1, 1);
     String embedding = args.has("embedding")
         ? settings.choice("embedding", null, "mean", List.of("mean", "pooled")) : null;
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
       Outputs.check(output, "--output", args.has("overwrite"), spark.sparkContext().hadoopConfiguration(), modelDir,

@@ -72,7 +72,7 @@ final class PretrainCommand implements Subcommand {
     Settings settings = new Settings(name(), args, recipe);
     String preset = settings.choice("preset", "model.preset", "tiny", ModelConfig.PRESETS);
     String modelConfig = settings.text(null, "model.config", preset);
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
       var conf = spark.sparkContext().hadoopConfiguration();

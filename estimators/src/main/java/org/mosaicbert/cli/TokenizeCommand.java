@@ -54,22 +54,23 @@ final class TokenizeCommand implements Subcommand {
   public int run(String[] argv, InputStream in, PrintStream out) {
     Args args = Args.parse(name(), argv, Set.of("input", "vocab", "output", "max-seq-len", "format", "text-column",
         "rows-per-shard", "vocab-size"), Set.of("cased", "skip-bad-records", "overwrite"));
-    TokenizeJob.Options options = new TokenizeJob.Options(
+    CorpusFormat format = OptionFlags.CORPUS_FORMAT.call(() -> CorpusFormat.parseOrAuto(args.string("format", "auto")));
+    TokenizeJob.Options options = OptionFlags.PREPROCESSING.call(() -> new TokenizeJob.Options(
         args.string("input", null),
         args.string("vocab", null),
         args.requiredString("output"),
         args.intValue("max-seq-len", TokenizeJob.DEFAULT_MAX_SEQ_LEN, 3),
-        CorpusFormat.parseOrAuto(args.string("format", "auto")),
+        format,
         args.string("text-column", TokenizeJob.DEFAULT_TEXT_COLUMN),
         args.intValue("rows-per-shard", 0, 1),
         args.has("overwrite"),
         args.has("skip-bad-records"),
         args.has("cased"),
-        args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64));
+        args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64)));
     LOG.info("tokenize: {}", options);
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
-      TokenizeJob.Result result = TokenizeJob.run(spark, options);
+      TokenizeJob.Result result = OptionFlags.PREPROCESSING.call(() -> TokenizeJob.run(spark, options));
       ShardManifest m = result.manifest();
       result.badRecordExamples().forEach(bad -> LOG.warn("skipped: {}", bad));
       out.printf("output: %s%n", result.output());

@@ -53,19 +53,20 @@ final class TrainVocabCommand implements Subcommand {
         Set.of("cased", "skip-bad-records", "overwrite"));
     String output = args.requiredString("output");
     int vocabSize = args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64);
-    CorpusFormat format = CorpusFormat.parseOrAuto(args.string("format", "auto"));
+    CorpusFormat format = OptionFlags.CORPUS_FORMAT.call(() -> CorpusFormat.parseOrAuto(args.string("format", "auto")));
     String textColumn = args.string("text-column", TokenizeJob.DEFAULT_TEXT_COLUMN);
-    SparkSession spark = LocalSpark.session(name());
+    SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
       List<CorpusFile> files = args.has("input") ? CorpusListing.list(args.requiredString("input"), format, conf)
           : List.of(DefaultCorpus.file());
-      TrainVocabJob.Result result = SparkJobs.writeAtomically(output, args.has("overwrite"), conf, tmp -> {
-        TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.has("skip-bad-records"),
-            args.has("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
-        TrainVocabJob.writeVocab(trained.tokens(), tmp, conf);
-        return trained;
-      });
+      TrainVocabJob.Result result = OptionFlags.PREPROCESSING.call(() -> SparkJobs.writeAtomically(output,
+          args.has("overwrite"), conf, tmp -> {
+            TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.has("skip-bad-records"),
+                args.has("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
+            TrainVocabJob.writeVocab(trained.tokens(), tmp, conf);
+            return trained;
+          }));
       out.printf("vocabulary: %s (%d tokens)%n", output, result.tokens().size());
       out.printf("corpus: %d documents, %d words (%d distinct), %d bad records skipped%n", result.documents(),
           result.words(), result.distinctWords(), result.badRecords());

@@ -117,7 +117,7 @@ class CasedPipelineTest {
    */
   @Test
   void fineTuningFromAnInitModelTokenizesAsItWasTrained() {
-    SparkSession spark = LocalSpark.session("test");
+    SparkSession spark = SubcommandSpark.submittedOrLocal("test");
     try {
       List<Row> rows = new ArrayList<>();
       for (int i = 0; i < 8; i++) {

@@ -49,4 +49,23 @@ class DataCommandsTest {
     assertEquals(1, format.code());
     assertTrue(format.err().contains("--format must be auto, json, text or parquet"), format.err());
   }
+
+  /** The library names the option (skipBadRecords); the command line names the flag its user types. */
+  @Test
+  void aBadRecordNamesTheSkipFlag() throws Exception {
+    Path corpus = tmp.resolve("bad.jsonl");
+    Files.writeString(corpus, "{\"text\": \"fine\"}\n{\"text\": \"broken\n");
+    Path vocab = tmp.resolve("vocab.txt");
+    Files.write(vocab, java.util.List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "fine"));
+    Result tokenize = EncodeCommandTest.run(new byte[0], "tokenize", "--input", corpus.toString(), "--vocab",
+        vocab.toString(), "--output", tmp.resolve("shards").toString());
+    Result trainVocab = EncodeCommandTest.run(new byte[0], "train-vocab", "--input", corpus.toString(), "--output",
+        tmp.resolve("trained.txt").toString());
+    for (Result r : java.util.List.of(tokenize, trainVocab)) {
+      assertEquals(1, r.code(), r.err());
+      assertTrue(r.err().contains(corpus + " line 2: malformed JSON"), r.err());
+      assertTrue(r.err().contains("or set --skip-bad-records to"), r.err());
+      assertTrue(!r.err().contains("skipBadRecords"), r.err());
+    }
+  }
 }

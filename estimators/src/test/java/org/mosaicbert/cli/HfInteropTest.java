@@ -91,7 +91,7 @@ class HfInteropTest {
     assertBitEqual(before, predict(ModelFolder.read(back.toString(), new Configuration())));
     assertEquals(Set.of("back", "hf", "ours"), names(tmp), "no temporary folder left behind");
 
-    SparkSession spark = LocalSpark.session("test");
+    SparkSession spark = SubcommandSpark.submittedOrLocal("test");
     try {
       MosaicBertModel loaded = MosaicBertModel.load(back.toString());
       assertBitEqual(original.parameters(), loaded.folder().parameters());

@@ -13,14 +13,14 @@ public enum CorpusFormat {
   /** Lucene's Europarl line docs ({@code title TAB date TAB body}); the embedded default corpus only. */
   EUROPARL;
 
-  /** Parses the {@code --format} value: {@code auto} gives null (decide per file). */
+  /** Parses a format's name: {@code auto} gives null (decide per file). */
   public static CorpusFormat parseOrAuto(String value) {
     return switch (value.toLowerCase(Locale.ROOT)) {
       case "auto" -> null;
       case "json" -> JSON;
       case "text" -> TEXT;
       case "parquet" -> PARQUET;
-      default -> throw new IllegalArgumentException("--format must be auto, json, text or parquet; got '" + value + "'");
+      default -> throw new IllegalArgumentException("format must be auto, json, text or parquet; got '" + value + "'");
     };
   }
 

@@ -46,7 +46,7 @@ public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Token
   /** One shard: its path relative to the folder, its rows and tokens, and the rows of each row group. */
   public record Shard(String path, long rows, long tokens, List<Long> rowGroups) implements Serializable {}
 
-  /** Documents left out: empty after cleaning (no word pieces), or unreadable (with --skip-bad-records). */
+  /** Documents left out: empty after cleaning (no word pieces), or unreadable (with skipBadRecords). */
   public record Skipped(long empty, long bad) implements Serializable {}
 
   /** What was read. */

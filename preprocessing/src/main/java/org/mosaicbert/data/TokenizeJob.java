@@ -60,10 +60,11 @@ public final class TokenizeJob {
       implements Serializable {
     public Options {
       if (maxSeqLen < 3) {
-        throw new IllegalArgumentException("--max-seq-len must be at least 3 ([CLS], a token, [SEP]); got " + maxSeqLen);
+        throw new IllegalArgumentException("maxSeqLen must be at least 3 ([CLS], a token, [SEP]); got " + maxSeqLen);
       }
       if (rowsPerShard < 0) {
-        throw new IllegalArgumentException("--rows-per-shard must be positive; got " + rowsPerShard);
+        throw new IllegalArgumentException("rowsPerShard must be positive, or 0 to choose for about 128 MB per shard; "
+            + "got " + rowsPerShard);
       }
     }
   }
@@ -120,7 +121,7 @@ public final class TokenizeJob {
     BertNormalizer normalizer = options.cased() ? BertNormalizer.cased() : BertNormalizer.uncased();
     TokenizerSpec spec;
     if (options.vocab() == null) {
-      LOG.info("no --vocab: training a {}-token vocabulary on the input first", options.vocabSize());
+      LOG.info("no vocabulary given: training a {}-token vocabulary on the input first", options.vocabSize());
       TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, options.textColumn(), options.skipBadRecords(),
           normalizer, options.vocabSize());
       spec = TokenizerSpec.bert(trained.tokens(), normalizer);
@@ -340,7 +341,7 @@ public final class TokenizeJob {
     private Outcome toOutcome(CorpusReader.Record r) {
       if (r.isBad()) {
         if (!skipBad) {
-          throw new BadRecordException(r.badMessage() + " (or pass --skip-bad-records to count and skip such records)");
+          throw new BadRecordException(r.badMessage() + " (or set skipBadRecords to count and skip such records)");
         }
         return new Outcome(file.index(), file.sampleId(r.index()), null, r.badMessage());
       }

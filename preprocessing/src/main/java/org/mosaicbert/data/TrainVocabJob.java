@@ -39,7 +39,7 @@ public final class TrainVocabJob {
   public static Result train(SparkSession spark, List<CorpusFile> files, String textColumn, boolean skipBadRecords,
       BertNormalizer normalizer, int vocabSize) {
     if (vocabSize < 64 || vocabSize % 64 != 0) {
-      throw new IllegalArgumentException("--vocab-size must be a positive multiple of 64 (MosaicBERT pads the "
+      throw new IllegalArgumentException("vocabSize must be a positive multiple of 64 (MosaicBERT pads the "
           + "embedding matrix to one); got " + vocabSize + ", try " + Math.max(64, (vocabSize + 63) / 64 * 64));
     }
     long start = System.nanoTime();
@@ -56,7 +56,7 @@ public final class TrainVocabJob {
               for (CorpusReader.Record r = records.next(); r != null; r = records.next()) {
                 if (r.isBad()) {
                   if (!skipBadRecords) {
-                    throw new BadRecordException(r.badMessage() + " (or pass --skip-bad-records to skip such records)");
+                    throw new BadRecordException(r.badMessage() + " (or set skipBadRecords to skip such records)");
                   }
                   bad.add(1);
                   continue;

@@ -118,9 +118,11 @@ class TokenizeJobTest {
     return file;
   }
 
+  /** The job's failure on {@code input}; skips, outside assertThrows, when the shared vocabulary is absent. */
   private IllegalArgumentException failure(Path input) {
+    String vocab = SharedTestData.vocabTxt().toString();
     return assertThrows(IllegalArgumentException.class,
-        () -> tokenize(input.toString(), SharedTestData.vocabTxt().toString(), tmp.resolve("out"), 0, false));
+        () -> tokenize(input.toString(), vocab, tmp.resolve("out"), 0, false));
   }
 
   @Test
@@ -128,7 +130,7 @@ class TokenizeJobTest {
     Path file = write("bad.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"broken\n".getBytes(StandardCharsets.UTF_8));
     String message = failure(file).getMessage();
     assertTrue(message.contains(file + " line 2: malformed JSON"), message);
-    assertTrue(message.contains("--skip-bad-records"), message);
+    assertTrue(message.contains("or set skipBadRecords to count and skip such records"), message);
     assertFalse(Files.exists(tmp.resolve("out")), "no output after a failure");
     try (var left = Files.list(tmp)) {
       assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".tmp-")), "temporary folder removed");
@@ -192,15 +194,29 @@ class TokenizeJobTest {
   void anExistingOutputIsKeptWithoutOverwrite() throws IOException {
     Path input = write("ok.txt.gz", gzip("hello world\nsecond document\n"));
     Path output = tmp.resolve("out");
-    tokenize(input.toString(), SharedTestData.vocabTxt().toString(), output, 0, false);
+    String vocab = SharedTestData.vocabTxt().toString();
+    tokenize(input.toString(), vocab, output, 0, false);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> tokenize(input.toString(), SharedTestData.vocabTxt().toString(), output, 0, false));
+        () -> tokenize(input.toString(), vocab, output, 0, false));
     assertTrue(e.getMessage().contains("already exists; pass --overwrite"), e.getMessage());
-    TokenizeJob.Result again = TokenizeJob.run(spark, new TokenizeJob.Options(input.toString(),
-        SharedTestData.vocabTxt().toString(), output.toString(), 16, null, "text", 0, true, false, false, 8192));
+    TokenizeJob.Result again = TokenizeJob.run(spark, new TokenizeJob.Options(input.toString(), vocab,
+        output.toString(), 16, null, "text", 0, true, false, false, 8192));
     assertEquals(2, again.manifest().totalRows());
     assertEquals(16, ShardManifest.read(new org.apache.hadoop.fs.Path(output.toString()),
         spark.sparkContext().hadoopConfiguration()).maxSeqLen());
+  }
+
+  @Test
+  void badOptionsAreNamedAsTheOptionsField() {
+    IllegalArgumentException length = assertThrows(IllegalArgumentException.class,
+        () -> new TokenizeJob.Options(null, null, "out", 2, null, "text", 0, false, false, false, 8192));
+    assertTrue(length.getMessage().startsWith("maxSeqLen must be at least 3"), length.getMessage());
+    IllegalArgumentException rows = assertThrows(IllegalArgumentException.class,
+        () -> new TokenizeJob.Options(null, null, "out", 128, null, "text", -1, false, false, false, 8192));
+    assertTrue(rows.getMessage().startsWith("rowsPerShard must be positive, or 0"), rows.getMessage());
+    IllegalArgumentException format = assertThrows(IllegalArgumentException.class,
+        () -> CorpusFormat.parseOrAuto("csv"));
+    assertEquals("format must be auto, json, text or parquet; got 'csv'", format.getMessage());
   }
 
   private static byte[] gzip(String text) throws IOException {

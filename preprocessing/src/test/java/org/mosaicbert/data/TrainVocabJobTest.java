@@ -58,7 +58,7 @@ class TrainVocabJobTest {
   void theSizeMustBeAMultipleOf64() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> TrainVocabJob.train(spark, List.of(), "text", false, BertNormalizer.uncased(), 1000));
-    assertTrue(e.getMessage().contains("--vocab-size must be a positive multiple of 64"), e.getMessage());
+    assertTrue(e.getMessage().contains("vocabSize must be a positive multiple of 64"), e.getMessage());
     assertTrue(e.getMessage().contains("try 1024"), e.getMessage());
   }
 
