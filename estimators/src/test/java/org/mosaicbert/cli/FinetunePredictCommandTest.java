@@ -11,9 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.mosaicbert.train.Setting;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.cli.EncodeCommandTest.Result;
 import org.mosaicbert.glue.GlueReader;
@@ -152,11 +154,14 @@ class FinetunePredictCommandTest {
       assertTrue(recipes.size() >= 5, recipes.toString());
       for (Path recipe : recipes) {
         boolean glue = recipe.getFileName().toString().startsWith("glue");
-        var keys = Recipe.read(recipe, glue ? Recipe.FINETUNING : Recipe.PRETRAINING, glue);
-        assertTrue(!keys.isEmpty(), recipe.toString());
-        if (glue) {
-          assertTrue(Recipe.tasks(keys).containsAll(List.of("SST-2", "CoLA", "MRPC", "STS-B", "RTE")), recipe
-              + " has a section for every task it is run on here");
+        Set<String> keys = new java.util.HashSet<>(RunSettings.recipeKeys(glue ? Setting.Run.GLUE
+            : Setting.Run.PRETRAINING));
+        keys.add("seeds");
+        Recipe read = Recipe.read(recipe, keys, glue);
+        assertTrue(!read.values().isEmpty(), recipe.toString());
+        for (String task : glue ? List.of("SST-2", "CoLA", "MRPC", "STS-B", "RTE") : List.<String>of()) {
+          assertTrue(read.values().keySet().stream().anyMatch(k -> k.startsWith("tasks." + task + ".")), recipe
+              + " has a section for " + task);
         }
       }
     }
