@@ -4,11 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.train.Setting;
 import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.TrainingSettings;
@@ -80,5 +83,28 @@ class RecipeTest {
       }
       assertEquals(baseRest, rest, length + " tokens");
     }
+  }
+
+  /** A key the command does not read is an error naming it and the file, never accepted and ignored. */
+  @Test
+  void aKeyTheCommandDoesNotReadIsAnErrorNamingTheKeyAndTheFile(@TempDir Path tmp) throws IOException {
+    Path recipe = tmp.resolve("glue.yaml");
+    for (String yaml : new String[] {"objective: regression\n", "tasks:\n  SST-2: {model: {num_labels: 3}}\n",
+        "seed: 3\n"}) {
+      Files.writeString(recipe, yaml);
+      EncodeCommandTest.Result r = EncodeCommandTest.run(new byte[0], "glue", "--model", tmp.toString(), "--data",
+          tmp.toString(), "--output", tmp.resolve("out").toString(), "--recipe", recipe.toString());
+      assertEquals(2, r.code(), r.err());
+      String key = yaml.startsWith("tasks") ? "tasks.SST-2.model.num_labels" : yaml.substring(0, yaml.indexOf(':'));
+      assertTrue(r.err().contains("recipe " + recipe + ": key '" + key + "' is not read by this command"), r.err());
+    }
+    Files.writeString(recipe, "mlm_probability: 0.2\n");
+    EncodeCommandTest.Result r = EncodeCommandTest.run(new byte[0], "finetune", "--model", tmp.toString(), "--train",
+        "t.csv", "--output", tmp.resolve("out").toString(), "--recipe", recipe.toString());
+    assertTrue(r.code() == 2 && r.err().contains("key 'mlm_probability' is not read by this command"), r.err());
+    Files.writeString(recipe, "optimizer: {name: adam}\n");
+    r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("out").toString(), "--recipe",
+        recipe.toString());
+    assertTrue(r.code() == 2 && r.err().contains("optimizer.name = 'adam' must be 'decoupled_adamw'"), r.err());
   }
 }

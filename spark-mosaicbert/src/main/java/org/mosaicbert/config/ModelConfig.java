@@ -124,6 +124,13 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
         maxPositionEmbeddings, alibiStartingSize, labels);
   }
 
+  /** The same model without attention dropout, which training here refuses ({@link #requireTrainable}). */
+  public ModelConfig withoutAttentionDropout() {
+    return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
+        hiddenDropout, 0.0, classifierDropout, initializerRange, numLabels, problemType, padTokenId,
+        maxPositionEmbeddings, alibiStartingSize, labels);
+  }
+
   /** The same model with the ALiBi table built for {@code size} tokens (HF's {@code alibi_starting_size}). */
   public ModelConfig withAlibiStartingSize(int size) {
     return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
