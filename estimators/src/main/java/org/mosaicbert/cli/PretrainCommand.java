@@ -81,6 +81,7 @@ final class PretrainCommand implements Subcommand {
     Recipe recipe = args.has("recipe") ? Recipe.read(Path.of(args.requiredString("recipe")),
         RunSettings.recipeKeys(Setting.Run.PRETRAINING), false) : Recipe.NONE;
     RunSettings settings = new RunSettings(name(), Setting.Run.PRETRAINING, args, recipe);
+    settings.resolve(defaults(TokenizeJob.DEFAULT_MAX_SEQ_LEN)); // a bad value fails now, not after tokenizing
     SparkSession spark = LocalSpark.session(name());
     long start = System.nanoTime();
     try {
@@ -102,13 +103,14 @@ final class PretrainCommand implements Subcommand {
       ShardManifest manifest = ShardManifest.read(new org.apache.hadoop.fs.Path(data), conf);
       if (givenSeqLen != null && manifest.maxSeqLen() != givenSeqLen) {
         // Samples are cut when tokenized: training at another length needs shards tokenized at it.
-        throw new UsageException(name() + ": max_seq_len " + givenSeqLen + " is asked, but the shards in " + data
-            + " were tokenized at " + manifest.maxSeqLen() + "; tokenize them again with `mosaicbert tokenize "
-            + "--max-seq-len " + givenSeqLen + "`, or leave it out to train at the shards' length");
+        throw new IllegalArgumentException("max_seq_len = " + givenSeqLen + " (--max-seq-len or the recipe), but "
+            + "the shards in " + data + " were tokenized at max_seq_len " + manifest.maxSeqLen() + "; tokenize them "
+            + "again with `mosaicbert tokenize --max-seq-len " + givenSeqLen + "`, or leave it out to train at the "
+            + "shards' length");
       }
       String checkpoints = output + ".checkpoints";
       Path vocab = localVocab(data, conf);
-      SettingValues values = settings.resolve(defaults(manifest.maxSeqLen()));
+      SettingValues values = settings.resolve(defaults(manifest.maxSeqLen())); // the shards' length known now
       MosaicBertEstimator estimator = new MosaicBertEstimator().setVocab(vocab.toString())
           .setCheckpointDir(checkpoints).setAllowChangedSettings(args.has("allow-changed-settings"));
       settings.applyTo(estimator);

@@ -183,8 +183,8 @@ final class RunSettings {
 
   /** The resolved settings, then the notes: what is printed and saved. */
   Map<String, Object> resolved() {
-    Map<String, Object> out = new LinkedHashMap<>(values.recorded());
-    out.keySet().retainAll(settingsOf(run).stream().map(Setting::param).toList());
+    Map<String, Object> out = new LinkedHashMap<>();
+    settingsOf(run).forEach(s -> out.put(s.param(), values.get(s)));
     out.putAll(notes);
     return out;
   }

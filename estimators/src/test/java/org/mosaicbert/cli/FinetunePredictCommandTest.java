@@ -46,8 +46,8 @@ class FinetunePredictCommandTest {
     assertTrue(r.out().contains("model: " + out + " (classification, 2490 rows, 3 steps)"), r.out());
     assertTrue(r.out().matches("(?s).*accuracy on .*RTE/dev.tsv: 0\\.\\d{4}.*"), r.out());
     JsonNode args = new ObjectMapper().readTree(out.resolve("finetune_args.json").toFile());
-    assertEquals(3e-5, args.path("optimizer.lr").asDouble(), 0, "the fine-tuning default");
-    assertEquals(32, args.path("max_seq_len").asInt());
+    assertEquals(3e-5, args.path("lr").asDouble(), 0, "the fine-tuning default");
+    assertEquals(32, args.path("maxSeqLen").asInt());
     assertTrue(Files.exists(out.resolve("model.safetensors")));
     assertEquals(128, new ObjectMapper().readTree(out.resolve("tokenizer_config.json").toFile())
         .path("model_max_length").asInt(), "the pretraining length (128), longer than the fine-tuning's 32");
@@ -124,7 +124,7 @@ class FinetunePredictCommandTest {
         "--train", SharedTestData.path("data/glue/RTE/train.tsv").toString(), "--output",
         tmp.resolve("x").toString(), "--recipe", recipe.toString());
     assertEquals(2, r.code());
-    assertTrue(r.err().contains("recipe key optimizer.lr = -1.0 is out of range"), r.err());
+    assertTrue(r.err().contains("bad-lr.yaml: optimizer.lr = -1 must be above 0"), r.err());
     r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
         SharedTestData.path("data/glue/SST-2/dev.tsv").toString(), "--task", "SST-2", "--text-col", "sentence",
         "--output", tmp.resolve("y").toString());
