@@ -99,6 +99,15 @@ public final class Args {
     return parsed;
   }
 
+  /** A flag's value, which must be one of {@code allowed}. */
+  public String choice(String name, String defaultValue, java.util.List<String> allowed) {
+    String value = values.getOrDefault(name, defaultValue);
+    if (!allowed.contains(value)) {
+      throw new UsageException(command + ": --" + name + " = '" + value + "' must be one of " + allowed);
+    }
+    return value;
+  }
+
   /** The flags as given, for printing the resolved configuration. */
   public Map<String, String> asMap() {
     return new LinkedHashMap<>(values);

@@ -2,12 +2,10 @@ package org.mosaicbert.cli;
 
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -19,7 +17,10 @@ import org.mosaicbert.ml.GlueEvaluator;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.ml.TrainingObjective;
-import org.mosaicbert.ml.ModelFolder;
+import org.mosaicbert.train.Setting;
+import org.mosaicbert.train.SettingValues;
+import org.mosaicbert.train.TrainPlan;
+import org.mosaicbert.train.TrainingSettings;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,57 +53,51 @@ final class FinetuneCommand implements Subcommand {
         --eval, scores that table and prints its metrics. Tables are read by file name (.csv with a header,
         .json/.jsonl, .parquet, or a GLUE .tsv with --task).
 
-          --model DIR          the model folder to start from (pretrain, finetune or import output)
-          --train FILE         the training table
-          --eval FILE          a table to score after training (its labels give the metrics)
-          --output OUT         the fine-tuned model folder to write
-          --task NAME          a GLUE task: read its TSVs, its columns, labels and metrics; with a GLUE recipe
-                               (conf/glue-mosaic-bert-base-uncased.yaml) the task's section applies
-          --text-col C         the text column (default text)
-          --text-pair-col C    the second text column of a pair task (default none)
-          --label-col C        the label column (default label)
-          --objective O        classification or regression (recipe: objective; default classification)
-          --num-labels N       classes (recipe: model.num_labels; default: from the data)
-          --max-seq-len N      tokens per example (recipe: max_seq_len; default 256)
-          --from-scratch       DIR's config, vocabulary and tokenizer settings, random weights (a baseline)
-          --overwrite          replace OUT
-        """ + TrainingSettings.HELP + """
+        """ + Help.flag("--model DIR", "the model folder to start from (pretrain, finetune or import output)")
+        + Help.flag("--train FILE", "the training table")
+        + Help.flag("--eval FILE", "a table to score after training (its labels give the metrics)")
+        + Help.flag("--output OUT", "the fine-tuned model folder to write")
+        + Help.flag("--task NAME", "a GLUE task: read its TSVs, its columns, labels and metrics; with a GLUE recipe "
+            + "(conf/glue-mosaic-bert-base-uncased.yaml) the task's section applies")
+        + Help.flag("--text-col C", "the text column (default text)")
+        + Help.flag("--text-pair-col C", "the second text column of a pair task (default none)")
+        + Help.flag("--label-col C", "the label column (default label)")
+        + Help.flag("--from-scratch", "DIR's config, vocabulary and tokenizer settings, random weights (a baseline)")
+        + Help.flag("--overwrite", "replace OUT")
+        + RunSettings.help(Setting.Run.FINETUNING, defaults(null));
+  }
 
-        Defaults: 3 epochs of 32, lr 3e-5, weight decay 3e-6, warmup 6%, alpha_f 0 (the GLUE recipe's common
-        settings, spec section 4).
-        """;
+  /** Fine-tuning's defaults, with a GLUE task's objective and labels. */
+  private static RunSettings.Defaults defaults(GlueTask task) {
+    return FineTuning.DEFAULTS.copy()
+        .computed(TrainingSettings.OBJECTIVE, "classification; regression for a regression GLUE task",
+            v -> (task != null && task.isRegression() ? TrainingObjective.REGRESSION
+                : TrainingObjective.CLASSIFICATION).paramValue())
+        .computed(TrainingSettings.NUM_LABELS, "from the data, or the GLUE task's",
+            v -> task != null && !task.isRegression() ? task.labels().size() : 0);
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
-    Set<String> flags = new java.util.HashSet<>(TrainingSettings.FLAGS);
-    flags.addAll(Set.of("model", "train", "eval", "output", "task", "text-col", "text-pair-col", "label-col",
-        "objective", "num-labels", "max-seq-len"));
+    Set<String> flags = new java.util.HashSet<>(RunSettings.flags(Setting.Run.FINETUNING));
+    flags.addAll(Set.of("model", "train", "eval", "output", "task", "text-col", "text-pair-col", "label-col"));
     Args args = Args.parse(name(), argv, flags, Set.of("from-scratch", "overwrite"));
     String modelDir = args.requiredString("model");
     String trainPath = args.requiredString("train");
     String output = args.requiredString("output");
     GlueTask task = args.has("task") ? GlueTask.named(args.requiredString("task")) : null;
-    Map<String, Object> recipe = Map.of();
-    if (args.has("recipe")) {
-      recipe = Recipe.read(Path.of(args.requiredString("recipe")), Recipe.FINETUNING, true);
-      recipe = Recipe.forTask(recipe, task != null ? task.name() : "");
+    Recipe recipe = args.has("recipe") ? Recipe.read(Path.of(args.requiredString("recipe")),
+        RunSettings.recipeKeys(Setting.Run.FINETUNING), true).forTask(task != null ? task.name() : "") : Recipe.NONE;
+    RunSettings settings = new RunSettings(name(), Setting.Run.FINETUNING, args, recipe);
+    SettingValues values = settings.resolve(defaults(task));
+    TrainingObjective objective = TrainingObjective.of(values.get(TrainingSettings.OBJECTIVE));
+    if (objective == TrainingObjective.MLM) {
+      throw new UsageException(name() + ": --objective must be classification or regression; pretrain trains MLM");
     }
-    Settings settings = new Settings(name(), args, recipe);
-    TrainingObjective objective = TrainingObjective.of(settings.choice("objective", "objective",
-        (task != null && task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
-            .paramValue(), List.of(TrainingObjective.CLASSIFICATION.paramValue(),
-            TrainingObjective.REGRESSION.paramValue())));
-    String textCol = settings.text("text-col", null, "text");
-    String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
-    String labelCol = settings.text("label-col", null, "label");
-    int numLabels = settings.integer("num-labels", "model.num_labels",
-        task != null && !task.isRegression() ? task.labels().size() : 0, 0);
-    int maxSeqLen = settings.integer("max-seq-len", "max_seq_len", 256, 3);
-    Path vocab = Path.of(modelDir, ModelFolder.VOCAB);
-    if (!Files.exists(vocab)) {
-      throw new IllegalArgumentException(modelDir + " is not a local model folder: it has no " + ModelFolder.VOCAB);
-    }
+    String textCol = args.string("text-col", "text");
+    String pairCol = args.string("text-pair-col", task != null && task.isPair() ? "text_pair" : "");
+    String labelCol = args.string("label-col", "label");
+    FineTuning.requireLocalModelFolder(modelDir);
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
@@ -116,17 +111,10 @@ final class FinetuneCommand implements Subcommand {
       }
       Tables.requireColumn(train, labelCol, "--label-col", trainPath);
       long rows = train.count();
-      MosaicBertEstimator estimator = new MosaicBertEstimator().setObjective(objective).setNumLabels(numLabels)
-          .setVocab(vocab.toString()).setModelConfig(Path.of(modelDir, ModelFolder.CONFIG).toString())
-          .setInitModel(args.has("from-scratch") ? "" : modelDir).setTextCol(textCol).setTextPairCol(pairCol)
-          .setLabelCol(labelCol).setMaxSeqLen(maxSeqLen);
-      // The folder's tokenizer settings, for --from-scratch too: its vocabulary is only right tokenized that way.
-      Path tokenizerConfig = Path.of(modelDir, ModelFolder.TOKENIZER_CONFIG);
-      if (Files.exists(tokenizerConfig)) {
-        estimator.setTokenizerConfig(tokenizerConfig.toString());
-      }
-      long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0, 32,
-          "3ep"), rows);
+      MosaicBertEstimator estimator = FineTuning.estimator(modelDir, args.has("from-scratch") ? "" : modelDir,
+          objective, values.get(TrainingSettings.NUM_LABELS), textCol, pairCol).setLabelCol(labelCol);
+      settings.applyTo(estimator);
+      long steps = TrainPlan.totalSteps(values, rows);
       settings.note("model", args.has("from-scratch") ? "random weights, " + modelDir + "'s config" : modelDir);
       settings.note("train", trainPath);
       settings.note("train_rows", rows);

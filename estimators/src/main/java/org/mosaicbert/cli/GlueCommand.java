@@ -20,16 +20,17 @@ import org.mosaicbert.glue.GlueReader;
 import org.mosaicbert.glue.GlueScore;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.GlueEvaluator;
-import org.mosaicbert.ml.ModelFolder;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.ml.TrainingObjective;
+import org.mosaicbert.train.Setting;
+import org.mosaicbert.train.TrainPlan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code glue}: fine-tunes a model on each GLUE task that has train and dev data (recipe hyperparameters, spec section
- * 4), chains RTE, MRPC and STS-B from MNLI when MNLI ran, and prints the GLUE table as the recipe computes it.
+ * {@code glue}: fine-tunes a model on each GLUE task that has train and dev data (the recipe's hyperparameters, as
+ * docs/model.md's "Recipes" gives them), chains RTE, MRPC and STS-B from MNLI when MNLI ran, and prints the GLUE table as the recipe computes it.
  */
 final class GlueCommand implements Subcommand {
   private static final Logger LOG = LoggerFactory.getLogger(GlueCommand.class);
@@ -38,6 +39,8 @@ final class GlueCommand implements Subcommand {
   static final String DEFAULT_RECIPE = "glue-mosaic-bert-base-uncased.yaml";
 
   private static final Set<String> FROM_MNLI = Set.of("RTE", "MRPC", "STS-B");
+  /** The recipe key of a task's seeds, one fine-tuning run each. */
+  private static final String SEEDS = "seeds";
 
   @Override
   public String name() {
@@ -65,35 +68,39 @@ final class GlueCommand implements Subcommand {
         MosaicBERT-Base recipe; its top-level keys apply to every task, a task's section under tasks overrides
         them); flags override both, for every task.
 
-          --model DIR        a model folder (pretrain's output)
-          --data GLUE_DIR    GLUE TSVs, one folder per task
-          --output OUT       where the results and the fine-tuned models go
-          --tasks LIST       tasks to run (default: every task with data)
-          --seeds LIST       seeds, for every task (recipe: seeds)
-          --from-scratch     use DIR's config, vocabulary and tokenizer settings but random weights (the baseline)
-          --max-seq-len N    tokens per example (recipe: max_seq_len; 256 in the recipe)
-          --train-rows N     cap on training rows per task (default: all)
-        """ + TrainingSettings.HELP;
+        """ + Help.flag("--model DIR", "a model folder (pretrain's output)")
+        + Help.flag("--data GLUE_DIR", "GLUE TSVs, one folder per task")
+        + Help.flag("--output OUT", "where the results and the fine-tuned models go")
+        + Help.flag("--tasks LIST", "tasks to run (default: every task with data)")
+        + Help.flag("--seeds LIST", "seeds, one fine-tuning run each, for every task (recipe: seeds)")
+        + Help.flag("--from-scratch", "use DIR's config, vocabulary and tokenizer settings but random weights (the "
+            + "baseline)")
+        + Help.flag("--train-rows N", "cap on training rows per task (default: all)")
+        + RunSettings.help(Setting.Run.GLUE, FineTuning.DEFAULTS);
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
-    Set<String> flags = new java.util.HashSet<>(TrainingSettings.FLAGS);
-    flags.addAll(Set.of("model", "data", "output", "tasks", "seeds", "max-seq-len", "train-rows"));
+    Set<String> flags = new java.util.HashSet<>(RunSettings.flags(Setting.Run.GLUE));
+    flags.addAll(Set.of("model", "data", "output", "tasks", "seeds", "train-rows"));
     Args args = Args.parse(name(), argv, flags, Set.of("from-scratch"));
     String model = args.requiredString("model");
     Path data = args.path("data");
     Path output = args.path("output");
-    Map<String, Object> recipe = args.has("recipe")
-        ? Recipe.read(Path.of(args.requiredString("recipe")), Recipe.FINETUNING, true)
-        : Recipe.readResource("/org/mosaicbert/recipes/" + DEFAULT_RECIPE, Recipe.FINETUNING, true);
+    Set<String> keys = new java.util.LinkedHashSet<>(RunSettings.recipeKeys(Setting.Run.GLUE));
+    keys.add(SEEDS);
+    Recipe recipe = args.has("recipe") ? Recipe.read(Path.of(args.requiredString("recipe")), keys, true)
+        : Recipe.readResource("/org/mosaicbert/recipes/" + DEFAULT_RECIPE, keys, true);
     List<String> taskNames = args.has("tasks") ? Arrays.asList(args.requiredString("tasks").split(","))
         : GlueTask.ALL.stream().map(GlueTask::name).toList();
     int trainRows = args.intValue("train-rows", 0, 1);
-    Path vocab = Path.of(model, "vocab.txt");
-    Path tokenizerConfig = Path.of(model, ModelFolder.TOKENIZER_CONFIG);
-    if (!Files.exists(vocab)) {
-      throw new IllegalArgumentException(model + " is not a local model folder: it has no vocab.txt");
+    FineTuning.requireLocalModelFolder(model);
+    // Each task's settings, resolved before any work: a bad value fails at once.
+    Map<String, RunSettings> settingsOf = new LinkedHashMap<>();
+    for (String name : taskNames) {
+      RunSettings settings = new RunSettings(name(), Setting.Run.GLUE, args, recipe.forTask(GlueTask.named(name).name()));
+      settings.resolve(FineTuning.DEFAULTS);
+      settingsOf.put(GlueTask.named(name).name(), settings);
     }
     Files.createDirectories(output);
     // MNLI first, so the tasks the recipe chains from it can start from its model.
@@ -130,34 +137,24 @@ final class GlueCommand implements Subcommand {
           train = train.limit(trainRows);
         }
         long rows = train.count();
-        Settings settings = new Settings(name(), args, Recipe.forTask(recipe, task.name()));
-        List<Long> seeds = settings.numbers("seeds", "seeds", List.of(19.0)).stream().map(Double::longValue)
-            .toList();
-        int maxSeqLen = settings.integer("max-seq-len", "max_seq_len", 256, 3);
+        RunSettings settings = settingsOf.get(task.name());
+        List<Long> seeds = settings.numbers("seeds", SEEDS, List.of(19.0)).stream().map(Double::longValue).toList();
         taskSeeds.put(task.name(), seeds);
         for (long seed : seeds) {
           String init = FROM_MNLI.contains(task.name()) && mnliModels.containsKey(seed) ? mnliModels.get(seed)
               : args.has("from-scratch") ? "" : model;
-          MosaicBertEstimator estimator = new MosaicBertEstimator()
-              .setObjective(task.isRegression() ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION)
-              .setNumLabels(task.isRegression() ? 0 : task.labels().size())
-              .setVocab(vocab.toString()).setModelConfig(Path.of(model, "config.json").toString())
-              .setInitModel(init).setTextCol("text").setTextPairCol(task.isPair() ? "text_pair" : "")
-              .setMaxSeqLen(maxSeqLen);
-          // The folder's tokenizer settings, for --from-scratch too: its vocabulary is only right tokenized that way.
-          if (Files.exists(tokenizerConfig)) {
-            estimator.setTokenizerConfig(tokenizerConfig.toString());
-          }
-          long steps = TrainingSettings.configure(settings, estimator, new TrainingSettings.Defaults(3e-5, 3e-6, 0.0,
-              32, "3ep"), rows);
-          estimator.setSeed(seed);
+          MosaicBertEstimator estimator = FineTuning.estimator(model, init, task.isRegression()
+              ? TrainingObjective.REGRESSION : TrainingObjective.CLASSIFICATION,
+              task.isRegression() ? 0 : task.labels().size(), "text", task.isPair() ? "text_pair" : "").setSeed(seed);
+          settings.applyTo(estimator);
           settings.note("seed", seed);
           settings.note("init", init.isEmpty() ? "random weights" : init);
           settings.note("train_rows", rows);
           taskSettings.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(new LinkedHashMap<>(
               settings.resolved()));
-          LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows, steps,
-              estimator.getOrDefault(estimator.globalBatchSize()), init.isEmpty() ? "random weights" : init);
+          LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows,
+              TrainPlan.totalSteps(estimator.settingValues(), rows), estimator.getOrDefault(estimator.globalBatchSize()),
+              init.isEmpty() ? "random weights" : init);
           MosaicBertModel fitted = estimator.fit(train);
           String saved = output.resolve(task.name() + "-seed" + seed).toString();
           fitted.write().overwrite().save(saved);

@@ -100,7 +100,12 @@ final class ImportCommand implements Subcommand {
     st.entries().values().forEach(e -> dtypes.add(e.dtype().name()));
 
     // Hadoop takes a path, not a URI string: a space would reach it as "%20" and name another folder.
-    ModelFolder folder = ModelFolder.read(hf.toAbsolutePath().toString(), new Configuration());
+    ModelFolder read = ModelFolder.read(hf.toAbsolutePath().toString(), new Configuration());
+    // MosaicBERT pretrains and fine-tunes without attention dropout (the released config says 0.1, which upstream's
+    // GLUE recipe sets to 0.0; it does nothing when scoring), and training here refuses it: the import sets it to 0.
+    ModelFolder folder = config.attentionDropout() == 0 ? read : new ModelFolder(read.config()
+        .withoutAttentionDropout(), read.heads(), read.parameters(), read.vocab(), read.normalizer(),
+        read.trainedSeqLen());
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       target.write(dir -> folder.toModel().write().overwrite().save(dir.toString()));
@@ -113,6 +118,10 @@ final class ImportCommand implements Subcommand {
         folder.vocab().size(), folder.normalizer().lowercase() ? "uncased" : "cased");
     if (!ignored.isEmpty()) {
       out.println("not imported (this model has no such tensor): " + String.join(", ", ignored));
+    }
+    if (config.attentionDropout() > 0) {
+      out.printf("attention_probs_dropout_prob: %s in %s, 0.0 in the import (MosaicBERT trains without attention "
+          + "dropout; scoring is unaffected)%n", config.attentionDropout(), ModelFolder.CONFIG);
     }
     return 0;
   }

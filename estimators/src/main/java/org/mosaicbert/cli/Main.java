@@ -3,7 +3,14 @@ package org.mosaicbert.cli;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.Arrays;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.mosaicbert.train.Setting;
+import org.mosaicbert.train.TrainingSettings;
 
 /**
  * The {@code mosaicbert} command line: {@code mosaicbert SUBCOMMAND [flags]}, locally through {@code bin/mosaicbert}
@@ -61,7 +68,7 @@ public final class Main {
       err.println(e.getMessage());
       return 2;
     } catch (IllegalArgumentException e) {
-      err.println(command.name() + ": " + e.getMessage());
+      err.println(command.name() + ": " + e.getMessage() + flagsNamed(String.valueOf(e.getMessage()), command.help()));
       return 1;
     } catch (Throwable e) {
       err.println(command.name() + " failed: " + e);
@@ -70,6 +77,25 @@ public final class Main {
     } finally {
       System.setOut(stdout);
     }
+  }
+
+  /**
+   * The library's errors name params and recipe keys, which Java and Scala users set; on the command line, the flags
+   * of the params a message names (a training setting's declared flag, else the param's name in kebab case), where
+   * the subcommand has such a flag: " (on the command line: maxSeqLen is --max-seq-len)".
+   */
+  static String flagsNamed(String message, String help) {
+    Set<String> names = new LinkedHashSet<>();
+    Matcher words = Pattern.compile("\\b[a-z]+(?:[A-Z][a-z0-9]*)+\\b").matcher(message);
+    while (words.find()) {
+      String param = words.group();
+      Setting<?> setting = TrainingSettings.byParam(param);
+      String flag = setting != null ? setting.flag() : param.replaceAll("([A-Z])", "-$1").toLowerCase(Locale.ROOT);
+      if (Pattern.compile("--" + flag + "\\b").matcher(help).find() && !message.contains("--" + flag)) {
+        names.add(param + " is --" + flag);
+      }
+    }
+    return names.isEmpty() ? "" : " (on the command line: " + String.join(", ", names) + ")";
   }
 
   static String overview() {

@@ -68,21 +68,19 @@ final class PredictCommand implements Subcommand {
     String modelDir = args.requiredString("model");
     String input = args.requiredString("input");
     String output = args.requiredString("output");
-    Settings settings = new Settings(name(), args, java.util.Map.of());
-    String format = settings.choice("format", null, "parquet", Tables.FORMATS);
+    String format = args.choice("format", "parquet", Tables.FORMATS);
     GlueTask task = args.has("task") ? GlueTask.named(args.requiredString("task")) : null;
-    String textCol = settings.text("text-col", null, "text");
-    String pairCol = settings.text("text-pair-col", null, task != null && task.isPair() ? "text_pair" : "");
-    int maxSeqLen = settings.integer("max-seq-len", null, 256, 3);
-    int windowStride = settings.integer("window-stride", null, 0, 0);
+    String textCol = args.string("text-col", "text");
+    String pairCol = args.string("text-pair-col", task != null && task.isPair() ? "text_pair" : "");
+    int maxSeqLen = args.intValue("max-seq-len", 256, 3);
+    int windowStride = args.intValue("window-stride", 0, 0);
     if (windowStride > maxSeqLen - 2) {
       throw new UsageException("predict: --window-stride " + windowStride + " would skip tokens between windows of "
           + "--max-seq-len " + maxSeqLen + ": use at most " + (maxSeqLen - 2) + " ([CLS] and [SEP] take 2)");
     }
-    int batchSize = settings.integer("batch-size", null, 32, 1);
-    int threads = settings.integer("threads", null, 1, 1);
-    String embedding = args.has("embedding")
-        ? settings.choice("embedding", null, "mean", List.of("mean", "pooled")) : null;
+    int batchSize = args.intValue("batch-size", 32, 1);
+    int threads = args.intValue("threads", 1, 1);
+    String embedding = args.has("embedding") ? args.choice("embedding", "mean", List.of("mean", "pooled")) : null;
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
@@ -99,10 +97,9 @@ final class PredictCommand implements Subcommand {
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }
-      settings.note("model", modelDir);
-      settings.note("input", input);
-      settings.note("output", output);
-      LOG.info("predict, resolved settings:\n{}", settings.json());
+      LOG.info("predict: model {}, input {}, output {} ({}); text columns '{}', '{}'; max-seq-len {}, window-stride {}, "
+          + "batch-size {}, threads {}, embedding {}", modelDir, input, output, format, textCol, pairCol, maxSeqLen,
+          windowStride, batchSize, threads, embedding);
       Tables.write(model.transform(table), output, format, args.has("overwrite"));
       double seconds = (System.nanoTime() - start) / 1e9;
       Dataset<Row> written = spark.read().format(format).option("header", "true").load(output);

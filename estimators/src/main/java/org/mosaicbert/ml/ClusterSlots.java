@@ -34,7 +34,7 @@ final class ClusterSlots {
       throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " task slots of "
           + "this cluster (" + (sc.isLocal() ? sc.master() : executors + " executor(s) registered after waiting "
           + waitMillis / 1000 + " s") + ", spark.task.cpus " + conf.getInt("spark.task.cpus", 1) + "): a barrier "
-          + "stage runs all its tasks at once; lower numWorkers (--workers) or add executors");
+          + "stage runs all its tasks at once; lower numWorkers or add executors");
     }
     if (!conf.contains("spark.barrier.sync.timeout")) {
       LOG.warn("spark.barrier.sync.timeout is not set (Spark's default is a year); set it, e.g. to 600 seconds, so "

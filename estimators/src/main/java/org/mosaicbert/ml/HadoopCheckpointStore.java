@@ -8,11 +8,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.mosaicbert.data.HadoopConf;
+import org.mosaicbert.io.SafeTensors;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.LocalCheckpointStore;
 import org.mosaicbert.train.StepMetrics;
@@ -46,17 +48,50 @@ public final class HadoopCheckpointStore implements CheckpointStore {
   }
 
   private <T> Optional<T> newestIntact(CheckpointStore.FolderReader<Path, T> reader) throws IOException {
-    org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(dir);
     FileSystem fs = fs();
+    return CheckpointStore.newestIntact(completeNewestFirst(fs), folder -> read(fs, folder, reader));
+  }
+
+  /** The complete checkpoint folders (their DONE marker written), newest first. */
+  private List<org.apache.hadoop.fs.Path> completeNewestFirst(FileSystem fs) throws IOException {
+    org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(dir);
     if (!fs.exists(root)) {
-      return Optional.empty();
+      return List.of();
     }
-    List<org.apache.hadoop.fs.Path> complete = Arrays.stream(fs.listStatus(root))
+    return Arrays.stream(fs.listStatus(root))
         .map(FileStatus::getPath)
         .filter(p -> p.getName().startsWith("step-"))
         .filter(p -> exists(fs, new org.apache.hadoop.fs.Path(p, "DONE")))
         .sorted(Comparator.comparing(org.apache.hadoop.fs.Path::getName).reversed()).toList();
-    return CheckpointStore.newestIntact(complete, folder -> read(fs, folder, reader));
+  }
+
+  /**
+   * The metadata of the newest complete checkpoint (its step and the settings it was trained with), read from the
+   * header of its training state alone; empty when there is no checkpoint.
+   */
+  Optional<Map<String, String>> newestMetadata() throws IOException {
+    FileSystem fs = fs();
+    for (org.apache.hadoop.fs.Path folder : completeNewestFirst(fs)) {
+      org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(folder, TrainState.FILE);
+      if (exists(fs, file)) {
+        try (var in = fs.open(file)) {
+          return Optional.of(SafeTensors.readMetadata(in, file.toString()));
+        }
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Writes {@code text} as {@code name} in the checkpoint folder, under a temporary name first. */
+  void writeBeside(String name, String text) throws IOException {
+    FileSystem fs = fs();
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, name);
+    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(dir, "." + name + ".tmp");
+    try (OutputStream out = fs.create(tmp, true)) {
+      out.write(text.getBytes(StandardCharsets.UTF_8));
+    }
+    fs.delete(file, false);
+    fs.rename(tmp, file);
   }
 
   /**

@@ -7,17 +7,18 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.mosaicbert.train.InitialWeights;
 import org.mosaicbert.train.TrainPlan;
+import org.mosaicbert.train.TrainingSettings;
 
 /**
  * How a fit runs, decided on the driver in one place ({@code MosaicBertEstimator.fit}) and handed whole to
- * {@link BarrierLauncher}: the plan every rank trains by (its batching says how many workers), where the ranks train
- * and with how many CPU threads, how long a worker waits for a peer, where checkpoints go, and where the weights start.
+ * {@link BarrierLauncher}: the plan every rank trains by (its settings say how many workers, with how many CPU threads,
+ * and how long a worker waits for a peer), where the ranks train, where checkpoints go, and where the weights start.
  *
  * @param device CPU or GPU, already resolved from the param
  * @param checkpointDir where checkpoints and the metrics log go, resolved on the driver; empty for none
  */
-record LaunchPlan(TrainPlan training, DevicePlacement device, int threadsPerWorker, int ringTimeoutSeconds,
-    String checkpointDir, InitialWeights initial) implements Serializable {
+record LaunchPlan(TrainPlan training, DevicePlacement device, String checkpointDir, InitialWeights initial)
+    implements Serializable {
   LaunchPlan {
     if (device == DevicePlacement.AUTO) {
       throw new IllegalArgumentException("a launch plan's device is resolved: CPU or GPU, not AUTO");
@@ -38,6 +39,16 @@ record LaunchPlan(TrainPlan training, DevicePlacement device, int threadsPerWork
     } catch (IOException e) {
       throw new UncheckedIOException("cannot resolve " + path + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The CPU threads of each rank. */
+  int threadsPerWorker() {
+    return training.settings().get(TrainingSettings.THREADS_PER_WORKER);
+  }
+
+  /** How long a rank waits for a silent peer inside a step before the step fails. */
+  int ringTimeoutSeconds() {
+    return training.settings().get(TrainingSettings.RING_TIMEOUT_SECONDS);
   }
 
   /** The barrier tasks, one per rank. */

@@ -8,12 +8,12 @@ import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.ml.Estimator;
+import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.DoubleParam;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.LongParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
-import org.apache.spark.ml.param.ParamValidators;
 import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.ml.util.Identifiable$;
@@ -30,12 +30,13 @@ import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
 import org.mosaicbert.tokenizer.Vocabulary;
-import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.InitialWeights;
-import org.mosaicbert.train.LinearWithWarmup;
 import org.mosaicbert.train.MlmMasking;
+import org.mosaicbert.train.Setting;
+import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.TrainPlan;
+import org.mosaicbert.train.TrainingSettings;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,9 +45,9 @@ import org.slf4j.LoggerFactory;
  * worker; the tasks form a TCP ring and train data-parallel ({@link BarrierLauncher}). A DataFrame that is a plain
  * read of a shard folder made by {@code mosaicbert tokenize} is read through its manifest, each worker reading only
  * the row groups of its slices; any other DataFrame is ordered by sample id, collected and broadcast (for data that
- * fits in memory, such as fine-tuning sets): {@link TrainingData}. Defaults follow the MosaicBERT
- * recipe (spec section 3) where it fits a preset: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5, warmup 6%,
- * alpha_f 0.02, 30% masking.
+ * fits in memory, such as fine-tuning sets): {@link TrainingData}. The training params are the training settings
+ * ({@link TrainingSettings}), each made from its declaration there, defaults included; the params here are the
+ * columns and files of a fit.
  */
 public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     implements MosaicBertParams<MosaicBertEstimator>, DefaultParamsWritable {
@@ -54,34 +55,14 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
 
   private final String uid;
   private final Definitions shared;
-  private final Param<String> objective;
+  private final SettingParams settings;
   private final Param<String> labelCol;
-  private final IntParam numLabels;
-  private final Param<String> modelConfig;
   private final Param<String> vocab;
   private final Param<String> initModel;
   private final Param<String> tokenizerConfig;
   private final Param<String> sampleIdCol;
-  private final IntParam numWorkers;
-  private final Param<String> device;
-  private final IntParam globalBatchSize;
-  private final IntParam microBatchSize;
-  private final IntParam microBatchTokens;
-  private final LongParam maxSteps;
-  private final DoubleParam maxEpochs;
-  private final DoubleParam lr;
-  private final DoubleParam warmupFraction;
-  private final DoubleParam alphaF;
-  private final DoubleParam weightDecay;
-  private final DoubleParam beta1;
-  private final DoubleParam beta2;
-  private final DoubleParam eps;
-  private final DoubleParam maskProbability;
-  private final LongParam seed;
   private final Param<String> checkpointDir;
-  private final IntParam checkpointEvery;
-  private final IntParam metricsEvery;
-  private final IntParam ringTimeoutSeconds;
+  private final BooleanParam allowChangedSettings;
   /** What every rank calls before each step: how tests make a rank fail (not a param: nothing saves it). */
   private StepHook stepHook = StepHook.NONE;
 
@@ -92,14 +73,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertEstimator(String uid) {
     this.uid = uid;
     shared = new Definitions(this);
-    objective = new Param<>(this, "objective", "what to train: mlm (pretraining), classification or regression "
-        + "(fine-tuning)", ParamValidators.inArray(TrainingObjective.paramValues()));
+    settings = new SettingParams(this, TrainingSettings.ALL.stream().filter(s -> !shared.settings.has(s)).toList());
     labelCol = new Param<>(this, "labelCol", "label column (fine-tuning): class index (number), class name (string: the "
         + "model keeps the sorted names) or regression target");
-    numLabels = new IntParam(this, "numLabels", "classes of a classification head (0: from the data)",
-        ParamValidators.gtEq(0));
-    modelConfig = new Param<>(this, "modelConfig", "a preset (tiny, mini, small, base, large) or the path of a "
-        + "config.json");
     vocab = new Param<>(this, "vocab", "the vocab.txt of the token ids (the model keeps it)");
     initModel = new Param<>(this, "initModel", "a model folder to start from (empty: fresh weights)");
     tokenizerConfig = new Param<>(this, "tokenizerConfig", "a tokenizer_config.json saying how texts are tokenized "
@@ -107,62 +83,19 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         + "manifest says, else uncased. When more than one of these is known, they must agree");
     sampleIdCol = new Param<>(this, "sampleIdCol", "column of long sample ids (the stable order and the key of the "
         + "masks); when absent, the row order is used");
-    numWorkers = new IntParam(this, "numWorkers", "data-parallel workers (barrier tasks)", ParamValidators.gtEq(1));
-    device = new Param<>(this, "device", "cpu, gpu or auto", ParamValidators.inArray(DevicePlacement.paramValues()));
-    globalBatchSize = new IntParam(this, "globalBatchSize", "sequences per optimizer step, all workers together",
-        ParamValidators.gtEq(1));
-    microBatchSize = new IntParam(this, "microBatchSize", "sequences per forward/backward pass of one worker",
-        ParamValidators.gtEq(1));
-    microBatchTokens = new IntParam(this, "microBatchTokens", "the most tokens of one forward/backward pass of one "
-        + "worker, for long sequences (0: no bound beyond microBatchSize); at least the longest sample",
-        ParamValidators.gtEq(0));
-    maxSteps = new LongParam(this, "maxSteps", "optimizer steps (0: use maxEpochs)", ParamValidators.gtEq(0));
-    maxEpochs = new DoubleParam(this, "maxEpochs", "passes over the data when maxSteps is 0", ParamValidators.gt(0));
-    lr = new DoubleParam(this, "lr", "peak learning rate", ParamValidators.gt(0));
-    warmupFraction = new DoubleParam(this, "warmupFraction", "share of the steps spent warming up",
-        ParamValidators.inRange(0, 1));
-    alphaF = new DoubleParam(this, "alphaF", "final learning-rate factor", ParamValidators.inRange(0, 1));
-    weightDecay = new DoubleParam(this, "weightDecay", "decoupled weight decay", ParamValidators.gtEq(0));
-    beta1 = new DoubleParam(this, "beta1", "Adam beta1", ParamValidators.inRange(0, 1, true, false));
-    beta2 = new DoubleParam(this, "beta2", "Adam beta2", ParamValidators.inRange(0, 1, true, false));
-    eps = new DoubleParam(this, "eps", "Adam epsilon", ParamValidators.gt(0));
-    maskProbability = new DoubleParam(this, "maskProbability", "share of tokens masked", ParamValidators.inRange(0, 1,
-        false, false));
-    seed = new LongParam(this, "seed", "seed of initialisation, data order, masks and dropout");
     checkpointDir = new Param<>(this, "checkpointDir", "where checkpoints and metrics.jsonl go (empty: none); a "
-        + "fit with an existing checkpointDir resumes from its newest complete checkpoint");
-    checkpointEvery = new IntParam(this, "checkpointEvery", "steps between checkpoints", ParamValidators.gtEq(1));
-    metricsEvery = new IntParam(this, "metricsEvery", "steps between metrics lines", ParamValidators.gtEq(1));
-    ringTimeoutSeconds = new IntParam(this, "ringTimeoutSeconds", "seconds a worker waits for a peer before the "
-        + "step fails", ParamValidators.gtEq(1));
-    setDefault(objective, TrainingObjective.MLM.paramValue());
+        + "fit with an existing checkpointDir resumes from its newest complete checkpoint, if it was trained with the "
+        + "same settings");
+    allowChangedSettings = new BooleanParam(this, "allowChangedSettings", "resume from a checkpoint trained with "
+        + "other settings: each change is logged and written beside the checkpoint (false: such a resume is refused, "
+        + "naming the settings that differ)");
     setDefault(labelCol, "label");
-    setDefault(numLabels, 0);
-    setDefault(modelConfig, "tiny");
     setDefault(vocab, "");
     setDefault(initModel, "");
     setDefault(tokenizerConfig, "");
     setDefault(sampleIdCol, "sample_id");
-    setDefault(numWorkers, 1);
-    setDefault(device, "auto");
-    setDefault(globalBatchSize, 32);
-    setDefault(microBatchSize, 32);
-    setDefault(microBatchTokens, 0);
-    setDefault(maxSteps, 0L);
-    setDefault(maxEpochs, 1.0);
-    setDefault(lr, 5e-4);
-    setDefault(warmupFraction, 0.06);
-    setDefault(alphaF, 0.02);
-    setDefault(weightDecay, 1e-5);
-    setDefault(beta1, 0.9);
-    setDefault(beta2, 0.98);
-    setDefault(eps, 1e-6);
-    setDefault(maskProbability, 0.3);
-    setDefault(seed, 17L);
     setDefault(checkpointDir, "");
-    setDefault(checkpointEvery, 100);
-    setDefault(metricsEvery, 10);
-    setDefault(ringTimeoutSeconds, 300);
+    setDefault(allowChangedSettings, false);
   }
 
   @Override
@@ -175,65 +108,92 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     return shared;
   }
 
-  // Param accessors (MLlib finds params through public no-argument methods); the shared ones are MosaicBertParams'.
-  public Param<String> objective() { return objective; }
+  /** The param of a training setting (MLlib's name for it is the setting's param name). */
+  public Param<Object> param(Setting<?> setting) {
+    return shared.settings.has(setting) ? shared.settings.of(setting) : settings.of(setting);
+  }
+
+  /** Sets a training setting by its declaration (the command line sets every one so); the value is checked. */
+  public MosaicBertEstimator set(Setting<?> setting, Object value) {
+    set(param(setting), setting.check(value));
+    return this;
+  }
+
+  /** Every training setting's value on this estimator, set or default. */
+  public SettingValues settingValues() {
+    return settings.read(this, shared.settings.read(this, SettingValues.defaults()));
+  }
+
+  private <T> T value(Setting<T> setting) {
+    return setting.type().cast(getOrDefault(param(setting)));
+  }
+
+  // The params' accessors and setters, MLlib's and Spark users' way to reach them (MLlib finds params through public
+  // no-argument methods); the training settings' come from their declarations, the shared ones are
+  // MosaicBertParams'. MosaicBertEstimatorTest checks that every declared setting has both.
   public Param<String> labelCol() { return labelCol; }
-  public IntParam numLabels() { return numLabels; }
-  public Param<String> modelConfig() { return modelConfig; }
   public Param<String> vocab() { return vocab; }
   public Param<String> initModel() { return initModel; }
   public Param<String> tokenizerConfig() { return tokenizerConfig; }
   public Param<String> sampleIdCol() { return sampleIdCol; }
-  public IntParam numWorkers() { return numWorkers; }
-  public Param<String> device() { return device; }
-  public IntParam globalBatchSize() { return globalBatchSize; }
-  public IntParam microBatchSize() { return microBatchSize; }
-  public IntParam microBatchTokens() { return microBatchTokens; }
-  public LongParam maxSteps() { return maxSteps; }
-  public DoubleParam maxEpochs() { return maxEpochs; }
-  public DoubleParam lr() { return lr; }
-  public DoubleParam warmupFraction() { return warmupFraction; }
-  public DoubleParam alphaF() { return alphaF; }
-  public DoubleParam weightDecay() { return weightDecay; }
-  public DoubleParam beta1() { return beta1; }
-  public DoubleParam beta2() { return beta2; }
-  public DoubleParam eps() { return eps; }
-  public DoubleParam maskProbability() { return maskProbability; }
-  public LongParam seed() { return seed; }
   public Param<String> checkpointDir() { return checkpointDir; }
-  public IntParam checkpointEvery() { return checkpointEvery; }
-  public IntParam metricsEvery() { return metricsEvery; }
-  public IntParam ringTimeoutSeconds() { return ringTimeoutSeconds; }
+  public BooleanParam allowChangedSettings() { return allowChangedSettings; }
+  @SuppressWarnings("unchecked")
+  public Param<String> objective() { return (Param<String>) (Param<?>) param(TrainingSettings.OBJECTIVE); }
+  @SuppressWarnings("unchecked")
+  public Param<String> modelConfig() { return (Param<String>) (Param<?>) param(TrainingSettings.MODEL_CONFIG); }
+  @SuppressWarnings("unchecked")
+  public Param<String> device() { return (Param<String>) (Param<?>) param(TrainingSettings.DEVICE); }
+  public IntParam numLabels() { return (IntParam) param(TrainingSettings.NUM_LABELS); }
+  public IntParam numWorkers() { return (IntParam) param(TrainingSettings.NUM_WORKERS); }
+  public IntParam globalBatchSize() { return (IntParam) param(TrainingSettings.GLOBAL_BATCH_SIZE); }
+  public IntParam microBatchSize() { return (IntParam) param(TrainingSettings.MICRO_BATCH_SIZE); }
+  public IntParam microBatchTokens() { return (IntParam) param(TrainingSettings.MICRO_BATCH_TOKENS); }
+  public LongParam maxSteps() { return (LongParam) param(TrainingSettings.MAX_STEPS); }
+  public DoubleParam maxEpochs() { return (DoubleParam) param(TrainingSettings.MAX_EPOCHS); }
+  public DoubleParam lr() { return (DoubleParam) param(TrainingSettings.LR); }
+  public DoubleParam beta1() { return (DoubleParam) param(TrainingSettings.BETA1); }
+  public DoubleParam beta2() { return (DoubleParam) param(TrainingSettings.BETA2); }
+  public DoubleParam eps() { return (DoubleParam) param(TrainingSettings.EPS); }
+  public DoubleParam weightDecay() { return (DoubleParam) param(TrainingSettings.WEIGHT_DECAY); }
+  public DoubleParam warmupFraction() { return (DoubleParam) param(TrainingSettings.WARMUP_FRACTION); }
+  public DoubleParam alphaF() { return (DoubleParam) param(TrainingSettings.ALPHA_F); }
+  public DoubleParam maskProbability() { return (DoubleParam) param(TrainingSettings.MASK_PROBABILITY); }
+  public LongParam seed() { return (LongParam) param(TrainingSettings.SEED); }
+  public IntParam checkpointEvery() { return (IntParam) param(TrainingSettings.CHECKPOINT_EVERY); }
+  public IntParam metricsEvery() { return (IntParam) param(TrainingSettings.METRICS_EVERY); }
+  public IntParam ringTimeoutSeconds() { return (IntParam) param(TrainingSettings.RING_TIMEOUT_SECONDS); }
 
-  public MosaicBertEstimator setObjective(String v) { set(objective, v); return this; }
-  public MosaicBertEstimator setObjective(TrainingObjective v) { return setObjective(v.paramValue()); }
   public MosaicBertEstimator setLabelCol(String v) { set(labelCol, v); return this; }
-  public MosaicBertEstimator setNumLabels(int v) { set(numLabels, v); return this; }
-  public MosaicBertEstimator setModelConfig(String v) { set(modelConfig, v); return this; }
   public MosaicBertEstimator setVocab(String v) { set(vocab, v); return this; }
   public MosaicBertEstimator setInitModel(String v) { set(initModel, v); return this; }
   public MosaicBertEstimator setTokenizerConfig(String v) { set(tokenizerConfig, v); return this; }
   public MosaicBertEstimator setSampleIdCol(String v) { set(sampleIdCol, v); return this; }
-  public MosaicBertEstimator setNumWorkers(int v) { set(numWorkers, v); return this; }
-  public MosaicBertEstimator setDevice(String v) { set(device, v); return this; }
-  public MosaicBertEstimator setGlobalBatchSize(int v) { set(globalBatchSize, v); return this; }
-  public MosaicBertEstimator setMicroBatchSize(int v) { set(microBatchSize, v); return this; }
-  public MosaicBertEstimator setMicroBatchTokens(int v) { set(microBatchTokens, v); return this; }
-  public MosaicBertEstimator setMaxSteps(long v) { set(maxSteps, v); return this; }
-  public MosaicBertEstimator setMaxEpochs(double v) { set(maxEpochs, v); return this; }
-  public MosaicBertEstimator setLr(double v) { set(lr, v); return this; }
-  public MosaicBertEstimator setWarmupFraction(double v) { set(warmupFraction, v); return this; }
-  public MosaicBertEstimator setAlphaF(double v) { set(alphaF, v); return this; }
-  public MosaicBertEstimator setWeightDecay(double v) { set(weightDecay, v); return this; }
-  public MosaicBertEstimator setBeta1(double v) { set(beta1, v); return this; }
-  public MosaicBertEstimator setBeta2(double v) { set(beta2, v); return this; }
-  public MosaicBertEstimator setEps(double v) { set(eps, v); return this; }
-  public MosaicBertEstimator setMaskProbability(double v) { set(maskProbability, v); return this; }
-  public MosaicBertEstimator setSeed(long v) { set(seed, v); return this; }
   public MosaicBertEstimator setCheckpointDir(String v) { set(checkpointDir, v); return this; }
-  public MosaicBertEstimator setCheckpointEvery(int v) { set(checkpointEvery, v); return this; }
-  public MosaicBertEstimator setMetricsEvery(int v) { set(metricsEvery, v); return this; }
-  public MosaicBertEstimator setRingTimeoutSeconds(int v) { set(ringTimeoutSeconds, v); return this; }
+  public MosaicBertEstimator setAllowChangedSettings(boolean v) { set(allowChangedSettings, v); return this; }
+  public MosaicBertEstimator setObjective(String v) { return set(TrainingSettings.OBJECTIVE, v); }
+  public MosaicBertEstimator setObjective(TrainingObjective v) { return setObjective(v.paramValue()); }
+  public MosaicBertEstimator setModelConfig(String v) { return set(TrainingSettings.MODEL_CONFIG, v); }
+  public MosaicBertEstimator setDevice(String v) { return set(TrainingSettings.DEVICE, v); }
+  public MosaicBertEstimator setNumLabels(int v) { return set(TrainingSettings.NUM_LABELS, v); }
+  public MosaicBertEstimator setNumWorkers(int v) { return set(TrainingSettings.NUM_WORKERS, v); }
+  public MosaicBertEstimator setGlobalBatchSize(int v) { return set(TrainingSettings.GLOBAL_BATCH_SIZE, v); }
+  public MosaicBertEstimator setMicroBatchSize(int v) { return set(TrainingSettings.MICRO_BATCH_SIZE, v); }
+  public MosaicBertEstimator setMicroBatchTokens(int v) { return set(TrainingSettings.MICRO_BATCH_TOKENS, v); }
+  public MosaicBertEstimator setMaxSteps(long v) { return set(TrainingSettings.MAX_STEPS, v); }
+  public MosaicBertEstimator setMaxEpochs(double v) { return set(TrainingSettings.MAX_EPOCHS, v); }
+  public MosaicBertEstimator setLr(double v) { return set(TrainingSettings.LR, v); }
+  public MosaicBertEstimator setBeta1(double v) { return set(TrainingSettings.BETA1, v); }
+  public MosaicBertEstimator setBeta2(double v) { return set(TrainingSettings.BETA2, v); }
+  public MosaicBertEstimator setEps(double v) { return set(TrainingSettings.EPS, v); }
+  public MosaicBertEstimator setWeightDecay(double v) { return set(TrainingSettings.WEIGHT_DECAY, v); }
+  public MosaicBertEstimator setWarmupFraction(double v) { return set(TrainingSettings.WARMUP_FRACTION, v); }
+  public MosaicBertEstimator setAlphaF(double v) { return set(TrainingSettings.ALPHA_F, v); }
+  public MosaicBertEstimator setMaskProbability(double v) { return set(TrainingSettings.MASK_PROBABILITY, v); }
+  public MosaicBertEstimator setSeed(long v) { return set(TrainingSettings.SEED, v); }
+  public MosaicBertEstimator setCheckpointEvery(int v) { return set(TrainingSettings.CHECKPOINT_EVERY, v); }
+  public MosaicBertEstimator setMetricsEvery(int v) { return set(TrainingSettings.METRICS_EVERY, v); }
+  public MosaicBertEstimator setRingTimeoutSeconds(int v) { return set(TrainingSettings.RING_TIMEOUT_SECONDS, v); }
 
   /** Sets the hook every rank calls before each step (tests: a rank that fails once, to exercise a retry). */
   MosaicBertEstimator setStepHook(StepHook hook) {
@@ -248,7 +208,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
 
   /** The objective param, parsed. */
   public TrainingObjective getObjective() {
-    return TrainingObjective.of(value(objective));
+    return TrainingObjective.of(value(TrainingSettings.OBJECTIVE));
   }
 
   /**
@@ -317,7 +277,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     TrainingObjective trained = getObjective();
     validateInput(dataset.schema(), trained);
     var spark = dataset.sparkSession().sparkContext();
-    DevicePlacement placement = DevicePlacement.of(value(device)).resolve(spark.getConf(), spark.isLocal());
+    DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
+        spark.isLocal());
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
@@ -326,22 +287,24 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     Configuration hadoopConf = spark.hadoopConfiguration();
     String init = value(initModel);
     ModelConfig config = init.isEmpty() ? resolveConfig(vocabulary.size()) : ModelFolder.readConfig(init, hadoopConf);
+    config.requireTrainable(init.isEmpty() ? "modelConfig " + value(TrainingSettings.MODEL_CONFIG)
+        : "initModel " + init + "'s " + ModelFolder.CONFIG);
     ShardManifest manifest = trained == TrainingObjective.MLM ? TrainingData.manifestOf(dataset, hadoopConf) : null;
     BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
     TrainingData.Columns columns = new TrainingData.Columns(getTextCol(), getTextPairCol(), getInputIdsCol(),
         value(sampleIdCol), value(labelCol));
     TrainingData data = trained.fineTunes()
-        ? TrainingData.fineTuning(dataset, trained, columns, value(numLabels), vocabulary, normalizer,
-            config.vocabSize(), getMaxSeqLen(), value(seed))
+        ? TrainingData.fineTuning(dataset, trained, columns, value(TrainingSettings.NUM_LABELS), vocabulary,
+            normalizer, config.vocabSize(), getMaxSeqLen(), value(TrainingSettings.SEED))
         : TrainingData.pretraining(dataset, manifest, columns, vocabulary, vocabPath, config.vocabSize(),
-            getMaxSeqLen(), value(seed), hadoopConf);
+            getMaxSeqLen(), value(TrainingSettings.SEED), hadoopConf);
     if (data.labels() != null) {
       config = data.labels().applyTo(config);
     }
     // The length trained at, for model_max_length: the shards' (samples were cut there) or maxSeqLen (texts and ids
     // are cut or checked there); fine-tuning keeps a longer pretraining length, which the encoder has learnt.
     int trainedSeqLen = manifest != null ? manifest.maxSeqLen() : getMaxSeqLen();
-    if (init.isEmpty() && ModelConfig.PRESETS.contains(value(modelConfig))
+    if (init.isEmpty() && ModelConfig.PRESETS.contains(value(TrainingSettings.MODEL_CONFIG))
         && trainedSeqLen > config.alibiStartingSize()) {
       // A preset's ALiBi table is for 512 tokens; trained longer, the model says so, as the configs of the upstream
       // mosaic-bert-base-seqlen-1024 and -2048 do. A config.json is taken as it is.
@@ -356,6 +319,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), data.epochSize(),
         plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
+    ResumeCheck.beforeFit(plan, value(allowChangedSettings), hadoopConf);
     float[] params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
@@ -368,11 +332,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   /** The plan of a fit, from the params and what the data and the vocabulary say: the one place it is built. */
   LaunchPlan launchPlan(TrainingObjective trained, ModelConfig config, Vocabulary vocabulary,
       TrainingData data, DevicePlacement placement, Configuration hadoopConf) {
-    int global = value(globalBatchSize);
-    long steps = (long) value(maxSteps) > 0 ? value(maxSteps)
-        : (long) Math.ceil((double) value(maxEpochs) * data.epochSize() / global);
-    long seedValue = value(seed);
-    MlmMasking masking = null;
+    MlmMasking.Tokens maskTokens = null;
     if (trained == TrainingObjective.MLM) {
       int maskId = vocabulary.id("[MASK]");
       if (maskId < 0) {
@@ -380,19 +340,14 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
       }
       int[] special = TokenizerLoader.BERT_SPECIAL_TOKENS.stream().mapToInt(vocabulary::id).filter(id -> id >= 0)
           .toArray();
-      masking = new MlmMasking(value(maskProbability), maskId, vocabulary.size(), special, seedValue);
+      maskTokens = new MlmMasking.Tokens(maskId, vocabulary.size(), special);
     }
-    TrainPlan training = new TrainPlan(trained.engineObjective(), config, new DecoupledAdamW.Hyper(value(lr),
-        value(beta1), value(beta2), value(eps), value(weightDecay)),
-        TrainPlan.Batching.of(global, value(microBatchSize), value(numWorkers), data.longestSample(),
-            value(microBatchTokens)),
-        LinearWithWarmup.ofFraction(value(warmupFraction), steps, value(alphaF)), masking,
-        new TrainPlan.Checkpointing(value(checkpointEvery), value(metricsEvery)), seedValue);
+    TrainPlan training = new TrainPlan(trained.engineObjective(), config, settingValues(), data.epochSize(),
+        data.longestSample(), maskTokens);
     String init = LaunchPlan.resolveOnDriver(value(initModel), hadoopConf);
     InitialWeights initial = init.isEmpty() ? InitialWeights.fromSeed()
         : new InitModelWeights(init, HadoopConf.of(hadoopConf), training.heads());
-    return new LaunchPlan(training, placement, getThreadsPerWorker(), value(ringTimeoutSeconds),
-        LaunchPlan.resolveOnDriver(value(checkpointDir), hadoopConf), initial);
+    return new LaunchPlan(training, placement, LaunchPlan.resolveOnDriver(value(checkpointDir), hadoopConf), initial);
   }
 
   /**
@@ -424,7 +379,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   }
 
   private ModelConfig resolveConfig(int vocabularySize) {
-    String value = value(modelConfig);
+    String value = value(TrainingSettings.MODEL_CONFIG);
     if (ModelConfig.PRESETS.contains(value)) {
       return ModelConfig.preset(value, vocabularySize);
     }

@@ -1,10 +1,11 @@
 package org.mosaicbert.ml;
 
 import java.io.Serializable;
+import java.util.List;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.Param;
-import org.apache.spark.ml.param.ParamValidators;
 import org.apache.spark.ml.param.Params;
+import org.mosaicbert.train.TrainingSettings;
 
 /**
  * The params that {@link MosaicBertEstimator} and {@link MosaicBertModel} share, declared once, as MLlib's shared
@@ -24,8 +25,10 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
   default Param<String> textCol() { return sharedParams().textCol; }
   default Param<String> textPairCol() { return sharedParams().textPairCol; }
   default Param<String> inputIdsCol() { return sharedParams().inputIdsCol; }
-  default IntParam maxSeqLen() { return sharedParams().maxSeqLen; }
-  default IntParam threadsPerWorker() { return sharedParams().threadsPerWorker; }
+  default IntParam maxSeqLen() { return (IntParam) sharedParams().settings.of(TrainingSettings.MAX_SEQ_LEN); }
+  default IntParam threadsPerWorker() {
+    return (IntParam) sharedParams().settings.of(TrainingSettings.THREADS_PER_WORKER);
+  }
 
   default String getTextCol() { return getOrDefault(textCol()); }
   default String getTextPairCol() { return getOrDefault(textPairCol()); }
@@ -45,13 +48,15 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
     return (S) this;
   }
 
-  /** The shared params of one stage, with their one doc, validator and default each. */
+  /**
+   * The shared params of one stage, with their one doc, validator and default each: the column params here, the
+   * length and the threads from their declarations as training settings.
+   */
   final class Definitions implements Serializable {
     final Param<String> textCol;
     final Param<String> textPairCol;
     final Param<String> inputIdsCol;
-    final IntParam maxSeqLen;
-    final IntParam threadsPerWorker;
+    final SettingParams settings;
 
     /** Builds the params of {@code stage} (whose uid must be set: a Param copies it) and sets their defaults. */
     Definitions(Params stage) {
@@ -60,16 +65,10 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
       textPairCol = new Param<>(stage, "textPairCol", "second text column of a pair task (empty: single texts)");
       inputIdsCol = new Param<>(stage, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]: what MLM "
           + "pretraining reads, and fine-tuning and scoring when textCol is empty");
-      maxSeqLen = new IntParam(stage, "maxSeqLen", "longest sequence in tokens, [CLS] and [SEP] included: texts are "
-          + "cut to it, longer token ids are refused in training (default 256, the GLUE recipe's; pretraining shards "
-          + "are 128)", ParamValidators.gtEq(2));
-      threadsPerWorker = new IntParam(stage, "threadsPerWorker", "CPU threads of each worker: a barrier task of "
-          + "fit, a scoring task of transform (set spark.task.cpus to it)", ParamValidators.gtEq(1));
       stage.setDefault(textCol, "");
       stage.setDefault(textPairCol, "");
       stage.setDefault(inputIdsCol, "input_ids");
-      stage.setDefault(maxSeqLen, 256);
-      stage.setDefault(threadsPerWorker, 1);
+      settings = new SettingParams(stage, List.of(TrainingSettings.MAX_SEQ_LEN, TrainingSettings.THREADS_PER_WORKER));
     }
   }
 }

@@ -129,7 +129,7 @@ record TrainingData(SampleStream stream, int longestSample, Labels labels) {
       }
       if (list.size() > maxSeqLen) {
         throw new IllegalArgumentException("sample " + id + " has " + list.size() + " tokens, more than maxSeqLen "
-            + maxSeqLen + "; tokenize with a smaller --max-seq-len or raise maxSeqLen");
+            + maxSeqLen + "; cut the samples shorter when tokenizing them, or raise maxSeqLen");
       }
       int[] ids = new int[list.size()];
       for (int p = 0; p < ids.length; p++) {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -214,6 +215,21 @@ class HfInteropTest {
     assertEquals(0, r.code(), r.err());
     assertEquals(BertNormalizer.uncased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
         .normalizer(), "no tokenizer_config.json: BertTokenizer's defaults, uncased");
+  }
+
+  /** The released mosaic-bert-base config has attention dropout 0.1; the import trains without it, and says so. */
+  @Test
+  void attentionDropoutIsSetToZeroOnImportAndSaid() throws IOException {
+    Path hf = Files.createDirectories(tmp.resolve("hf"));
+    model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
+    ObjectNode config = (ObjectNode) new ObjectMapper().readTree(hf.resolve("config.json").toFile());
+    Files.writeString(hf.resolve("config.json"), config.put("attention_probs_dropout_prob", 0.1).toString());
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+        .toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("attention_probs_dropout_prob: 0.1 in config.json, 0.0 in the import"), r.out());
+    assertEquals(0.0, ModelFolder.read(tmp.resolve("back").toString(), new Configuration()).config()
+        .attentionDropout());
   }
 
   /** model_max_length is the length trained at; a folder that does not record one takes alibi_starting_size. */

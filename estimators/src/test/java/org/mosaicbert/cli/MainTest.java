@@ -43,4 +43,19 @@ class MainTest {
     String text = err.toString(StandardCharsets.UTF_8);
     assertTrue(text.contains("fails failed") && text.contains("/mnt/full/model.safetensors"), text);
   }
+
+  /** The library names params; the command line adds the flags of those it names, where the subcommand has them. */
+  @Test
+  void aLibraryErrorNamingParamsGetsTheirFlagsOnTheCommandLine() {
+    String pretrain = new PretrainCommand().help();
+    assertEquals(" (on the command line: microBatchTokens is --micro-batch-tokens, maxSeqLen is --max-seq-len)",
+        Main.flagsNamed("microBatchTokens 300 is less than the longest sample (512 tokens), which is never cut: raise "
+            + "microBatchTokens (recipe key device_train_microbatch_tokens) to at least 512 or lower maxSeqLen",
+            pretrain));
+    assertEquals(" (on the command line: numWorkers is --workers)", Main.flagsNamed("numWorkers 8 is more than the "
+        + "4 task slots of this cluster", pretrain));
+    assertEquals(" (on the command line: windowStride is --window-stride)", Main.flagsNamed("set windowStride to "
+        + "score them in windows", new PredictCommand().help()));
+    assertEquals("", Main.flagsNamed("checkpointDir x cannot be written", pretrain), "no such flag: nothing added");
+  }
 }

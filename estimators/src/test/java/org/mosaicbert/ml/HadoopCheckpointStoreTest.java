@@ -18,6 +18,7 @@ import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.LocalCheckpointStore;
+import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.TrainState;
 
 /**
@@ -31,12 +32,12 @@ class HadoopCheckpointStoreTest {
   private static void checkpoint(Path dir, int step) throws IOException {
     try (CpuBackend cpu = new CpuBackend(1)) {
       Buffer params = cpu.allocate(BufferKind.PARAMETERS, 16, "parameters");
-      DecoupledAdamW adamw = new DecoupledAdamW(cpu, 16, DecoupledAdamW.Hyper.mosaicBertPretraining());
+      DecoupledAdamW adamw = new DecoupledAdamW(cpu, 16, DecoupledAdamW.Hyper.of(SettingValues.defaults()));
       for (int s = 0; s < step; s++) {
         adamw.step(params, cpu.allocate(BufferKind.GRADIENTS, 16, "gradients"), 1.0);
       }
       Path folder = dir.resolve(LocalCheckpointStore.stepFolder(step));
-      TrainState.write(folder, cpu, params, adamw, 7, Map.of());
+      TrainState.write(folder, cpu, params, adamw, SettingValues.defaults());
       Files.writeString(folder.resolve("DONE"), "step " + step + "\n");
     }
   }

@@ -23,6 +23,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.testing.TestCorpora;
 import org.mosaicbert.train.StepHook;
 import org.mosaicbert.train.StepMetrics;
@@ -191,8 +192,43 @@ class MosaicBertEstimatorTest {
     assertTrue(slots.contains("numWorkers 8 is more than the 4 task slots of this cluster (local[4,2]"), slots);
     String dir = tmp.resolve("other-config").toString();
     estimator(1).setMaxSteps(2).setCheckpointDir(dir).setCheckpointEvery(1).fit(data);
-    Exception other = assertThrows(Exception.class,
-        () -> estimator(1).setModelConfig("mini").setMaxSteps(3).setCheckpointDir(dir).fit(data));
+    Exception other = assertThrows(Exception.class, () -> estimator(1).setModelConfig("mini").setMaxSteps(3)
+        .setCheckpointDir(dir).setAllowChangedSettings(true).fit(data));
     assertTrue(String.valueOf(other.getMessage()).contains("it comes from another model config"), other.getMessage());
+  }
+
+  /**
+   * A resume with other settings is refused on the driver, naming each that differs and its two values; threads and
+   * the checkpoint interval may change freely; with allowChangedSettings it goes on, and the change is written beside
+   * the checkpoints.
+   */
+  @Test
+  void aResumeWithOtherSettingsIsRefusedNamingEachUnlessTheChangeIsMeant() throws IOException {
+    String dir = tmp.resolve("resume-settings").toString();
+    estimator(1).setMaxSteps(2).setCheckpointDir(dir).setCheckpointEvery(1).fit(data);
+    MosaicBertEstimator changed = estimator(1).setMaxSteps(4).setLr(1e-3).setSeed(18).setCheckpointDir(dir)
+        .setCheckpointEvery(2).setThreadsPerWorker(2);
+    String refused = assertThrows(IllegalArgumentException.class, () -> changed.fit(data)).getMessage();
+    assertTrue(refused.contains("holds a run at step 2 trained with other settings:") && refused.contains(
+        "maxSteps: 2 in the checkpoint, 4 now") && refused.contains("lr: 0.002 in the checkpoint, 0.001 now")
+        && refused.contains("seed: 17 in the checkpoint, 18 now") && refused.contains("allowChangedSettings"),
+        refused);
+    assertTrue(!refused.contains("threadsPerWorker") && !refused.contains("checkpointEvery"), "free: " + refused);
+    changed.setAllowChangedSettings(true).fit(data);
+    String written = Files.readString(Path.of(dir, "settings-changed-at-step-000000002.json"));
+    assertTrue(written.contains("\"lr: 0.002 in the checkpoint, 0.001 now\"") && written.contains("\"step\" : 2"),
+        written);
+    changed.setAllowChangedSettings(false).fit(data); // the run as it now is: nothing differs
+  }
+
+  @Test
+  void aConfigWithAttentionDropoutIsRefusedForTrainingNamingTheFileAndTheKey() throws IOException {
+    Path config = tmp.resolve("attention-dropout.json");
+    Files.writeString(config, ModelConfig.preset("tiny", 512).toJson(List.of("BertForMaskedLM")).put(
+        "attention_probs_dropout_prob", 0.1).toString());
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> estimator(1).setModelConfig(config.toString()).fit(data)).getMessage();
+    assertTrue(message.contains("modelConfig " + config + ": attention_probs_dropout_prob = 0.1") && message
+        .contains("\"attention_probs_dropout_prob\": 0.0"), message);
   }
 }

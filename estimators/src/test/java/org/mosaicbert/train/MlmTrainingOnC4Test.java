@@ -36,17 +36,18 @@ class MlmTrainingOnC4Test {
       samples.add(new Sample(i, tokenizer.encode(docs.get(i), seqLen)));
     }
     ModelConfig config = ModelConfig.preset("tiny", vocab.size());
-    MlmMasking masking = new MlmMasking(0.3, tokenizer.vocabulary().id("[MASK]"), vocab.size(),
-        new int[] {0, tokenizer.clsId(), tokenizer.sepId()}, 17);
+    SettingValues settings = SettingValues.defaults().with(TrainingSettings.LR, 2e-3);
+    MlmMasking masking = MlmMasking.of(settings, new MlmMasking.Tokens(tokenizer.vocabulary().id("[MASK]"),
+        vocab.size(), new int[] {0, tokenizer.clsId(), tokenizer.sepId()}));
     int batchSize = 16;
     int steps = 400;
-    LinearWithWarmup schedule = LinearWithWarmup.ofFraction(0.06, steps, 0.02);
+    LinearWithWarmup schedule = LinearWithWarmup.of(settings, steps);
     List<Double> losses = new ArrayList<>();
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(2),
         new MosaicBert.Capacity(batchSize * seqLen, batchSize, seqLen, batchSize * seqLen))) {
       model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 17));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
-          new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6, 1e-5));
+          DecoupledAdamW.Hyper.of(settings));
       for (int step = 0; step < steps; step++) {
         int from = step * batchSize % (samples.size() - batchSize);
         List<Sample> batch = samples.subList(from, from + batchSize);

@@ -18,6 +18,7 @@ import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.MlmMasking;
+import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.Sample;
 
 /**
@@ -35,8 +36,8 @@ public final class EngineBenchmark {
     out.printf("SGEMM 2048x2048x2048 (OpenBLAS with its own %d threads): %.1f GFLOP/s%n", threads, sgemm);
 
     List<Sample> samples = syntheticSamples(config, seqLen, batchSize, 1);
-    MlmMasking masking = new MlmMasking(MlmMasking.MOSAICBERT_PROBABILITY, 4, config.vocabSize(), new int[] {0, 1, 2},
-        17);
+    MlmMasking masking = MlmMasking.of(SettingValues.defaults(), new MlmMasking.Tokens(4, config.vocabSize(),
+        new int[] {0, 1, 2}));
     UnpaddedBatch batch = Batches.mlm(samples, masking, 0);
     int tokens = batch.nnz();
     int masked = batch.maskedRows().length;
@@ -58,7 +59,7 @@ public final class EngineBenchmark {
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
       model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
-          DecoupledAdamW.Hyper.mosaicBertPretraining());
+          DecoupledAdamW.Hyper.of(SettingValues.defaults()));
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
       double trainSeconds = Double.MAX_VALUE;
       for (int s = 0; s <= steps; s++) { // step 0 warms up

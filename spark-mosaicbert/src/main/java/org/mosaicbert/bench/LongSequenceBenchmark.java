@@ -14,6 +14,7 @@ import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.train.Batches;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.MlmMasking;
+import org.mosaicbert.train.SettingValues;
 
 /**
  * Long sequences on the CPU: scoring throughput and peak off-heap memory at growing sequence lengths with the same
@@ -96,15 +97,15 @@ public final class LongSequenceBenchmark {
   }
 
   private static Row trainingStep(ModelConfig config, int seqLen, int sequences, int threads) {
-    MlmMasking masking = new MlmMasking(MlmMasking.MOSAICBERT_PROBABILITY, 4, config.vocabSize(), new int[] {0, 1, 2},
-        17);
+    MlmMasking masking = MlmMasking.of(SettingValues.defaults(), new MlmMasking.Tokens(4, config.vocabSize(),
+        new int[] {0, 1, 2}));
     UnpaddedBatch batch = Batches.mlm(EngineBenchmark.syntheticSamples(config, seqLen, sequences, seqLen), masking, 0);
     long before = Pointer.totalBytes();
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(threads),
         MosaicBert.Capacity.of(batch))) {
       model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
-          DecoupledAdamW.Hyper.mosaicBertPretraining());
+          DecoupledAdamW.Hyper.of(SettingValues.defaults()));
       // The first step allocates the activations and warms the JIT up; the second is timed.
       double seconds = 0;
       for (int step = 1; step <= 2; step++) {

@@ -83,6 +83,21 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
     }
   }
 
+  /**
+   * Refuses to train a config with attention dropout, which the engine does not implement: MosaicBERT trains without
+   * it (its FlashAttention path has none, and upstream fine-tuning sets it to 0). At inference dropout does nothing,
+   * so scoring such a config is fine.
+   *
+   * @param where the config's origin, for the message (a file, a preset, a model folder)
+   */
+  public void requireTrainable(String where) {
+    if (attentionDropout > 0) {
+      throw new IllegalArgumentException(where + ": attention_probs_dropout_prob = " + attentionDropout + ", but "
+          + "attention dropout is not implemented here (MosaicBERT trains with 0: its FlashAttention path has none). "
+          + "Set \"attention_probs_dropout_prob\": 0.0 in the config.json to train it; scoring is unaffected");
+    }
+  }
+
   public int headDim() {
     return hiddenSize / numHeads;
   }
@@ -106,6 +121,13 @@ public record ModelConfig(int vocabSize, int hiddenSize, int numLayers, int numH
   public ModelConfig withLabels(List<String> labels) {
     return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
         hiddenDropout, attentionDropout, classifierDropout, initializerRange, labels.size(), null, padTokenId,
+        maxPositionEmbeddings, alibiStartingSize, labels);
+  }
+
+  /** The same model without attention dropout, which training here refuses ({@link #requireTrainable}). */
+  public ModelConfig withoutAttentionDropout() {
+    return new ModelConfig(vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, typeVocabSize, layerNormEps,
+        hiddenDropout, 0.0, classifierDropout, initializerRange, numLabels, problemType, padTokenId,
         maxPositionEmbeddings, alibiStartingSize, labels);
   }
 

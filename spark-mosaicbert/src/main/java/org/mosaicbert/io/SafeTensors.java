@@ -102,6 +102,24 @@ public final class SafeTensors {
     }
   }
 
+  /**
+   * The metadata of a safetensors file from the start of its stream, reading its header alone: how a checkpoint on any
+   * file system says what it was trained with without its gigabytes being read.
+   *
+   * @param name the file, for messages
+   */
+  public static Map<String, String> readMetadata(java.io.InputStream in, String name) throws IOException {
+    java.io.DataInputStream data = new java.io.DataInputStream(in);
+    long headerLength = Long.reverseBytes(data.readLong());
+    if (headerLength < 2 || headerLength > MAX_HEADER_BYTES) {
+      throw new IllegalArgumentException("safetensors file " + name + " declares a header of " + headerLength
+          + " bytes; the file is damaged or not a safetensors file");
+    }
+    byte[] header = new byte[(int) headerLength];
+    data.readFully(header);
+    return parseMetadata(new ObjectMapper().readTree(new String(header, StandardCharsets.UTF_8)));
+  }
+
   private static Map<String, Entry> parseEntries(Path file, JsonNode json, long dataStart, long dataLength) {
     Map<String, Entry> entries = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {

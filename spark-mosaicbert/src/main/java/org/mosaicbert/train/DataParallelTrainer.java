@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 import org.mosaicbert.backend.Backend;
 import org.mosaicbert.collective.Collective;
@@ -123,13 +122,13 @@ public final class DataParallelTrainer {
         double factor = schedule.factor(step);
         adamw.step(model.parameters(), model.gradients(), factor);
         long t3 = System.nanoTime();
-        if (rank == 0 && (done % plan.checkpointing().metricsEvery() == 0 || done == plan.totalSteps())) {
+        if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
           store.appendMetrics(new StepMetrics(done, plan.totalSteps(), loss, stats[1] / divisor,
               plan.hyper().lr() * factor, gradientNorm, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9,
               (t2 - t1) / 1e9));
         }
-        if (done % plan.checkpointing().checkpointEvery() != 0 && done != plan.totalSteps()) {
+        if (done % plan.checkpointEvery() != 0 && done != plan.totalSteps()) {
           continue;
         }
         // Every rank checks the weights it would save (the same on all), so that all stop together: a checkpoint is
@@ -143,7 +142,7 @@ public final class DataParallelTrainer {
         if (rank == 0) {
           Path local = Files.createTempDirectory("mosaicbert-checkpoint");
           try {
-            TrainState.write(local, model.backend(), model.parameters(), adamw, plan.seed(), Map.of());
+            TrainState.write(local, model.backend(), model.parameters(), adamw, plan.settings());
             store.publish(done, local);
           } finally {
             LocalCheckpointStore.deleteFolder(local); // whatever the store did with it

@@ -10,11 +10,47 @@ import org.mosaicbert.backend.BufferKind;
  * are flat buffers with the parameters' layout.
  */
 public final class DecoupledAdamW {
-  public record Hyper(double lr, double beta1, double beta2, double eps, double weightDecay)
-      implements java.io.Serializable {
-    /** MosaicBERT-Base pretraining: lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5. */
-    public static Hyper mosaicBertPretraining() {
-      return new Hyper(5e-4, 0.9, 0.98, 1e-6, 1e-5);
+  /**
+   * The optimizer's numbers, read by name from a run's settings: a row of five doubles could be given in the wrong
+   * order and still compile.
+   */
+  public static final class Hyper implements java.io.Serializable {
+    private final double lr;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+
+    private Hyper(SettingValues settings) {
+      lr = settings.get(TrainingSettings.LR);
+      beta1 = settings.get(TrainingSettings.BETA1);
+      beta2 = settings.get(TrainingSettings.BETA2);
+      eps = settings.get(TrainingSettings.EPS);
+      weightDecay = settings.get(TrainingSettings.WEIGHT_DECAY);
+    }
+
+    public static Hyper of(SettingValues settings) {
+      return new Hyper(settings);
+    }
+
+    public double lr() {
+      return lr;
+    }
+
+    public double beta1() {
+      return beta1;
+    }
+
+    public double beta2() {
+      return beta2;
+    }
+
+    public double eps() {
+      return eps;
+    }
+
+    public double weightDecay() {
+      return weightDecay;
     }
   }
 

@@ -5,16 +5,37 @@ package org.mosaicbert.train;
  * steps, then falls linearly to {@code alphaF} at the last step. Evaluated, as Composer does, at the number of steps
  * already completed (the first update runs at factor 0 when there is warmup).
  */
-public record LinearWithWarmup(long warmupSteps, long totalSteps, double alphaF) implements java.io.Serializable {
-  public LinearWithWarmup {
+public final class LinearWithWarmup implements java.io.Serializable {
+  private final long warmupSteps;
+  private final long totalSteps;
+  private final double alphaF;
+
+  private LinearWithWarmup(long warmupSteps, long totalSteps, double alphaF) {
     if (totalSteps < 1 || warmupSteps < 0 || warmupSteps > totalSteps) {
       throw new IllegalArgumentException("schedule needs 0 <= warmup (" + warmupSteps + ") <= total steps ("
           + totalSteps + ") and total >= 1");
     }
+    this.warmupSteps = warmupSteps;
+    this.totalSteps = totalSteps;
+    this.alphaF = alphaF;
   }
 
-  public static LinearWithWarmup ofFraction(double warmupFraction, long totalSteps, double alphaF) {
-    return new LinearWithWarmup(Math.round(warmupFraction * totalSteps), totalSteps, alphaF);
+  /** The schedule of a run of {@code totalSteps}, its warmup and final factor read by name from its settings. */
+  public static LinearWithWarmup of(SettingValues settings, long totalSteps) {
+    return new LinearWithWarmup(Math.round(settings.get(TrainingSettings.WARMUP_FRACTION) * totalSteps), totalSteps,
+        settings.get(TrainingSettings.ALPHA_F));
+  }
+
+  public long warmupSteps() {
+    return warmupSteps;
+  }
+
+  public long totalSteps() {
+    return totalSteps;
+  }
+
+  public double alphaF() {
+    return alphaF;
   }
 
   public double factor(long completedSteps) {

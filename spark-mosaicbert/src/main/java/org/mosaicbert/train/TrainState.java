@@ -1,5 +1,7 @@
 package org.mosaicbert.train;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -26,15 +28,21 @@ public final class TrainState {
   public static final String FILE = "train_state.safetensors";
   public static final String CHECKSUM = "train_state.sha256";
 
+  private static final ObjectMapper JSON = new ObjectMapper();
+
   private TrainState() {}
 
-  public record Loaded(float[] params, float[] m, float[] v, int step, long seed, Map<String, String> metadata) {}
+  /** A checkpoint as read: its state, its step and the settings it was trained with ({@link #SETTINGS}). */
+  public record Loaded(float[] params, float[] m, float[] v, int step, Map<String, String> settings) {}
+
+  /** The metadata key of the run's settings, as JSON: param name to value ({@link SettingValues#recorded}). */
+  public static final String SETTINGS = "settings";
 
   /** A checkpoint's weights alone, without the optimizer's moments: what a finished run hands on. */
   public record Weights(float[] params, int step) {}
 
-  public static void write(Path dir, Backend backend, Buffer params, DecoupledAdamW optimizer, long seed,
-      Map<String, String> extra) throws IOException {
+  public static void write(Path dir, Backend backend, Buffer params, DecoupledAdamW optimizer,
+      SettingValues settings) throws IOException {
     Files.createDirectories(dir);
     long n = params.size();
     float[] p = new float[(int) n];
@@ -43,9 +51,9 @@ public final class TrainState {
     backend.download(p, 0, params.at(0), p.length);
     backend.download(m, 0, optimizer.firstMoment().at(0), m.length);
     backend.download(v, 0, optimizer.secondMoment().at(0), v.length);
-    Map<String, String> metadata = new java.util.TreeMap<>(extra);
+    Map<String, String> metadata = new java.util.TreeMap<>();
     metadata.put("step", Integer.toString(optimizer.stepCount()));
-    metadata.put("seed", Long.toString(seed));
+    metadata.put(SETTINGS, JSON.writeValueAsString(settings.recorded()));
     Path file = dir.resolve(FILE);
     SafeTensors.write(file, List.of(SafeTensors.Tensor.f32("params", p, n), SafeTensors.Tensor.f32("adamw.m", m, n),
         SafeTensors.Tensor.f32("adamw.v", v, n)), metadata);
@@ -58,7 +66,22 @@ public final class TrainState {
     SafeTensors st = openVerified(dir);
     Map<String, String> meta = st.metadata();
     return new Loaded(st.floats("params"), st.floats("adamw.m"), st.floats("adamw.v"),
-        Integer.parseInt(meta.get("step")), Long.parseLong(meta.get("seed")), meta);
+        Integer.parseInt(meta.get("step")), recordedSettings(meta));
+  }
+
+  /**
+   * The settings a checkpoint's metadata records: every one since checkpoints record them, the seed alone before.
+   */
+  public static Map<String, String> recordedSettings(Map<String, String> metadata) {
+    String json = metadata.get(SETTINGS);
+    if (json == null) {
+      return metadata.containsKey("seed") ? Map.of(TrainingSettings.SEED.param(), metadata.get("seed")) : Map.of();
+    }
+    try {
+      return JSON.readValue(json, new TypeReference<java.util.LinkedHashMap<String, String>>() {});
+    } catch (IOException e) {
+      throw new IllegalArgumentException("the checkpoint's recorded settings are not JSON: " + e.getMessage(), e);
+    }
   }
 
   /** The weights of a checkpoint folder, verified as {@link #read} verifies; the moments are not read. */

@@ -4,6 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.mosaicbert.train.TrainingSettings.ALPHA_F;
+import static org.mosaicbert.train.TrainingSettings.CHECKPOINT_EVERY;
+import static org.mosaicbert.train.TrainingSettings.GLOBAL_BATCH_SIZE;
+import static org.mosaicbert.train.TrainingSettings.LR;
+import static org.mosaicbert.train.TrainingSettings.MAX_STEPS;
+import static org.mosaicbert.train.TrainingSettings.METRICS_EVERY;
+import static org.mosaicbert.train.TrainingSettings.MICRO_BATCH_SIZE;
+import static org.mosaicbert.train.TrainingSettings.MICRO_BATCH_TOKENS;
+import static org.mosaicbert.train.TrainingSettings.NUM_WORKERS;
+import static org.mosaicbert.train.TrainingSettings.SEED;
+import static org.mosaicbert.train.TrainingSettings.WARMUP_FRACTION;
+import static org.mosaicbert.train.TrainingSettings.WEIGHT_DECAY;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,11 +58,24 @@ class DataParallelTrainerTest {
     return plan(workers, microBatch, checkpointEvery, 5e-3);
   }
 
+  /** The masking tokens of the test vocabulary: [MASK] is 4, ids 0 to 4 are special. */
+  static final MlmMasking.Tokens TOKENS = new MlmMasking.Tokens(4, 64, new int[] {0, 1, 2, 3, 4});
+
+  /** 8 steps of 8 sequences, a quarter of them warming up, a metrics line each step. */
+  static SettingValues settings(int workers, int microBatch, int checkpointEvery, double lr) {
+    return SettingValues.defaults().with(GLOBAL_BATCH_SIZE, 8).with(MICRO_BATCH_SIZE, microBatch)
+        .with(NUM_WORKERS, workers).with(LR, lr).with(WARMUP_FRACTION, 0.25).with(MAX_STEPS, 8L)
+        .with(CHECKPOINT_EVERY, checkpointEvery).with(METRICS_EVERY, 1);
+  }
+
   static TrainPlan plan(int workers, int microBatch, int checkpointEvery, double lr) {
-    return new TrainPlan(MosaicBert.Objective.MLM, TINY, new DecoupledAdamW.Hyper(lr, 0.9, 0.98, 1e-6, 1e-5),
-        TrainPlan.Batching.of(8, microBatch, workers, 16, 0), LinearWithWarmup.ofFraction(0.25, 8, 0.02),
-        new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17), new TrainPlan.Checkpointing(checkpointEvery, 1),
-        17);
+    return new TrainPlan(MosaicBert.Objective.MLM, TINY, settings(workers, microBatch, checkpointEvery, lr), 0, 16,
+        TOKENS);
+  }
+
+  private static TrainPlan.Batching batching(int global, int micro, int workers, int longestSample, int tokens) {
+    return TrainPlan.Batching.of(SettingValues.defaults().with(GLOBAL_BATCH_SIZE, global).with(MICRO_BATCH_SIZE,
+        micro).with(NUM_WORKERS, workers).with(MICRO_BATCH_TOKENS, tokens), longestSample);
   }
 
   /** One rank of {@code plan} on a single-threaded CPU backend, from weights drawn from the seed. */
@@ -133,8 +158,10 @@ class DataParallelTrainerTest {
     }
     ModelConfig classifier = TINY.withHead(2);
     java.util.function.IntFunction<TrainPlan> plan = workers -> new TrainPlan(MosaicBert.Objective.CLASSIFICATION,
-        classifier, new DecoupledAdamW.Hyper(3e-3, 0.9, 0.98, 1e-6, 0), TrainPlan.Batching.of(16, 8 / workers,
-        workers, 16, 0), LinearWithWarmup.ofFraction(0.1, 120, 0.0), null, new TrainPlan.Checkpointing(1000, 10), 5);
+        classifier, SettingValues.defaults().with(LR, 3e-3).with(WEIGHT_DECAY, 0.0).with(GLOBAL_BATCH_SIZE, 16)
+            .with(MICRO_BATCH_SIZE, 8 / workers).with(NUM_WORKERS, workers).with(WARMUP_FRACTION, 0.1)
+            .with(MAX_STEPS, 120L).with(ALPHA_F, 0.0).with(CHECKPOINT_EVERY, 1000).with(METRICS_EVERY, 10)
+            .with(SEED, 5L), 0, 16, null);
     RecordingCheckpointStore collect = new RecordingCheckpointStore();
     float[] one = LoopbackRing.run(1, 30_000,
         c -> trainRank(plan.apply(1), c, SampleStream.inMemory(data, 5), collect, StepHook.NONE)).get(0);
@@ -194,9 +221,8 @@ class DataParallelTrainerTest {
    */
   @Test
   void microBatchesBoundedByTokensHoldAtMostThatManyAndTrainTheSameModel() {
-    TrainPlan bounded = new TrainPlan(MosaicBert.Objective.MLM, TINY, plan(1, 8, 3).hyper(),
-        TrainPlan.Batching.of(8, 8, 1, 16, 30), plan(1, 8, 3).schedule(), plan(1, 8, 3).masking(),
-        new TrainPlan.Checkpointing(3, 1), 17);
+    TrainPlan bounded = new TrainPlan(MosaicBert.Objective.MLM, TINY, settings(1, 8, 3, 5e-3)
+        .with(MICRO_BATCH_TOKENS, 30), 0, 16, TOKENS);
     SampleStream stream = SampleStream.inMemory(dataset(20), 17);
     for (long step = 0; step < 8; step++) {
       List<UnpaddedBatch> micro = DataParallelTrainer.microBatches(bounded, stream, step, 0);
@@ -215,16 +241,16 @@ class DataParallelTrainerTest {
 
   @Test
   void aTokenBoundBelowTheLongestSampleIsRefusedNamingBoth() {
-    String message = assertThrows(IllegalArgumentException.class, () -> TrainPlan.Batching.of(8, 8, 1, 512, 300))
+    String message = assertThrows(IllegalArgumentException.class, () -> batching(8, 8, 1, 512, 300))
         .getMessage();
     assertTrue(message.contains("microBatchTokens 300 is less than the longest sample (512 tokens)"), message);
-    assertEquals(16 * 8, TrainPlan.Batching.of(8, 8, 1, 16, 0).microBatchTokens(), "no bound asked: none binds");
-    assertEquals(16 * 8, TrainPlan.Batching.of(8, 8, 1, 16, 100_000).microBatchTokens(), "nor one too large");
+    assertEquals(16 * 8, batching(8, 8, 1, 16, 0).microBatchTokens(), "no bound asked: none binds");
+    assertEquals(16 * 8, batching(8, 8, 1, 16, 100_000).microBatchTokens(), "nor one too large");
   }
 
   @Test
   void aMicroBatchLargerThanAWorkersShareIsLoweredToIt() {
-    assertEquals(4, TrainPlan.Batching.of(8, 32, 2, 16, 0).microBatchSize());
-    assertEquals(3, TrainPlan.Batching.of(8, 3, 2, 16, 0).microBatchSize(), "a smaller one is kept");
+    assertEquals(4, batching(8, 32, 2, 16, 0).microBatchSize());
+    assertEquals(3, batching(8, 3, 2, 16, 0).microBatchSize(), "a smaller one is kept");
   }
 }

@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,7 +43,7 @@ class TrainingPiecesTest {
   }
 
   private static MlmMasking masking() {
-    return new MlmMasking(0.3, 4, 64, new int[] {0, 1, 2, 3, 4}, 17);
+    return MlmMasking.of(SettingValues.defaults(), new MlmMasking.Tokens(4, 64, new int[] {0, 1, 2, 3, 4}));
   }
 
   @Test
@@ -66,7 +65,8 @@ class TrainingPiecesTest {
   /** Only the special ids are never chosen: a chosen token of id 0 that is not special is scored, with label 0. */
   @Test
   void aMaskedTokenWhoseIdIsZeroKeepsItsLabel() {
-    MlmMasking zeroIsNotSpecial = new MlmMasking(0.3, 4, 64, new int[] {1, 2, 3, 4}, 17);
+    MlmMasking zeroIsNotSpecial = MlmMasking.of(SettingValues.defaults(), new MlmMasking.Tokens(4, 64,
+        new int[] {1, 2, 3, 4}));
     int[] ids = new int[40];
     ids[0] = 2;
     ids[39] = 3;
@@ -86,7 +86,8 @@ class TrainingPiecesTest {
 
   @Test
   void theScheduleWarmsUpThenDecaysToAlphaF() {
-    LinearWithWarmup s = LinearWithWarmup.ofFraction(0.06, 1000, 0.02);
+    LinearWithWarmup s = LinearWithWarmup.of(SettingValues.defaults().with(TrainingSettings.WARMUP_FRACTION, 0.06)
+        .with(TrainingSettings.ALPHA_F, 0.02), 1000);
     assertEquals(60, s.warmupSteps());
     assertEquals(0.0, s.factor(0));
     assertEquals(0.5, s.factor(30), 1e-12);
@@ -125,9 +126,11 @@ class TrainingPiecesTest {
     try (MosaicBert model = new MosaicBert(TINY, ParameterLayout.Heads.MLM, new CpuBackend(2),
         new MosaicBert.Capacity(128, 8, 16, 64))) {
       model.setAllParameters(ModelWeights.initial(model.layout(), TINY, 9));
+      SettingValues settings = SettingValues.defaults().with(TrainingSettings.LR, 1e-2)
+          .with(TrainingSettings.WARMUP_FRACTION, 0.2).with(TrainingSettings.SEED, 5L);
       DecoupledAdamW adamw = new DecoupledAdamW(model.backend(), model.layout().size(),
-          new DecoupledAdamW.Hyper(1e-2, 0.9, 0.98, 1e-6, 1e-5));
-      LinearWithWarmup schedule = LinearWithWarmup.ofFraction(0.2, steps, 0.02);
+          DecoupledAdamW.Hyper.of(settings));
+      LinearWithWarmup schedule = LinearWithWarmup.of(settings, steps);
       int start = 0;
       if (resumeFrom != null) {
         TrainState.Loaded state = TrainState.read(resumeFrom);
@@ -142,7 +145,7 @@ class TrainingPiecesTest {
         model.backward(loss.count());
         adamw.step(model.parameters(), model.gradients(), schedule.factor(step));
         if (checkpointAt != null && step + 1 == checkpointStep) {
-          TrainState.write(checkpointAt, model.backend(), model.parameters(), adamw, 5, Map.of());
+          TrainState.write(checkpointAt, model.backend(), model.parameters(), adamw, settings);
         }
       }
       float[] out = new float[(int) model.layout().size()];

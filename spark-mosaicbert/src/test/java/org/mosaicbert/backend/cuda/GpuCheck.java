@@ -20,6 +20,7 @@ import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.model.RandomBatches;
 import org.mosaicbert.model.UnpaddedBatch;
 import org.mosaicbert.collective.NcclCollective;
+import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.InitialWeights;
@@ -228,7 +229,7 @@ public final class GpuCheck {
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
       model.setAllParameters(ModelWeights.initial(model.layout(), model.config(), 1));
       DecoupledAdamW adamw = new DecoupledAdamW(backend, model.layout().size(),
-          DecoupledAdamW.Hyper.mosaicBertPretraining());
+          DecoupledAdamW.Hyper.of(SettingValues.defaults()));
       MosaicBert.Randomness randomness = new MosaicBert.Randomness(1, 0);
       double[] best = {Double.MAX_VALUE, 0, 0, 0}; // step, forward, backward, optimizer of the best step
       for (int s = 0; s <= steps + 1; s++) {

@@ -11,15 +11,15 @@ import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.DataParallelTrainer;
-import org.mosaicbert.train.DecoupledAdamW;
 import org.mosaicbert.train.InitialWeights;
-import org.mosaicbert.train.LinearWithWarmup;
 import org.mosaicbert.train.MlmMasking;
 import org.mosaicbert.train.Sample;
 import org.mosaicbert.train.RecordingCheckpointStore;
 import org.mosaicbert.train.SampleStream;
+import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.StepMetrics;
 import org.mosaicbert.train.TrainPlan;
+import org.mosaicbert.train.TrainingSettings;
 
 /**
  * The same short MLM run through {@link DataParallelTrainer} on the CPU backend and on the CUDA backend: a tiny
@@ -55,10 +55,12 @@ record TrainingComparison(TrainPlan plan, double[] cpu, double[] gpu, double cpu
       }
       samples.add(new Sample(i, ids));
     }
-    TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, new DecoupledAdamW.Hyper(2e-3, 0.9, 0.98, 1e-6,
-        1e-5), TrainPlan.Batching.of(batch, microBatch, 1, maxLen, 0), LinearWithWarmup.ofFraction(0.1, steps, 0.02),
-        new MlmMasking(0.3, 4, vocab, new int[] {0, 1, 2, 3, 4}, 17),
-        new TrainPlan.Checkpointing(Math.max(1, steps / 2), 1), 17);
+    SettingValues settings = SettingValues.defaults().with(TrainingSettings.LR, 2e-3)
+        .with(TrainingSettings.GLOBAL_BATCH_SIZE, batch).with(TrainingSettings.MICRO_BATCH_SIZE, microBatch)
+        .with(TrainingSettings.WARMUP_FRACTION, 0.1).with(TrainingSettings.MAX_STEPS, (long) steps)
+        .with(TrainingSettings.CHECKPOINT_EVERY, Math.max(1, steps / 2)).with(TrainingSettings.METRICS_EVERY, 1);
+    TrainPlan plan = new TrainPlan(MosaicBert.Objective.MLM, config, settings, samples.size(), maxLen,
+        new MlmMasking.Tokens(4, vocab, new int[] {0, 1, 2, 3, 4}));
     double[][] curves = new double[2][];
     double[] tokensPerSecond = new double[2];
     for (int run = 0; run < 2; run++) {
