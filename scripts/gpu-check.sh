@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# gpu-check.sh: the CUDA backend's checks on a GPU machine that has no Java, no Maven and no network
-# (see ../shared/design/gpu-checks.md).
+# gpu-check.sh: the CUDA backend's checks on a GPU machine that has no Java, no Maven and no network.
 #
 #   scripts/gpu-check.sh bundle   on the development machine: builds gpu-bundle/ (git-ignored, under 64 MiB):
 #                                 a jlink'ed Java runtime (jre.tgz), the engine's classes and test classes and their

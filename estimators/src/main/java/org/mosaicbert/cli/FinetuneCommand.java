@@ -53,18 +53,18 @@ final class FinetuneCommand implements Subcommand {
         --eval, scores that table and prints its metrics. Tables are read by file name (.csv with a header,
         .json/.jsonl, .parquet, or a GLUE .tsv with --task).
 
-        """ + Help.flag("--model DIR", "the model folder to start from (pretrain, finetune or import output)")
-        + Help.flag("--train FILE", "the training table")
-        + Help.flag("--eval FILE", "a table to score after training (its labels give the metrics)")
-        + Help.flag("--output OUT", "the fine-tuned model folder to write")
-        + Help.flag("--task NAME", "a GLUE task: read its TSVs, its columns, labels and metrics; with a GLUE recipe "
-            + "(conf/glue-mosaic-bert-base-uncased.yaml) the task's section applies")
-        + Help.flag("--text-col C", "the text column (default text)")
-        + Help.flag("--text-pair-col C", "the second text column of a pair task (default none)")
-        + Help.flag("--label-col C", "the label column (default label)")
-        + Help.flag("--from-scratch", "DIR's config, vocabulary and tokenizer settings, random weights (a baseline)")
-        + Help.flag("--overwrite", "replace OUT")
-        + RunSettings.help(Setting.Run.FINETUNING, defaults(null));
+          --model DIR           the model folder to start from (pretrain, finetune or import output)
+          --train FILE          the training table
+          --eval FILE           a table to score after training (its labels give the metrics)
+          --output OUT          the fine-tuned model folder to write
+          --task NAME           a GLUE task: read its TSVs, its columns, labels and metrics; with a GLUE recipe
+                                (conf/glue-mosaic-bert-base-uncased.yaml) the task's section applies
+          --text-col C          the text column (default text)
+          --text-pair-col C     the second text column of a pair task (default none)
+          --label-col C         the label column (default label)
+          --from-scratch        DIR's config, vocabulary and tokenizer settings, random weights (a baseline)
+          --overwrite           replace OUT
+        """ + RunSettings.help(Setting.Run.FINETUNING, defaults(null));
   }
 
   /** Fine-tuning's defaults, with a GLUE task's objective and labels. */

@@ -68,15 +68,14 @@ final class GlueCommand implements Subcommand {
         MosaicBERT-Base recipe; its top-level keys apply to every task, a task's section under tasks overrides
         them); flags override both, for every task.
 
-        """ + Help.flag("--model DIR", "a model folder (pretrain's output)")
-        + Help.flag("--data GLUE_DIR", "GLUE TSVs, one folder per task")
-        + Help.flag("--output OUT", "where the results and the fine-tuned models go")
-        + Help.flag("--tasks LIST", "tasks to run (default: every task with data)")
-        + Help.flag("--seeds LIST", "seeds, one fine-tuning run each, for every task (recipe: seeds)")
-        + Help.flag("--from-scratch", "use DIR's config, vocabulary and tokenizer settings but random weights (the "
-            + "baseline)")
-        + Help.flag("--train-rows N", "cap on training rows per task (default: all)")
-        + RunSettings.help(Setting.Run.GLUE, FineTuning.DEFAULTS);
+          --model DIR           a model folder (pretrain's output)
+          --data GLUE_DIR       GLUE TSVs, one folder per task
+          --output OUT          where the results and the fine-tuned models go
+          --tasks LIST          tasks to run (default: every task with data)
+          --seeds LIST          seeds, one fine-tuning run each, for every task (recipe: seeds)
+          --from-scratch        use DIR's config, vocabulary and tokenizer settings but random weights (the baseline)
+          --train-rows N        cap on training rows per task (default: all)
+        """ + RunSettings.help(Setting.Run.GLUE, FineTuning.DEFAULTS);
   }
 
   @Override

@@ -3,10 +3,8 @@ package org.mosaicbert.cli;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.Arrays;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.mosaicbert.train.Setting;
@@ -67,10 +65,12 @@ public final class Main {
     } catch (UsageException e) {
       err.println(e.getMessage());
       return 2;
-    } catch (IllegalArgumentException e) {
-      err.println(command.name() + ": " + e.getMessage() + flagsNamed(String.valueOf(e.getMessage()), command.help()));
-      return 1;
     } catch (Throwable e) {
+      IllegalArgumentException refused = refusal(e);
+      if (refused != null) {
+        err.println(command.name() + ": " + withFlags(String.valueOf(refused.getMessage()), command.help()));
+        return 1;
+      }
       err.println(command.name() + " failed: " + e);
       e.printStackTrace(err);
       return 1;
@@ -80,22 +80,37 @@ public final class Main {
   }
 
   /**
-   * The library's errors name params and recipe keys, which Java and Scala users set; on the command line, the flags
-   * of the params a message names (a training setting's declared flag, else the param's name in kebab case), where
-   * the subcommand has such a flag: " (on the command line: maxSeqLen is --max-seq-len)".
+   * What refused the input, when {@code e} is a refusal: an {@link IllegalArgumentException}, thrown here or inside
+   * a Spark task (which reaches the driver as the cause of Spark's own exception). Null for any other failure.
    */
-  static String flagsNamed(String message, String help) {
-    Set<String> names = new LinkedHashSet<>();
-    Matcher words = Pattern.compile("\\b[a-z]+(?:[A-Z][a-z0-9]*)+\\b").matcher(message);
-    while (words.find()) {
-      String param = words.group();
-      Setting<?> setting = TrainingSettings.byParam(param);
-      String flag = setting != null ? setting.flag() : param.replaceAll("([A-Z])", "-$1").toLowerCase(Locale.ROOT);
-      if (Pattern.compile("--" + flag + "\\b").matcher(help).find() && !message.contains("--" + flag)) {
-        names.add(param + " is --" + flag);
+  private static IllegalArgumentException refusal(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof IllegalArgumentException refused) {
+        return refused;
+      }
+      if (!(t instanceof org.apache.spark.SparkException)) {
+        return null;
       }
     }
-    return names.isEmpty() ? "" : " (on the command line: " + String.join(", ", names) + ")";
+    return null;
+  }
+
+  /**
+   * A library error as the command line says it. The library names params, options and recipe keys, which Java and
+   * Scala callers set; here each param or option the message names becomes the flag of this subcommand that sets it
+   * (a training setting's declared flag, else the name in kebab case), where the subcommand has one: "maxSeqLen must
+   * be at least 3" reads "--max-seq-len must be at least 3". A name is a camelCase word, or a plain word followed by
+   * " must" or " =" (as "format must be auto, ...").
+   */
+  static String withFlags(String message, String help) {
+    Matcher names = Pattern.compile("\\b[a-z]+(?:[A-Z][a-z0-9]*)+\\b|\\b[a-z]+\\b(?= must | = )").matcher(message);
+    return names.replaceAll(m -> {
+      Setting<?> setting = TrainingSettings.byParam(m.group());
+      String flag = "--" + (setting != null ? setting.flag()
+          : m.group().replaceAll("([A-Z])", "-$1").toLowerCase(Locale.ROOT));
+      boolean taken = Pattern.compile(Pattern.quote(flag) + "(?![\\w-])").matcher(help).find();
+      return Matcher.quoteReplacement(taken ? flag : m.group());
+    });
   }
 
   static String overview() {

@@ -64,12 +64,13 @@ final class PretrainCommand implements Subcommand {
         are printed and saved as DIR/training_args.json. With no --data, the embedded English Europarl corpus is
         tokenized first (with a vocabulary trained on it, at --max-seq-len, default 128) into DIR.shards.
 
-        """ + Help.flag("--data DIR", "shards from mosaicbert tokenize (manifest.json, vocab.txt, shard-*.parquet)")
-        + Help.flag("--output DIR", "the model folder to write")
-        + Help.flag("--overwrite", "replace an existing model folder")
-        + Help.flag("--allow-changed-settings", "resume from checkpoints trained with other settings: each change is "
-            + "logged and written beside the checkpoint")
-        + RunSettings.help(Setting.Run.PRETRAINING, defaults(0));
+          --data DIR            shards from mosaicbert tokenize (manifest.json, vocab.txt, shard-*.parquet)
+          --output DIR          the model folder to write
+          --overwrite           replace an existing model folder
+          --allow-changed-settings
+                                resume from checkpoints trained with other settings: each change is logged and written beside
+                                the checkpoint
+        """ + RunSettings.help(Setting.Run.PRETRAINING, defaults(0));
   }
 
   @Override

@@ -51,11 +51,11 @@ final class TokenizeCommand implements Subcommand {
   }
 
   @Override
-  public int run(String[] argv, InputStream in, PrintStream out) {
+  public int run(String[] argv, InputStream in, PrintStream out) throws java.io.IOException {
     Args args = Args.parse(name(), argv, Set.of("input", "vocab", "output", "max-seq-len", "format", "text-column",
         "rows-per-shard", "vocab-size"), Set.of("cased", "skip-bad-records", "overwrite"));
-    CorpusFormat format = OptionFlags.CORPUS_FORMAT.call(() -> CorpusFormat.parseOrAuto(args.string("format", "auto")));
-    TokenizeJob.Options options = OptionFlags.PREPROCESSING.call(() -> new TokenizeJob.Options(
+    CorpusFormat format = CorpusFormat.parseOrAuto(args.string("format", "auto"));
+    TokenizeJob.Options options = new TokenizeJob.Options(
         args.string("input", null),
         args.string("vocab", null),
         args.requiredString("output"),
@@ -66,11 +66,14 @@ final class TokenizeCommand implements Subcommand {
         args.has("overwrite"),
         args.has("skip-bad-records"),
         args.has("cased"),
-        args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64)));
+        args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64));
     LOG.info("tokenize: {}", options);
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
-      TokenizeJob.Result result = OptionFlags.PREPROCESSING.call(() -> TokenizeJob.run(spark, options));
+      Outputs.check(options.output(), "--output", options.overwrite(), spark.sparkContext().hadoopConfiguration(),
+          java.util.stream.Stream.of(options.input(), options.vocab()).filter(java.util.Objects::nonNull)
+              .toArray(String[]::new));
+      TokenizeJob.Result result = TokenizeJob.run(spark, options);
       ShardManifest m = result.manifest();
       result.badRecordExamples().forEach(bad -> LOG.warn("skipped: {}", bad));
       out.printf("output: %s%n", result.output());

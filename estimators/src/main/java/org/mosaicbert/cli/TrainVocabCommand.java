@@ -48,25 +48,26 @@ final class TrainVocabCommand implements Subcommand {
   }
 
   @Override
-  public int run(String[] argv, InputStream in, PrintStream out) {
+  public int run(String[] argv, InputStream in, PrintStream out) throws java.io.IOException {
     Args args = Args.parse(name(), argv, Set.of("input", "output", "vocab-size", "format", "text-column"),
         Set.of("cased", "skip-bad-records", "overwrite"));
     String output = args.requiredString("output");
     int vocabSize = args.intValue("vocab-size", TrainVocabJob.DEFAULT_VOCAB_SIZE, 64);
-    CorpusFormat format = OptionFlags.CORPUS_FORMAT.call(() -> CorpusFormat.parseOrAuto(args.string("format", "auto")));
+    CorpusFormat format = CorpusFormat.parseOrAuto(args.string("format", "auto"));
     String textColumn = args.string("text-column", TokenizeJob.DEFAULT_TEXT_COLUMN);
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
+      Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("input")
+          ? new String[] {args.requiredString("input")} : new String[0]);
       List<CorpusFile> files = args.has("input") ? CorpusListing.list(args.requiredString("input"), format, conf)
           : List.of(DefaultCorpus.file());
-      TrainVocabJob.Result result = OptionFlags.PREPROCESSING.call(() -> SparkJobs.writeAtomically(output,
-          args.has("overwrite"), conf, tmp -> {
-            TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.has("skip-bad-records"),
-                args.has("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
-            TrainVocabJob.writeVocab(trained.tokens(), tmp, conf);
-            return trained;
-          }));
+      TrainVocabJob.Result result = SparkJobs.writeAtomically(output, args.has("overwrite"), conf, tmp -> {
+        TrainVocabJob.Result trained = TrainVocabJob.train(spark, files, textColumn, args.has("skip-bad-records"),
+            args.has("cased") ? BertNormalizer.cased() : BertNormalizer.uncased(), vocabSize);
+        TrainVocabJob.writeVocab(trained.tokens(), tmp, conf);
+        return trained;
+      });
       out.printf("vocabulary: %s (%d tokens)%n", output, result.tokens().size());
       out.printf("corpus: %d documents, %d words (%d distinct), %d bad records skipped%n", result.documents(),
           result.words(), result.distinctWords(), result.badRecords());

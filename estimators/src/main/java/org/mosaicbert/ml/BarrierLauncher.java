@@ -129,8 +129,7 @@ final class BarrierLauncher {
 
   /**
    * A GPU worker: its device from the task's resources, NCCL's unique id from rank 0 through {@code allGather}, then
-   * the CUDA backend with the gradients reduced in device memory. NEVER RUN through Spark (GpuCheck has run its
-   * trainer, backend and one-rank NCCL on an H200).
+   * the CUDA backend with the gradients reduced in device memory. Not run through Spark on a GPU yet.
    */
   private static float[] trainRankOnGpu(LaunchPlan plan, BarrierTaskContext ctx, SampleStream samples,
       CheckpointStore store, int timeoutMillis, StepHook hook) {

@@ -33,10 +33,9 @@ public enum DevicePlacement {
   /**
    * The backend a fit trains on, CPU or GPU, decided on the driver: CPU always for CPU; for GPU, on a cluster when
    * tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when {@link CudaProbe} finds a usable
-   * device, else an {@link IllegalArgumentException} saying what is missing; AUTO the CPU, said in the log. The CUDA
-   * backend has passed the GPU suite on one H200 (scripts/gpu-check.sh), but GPU training through Spark's barrier
-   * tasks and NCCL across two or more GPUs have never run; until they have, GPU trains there with a warning and AUTO
-   * does not choose it.
+   * device, else an {@link IllegalArgumentException} saying what is missing; AUTO the CPU, said in the log. GPU
+   * training through Spark's barrier tasks and NCCL across two or more GPUs have not run yet: until they have, GPU
+   * trains with a warning and AUTO does not choose it.
    */
   DevicePlacement resolve(SparkConf conf, boolean localMaster) {
     switch (this) {
@@ -65,9 +64,8 @@ public enum DevicePlacement {
           }
           where = "one GPU per task";
         }
-        LOG.warn("device=gpu ({}): the CUDA backend has passed the GPU suite on one H200, but training through Spark "
-            + "and NCCL across GPUs has NEVER RUN; run scripts/gpu-check.sh on one of your GPUs first, and compare the "
-            + "loss curve with a device=cpu run", where);
+        LOG.warn("device=gpu ({}): GPU training through Spark and NCCL across GPUs have not run yet; run "
+            + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run", where);
         return GPU;
     }
   }

@@ -94,8 +94,8 @@ final class ScoringBatches {
   IllegalArgumentException tooLong(String sequence, int length, String cut) {
     return new IllegalArgumentException(String.format(Locale.ROOT, "%s is %d tokens long as scored (%s); the "
         + "activations of one sequence that long do not fit in the %.0f MiB of off-heap memory this scoring task can "
-        + "give them (at most %d tokens). Lower maxSeqLen (predict --max-seq-len) to cut such texts, or set "
-        + "windowStride (predict --window-stride) to score them in windows, or give the executor more memory "
+        + "give them (at most %d tokens). Lower maxSeqLen to cut such texts, or set "
+        + "windowStride to score them in windows, or give the executor more memory "
         + "(spark.executor.memory, or MOSAICBERT_JAVA_OPTS=-Xmx... for bin/mosaicbert)", sequence, length, cut,
         budgetBytes / 1048576.0, maxBatchTokens));
   }

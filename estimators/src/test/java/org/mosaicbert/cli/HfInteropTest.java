@@ -40,7 +40,7 @@ import org.mosaicbert.train.Sample;
 
 /** {@code export} then {@code import}: the same model, bit for bit, and a Hugging Face folder with upstream names. */
 class HfInteropTest {
-  /** The config.json keys of mosaic-bert-base (spec section 2), auto_map aside. */
+  /** The config.json keys of mosaic-bert-base (docs/model.md §2.2), auto_map aside. */
   private static final List<String> SPEC_KEYS = List.of("alibi_starting_size", "architectures",
       "attention_probs_dropout_prob", "classifier_dropout", "hidden_act", "hidden_dropout_prob", "hidden_size",
       "initializer_range", "intermediate_size", "layer_norm_eps", "max_position_embeddings", "model_type",
@@ -413,7 +413,7 @@ class HfInteropTest {
     }
   }
 
-  /** The upstream Hugging Face names (spec section 2) of a model with {@code layers} layers. */
+  /** The upstream Hugging Face names (docs/model.md §2.1) of a model with {@code layers} layers. */
   private static Set<String> upstreamNames(int layers, boolean classifier) {
     Set<String> names = new TreeSet<>(List.of("bert.embeddings.word_embeddings.weight",
         "bert.embeddings.token_type_embeddings.weight", "bert.embeddings.LayerNorm.weight",

@@ -44,18 +44,22 @@ class MainTest {
     assertTrue(text.contains("fails failed") && text.contains("/mnt/full/model.safetensors"), text);
   }
 
-  /** The library names params; the command line adds the flags of those it names, where the subcommand has them. */
+  /** The library names params and options; the command line says the flags its user typed instead. */
   @Test
-  void aLibraryErrorNamingParamsGetsTheirFlagsOnTheCommandLine() {
+  void aLibraryErrorNamesTheFlagsOnTheCommandLine() {
     String pretrain = new PretrainCommand().help();
-    assertEquals(" (on the command line: microBatchTokens is --micro-batch-tokens, maxSeqLen is --max-seq-len)",
-        Main.flagsNamed("microBatchTokens 300 is less than the longest sample (512 tokens), which is never cut: raise "
-            + "microBatchTokens (recipe key device_train_microbatch_tokens) to at least 512 or lower maxSeqLen",
-            pretrain));
-    assertEquals(" (on the command line: numWorkers is --workers)", Main.flagsNamed("numWorkers 8 is more than the "
-        + "4 task slots of this cluster", pretrain));
-    assertEquals(" (on the command line: windowStride is --window-stride)", Main.flagsNamed("set windowStride to "
-        + "score them in windows", new PredictCommand().help()));
-    assertEquals("", Main.flagsNamed("checkpointDir x cannot be written", pretrain), "no such flag: nothing added");
+    assertEquals("--micro-batch-tokens 300 is less than the longest sample (512 tokens): raise --micro-batch-tokens "
+        + "(recipe key device_train_microbatch_tokens) or lower --max-seq-len", Main.withFlags("microBatchTokens 300 is "
+        + "less than the longest sample (512 tokens): raise microBatchTokens (recipe key "
+        + "device_train_microbatch_tokens) or lower maxSeqLen", pretrain));
+    assertEquals("--workers 8 is more than the 4 task slots", Main.withFlags("numWorkers 8 is more than the 4 task "
+        + "slots", pretrain));
+    String tokenize = new TokenizeCommand().help();
+    assertEquals("--vocab-size must be a positive multiple of 64; got 1000", Main.withFlags("vocabSize must be a "
+        + "positive multiple of 64; got 1000", tokenize));
+    assertEquals("--format must be auto, json, text or parquet; got 'csv'", Main.withFlags("format must be auto, "
+        + "json, text or parquet; got 'csv'", tokenize));
+    String untouched = "/data/maxSeqLens/vocabSizeX.txt: no such file; the checkpointDir of another fit";
+    assertEquals(untouched, Main.withFlags(untouched, tokenize), "only whole names with a flag here");
   }
 }

@@ -118,7 +118,7 @@ class LongTextScoringTest {
     Exception e = assertThrows(Exception.class, () -> model.transform(rows).collectAsList());
     String message = messages(e);
     assertTrue(message.contains("row 1 of partition 0 is " + tooLong + " tokens long"), message);
-    assertTrue(message.contains("--window-stride") && message.contains("--max-seq-len")
+    assertTrue(message.contains("set windowStride") && message.contains("Lower maxSeqLen")
         && message.contains("spark.executor.memory"), message);
   }
 

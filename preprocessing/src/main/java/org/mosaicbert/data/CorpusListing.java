@@ -24,8 +24,8 @@ public final class CorpusListing {
     try {
       FileSystem fs = root.getFileSystem(conf);
       if (!fs.exists(root)) {
-        throw new IllegalArgumentException("input " + input + " does not exist; pass a file or a folder of "
-            + "corpus files with --input");
+        throw new IllegalArgumentException("input " + input + " does not exist; give a file or a folder of "
+            + "corpus files");
       }
       FileStatus status = fs.getFileStatus(root);
       if (status.isFile()) {
@@ -52,7 +52,8 @@ public final class CorpusListing {
     }
     if (files.isEmpty()) {
       throw new IllegalArgumentException("input " + input + " holds no readable file (" + paths.size() + " files, none "
-          + "ending in .json, .jsonl, .json.gz, .txt, .txt.gz or .parquet); name the format with --format");
+          + "ending in .json, .jsonl, .json.gz, .txt, .txt.gz or .parquet); say which format they are (json, text or "
+          + "parquet)");
     }
     return files;
   }

@@ -139,8 +139,8 @@ public final class CorpusReader {
             + "exactly one JSON object");
       }
       if (found == null) {
-        return new Record(index, null, where(file, index) + ": no \"" + textColumn + "\" field; name the field "
-            + "that holds the document with --text-column");
+        return new Record(index, null, where(file, index) + ": no \"" + textColumn + "\" field; set textColumn "
+            + "to the field that holds the document");
       }
       if (text == null) {
         return new Record(index, null, where(file, index) + ": field \"" + textColumn + "\" is "
@@ -181,8 +181,8 @@ public final class CorpusReader {
         GroupType type = row.getType();
         if (!type.containsField(textColumn)) {
           throw new BadRecordException(file.path() + " has no column \"" + textColumn + "\" (its columns: "
-              + type.getFields().stream().map(f -> f.getName()).toList() + "); name the text column with "
-              + "--text-column");
+              + type.getFields().stream().map(f -> f.getName()).toList() + "); set textColumn to the column "
+              + "that holds the text");
         }
         if (!type.getType(textColumn).isPrimitive() || type.getType(textColumn).asPrimitiveType()
             .getPrimitiveTypeName() != PrimitiveType.PrimitiveTypeName.BINARY) {

@@ -74,7 +74,7 @@ public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Token
       FileSystem fs = file.getFileSystem(conf);
       if (!fs.exists(file)) {
         throw new IllegalArgumentException(dir + " has no " + FILE_NAME + ": it is not a folder of training shards "
-            + "(make one with: mosaicbert tokenize --output " + dir + ")");
+            + "(TokenizeJob, or `mosaicbert tokenize`, makes one)");
       }
       try (InputStream in = fs.open(file)) {
         ShardManifest manifest = mapper().readValue(in, ShardManifest.class);

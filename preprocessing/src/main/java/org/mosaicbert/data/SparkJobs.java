@@ -24,8 +24,8 @@ public final class SparkJobs {
     try {
       FileSystem fs = target.getFileSystem(conf);
       if (fs.exists(target) && !overwrite) {
-        throw new IllegalArgumentException("output " + output + " already exists; pass --overwrite to replace it, or "
-            + "choose another --output");
+        throw new IllegalArgumentException("output " + output + " already exists; replace it (overwrite) or choose "
+            + "another output");
       }
       Path tmp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());
       boolean done = false;

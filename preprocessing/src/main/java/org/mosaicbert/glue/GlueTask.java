@@ -5,7 +5,8 @@ import java.util.Locale;
 
 /**
  * The GLUE task catalog: where each task's text, pair and label sit in its TSV files, its label set, and the metrics
- * the MosaicBERT recipe reports (spec section 4). Columns are found by header name; CoLA's train and dev files have no
+ * the MosaicBERT recipe reports (docs/model.md §4). Columns are found by header name; CoLA's train and dev files have
+ * no
  * header, so their columns are fixed.
  *
  * @param labels the label strings in index order; empty for a regression task (STS-B)

@@ -28,8 +28,8 @@ public final class TokenizerLoader {
   public static BertWordPieceTokenizer load(Path file, boolean cased) {
     if (file.getFileName().toString().endsWith(".json")) {
       if (cased) {
-        throw new IllegalArgumentException("--cased applies to a vocab.txt; " + file + " is a tokenizer.json, whose "
-            + "normalizer flags (lowercase, strip_accents) decide casing: drop --cased or pass a vocab.txt");
+        throw new IllegalArgumentException("cased applies only to a vocab.txt; " + file + " is a tokenizer.json, "
+            + "whose normalizer flags (lowercase, strip_accents) decide casing: leave cased off or give a vocab.txt");
       }
       return fromTokenizerJson(file);
     }

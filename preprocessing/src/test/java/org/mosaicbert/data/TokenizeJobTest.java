@@ -142,7 +142,7 @@ class TokenizeJobTest {
     Path missing = write("missing.jsonl", "{\"body\": \"no text here\"}\n".getBytes(StandardCharsets.UTF_8));
     String message = failure(missing).getMessage();
     assertTrue(message.contains(missing + " line 1: no \"text\" field"), message);
-    assertTrue(message.contains("--text-column"), message);
+    assertTrue(message.contains("set textColumn to the field"), message);
     Files.delete(missing);
     Path number = write("number.jsonl", "{\"text\": \"ok\"}\n\n{\"text\": 42}\n".getBytes(StandardCharsets.UTF_8));
     message = failure(number).getMessage();
@@ -177,7 +177,7 @@ class TokenizeJobTest {
     write("notes.md", "# not a corpus".getBytes(StandardCharsets.UTF_8));
     message = failure(tmp.resolve("in")).getMessage();
     assertTrue(message.contains("holds no readable file"), message);
-    assertTrue(message.contains("--format"), message);
+    assertTrue(message.contains("say which format they are"), message);
   }
 
   @Test
@@ -198,7 +198,7 @@ class TokenizeJobTest {
     tokenize(input.toString(), vocab, output, 0, false);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> tokenize(input.toString(), vocab, output, 0, false));
-    assertTrue(e.getMessage().contains("already exists; pass --overwrite"), e.getMessage());
+    assertTrue(e.getMessage().contains("already exists; replace it (overwrite)"), e.getMessage());
     TokenizeJob.Result again = TokenizeJob.run(spark, new TokenizeJob.Options(input.toString(), vocab,
         output.toString(), 16, null, "text", 0, true, false, false, 8192));
     assertEquals(2, again.manifest().totalRows());

@@ -12,8 +12,11 @@ import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.model.UnpaddedBatch;
 
 /**
- * Checks the engine against a golden-vector folder ({@code ../shared/reference/README.md}): outputs element-wise
- * within abs + rel·|expected|, losses by relative error, every gradient tensor by relative Frobenius error.
+ * Checks the engine against a golden-vector folder made by an independent PyTorch reference of MosaicBERT: its
+ * {@code config.json}, {@code model.safetensors} (the weights), {@code inputs.safetensors}, {@code outputs.safetensors}
+ * and the gradients of both heads ({@code grads_mlm.safetensors}, {@code grads_cls.safetensors}), computed in float64
+ * and stored as float32. Outputs match element-wise within abs + rel·|expected|, losses by relative error, every
+ * gradient tensor by relative Frobenius error.
  */
 public final class GoldenVectors {
   private GoldenVectors() {}

@@ -26,8 +26,8 @@ public final class ModelWeights {
   public record Loaded(float[] values, List<String> initialised, List<String> ignored) {}
 
   /**
-   * Spec 1.10: Linear and Embedding weights ~ N(0, initializer_range²), biases 0, LayerNorm weights 1, the padding
-   * row of the word embeddings 0. Deterministic in {@code seed}.
+   * As docs/model.md §1.10 says: Linear and Embedding weights ~ N(0, initializer_range²), biases 0, LayerNorm
+   * weights 1, the padding row of the word embeddings 0. Deterministic in {@code seed}.
    */
   public static float[] initial(ParameterLayout layout, ModelConfig config, long seed) {
     float[] values = new float[checkedSize(layout)];

@@ -18,7 +18,7 @@ import org.slf4j.LoggerFactory;
  * step. Activations are sized for the micro-batches seen (their tokens, sequences, longest sequence and masked rows),
  * rebuilt larger when a larger one comes, up to the {@link Capacity}; parameters are allocated once.
  *
- * <p>What differs from BERT (spec section 1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
+ * <p>What differs from BERT (docs/model.md §1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
  * attention per sequence over unpadded tokens, post-LN blocks with a GeGLU feed-forward (GELU on the first half,
  * dropout before {@code wo}), and an MLM head run only on the masked rows, its decoder tied to the word embeddings.
  *

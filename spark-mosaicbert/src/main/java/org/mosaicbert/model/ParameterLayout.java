@@ -14,7 +14,7 @@ import org.mosaicbert.config.ModelConfig;
  * decoder weight is tied to the word embeddings and has no entry of its own.
  */
 public final class ParameterLayout {
-  /** What an initializer puts in a tensor (spec 1.10). */
+  /** What an initializer puts in a tensor (docs/model.md §1.10). */
   public enum Init { NORMAL, ZEROS, ONES }
 
   /** One tensor: name, shape, offset and size in floats, and how it starts. */

@@ -1,6 +1,6 @@
 // adamw.cu: Composer's DecoupledAdamW over flat float32 buffers, writing the bf16 compute copy of each weight.
 //
-// Matches CpuBackend.adamw (spec section 7, pitfall 11: the weight decay is wd x schedule factor, not x lr):
+// Matches CpuBackend.adamw (docs/model.md §6, pitfall 11: the weight decay is wd x schedule factor, not x lr):
 //     m = beta1 m + (1 - beta1) g
 //     v = beta2 v + (1 - beta2) g g
 //     p = p (1 - decay) - step_size m / (sqrt(v) / sqrt_bias2 + eps)

@@ -1,6 +1,6 @@
 // elementwise.cu: GeGLU, GELU, tanh, dropout, add and the float32 <-> bf16 casts; bf16 storage, float32 math.
 //
-// GELU is the exact erf form everywhere (spec 1.6 and 1.8): GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
+// GELU is the exact erf form everywhere (docs/model.md §1.6, §1.8): GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
 // GELU'(x) = Phi(x) + x phi(x). erff is CUDA's (within 2 ulp of erf); CpuBackend uses a rational approximation within
 // a few ulps (Erf.java): both are float32-exact erf for all that a bf16 result can show.
 //

@@ -131,7 +131,7 @@ class TiledAttentionTest {
     assertTrue(rel < tol, what + ": relative error " + rel);
   }
 
-  /** Attention as the spec writes it, whole matrices in double. */
+  /** Attention as docs/model.md §1.4 writes it, whole matrices in double. */
   private static final class Reference {
     /** {ctx, dqkv}. */
     static double[][] attention(int[] lengths, float[] qkv, float[] dctx) {
