@@ -82,6 +82,16 @@ public final class HadoopCheckpointStore implements CheckpointStore {
     return Optional.empty();
   }
 
+  @Override
+  public void keepNewest(int count) throws IOException {
+    FileSystem fs = fs();
+    List<org.apache.hadoop.fs.Path> complete = completeNewestFirst(fs);
+    for (org.apache.hadoop.fs.Path old : complete.subList(Math.min(count, complete.size()), complete.size())) {
+      fs.delete(new org.apache.hadoop.fs.Path(old, "DONE"), false); // first: a folder half deleted is not complete
+      fs.delete(old, true);
+    }
+  }
+
   /** Writes {@code text} as {@code name} in the checkpoint folder, under a temporary name first. */
   void writeBeside(String name, String text) throws IOException {
     FileSystem fs = fs();

@@ -161,6 +161,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public DoubleParam maskProbability() { return (DoubleParam) param(TrainingSettings.MASK_PROBABILITY); }
   public LongParam seed() { return (LongParam) param(TrainingSettings.SEED); }
   public IntParam checkpointEvery() { return (IntParam) param(TrainingSettings.CHECKPOINT_EVERY); }
+  public IntParam keepCheckpoints() { return (IntParam) param(TrainingSettings.KEEP_CHECKPOINTS); }
   public IntParam metricsEvery() { return (IntParam) param(TrainingSettings.METRICS_EVERY); }
   public IntParam ringTimeoutSeconds() { return (IntParam) param(TrainingSettings.RING_TIMEOUT_SECONDS); }
 
@@ -192,6 +193,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertEstimator setMaskProbability(double v) { return set(TrainingSettings.MASK_PROBABILITY, v); }
   public MosaicBertEstimator setSeed(long v) { return set(TrainingSettings.SEED, v); }
   public MosaicBertEstimator setCheckpointEvery(int v) { return set(TrainingSettings.CHECKPOINT_EVERY, v); }
+  public MosaicBertEstimator setKeepCheckpoints(int v) { return set(TrainingSettings.KEEP_CHECKPOINTS, v); }
   public MosaicBertEstimator setMetricsEvery(int v) { return set(TrainingSettings.METRICS_EVERY, v); }
   public MosaicBertEstimator setRingTimeoutSeconds(int v) { return set(TrainingSettings.RING_TIMEOUT_SECONDS, v); }
 

@@ -103,4 +103,16 @@ class SettingsTableTest {
     assertEquals(0L, resolve(TrainingSettings.MAX_STEPS, Setting.Run.PRETRAINING, new String[] {"--max-epochs", "3"},
         new Recipe("r.yaml", Map.of("max_duration", "300ba"))), "--max-epochs measures the run in epochs");
   }
+
+  /** The README's table of settings is kept in step: a row names each setting's param, recipe key and flag. */
+  @Test
+  void theReadmeListsEverySetting() throws java.io.IOException {
+    List<String> rows = java.nio.file.Files.readAllLines(java.nio.file.Path.of("..", "README.md")).stream()
+        .filter(l -> l.startsWith("| `")).toList();
+    for (Setting<?> s : TrainingSettings.ALL) {
+      assertTrue(rows.stream().anyMatch(r -> r.contains("`" + s.param() + "`") && r.contains("`" + s.recipeKey()
+          + "`") && r.contains("`--" + s.flag() + "`") && r.endsWith(s.isFreeOnResume() ? "| yes |" : "| |")),
+          "README.md has no row for " + s + " with its recipe key, flag and whether it may change on resume");
+    }
+  }
 }

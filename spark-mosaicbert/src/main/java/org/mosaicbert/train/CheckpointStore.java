@@ -47,6 +47,9 @@ public interface CheckpointStore extends java.io.Serializable {
    */
   void publish(long step, Path localDir) throws IOException;
 
+  /** Deletes every complete checkpoint but the newest {@code count}, so that a long run's disk stays bounded. */
+  void keepNewest(int count) throws IOException;
+
   /** Appends one step's line to the metrics log ({@value StepMetrics#FILE_NAME}). */
   void appendMetrics(StepMetrics metrics) throws IOException;
 
@@ -60,6 +63,9 @@ public interface CheckpointStore extends java.io.Serializable {
 
       @Override
       public void publish(long step, Path localDir) {}
+
+      @Override
+      public void keepNewest(int count) {}
 
       @Override
       public void appendMetrics(StepMetrics metrics) {}

@@ -144,6 +144,10 @@ public final class DataParallelTrainer {
           try {
             TrainState.write(local, model.backend(), model.parameters(), adamw, plan.settings());
             store.publish(done, local);
+            int keep = plan.settings().get(TrainingSettings.KEEP_CHECKPOINTS);
+            if (keep > 0) {
+              store.keepNewest(keep);
+            }
           } finally {
             LocalCheckpointStore.deleteFolder(local); // whatever the store did with it
           }

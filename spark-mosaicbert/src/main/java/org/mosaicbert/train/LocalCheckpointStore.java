@@ -28,14 +28,26 @@ public final class LocalCheckpointStore implements CheckpointStore {
 
   @Override
   public Optional<TrainState.Loaded> latest() throws IOException {
+    return CheckpointStore.newestIntact(completeNewestFirst(), TrainState::read);
+  }
+
+  private List<Path> completeNewestFirst() throws IOException {
     if (!Files.isDirectory(dir)) {
-      return Optional.empty();
+      return List.of();
     }
     try (Stream<Path> entries = Files.list(dir)) {
-      List<Path> complete = entries.filter(p -> p.getFileName().toString().startsWith("step-"))
+      return entries.filter(p -> p.getFileName().toString().startsWith("step-"))
           .filter(p -> Files.exists(p.resolve("DONE")))
           .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
-      return CheckpointStore.newestIntact(complete, TrainState::read);
+    }
+  }
+
+  @Override
+  public void keepNewest(int count) throws IOException {
+    List<Path> complete = completeNewestFirst();
+    for (Path old : complete.subList(Math.min(count, complete.size()), complete.size())) {
+      Files.delete(old.resolve("DONE")); // first: a folder half deleted is no longer complete
+      deleteFolder(old);
     }
   }
 

@@ -14,10 +14,11 @@ import org.mosaicbert.train.Setting.Run;
 
 /**
  * The training settings, each declared once: estimator param, recipe key, flag, default, valid values, doc. The
- * defaults are MosaicBERT-Base pretraining's (docs/model.md, "Recipes") where they fit a small run; a kind of run with
- * other defaults (fine-tuning's are the GLUE recipe's) gives them where it runs. Resolution order everywhere: a flag,
- * then a recipe, then the kind of run's default, then the default here. Adding a setting: declare it here, add it to
- * {@link #ALL}, and use it.
+ * defaults are MosaicBERT-Base pretraining's (docs/model.md §3) where they fit a small run; a kind of run with other
+ * defaults (fine-tuning's are the GLUE recipe's) gives them where it runs. The command line reads a setting only in
+ * the kinds of run it names ({@code onlyIn}): fine-tuning writes no checkpoints, so it takes no checkpoint interval.
+ * Resolution order everywhere: a flag, then a recipe, then the kind of run's default, then the default here. Adding a
+ * setting: declare it here, add it to {@link #ALL}, give it its accessor and setter on the estimator, and use it.
  */
 public final class TrainingSettings {
   private TrainingSettings() {}
@@ -71,9 +72,12 @@ public final class TrainingSettings {
       "seed of initialisation, data order, masks and dropout").onlyIn(Run.PRETRAINING, Run.FINETUNING);
   public static final Setting<Integer> CHECKPOINT_EVERY = Setting.integer("checkpointEvery", "checkpoint_every",
       "checkpoint-every", 0, atLeast(0), "steps between checkpoints (0: a third of the run, at most 100)")
-      .freeOnResume();
+      .freeOnResume().onlyIn(Run.PRETRAINING);
+  public static final Setting<Integer> KEEP_CHECKPOINTS = Setting.integer("keepCheckpoints", "keep_checkpoints",
+      "keep-checkpoints", 0, atLeast(0), "complete checkpoints kept, the newest ones (0: every one); keep 2 or more, so "
+          + "that a damaged newest one leaves another to resume from").freeOnResume().onlyIn(Run.PRETRAINING);
   public static final Setting<Integer> METRICS_EVERY = Setting.integer("metricsEvery", "metrics_every",
-      "metrics-every", 10, atLeast(1), "steps between metrics lines").freeOnResume();
+      "metrics-every", 10, atLeast(1), "steps between metrics lines").freeOnResume().onlyIn(Run.PRETRAINING);
   public static final Setting<Integer> RING_TIMEOUT_SECONDS = Setting.integer("ringTimeoutSeconds",
       "ring_timeout_seconds", "ring-timeout", 300, atLeast(1), "seconds a worker waits for a silent peer inside a "
           + "step before the step fails").freeOnResume();
@@ -84,7 +88,7 @@ public final class TrainingSettings {
   /** Every setting, in the order they resolve (a setting's recipe form may read those before it). */
   public static final List<Setting<?>> ALL = List.of(OBJECTIVE, MODEL_CONFIG, NUM_LABELS, MAX_SEQ_LEN, NUM_WORKERS,
       DEVICE, GLOBAL_BATCH_SIZE, MICRO_BATCH_SIZE, MICRO_BATCH_TOKENS, MAX_STEPS, MAX_EPOCHS, LR, BETA1, BETA2, EPS,
-      WEIGHT_DECAY, WARMUP_FRACTION, ALPHA_F, MASK_PROBABILITY, SEED, CHECKPOINT_EVERY, METRICS_EVERY,
+      WEIGHT_DECAY, WARMUP_FRACTION, ALPHA_F, MASK_PROBABILITY, SEED, CHECKPOINT_EVERY, KEEP_CHECKPOINTS, METRICS_EVERY,
       RING_TIMEOUT_SECONDS, THREADS_PER_WORKER);
 
   /**

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mosaicbert.train.TrainingSettings.ALPHA_F;
 import static org.mosaicbert.train.TrainingSettings.CHECKPOINT_EVERY;
 import static org.mosaicbert.train.TrainingSettings.GLOBAL_BATCH_SIZE;
+import static org.mosaicbert.train.TrainingSettings.KEEP_CHECKPOINTS;
 import static org.mosaicbert.train.TrainingSettings.LR;
 import static org.mosaicbert.train.TrainingSettings.MAX_STEPS;
 import static org.mosaicbert.train.TrainingSettings.METRICS_EVERY;
@@ -124,6 +125,23 @@ class DataParallelTrainerTest {
   }
 
   /** The trainer writes each checkpoint into a temporary folder and deletes it, whatever the store does with it. */
+  /** keepCheckpoints bounds the disk a run takes: the newest checkpoints stay, older ones go, the weights do not change. */
+  @Test
+  void onlyTheNewestCheckpointsAreKeptWhenAskedAndTheRunIsTheSame() throws java.io.IOException {
+    Path dir = tmp.resolve("kept");
+    TrainPlan keepTwo = new TrainPlan(MosaicBert.Objective.MLM, TINY, settings(1, 8, 2, 5e-3).with(KEEP_CHECKPOINTS, 2),
+        0, 16, TOKENS);
+    float[] kept = LoopbackRing.run(1, 30_000, c -> trainRank(keepTwo, c, SampleStream.inMemory(dataset(20), 17),
+        new LocalCheckpointStore(dir), StepHook.NONE)).get(0);
+    try (var folders = Files.list(dir)) {
+      assertEquals(List.of(LocalCheckpointStore.stepFolder(6), LocalCheckpointStore.stepFolder(8)), folders
+          .map(p -> p.getFileName().toString()).filter(n -> n.startsWith("step-")).sorted().toList());
+    }
+    float[] all = LoopbackRing.run(1, 30_000, c -> trainRank(plan(1, 8, 2), c, SampleStream.inMemory(dataset(20), 17),
+        CheckpointStore.none(), StepHook.NONE)).get(0);
+    assertArrayEquals(all, kept);
+  }
+
   @Test
   void checkpointFoldersAreDeletedAfterPublishing() {
     RecordingCheckpointStore store = new RecordingCheckpointStore();
