@@ -26,6 +26,7 @@ import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
+import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
@@ -279,6 +280,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     TrainingObjective trained = getObjective();
     validateInput(dataset.schema(), trained);
     var spark = dataset.sparkSession().sparkContext();
+    // Before any Spark job of the fit: on a cluster whose executors cannot start, collecting the data would wait
+    // forever.
+    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS));
     DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
         spark.isLocal());
     String vocabPath = value(vocab);
@@ -349,6 +353,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     String init = LaunchPlan.resolveOnDriver(value(initModel), hadoopConf);
     InitialWeights initial = init.isEmpty() ? InitialWeights.fromSeed()
         : new InitModelWeights(init, HadoopConf.of(hadoopConf), training.heads());
+    if (!init.isEmpty()) {
+      // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each attempt
+      // of the barrier stage.
+      initial.values(new ParameterLayout(config, training.heads()), config, training.seed());
+    }
     return new LaunchPlan(training, placement, LaunchPlan.resolveOnDriver(value(checkpointDir), hadoopConf), initial);
   }
 
