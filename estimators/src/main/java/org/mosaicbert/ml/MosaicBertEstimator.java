@@ -326,6 +326,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
     ResumeCheck.beforeFit(plan, value(allowChangedSettings), hadoopConf);
+    if (!init.isEmpty()) {
+      // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each attempt
+      // of the barrier stage.
+      plan.initial().values(new ParameterLayout(config, plan.training().heads()), config, plan.training().seed());
+    }
     float[] params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
@@ -353,11 +358,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     String init = LaunchPlan.resolveOnDriver(value(initModel), hadoopConf);
     InitialWeights initial = init.isEmpty() ? InitialWeights.fromSeed()
         : new InitModelWeights(init, HadoopConf.of(hadoopConf), training.heads());
-    if (!init.isEmpty()) {
-      // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each attempt
-      // of the barrier stage.
-      initial.values(new ParameterLayout(config, training.heads()), config, training.seed());
-    }
     return new LaunchPlan(training, placement, LaunchPlan.resolveOnDriver(value(checkpointDir), hadoopConf), initial);
   }
 
