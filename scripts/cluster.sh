@@ -114,6 +114,19 @@ launch() {
   launched=$!
 }
 
+# A Spark size (512m, 2g, or a plain number, which Spark takes as MiB) in MiB; fails when it is not one.
+mib() {
+  local v="${1,,}"
+  [[ "$v" =~ ^([0-9]{1,12})(k|kb|m|mb|g|gb|t|tb)?$ ]] || return 1
+  local n=$((10#${BASH_REMATCH[1]}))
+  case "${BASH_REMATCH[2]}" in
+    k|kb) echo $((n / 1024)) ;;
+    ""|m|mb) echo "$n" ;;
+    g|gb) echo $((n * 1024)) ;;
+    t|tb) echo $((n * 1024 * 1024)) ;;
+  esac
+}
+
 start() {
   local workers="" cores=1 memory=1g
   while [ $# -gt 0 ]; do
@@ -127,6 +140,13 @@ start() {
   [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "start needs --workers N (a positive number), got '${workers}'"
   [[ "$cores" =~ ^[1-9][0-9]*$ ]] || die "--cores must be a positive number, got '$cores'"
   [[ "$memory" =~ ^[1-9][0-9]*[mMgG]$ ]] || die "--memory must be a size such as 512m or 2g, got '$memory'"
+  local machine
+  machine=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 0)
+  local asked
+  asked=$(mib "$memory") || die "--memory must be a size such as 512m or 2g, got '$memory'"
+  if (( machine > 0 && asked * workers > machine )); then
+    die "--memory $memory for each of $workers worker(s) is more than this machine's $((machine / 1024)) GiB; give each at most $((machine / workers))m"
+  fi
   for name in $(recorded_names); do
     if [ -n "$(live_pid "$name")" ]; then
       die "a cluster is already running ($(sed -n 's/^master_url=//p' "$state" 2>/dev/null), $name pid $(live_pid "$name")); run scripts/cluster.sh stop first"
@@ -173,6 +193,27 @@ read_state() {
   SPARK_HOME=$(sed -n 's/^spark_home=//p' "$state")
 }
 
+# Refuses, before anything starts, an executor that no Worker could launch (more memory or cores than a Worker
+# offers, or GPUs, which these Workers do not offer): Spark would wait for it forever ("Initial job has not accepted
+# any resources"). Takes the submit's --conf arguments.
+check_fits() {
+  local key value asked
+  while [ $# -gt 1 ]; do
+    key="${2%%=*}" value="${2#*=}"
+    shift 2
+    case "$key" in
+      spark.executor.memory)
+        asked=$(mib "$value") || die "--conf spark.executor.memory=$value is not a size such as 512m or 2g"
+        (( asked <= $(mib "$memory") )) || die "--conf spark.executor.memory=$value is more than the $memory each Worker of this cluster offers: no executor could start, and the job would wait forever; ask for at most $memory, or start the cluster with a larger --memory" ;;
+      spark.executor.cores|spark.task.cpus)
+        [[ "$value" =~ ^[0-9]+$ ]] || die "--conf $key=$value is not a whole number"
+        (( value <= cores )) || die "--conf $key=$value is more than the $cores core(s) each Worker of this cluster offers: no executor could start, and the job would wait forever; ask for at most $cores, or start the cluster with more --cores" ;;
+      spark.executor.resource.gpu.amount|spark.task.resource.gpu.amount)
+        [[ "$value" =~ ^0*(\.0*)?$ ]] || die "--conf $key=$value: the Workers of this cluster offer no GPUs (see the README's GPU section for a GPU cluster)" ;;
+    esac
+  done
+}
+
 submit() {
   local conf=() keys=" "
   while [ $# -gt 0 ]; do
@@ -189,6 +230,7 @@ submit() {
   use_spark_home
   # What every Worker offers, unless --conf says otherwise: an executor asking for more would never be launched,
   # and the application would wait for it forever.
+  check_fits "${conf[@]}"
   local key value
   for setting in "spark.executor.cores=$cores" "spark.task.cpus=$cores" "spark.executor.memory=$memory" \
       "spark.barrier.sync.timeout=600" "spark.driver.host=127.0.0.1"; do

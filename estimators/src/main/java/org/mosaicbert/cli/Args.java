@@ -99,6 +99,19 @@ public final class Args {
     return parsed;
   }
 
+  /** A flag's value for a training setting, checked as its declaration says (range, whole number). */
+  public <T> T setting(String name, org.mosaicbert.train.Setting<T> setting, T defaultValue) {
+    String value = values.get(name);
+    if (value == null) {
+      return defaultValue;
+    }
+    try {
+      return setting.check(value);
+    } catch (IllegalArgumentException e) {
+      throw new UsageException(command + ": --" + name + " = " + e.getMessage());
+    }
+  }
+
   /** A flag's value, which must be one of {@code allowed}. */
   public String choice(String name, String defaultValue, java.util.List<String> allowed) {
     String value = values.getOrDefault(name, defaultValue);

@@ -2,6 +2,7 @@ package org.mosaicbert.cli;
 
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -23,6 +24,9 @@ public final class Main {
       new PretrainCommand(), new FinetuneCommand(), new GlueCommand(), new PredictCommand(), new ExportCommand(),
       new ImportCommand(), new BenchCommand(), new CheckVectorsCommand(), new EncodeCommand());
 
+  /** The flag, given anywhere on a command line, that prints a failure's stack trace. */
+  static final String VERBOSE = "--verbose";
+
   private Main() {}
 
   public static void main(String[] args) {
@@ -42,12 +46,13 @@ public final class Main {
       err.print(overview());
       return 2;
     }
-    String[] rest = Arrays.copyOfRange(args, 1, args.length);
-    if (Arrays.asList(rest).contains("--help") || Arrays.asList(rest).contains("-h")) {
+    List<String> rest = new ArrayList<>(Arrays.asList(args).subList(1, args.length));
+    if (rest.contains("--help") || rest.contains("-h")) {
       out.print(command.help());
       return 0;
     }
-    return run(command, rest, in, out, err);
+    boolean verbose = rest.remove(VERBOSE);
+    return run(command, rest.toArray(String[]::new), in, out, err, verbose);
   }
 
   /**
@@ -55,7 +60,8 @@ public final class Main {
    * as Hadoop's {@code FSError}, an {@code Error}, and escaping here it skipped {@code System.exit}, so Spark's
    * non-daemon threads kept the JVM alive forever.
    */
-  static int run(Subcommand command, String[] rest, InputStream in, PrintStream out, PrintStream err) {
+  static int run(Subcommand command, String[] rest, InputStream in, PrintStream out, PrintStream err,
+      boolean verbose) {
     PrintStream stdout = System.out;
     System.setOut(err);
     try {
@@ -71,12 +77,28 @@ public final class Main {
         err.println(command.name() + ": " + withFlags(String.valueOf(refused.getMessage()), command.help()));
         return 1;
       }
-      err.println(command.name() + " failed: " + e);
-      e.printStackTrace(err);
+      // A sentence, not a stack trace: what went wrong, as its innermost cause says it; the trace on request.
+      err.println(command.name() + " failed: " + innermost(e));
+      if (verbose) {
+        e.printStackTrace(err);
+      } else {
+        err.println("(" + VERBOSE + " prints the stack trace)");
+      }
       return 1;
     } finally {
       System.setOut(stdout);
     }
+  }
+
+  /** The innermost cause of {@code e} that says something, as its message (its class when it has none). */
+  private static String innermost(Throwable e) {
+    String said = e.toString();
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t.getMessage() != null && !t.getMessage().isBlank()) {
+        said = t.getMessage();
+      }
+    }
+    return said;
   }
 
   /**
@@ -119,6 +141,7 @@ public final class Main {
     for (Subcommand c : SUBCOMMANDS) {
       s.append(String.format("  %-14s %s%n", c.name(), c.summary()));
     }
-    return s.toString();
+    return s.append("\nA failure prints one line saying what went wrong; add ").append(VERBOSE)
+        .append(" anywhere for its stack trace.\n").toString();
   }
 }

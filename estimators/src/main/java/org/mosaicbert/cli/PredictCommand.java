@@ -11,6 +11,7 @@ import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.model.ParameterLayout;
+import org.mosaicbert.train.TrainingSettings;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -79,7 +80,7 @@ final class PredictCommand implements Subcommand {
           + "--max-seq-len " + maxSeqLen + ": use at most " + (maxSeqLen - 2) + " ([CLS] and [SEP] take 2)");
     }
     int batchSize = args.intValue("batch-size", 32, 1);
-    int threads = args.intValue("threads", 1, 1);
+    int threads = args.setting("threads", TrainingSettings.THREADS_PER_WORKER, 1);
     String embedding = args.has("embedding") ? args.choice("embedding", "mean", List.of("mean", "pooled")) : null;
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();

@@ -12,6 +12,7 @@ import java.util.Set;
 import org.mosaicbert.train.TrainingSettings;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.DuplicateKeyException;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 
 /**
@@ -63,8 +64,14 @@ record Recipe(String file, Map<String, Object> values) {
 
   private static Map<String, Object> parse(Reader reader, String file, Set<String> keys, boolean perTask) {
     Object root;
+    LoaderOptions options = new LoaderOptions();
+    options.setAllowDuplicateKeys(false); // YAML lets the last of two equal keys win: a silent mistake in a recipe
     try {
-      root = new Yaml(new SafeConstructor(new LoaderOptions())).load(reader);
+      root = new Yaml(new SafeConstructor(options)).load(reader);
+    } catch (DuplicateKeyException e) {
+      throw new UsageException("recipe " + file + ": " + e.getProblem().replace("found duplicate key", "key")
+          + " is given twice, on lines " + (e.getContextMark().getLine() + 1) + " and "
+          + (e.getProblemMark().getLine() + 1) + " (under the same parent); keep one");
     } catch (RuntimeException e) {
       throw new UsageException("recipe " + file + " is not valid YAML: " + e.getMessage());
     }
@@ -93,6 +100,9 @@ record Recipe(String file, Map<String, Object> values) {
           && !TrainingSettings.FIXED_RECIPE_KEYS.get(bare).equals(String.valueOf(e.getValue()))) {
         throw new UsageException("recipe " + file + ": " + key + " = '" + e.getValue() + "' must be '"
             + TrainingSettings.FIXED_RECIPE_KEYS.get(bare) + "' (the only one implemented)");
+      } else if (out.containsKey(key)) {
+        throw new UsageException("recipe " + file + ": key '" + key + "' is given twice, once nested and once with "
+            + "dots in its name; keep one");
       } else {
         out.put(key, e.getValue());
       }

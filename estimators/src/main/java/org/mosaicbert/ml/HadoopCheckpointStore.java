@@ -66,16 +66,16 @@ public final class HadoopCheckpointStore implements CheckpointStore {
   }
 
   /**
-   * The metadata of the newest complete checkpoint (its step and the settings it was trained with), read from the
-   * header of its training state alone; empty when there is no checkpoint.
+   * The header of the newest complete checkpoint's training state (the shape of its parameters; its step and the
+   * settings it was trained with), read alone; empty when there is no checkpoint.
    */
-  Optional<Map<String, String>> newestMetadata() throws IOException {
+  Optional<SafeTensors.Header> newestHeader() throws IOException {
     FileSystem fs = fs();
     for (org.apache.hadoop.fs.Path folder : completeNewestFirst(fs)) {
       org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(folder, TrainState.FILE);
       if (exists(fs, file)) {
         try (var in = fs.open(file)) {
-          return Optional.of(SafeTensors.readMetadata(in, file.toString()));
+          return Optional.of(SafeTensors.readHeader(in, file.toString()));
         }
       }
     }

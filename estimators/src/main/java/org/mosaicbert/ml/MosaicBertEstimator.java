@@ -26,6 +26,7 @@ import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.data.ShardManifest;
+import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.BertNormalizer;
 import org.mosaicbert.tokenizer.TokenizerConfig;
 import org.mosaicbert.tokenizer.TokenizerLoader;
@@ -279,6 +280,9 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     TrainingObjective trained = getObjective();
     validateInput(dataset.schema(), trained);
     var spark = dataset.sparkSession().sparkContext();
+    // Before any Spark job of the fit: on a cluster whose executors cannot start, collecting the data would wait
+    // forever.
+    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS));
     DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
         spark.isLocal());
     String vocabPath = value(vocab);
@@ -322,6 +326,11 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
     ResumeCheck.beforeFit(plan, value(allowChangedSettings), hadoopConf);
+    if (!init.isEmpty()) {
+      // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each attempt
+      // of the barrier stage.
+      plan.initial().values(new ParameterLayout(config, plan.training().heads()), config, plan.training().seed());
+    }
     float[] params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {

@@ -291,8 +291,30 @@ class ClusterIT {
     Result r = cluster.submit(with(CONF, "spark.cores.max=1",
         "spark.scheduler.maxRegisteredResourcesWaitingTime=5s"), pretrain(output, 2)).await();
     assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("numWorkers 2 is more than the 1 task slots"), r.err());
+    assertTrue(r.err().contains("--workers 2 is more than the 1 task slots"), r.err());
     assertFalse(Files.exists(Path.of(output + ".checkpoints")), "no training started");
+  }
+
+  /**
+   * An executor no Worker could launch is refused before anything is submitted, naming what is asked and offered:
+   * Spark itself would wait for it forever ("Initial job has not accepted any resources"). Workers offering more
+   * memory than the machine has are refused at start.
+   */
+  @Test
+  void anExecutorNoWorkerCanLaunchIsRefusedAtOnceNamingWhatIsAskedAndOffered() {
+    Result memory = cluster.submit(List.of("spark.executor.memory=2g"), "pretrain", "--output",
+        tmp.resolve("never").toString()).await();
+    assertEquals(2, memory.code(), memory.err());
+    assertTrue(memory.err().contains("spark.executor.memory=2g is more than the 1g each Worker of this cluster "
+        + "offers"), memory.err());
+    Result cores = cluster.submit(List.of("spark.executor.cores=4"), "pretrain", "--output",
+        tmp.resolve("never").toString()).await();
+    assertTrue(cores.code() == 2 && cores.err().contains("spark.executor.cores=4 is more than the 1 core(s)"),
+        cores.err());
+    Result huge = cluster.script("start", "--workers", "1", "--memory", "99999999g");
+    assertTrue(huge.code() != 0 && huge.err().contains("--memory 99999999g for each of 1 worker(s) is more than this "
+        + "machine's"), huge.err());
+    assertFalse(Files.exists(tmp.resolve("never")));
   }
 
   @Test

@@ -34,14 +34,19 @@ class MainTest {
     }
   }
 
+  /** A failure is a sentence (its innermost cause's message) with exit code 1; the stack trace only on request. */
   @Test
-  void anErrorEndsTheCommandWithExitCode1AndItsMessage() {
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Main.run(new FailsWithAnError(), new String[0], new ByteArrayInputStream(new byte[0]),
-        new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
-    assertEquals(1, code);
-    String text = err.toString(StandardCharsets.UTF_8);
-    assertTrue(text.contains("fails failed") && text.contains("/mnt/full/model.safetensors"), text);
+  void anErrorEndsTheCommandWithExitCode1AndASentenceTheTraceOnlyWhenVerbose() {
+    for (boolean verbose : new boolean[] {false, true}) {
+      ByteArrayOutputStream err = new ByteArrayOutputStream();
+      int code = Main.run(new FailsWithAnError(), new String[0], new ByteArrayInputStream(new byte[0]),
+          new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8), verbose);
+      assertEquals(1, code);
+      String text = err.toString(StandardCharsets.UTF_8);
+      assertTrue(text.startsWith("fails failed: No space left on device: /mnt/full/model.safetensors\n"), text);
+      assertEquals(verbose, text.contains("\tat org.mosaicbert.cli.MainTest"), text);
+      assertEquals(!verbose, text.contains("(--verbose prints the stack trace)"), text);
+    }
   }
 
   /** The library names params and options; the command line says the flags its user typed instead. */

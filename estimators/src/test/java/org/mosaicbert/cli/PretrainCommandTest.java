@@ -59,7 +59,7 @@ class PretrainCommandTest {
     Result r = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
         recipe.toString(), "--micro-batch-tokens", "100");
     assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("microBatchTokens 100 is less than the longest sample (128 tokens)"), r.err());
+    assertTrue(r.err().contains("--micro-batch-tokens 100 is less than the longest sample (128 tokens)"), r.err());
     assertTrue(Files.notExists(output), "nothing written");
   }
 
@@ -104,5 +104,21 @@ class PretrainCommandTest {
     Result same = EncodeCommandTest.run(new byte[0], "pretrain", "--data", data.toString(), "--output",
         data.toString(), "--overwrite");
     assertTrue(same.code() == 1 && same.err().contains("is the input"), same.err());
+  }
+
+  /** A Java ForkJoinPool takes at most 32,767 threads: more is a sentence naming the bound, not a stack trace. */
+  @Test
+  void moreThreadsThanAWorkerCanRunAreRefusedNamingTheBound() {
+    Result pretrain = EncodeCommandTest.run(new byte[0], "pretrain", "--output", tmp.resolve("t").toString(),
+        "--threads", "40000");
+    assertEquals(2, pretrain.code(), pretrain.err());
+    assertTrue(pretrain.err().contains("--threads = 40000 must be in [1, 32767]"), pretrain.err());
+    Result predict = EncodeCommandTest.run(new byte[0], "predict", "--model", tmp.toString(), "--input", "x.txt",
+        "--output", tmp.resolve("p").toString(), "--threads", "40000");
+    assertEquals(2, predict.code(), predict.err());
+    assertTrue(predict.err().contains("--threads = 40000 must be in [1, 32767]"), predict.err());
+    String engine = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> new org.mosaicbert.backend.cpu.CpuBackend(40_000)).getMessage();
+    assertTrue(engine.contains("threadsPerWorker must be in [1, 32767], got 40000"), engine);
   }
 }

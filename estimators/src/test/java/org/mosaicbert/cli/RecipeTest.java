@@ -107,4 +107,19 @@ class RecipeTest {
         recipe.toString());
     assertTrue(r.code() == 2 && r.err().contains("optimizer.name = 'adam' must be 'decoupled_adamw'"), r.err());
   }
+
+  /** YAML lets the last of two equal keys win; a recipe refuses them, naming the key and both lines. */
+  @Test
+  void aKeyGivenTwiceIsRefusedNamingItAndBothLines(@TempDir Path tmp) throws IOException {
+    Path recipe = tmp.resolve("twice.yaml");
+    Files.writeString(recipe, "seed: 3\noptimizer:\n  lr: 1.0e-3\nseed: 4\n");
+    String message = assertThrows(UsageException.class, () -> Recipe.read(recipe,
+        RunSettings.recipeKeys(Setting.Run.PRETRAINING), false)).getMessage();
+    assertEquals("recipe " + recipe + ": key seed is given twice, on lines 1 and 4 (under the same parent); keep one",
+        message);
+    Files.writeString(recipe, "optimizer:\n  lr: 1.0e-3\noptimizer.lr: 2.0e-3\n");
+    message = assertThrows(UsageException.class, () -> Recipe.read(recipe,
+        RunSettings.recipeKeys(Setting.Run.PRETRAINING), false)).getMessage();
+    assertTrue(message.contains("key 'optimizer.lr' is given twice, once nested and once with dots"), message);
+  }
 }

@@ -85,6 +85,21 @@ class MosaicBertEstimatorTest {
     assertEquals(1024, longer.config().alibiStartingSize());
   }
 
+  /** An initModel whose weights every rank would refuse fails on the driver, not in four attempts of the stage. */
+  @Test
+  void anInitModelWithWeightsThatAreNotFiniteIsRefusedOnTheDriver() throws IOException {
+    ModelFolder trained = estimator(1).setMaxSteps(1).fit(data).folder();
+    float[] broken = trained.parameters().clone();
+    broken[7] = Float.NaN;
+    Path folder = tmp.resolve("not-finite");
+    new ModelFolder(trained.config(), trained.heads(), broken, trained.vocab(), trained.normalizer(),
+        trained.trainedSeqLen()).writeLocal(Files.createDirectories(folder));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> estimator(1).setInitModel(folder.toString()).fit(data));
+    assertTrue(e.getMessage().contains("holds NaN at index 7") && e.getMessage().contains("cannot be used"),
+        e.getMessage());
+  }
+
   @Test
   void oneTwoAndFourWorkersTrainTheSameModel() {
     float[] one = estimator(1).fit(data).folder().parameters();
@@ -192,9 +207,11 @@ class MosaicBertEstimatorTest {
     assertTrue(slots.contains("numWorkers 8 is more than the 4 task slots of this cluster (local[4,2]"), slots);
     String dir = tmp.resolve("other-config").toString();
     estimator(1).setMaxSteps(2).setCheckpointDir(dir).setCheckpointEvery(1).fit(data);
-    Exception other = assertThrows(Exception.class, () -> estimator(1).setModelConfig("mini").setMaxSteps(3)
-        .setCheckpointDir(dir).setAllowChangedSettings(true).fit(data));
-    assertTrue(String.valueOf(other.getMessage()).contains("it comes from another model config"), other.getMessage());
+    // Another preset's checkpoints are refused on the driver, before any barrier stage (even with changes allowed).
+    IllegalArgumentException other = assertThrows(IllegalArgumentException.class, () -> estimator(1)
+        .setModelConfig("mini").setMaxSteps(3).setCheckpointDir(dir).setAllowChangedSettings(true).fit(data));
+    assertTrue(other.getMessage().contains("holds a run at step 2 of a model with ") && other.getMessage().contains(
+        "it was trained with another model config (preset)"), other.getMessage());
   }
 
   /**

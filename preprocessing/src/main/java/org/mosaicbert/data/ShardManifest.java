@@ -68,6 +68,29 @@ public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Token
     }
   }
 
+  /**
+   * Refuses counts no tokenize run writes (negative, or not adding up), naming the file and the shard: a damaged or
+   * hand-edited manifest would otherwise be read as "no samples" or cut the data in the wrong places.
+   */
+  private void checkCounts(Path file) {
+    long rows = 0;
+    for (Shard shard : shards) {
+      long groups = shard.rowGroups().stream().mapToLong(Long::longValue).sum();
+      if (shard.rows() < 0 || shard.tokens() < 0 || shard.rowGroups().stream().anyMatch(g -> g < 0)
+          || groups != shard.rows()) {
+        throw new IllegalArgumentException(file + ": shard " + shard.path() + " says " + shard.rows() + " rows, "
+            + shard.tokens() + " tokens and row groups of " + shard.rowGroups() + " rows; counts must be whole "
+            + "numbers of 0 or more and the row groups must add up to the rows. The manifest is damaged: tokenize "
+            + "the corpus again");
+      }
+      rows += shard.rows();
+    }
+    if (rows != totalRows) {
+      throw new IllegalArgumentException(file + ": total_rows " + totalRows + " is not the " + rows + " rows of its "
+          + "shards. The manifest is damaged: tokenize the corpus again");
+    }
+  }
+
   public static ShardManifest read(Path dir, Configuration conf) {
     Path file = new Path(dir, FILE_NAME);
     try {
@@ -82,6 +105,7 @@ public record ShardManifest(int formatVersion, Vocab vocab, int maxSeqLen, Token
           throw new IllegalArgumentException(file + " has format_version " + manifest.formatVersion() + "; this "
               + "version reads " + FORMAT_VERSION + ": tokenize the corpus again");
         }
+        manifest.checkCounts(file);
         return manifest;
       }
     } catch (IOException e) {

@@ -80,6 +80,27 @@ class ShardSampleStreamTest {
         () -> new ShardSampleStream(dir, overstatedTotal, conf, 17, 2, 30522)).getMessage().contains("total_rows"));
   }
 
+  /** Counts no tokenize run writes are refused when the manifest is read, naming it and the shard. */
+  @Test
+  void aManifestWithNegativeOrInconsistentCountsIsRefusedWhenRead() throws java.io.IOException {
+    var conf = spark.sparkContext().hadoopConfiguration();
+    ShardManifest.Shard first = manifest.shards().get(0);
+    for (List<Long> groups : List.of(List.of(-5L), List.of(first.rows() + 1))) {
+      List<ShardManifest.Shard> shards = new java.util.ArrayList<>(manifest.shards());
+      shards.set(0, new ShardManifest.Shard(first.path(), groups.equals(List.of(-5L)) ? -5 : first.rows(),
+          first.tokens(), groups));
+      ShardManifest edited = new ShardManifest(manifest.formatVersion(), manifest.vocab(), manifest.maxSeqLen(),
+          manifest.tokenizer(), shards, manifest.totalRows(), manifest.totalTokens(), manifest.skipped(),
+          manifest.input());
+      java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(tmp, "edited");
+      edited.write(new org.apache.hadoop.fs.Path(dir.toString(), ShardManifest.FILE_NAME), conf);
+      String message = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+          () -> ShardManifest.read(new org.apache.hadoop.fs.Path(dir.toString()), conf)).getMessage();
+      assertTrue(message.contains("shard " + first.path() + " says") && message.contains("The manifest is damaged"),
+          message);
+    }
+  }
+
   @Test
   void aSliceIsReadFromTheRowGroupsOfItsWindowOnly() {
     ShardSampleStream s = stream(2);

@@ -103,7 +103,8 @@ public final class ModelWeights {
       for (int i = 0; i < tensor.length; i++) {
         if (!Float.isFinite(tensor[i])) {
           throw new IllegalArgumentException(file + ": tensor " + name + " holds " + tensor[i] + " at index " + i
-              + "; a model with non-finite weights scores and trains to garbage: load an earlier checkpoint");
+              + "; a model with non-finite weights scores and trains to garbage and cannot be used: train it again, "
+              + "or use the model it was made from");
         }
       }
       System.arraycopy(tensor, 0, values, (int) t.offset(), (int) t.size());

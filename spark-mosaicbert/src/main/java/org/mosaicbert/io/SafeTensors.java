@@ -102,13 +102,16 @@ public final class SafeTensors {
     }
   }
 
+  /** What a safetensors header says: each tensor's shape, and the metadata. */
+  public record Header(Map<String, long[]> shapes, Map<String, String> metadata) {}
+
   /**
-   * The metadata of a safetensors file from the start of its stream, reading its header alone: how a checkpoint on any
-   * file system says what it was trained with without its gigabytes being read.
+   * The header of a safetensors file from the start of its stream, read alone: how a checkpoint on any file system
+   * says what it holds and what it was trained with without its gigabytes being read.
    *
    * @param name the file, for messages
    */
-  public static Map<String, String> readMetadata(java.io.InputStream in, String name) throws IOException {
+  public static Header readHeader(java.io.InputStream in, String name) throws IOException {
     java.io.DataInputStream data = new java.io.DataInputStream(in);
     long headerLength = Long.reverseBytes(data.readLong());
     if (headerLength < 2 || headerLength > MAX_HEADER_BYTES) {
@@ -117,7 +120,18 @@ public final class SafeTensors {
     }
     byte[] header = new byte[(int) headerLength];
     data.readFully(header);
-    return parseMetadata(new ObjectMapper().readTree(new String(header, StandardCharsets.UTF_8)));
+    JsonNode json = new ObjectMapper().readTree(new String(header, StandardCharsets.UTF_8));
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    json.fields().forEachRemaining(f -> {
+      if (!f.getKey().equals("__metadata__")) {
+        long[] shape = new long[f.getValue().path("shape").size()];
+        for (int i = 0; i < shape.length; i++) {
+          shape[i] = f.getValue().path("shape").get(i).asLong();
+        }
+        shapes.put(f.getKey(), shape);
+      }
+    });
+    return new Header(shapes, parseMetadata(json));
   }
 
   private static Map<String, Entry> parseEntries(Path file, JsonNode json, long dataStart, long dataLength) {

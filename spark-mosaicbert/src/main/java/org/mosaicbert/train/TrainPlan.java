@@ -143,6 +143,10 @@ public final class TrainPlan implements Serializable {
       int workers = settings.get(TrainingSettings.NUM_WORKERS);
       int requestedMicro = settings.get(TrainingSettings.MICRO_BATCH_SIZE);
       int requestedTokens = settings.get(TrainingSettings.MICRO_BATCH_TOKENS);
+      if (workers > global) {
+        throw new IllegalArgumentException("numWorkers " + workers + " is more than globalBatchSize " + global
+            + ": every worker takes at least one sequence of each step; lower numWorkers or raise globalBatchSize");
+      }
       if (global % workers != 0) {
         throw new IllegalArgumentException("globalBatchSize " + global + " is not a multiple of numWorkers " + workers
             + ": every worker takes the same share of each step");

@@ -27,6 +27,8 @@ import org.mosaicbert.io.SafeTensors;
 public final class TrainState {
   public static final String FILE = "train_state.safetensors";
   public static final String CHECKSUM = "train_state.sha256";
+  /** The tensor of the flat parameters. */
+  public static final String PARAMS = "params";
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -55,7 +57,7 @@ public final class TrainState {
     metadata.put("step", Integer.toString(optimizer.stepCount()));
     metadata.put(SETTINGS, JSON.writeValueAsString(settings.recorded()));
     Path file = dir.resolve(FILE);
-    SafeTensors.write(file, List.of(SafeTensors.Tensor.f32("params", p, n), SafeTensors.Tensor.f32("adamw.m", m, n),
+    SafeTensors.write(file, List.of(SafeTensors.Tensor.f32(PARAMS, p, n), SafeTensors.Tensor.f32("adamw.m", m, n),
         SafeTensors.Tensor.f32("adamw.v", v, n)), metadata);
     Path tmp = dir.resolve("." + CHECKSUM + ".tmp");
     Files.writeString(tmp, sha256(file) + "  " + FILE + "\n", StandardCharsets.UTF_8);
@@ -65,7 +67,7 @@ public final class TrainState {
   public static Loaded read(Path dir) throws IOException {
     SafeTensors st = openVerified(dir);
     Map<String, String> meta = st.metadata();
-    return new Loaded(st.floats("params"), st.floats("adamw.m"), st.floats("adamw.v"),
+    return new Loaded(st.floats(PARAMS), st.floats("adamw.m"), st.floats("adamw.v"),
         Integer.parseInt(meta.get("step")), recordedSettings(meta));
   }
 
@@ -87,7 +89,7 @@ public final class TrainState {
   /** The weights of a checkpoint folder, verified as {@link #read} verifies; the moments are not read. */
   public static Weights readWeights(Path dir) throws IOException {
     SafeTensors st = openVerified(dir);
-    return new Weights(st.floats("params"), Integer.parseInt(st.metadata().get("step")));
+    return new Weights(st.floats(PARAMS), Integer.parseInt(st.metadata().get("step")));
   }
 
   /** The training state of {@code dir} once its checksum matches: a torn or damaged file is refused. */

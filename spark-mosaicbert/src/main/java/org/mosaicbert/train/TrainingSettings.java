@@ -8,6 +8,7 @@ import static org.mosaicbert.train.Setting.Range.upTo;
 
 import java.util.List;
 import java.util.Map;
+import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.train.Setting.RecipeForm;
 import org.mosaicbert.train.Setting.Run;
@@ -82,8 +83,8 @@ public final class TrainingSettings {
       "ring_timeout_seconds", "ring-timeout", 300, atLeast(1), "seconds a worker waits for a silent peer inside a "
           + "step before the step fails").freeOnResume();
   public static final Setting<Integer> THREADS_PER_WORKER = Setting.integer("threadsPerWorker", "threads_per_worker",
-      "threads", 1, atLeast(1), "CPU threads of each worker: a barrier task of fit, a scoring task of transform (set "
-          + "spark.task.cpus to it)").freeOnResume();
+      "threads", 1, between(1, CpuBackend.MAX_THREADS), "CPU threads of each worker: a barrier task of fit, a "
+          + "scoring task of transform (set spark.task.cpus to it)").freeOnResume();
 
   /** Every setting, in the order they resolve (a setting's recipe form may read those before it). */
   public static final List<Setting<?>> ALL = List.of(OBJECTIVE, MODEL_CONFIG, NUM_LABELS, MAX_SEQ_LEN, NUM_WORKERS,

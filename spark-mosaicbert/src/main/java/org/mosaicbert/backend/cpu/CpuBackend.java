@@ -18,6 +18,7 @@ import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.LossSum;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.random.Hashing;
+import org.slf4j.LoggerFactory;
 
 /**
  * The CPU backend: float32 in off-heap buffers, GEMMs through OpenBLAS on the same memory (no copies), the other
@@ -39,9 +40,18 @@ public final class CpuBackend implements Backend {
     return r[which];
   }
 
+  /** The most threads a backend may have: the most a Java ForkJoinPool, which runs them, takes. */
+  public static final int MAX_THREADS = 32_767;
+
   public CpuBackend(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+    if (threads < 1 || threads > MAX_THREADS) {
+      throw new IllegalArgumentException("threadsPerWorker must be in [1, " + MAX_THREADS + "], got "
+          + threads);
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    if (threads > cores) {
+      LoggerFactory.getLogger(CpuBackend.class).warn("threadsPerWorker {} is more than the {} cores here: the threads "
+          + "take turns on them, which is slower than one per core", threads, cores);
     }
     this.threads = threads;
     this.pool = new ForkJoinPool(threads);
