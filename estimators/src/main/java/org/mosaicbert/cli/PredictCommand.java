@@ -103,7 +103,8 @@ final class PredictCommand implements Subcommand {
           windowStride, batchSize, threads, embedding);
       Tables.write(model.transform(table), output, format, args.has("overwrite"));
       double seconds = (System.nanoTime() - start) / 1e9;
-      Dataset<Row> written = spark.read().format(format).option("header", "true").load(output);
+      Dataset<Row> written = spark.read().format(format).option("header", "true")
+          .load(Tables.literal(spark, output));
       long rows = written.count();
       out.printf("predictions: %s (%s, %d rows)%n", output, format, rows);
       if (model.folder().heads() == ParameterLayout.Heads.CLASSIFIER && !model.folder().config().isRegression()) {

@@ -15,6 +15,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.ml.util.Identifiable$;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.data.LiteralPaths;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.BertNormalizer;
@@ -40,8 +41,9 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   public ModelFolder {
     if (vocab.size() > config.vocabSize()) {
-      throw new IllegalArgumentException("a vocabulary of " + vocab.size() + " tokens does not fit a model of vocab_size "
-          + config.vocabSize() + ": its last ids would be past the embedding table; give the model its own vocabulary");
+      throw new IllegalArgumentException("a vocabulary of " + vocab.size() + " tokens does not fit a model of "
+          + "vocab_size " + config.vocabSize() + ": its last ids would be past the embedding table; give the model its "
+          + "own vocabulary");
     }
     if (trainedSeqLen < 1) {
       throw new IllegalArgumentException("trainedSeqLen = " + trainedSeqLen + ": give the sequence length the model "
@@ -63,7 +65,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     Path local = Files.createTempDirectory("mosaicbert-model");
     try {
       writeLocal(local);
-      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
+      org.apache.hadoop.fs.Path target = LiteralPaths.of(path);
       FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
       for (String name : FILES) {
@@ -92,7 +94,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
    */
   private static <T> T withLocal(String path, Configuration conf, List<String> names, LocalRead<T> read)
       throws IOException {
-    org.apache.hadoop.fs.Path source = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path source = LiteralPaths.of(path);
     FileSystem fs = source.getFileSystem(conf);
     for (String name : names) {
       if (!fs.exists(new org.apache.hadoop.fs.Path(source, name))) {
@@ -296,7 +298,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
    */
   public static int readTrainedSeqLen(String path, Configuration conf) {
     ModelConfig own = readConfig(path, conf);
-    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path dir = LiteralPaths.of(path);
     try {
       byte[] json = readTokenizerConfig(dir.getFileSystem(conf), dir);
       return json == null ? own.alibiStartingSize() : TokenizerConfig.modelMaxLength(json,
@@ -308,7 +310,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /** How a model folder's texts are tokenized: its {@code tokenizer_config.json}. */
   public static BertNormalizer readNormalizer(String path, Configuration conf) {
-    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path dir = LiteralPaths.of(path);
     try {
       return readNormalizer(dir.getFileSystem(conf), dir);
     } catch (IOException e) {
