@@ -39,29 +39,38 @@ public final class TextFileCheck {
   static String firstProblem(String file, HadoopConf conf, boolean csv) {
     Path path = new Path(file);
     try (InputStream in = path.getFileSystem(conf.toConfiguration()).open(path)) {
-      ByteLines lines = new ByteLines(in, true);
-      CsvQuotes quotes = new CsvQuotes();
-      long line = 0;
-      while (lines.next()) {
-        line++;
-        String text;
-        try {
-          text = lines.text();
-        } catch (CharacterCodingException e) {
-          return file + " line " + line + ": invalid UTF-8; the input must be UTF-8 text";
-        }
-        if (csv) {
-          quotes.read(text, line);
-        }
-      }
-      if (csv && quotes.openSince > 0) {
-        return file + " line " + quotes.openSince + ": a quoted field starts here and is never closed, so every later "
-            + "line would be read into it; close the quote (a quote inside a quoted field is written twice: \"\")";
-      }
-      return "";
+      return firstProblem(in, file, csv);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * What is wrong with the lines of {@code in}, or "" when nothing is.
+   *
+   * @param file the file's name for the message
+   */
+  public static String firstProblem(InputStream in, String file, boolean csv) throws IOException {
+    ByteLines lines = new ByteLines(in, true);
+    CsvQuotes quotes = new CsvQuotes();
+    long line = 0;
+    while (lines.next()) {
+      line++;
+      String text;
+      try {
+        text = lines.text();
+      } catch (CharacterCodingException e) {
+        return file + " line " + line + ": invalid UTF-8; the input must be UTF-8 text";
+      }
+      if (csv) {
+        quotes.read(text, line);
+      }
+    }
+    if (csv && quotes.openSince > 0) {
+      return file + " line " + quotes.openSince + ": a quoted field starts here and is never closed, so every later "
+          + "line would be read into it; close the quote (a quote inside a quoted field is written twice: \"\")";
+    }
+    return "";
   }
 
   /**
