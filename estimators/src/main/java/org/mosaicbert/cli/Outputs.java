@@ -9,7 +9,8 @@ import org.apache.hadoop.fs.Path;
 /**
  * The checks on an output path that every subcommand makes before any work, so that a certain failure costs seconds,
  * not a training run: the output must not be, or contain, one of the command's inputs (an {@code --overwrite} would
- * delete it), must not exist unless {@code --overwrite} is given, and its folder must be writable.
+ * delete it), nor lie inside an input folder (a rerun would read it), must not exist unless {@code --overwrite} is
+ * given, and its folder must be writable.
  */
 final class Outputs {
   private Outputs() {}
@@ -22,11 +23,15 @@ final class Outputs {
       throws IOException {
     Path target = qualified(new Path(output), conf);
     for (String input : inputs) {
-      Path in = qualified(new Path(input), conf);
+      Path in = qualified(org.mosaicbert.data.LiteralPaths.of(input), conf);
       if (isSameOrUnder(in, target)) {
         throw new IllegalArgumentException(flag + " " + output + (in.equals(target) ? " is" : " contains")
             + " the input " + input + ": writing there would delete it, whatever --overwrite says; choose another "
             + flag);
+      }
+      if (isSameOrUnder(target, in)) {
+        throw new IllegalArgumentException(flag + " " + output + " is inside the input folder " + input + ": a later "
+            + "run would read the output as input; choose another " + flag + " outside it");
       }
     }
     FileSystem fs = target.getFileSystem(conf);

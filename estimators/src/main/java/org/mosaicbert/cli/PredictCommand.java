@@ -37,7 +37,8 @@ final class PredictCommand implements Subcommand {
         Runs MosaicBertModel.transform over the input's text column (and a second column for pairs) and writes the
         input's columns plus the model's: prediction, probability and rawPrediction for a classifier (and
         predictedLabel when it was trained on string labels), prediction for a regression model, embedding for an
-        MLM model or on request. Vectors are written as arrays of doubles. A row with no text gets null outputs.
+        MLM model or on request. Vectors are written as arrays of doubles. A row with no text (empty, or only
+        whitespace: no token) gets null outputs.
         The output is written under a temporary name and renamed into place when complete.
 
           --model DIR          a model folder (pretrain, finetune or import output)
@@ -103,7 +104,8 @@ final class PredictCommand implements Subcommand {
           windowStride, batchSize, threads, embedding);
       Tables.write(model.transform(table), output, format, args.has("overwrite"));
       double seconds = (System.nanoTime() - start) / 1e9;
-      Dataset<Row> written = spark.read().format(format).option("header", "true").load(output);
+      Dataset<Row> written = spark.read().format(format).option("header", "true")
+          .load(Tables.literal(spark, output));
       long rows = written.count();
       out.printf("predictions: %s (%s, %d rows)%n", output, format, rows);
       if (model.folder().heads() == ParameterLayout.Heads.CLASSIFIER && !model.folder().config().isRegression()) {

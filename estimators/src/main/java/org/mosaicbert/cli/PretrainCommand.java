@@ -10,6 +10,7 @@ import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.data.LiteralPaths;
 import org.mosaicbert.data.ShardManifest;
 import org.mosaicbert.data.TokenizeJob;
 import org.mosaicbert.data.TrainVocabJob;
@@ -101,7 +102,7 @@ final class PretrainCommand implements Subcommand {
               TrainVocabJob.DEFAULT_VOCAB_SIZE));
         }
       }
-      ShardManifest manifest = ShardManifest.read(new org.apache.hadoop.fs.Path(data), conf);
+      ShardManifest manifest = ShardManifest.read(LiteralPaths.of(data), conf);
       if (givenSeqLen != null && manifest.maxSeqLen() != givenSeqLen) {
         // Samples are cut when tokenized: training at another length needs shards tokenized at it.
         throw new IllegalArgumentException("max_seq_len = " + givenSeqLen + " (--max-seq-len or the recipe), but "
@@ -120,8 +121,11 @@ final class PretrainCommand implements Subcommand {
       settings.note("checkpoints", checkpoints);
       LOG.info("pretrain, resolved settings:\n{}", settings.json());
 
-      Dataset<Row> shards = spark.read().parquet(manifest.shards().stream()
-          .map(s -> new org.apache.hadoop.fs.Path(data, s.path()).toString()).toArray(String[]::new));
+      List<String> shardPaths = new java.util.ArrayList<>();
+      for (ShardManifest.Shard shard : manifest.shards()) {
+        shardPaths.add(LiteralPaths.forSpark(new org.apache.hadoop.fs.Path(LiteralPaths.of(data), shard.path()), conf));
+      }
+      Dataset<Row> shards = spark.read().parquet(shardPaths.toArray(String[]::new));
       MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       settings.save(output, "training_args.json", conf);

@@ -12,14 +12,17 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.StructField;
+import org.mosaicbert.data.LiteralPaths;
+import org.mosaicbert.data.TextFileCheck;
 import org.mosaicbert.glue.GlueReader;
 import org.mosaicbert.glue.GlueTask;
 
 /**
  * The tables {@code finetune} and {@code predict} read and write, chosen by file name: {@code .parquet} (or a folder
  * of Parquet files), {@code .csv} (with a header), {@code .json}/{@code .jsonl} (JSON lines), {@code .txt} (one
- * text per line, as column {@code text}), and a GLUE {@code .tsv} when a GLUE task is named. Outputs are written to
- * a temporary folder beside the target and renamed into place when complete.
+ * text per line, as column {@code text}), and a GLUE {@code .tsv} when a GLUE task is named. A path names one file
+ * or folder, never a glob; text, JSON and CSV must be UTF-8 with every CSV quote closed ({@link TextFileCheck}).
+ * Outputs are written to a temporary folder beside the target and renamed into place when complete.
  */
 final class Tables {
   static final List<String> FORMATS = List.of("parquet", "json", "csv");
@@ -28,11 +31,18 @@ final class Tables {
 
   static Dataset<Row> read(SparkSession spark, String path, GlueTask task) {
     String name = path.toLowerCase(Locale.ROOT);
+    org.apache.hadoop.conf.Configuration conf = spark.sparkContext().hadoopConfiguration();
+    String literal;
     try {
-      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
-      if (!p.getFileSystem(spark.sparkContext().hadoopConfiguration()).exists(p)) {
+      org.apache.hadoop.fs.Path p = LiteralPaths.of(path);
+      FileSystem fs = p.getFileSystem(conf);
+      if (!fs.exists(p)) {
         throw new IllegalArgumentException(path + " does not exist");
       }
+      if (fs.getFileStatus(p).isFile()) {
+        LiteralPaths.requireOpenable(p, fs, "input");
+      }
+      literal = LiteralPaths.forSpark(p, conf);
     } catch (IOException e) {
       throw new IllegalArgumentException("cannot read " + path + ": " + e.getMessage(), e);
     }
@@ -42,19 +52,23 @@ final class Tables {
       }
       return GlueReader.read(spark, task, java.nio.file.Path.of(path));
     }
-    if (name.endsWith(".csv")) {
-      return spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"").csv(path);
+    boolean csv = name.endsWith(".csv");
+    if (csv || name.endsWith(".json") || name.endsWith(".jsonl") || name.endsWith(".txt")) {
+      TextFileCheck.check(spark, path, csv);
+    }
+    if (csv) {
+      return spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"").csv(literal);
     }
     if (name.endsWith(".json") || name.endsWith(".jsonl")) {
-      return spark.read().json(path);
+      return spark.read().json(literal);
     }
     if (name.endsWith(".txt")) {
-      return spark.read().text(path).withColumnRenamed("value", "text");
+      return spark.read().text(literal).withColumnRenamed("value", "text");
     }
     if (name.endsWith(".tsv")) {
       throw new IllegalArgumentException(path + ": a .tsv file is read as GLUE data; name its task with --task");
     }
-    return spark.read().parquet(path);
+    return spark.read().parquet(literal);
   }
 
   /** Checks that {@code column} exists in {@code df}, naming the flag and the columns there are. */
@@ -81,13 +95,22 @@ final class Tables {
     if (name.endsWith(".json") || name.endsWith(".jsonl")) {
       // Spark reads a field that mixes strings with numbers or objects as strings: their printed form would be
       // tokenized without a word. One pass over the lines finds them.
-      Dataset<String> odd = df.sparkSession().read().textFile(path).filter(
+      Dataset<String> odd = df.sparkSession().read().textFile(literal(df.sparkSession(), path)).filter(
           (org.apache.spark.api.java.function.FilterFunction<String>) line -> !isTextOrAbsent(line, column));
       long count = odd.count();
       if (count > 0) {
         throw new IllegalArgumentException(path + ": " + count + " record(s) give column '" + column + "' (" + flag
             + ") a number, object or array instead of text, e.g. " + abbreviate(odd.first()) + fix);
       }
+    }
+  }
+
+  /** {@code path} for Spark's readers, read as the one file or folder it names. */
+  static String literal(SparkSession spark, String path) {
+    try {
+      return LiteralPaths.forSpark(path, spark.sparkContext().hadoopConfiguration());
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read " + path + ": " + e.getMessage(), e);
     }
   }
 

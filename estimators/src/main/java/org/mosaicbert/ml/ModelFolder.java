@@ -15,6 +15,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.ml.util.Identifiable$;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.data.LiteralPaths;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.BertNormalizer;
@@ -39,6 +40,11 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
   public static final String TOKENIZER_CONFIG = TokenizerConfig.FILE_NAME;
 
   public ModelFolder {
+    if (vocab.size() > config.vocabSize()) {
+      throw new IllegalArgumentException("a vocabulary of " + vocab.size() + " tokens does not fit a model of "
+          + "vocab_size " + config.vocabSize() + ": its last ids would be past the embedding table; give the model its "
+          + "own vocabulary");
+    }
     if (trainedSeqLen < 1) {
       throw new IllegalArgumentException("trainedSeqLen = " + trainedSeqLen + ": give the sequence length the model "
           + "was trained at (at least 1)");
@@ -59,7 +65,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     Path local = Files.createTempDirectory("mosaicbert-model");
     try {
       writeLocal(local);
-      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
+      org.apache.hadoop.fs.Path target = LiteralPaths.of(path);
       FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
       for (String name : FILES) {
@@ -88,7 +94,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
    */
   private static <T> T withLocal(String path, Configuration conf, List<String> names, LocalRead<T> read)
       throws IOException {
-    org.apache.hadoop.fs.Path source = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path source = LiteralPaths.of(path);
     FileSystem fs = source.getFileSystem(conf);
     for (String name : names) {
       if (!fs.exists(new org.apache.hadoop.fs.Path(source, name))) {
@@ -208,7 +214,8 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
         boolean hasClassifier = header.has("classifier.weight") || header.has("model.classifier.weight");
         ParameterLayout.Heads layout = heads != null ? heads
             : hasClassifier ? ParameterLayout.Heads.CLASSIFIER : ParameterLayout.Heads.MLM;
-        List<String> vocab = Files.readAllLines(local.resolve(VOCAB), StandardCharsets.UTF_8);
+        List<String> vocab = readVocab(local.resolve(VOCAB), new org.apache.hadoop.fs.Path(source, VOCAB).toString(),
+            config.vocabSize());
         byte[] tokenizerConfig = readTokenizerConfig(fs, source);
         String where = new org.apache.hadoop.fs.Path(source, TOKENIZER_CONFIG).toString();
         // A folder written before model folders kept a tokenizer_config.json is uncased (every model was then), and
@@ -226,6 +233,56 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     }
   }
 
+  /**
+   * A model folder's {@code vocab.txt}: strict UTF-8, one token per line, the id of a token its line number from 0.
+   * Refused, naming the line, unless it fits the model: no more lines than the embedding table's {@code vocab_size}
+   * rows (a later line's id would read other parameters as an embedding), no token twice (the tokenizer would give
+   * only its last id) and no empty line (a token no text gives; often a file cut or joined by hand).
+   *
+   * @param where the file as the user knows it, for messages
+   */
+  static List<String> readVocab(Path file, String where, int vocabSize) throws IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+    java.nio.CharBuffer text = java.nio.CharBuffer.allocate(bytes.length);
+    java.nio.charset.CoderResult result = StandardCharsets.UTF_8.newDecoder()
+        .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+        .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(in, text, true);
+    if (result.isError()) {
+      throw new IllegalArgumentException(where + " line " + lineAt(bytes, in.position()) + ": invalid UTF-8; a "
+          + "vocab.txt is UTF-8 text with one token per line");
+    }
+    List<String> tokens = text.flip().toString().lines().toList();
+    if (tokens.size() > vocabSize) {
+      throw new IllegalArgumentException(where + " has " + tokens.size() + " lines, more than the model's vocab_size "
+          + "of " + vocabSize + " (config.json): line " + (vocabSize + 1) + " on would give ids past the embedding "
+          + "table; use the vocab.txt the model was trained with");
+    }
+    Map<String, Integer> lineOf = new java.util.HashMap<>(tokens.size() * 2);
+    for (int i = 0; i < tokens.size(); i++) {
+      String token = tokens.get(i);
+      if (token.isEmpty()) {
+        throw new IllegalArgumentException(where + " line " + (i + 1) + " is empty: a vocab.txt holds one token on "
+            + "every line; use the vocab.txt the model was trained with");
+      }
+      Integer first = lineOf.putIfAbsent(token, i + 1);
+      if (first != null) {
+        throw new IllegalArgumentException(where + " line " + (i + 1) + ": the token '" + token + "' is also on line "
+            + first + ", so one of its ids could never be given; use the vocab.txt the model was trained with");
+      }
+    }
+    return tokens;
+  }
+
+  /** The line, from 1, that holds byte {@code offset}. */
+  private static long lineAt(byte[] bytes, int offset) {
+    long line = 1;
+    for (int i = 0; i < offset; i++) {
+      line += bytes[i] == '\n' ? 1 : 0;
+    }
+    return line;
+  }
+
   /** The config.json of a model folder. */
   public static ModelConfig readConfig(String path, Configuration conf) {
     try {
@@ -241,7 +298,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
    */
   public static int readTrainedSeqLen(String path, Configuration conf) {
     ModelConfig own = readConfig(path, conf);
-    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path dir = LiteralPaths.of(path);
     try {
       byte[] json = readTokenizerConfig(dir.getFileSystem(conf), dir);
       return json == null ? own.alibiStartingSize() : TokenizerConfig.modelMaxLength(json,
@@ -253,7 +310,7 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
 
   /** How a model folder's texts are tokenized: its {@code tokenizer_config.json}. */
   public static BertNormalizer readNormalizer(String path, Configuration conf) {
-    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(path);
+    org.apache.hadoop.fs.Path dir = LiteralPaths.of(path);
     try {
       return readNormalizer(dir.getFileSystem(conf), dir);
     } catch (IOException e) {

@@ -25,6 +25,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
+import org.mosaicbert.data.LiteralPaths;
 import org.mosaicbert.model.ParameterLayout;
 
 /**
@@ -250,16 +251,18 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
       @Override
       public MosaicBertModel load(String path) {
         var conf = sparkSession().sparkContext().hadoopConfiguration();
-        org.apache.hadoop.fs.Path metadataDir = new org.apache.hadoop.fs.Path(path, "metadata");
+        org.apache.hadoop.fs.Path metadataDir = new org.apache.hadoop.fs.Path(LiteralPaths.of(path), "metadata");
+        String metadataJson;
         try {
           if (!metadataDir.getFileSystem(conf).exists(metadataDir)) {
             // A plain model folder (import's or a Hugging Face-like one): default params.
             return ModelFolder.read(path, conf).toModel();
           }
+          metadataJson = firstLine(metadataDir, conf);
         } catch (java.io.IOException e) {
           throw new java.io.UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);
         }
-        DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession().sparkContext(),
+        DefaultParamsReader.Metadata metadata = DefaultParamsReader.parseMetadata(metadataJson,
             MosaicBertModel.class.getName());
         MosaicBertModel model = new MosaicBertModel(metadata.uid(), ModelFolder.read(path,
             sparkSession().sparkContext().hadoopConfiguration()));
@@ -268,6 +271,31 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
         return model;
       }
     };
+  }
+
+  /**
+   * The first line of Spark's metadata folder: what {@code DefaultParamsReader.loadMetadata} reads, but without its
+   * {@code sc.textFile}, which takes the model's path for a glob (and splits it at commas).
+   */
+  private static String firstLine(org.apache.hadoop.fs.Path metadataDir, org.apache.hadoop.conf.Configuration conf)
+      throws java.io.IOException {
+    org.apache.hadoop.fs.FileSystem fs = metadataDir.getFileSystem(conf);
+    org.apache.hadoop.fs.FileStatus[] files = fs.listStatus(metadataDir, p -> !p.getName().startsWith("_")
+        && !p.getName().startsWith("."));
+    java.util.Arrays.sort(files);
+    for (org.apache.hadoop.fs.FileStatus file : files) {
+      if (file.isFile() && file.getLen() > 0) {
+        try (java.io.BufferedReader reader = new java.io.BufferedReader(new java.io.InputStreamReader(
+            fs.open(file.getPath()), java.nio.charset.StandardCharsets.UTF_8))) {
+          String line = reader.readLine();
+          if (line != null) {
+            return line;
+          }
+        }
+      }
+    }
+    throw new IllegalArgumentException(metadataDir + " holds no metadata: the model was not saved completely; save "
+        + "it again, or remove metadata/ to load the folder with default params");
   }
 
   /**

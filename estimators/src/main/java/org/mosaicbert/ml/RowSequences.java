@@ -45,19 +45,27 @@ final class RowSequences {
 
   /**
    * The row's sequences, numbered from {@code firstId} on: one (its text cut at maxSeqLen, or its ids), its windows,
-   * or none when it has nothing to score (a null or empty text or ids).
+   * or none when it has nothing to score: null or empty ids, or a text that gives no token (null, empty, or only
+   * whitespace and characters the tokenizer drops). For a pair, the first text decides.
    */
   List<Sample> of(Row row, int firstId) {
     if (tokenizer != null) {
-      if (row.isNullAt(textIndex) || row.getString(textIndex).isEmpty()) {
+      if (row.isNullAt(textIndex)) {
         return List.of();
       }
+      String text = row.getString(textIndex);
       if (pairIndex >= 0) {
+        if (tokenizer.tokenize(text, 1).length == 0) {
+          return List.of();
+        }
         String pair = row.isNullAt(pairIndex) ? "" : row.getString(pairIndex);
-        Encoding e = tokenizer.encode(row.getString(textIndex), pair, maxSeqLen);
+        Encoding e = tokenizer.encode(text, pair, maxSeqLen);
         return List.of(new Sample(firstId, e.ids(), e.typeIds(), 0f));
       }
-      int[] ids = tokenizer.encode(row.getString(textIndex), windowStride > 0 ? Integer.MAX_VALUE : maxSeqLen);
+      int[] ids = tokenizer.encode(text, windowStride > 0 ? Integer.MAX_VALUE : maxSeqLen);
+      if (ids.length == 2) { // [CLS] [SEP]: the text has no token
+        return List.of();
+      }
       return numbered(windowStride > 0 ? Windows.of(ids, maxSeqLen, windowStride) : List.of(ids), firstId);
     }
     if (row.isNullAt(idsIndex) || row.getList(idsIndex).isEmpty()) {

@@ -29,8 +29,8 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link ScoredColumns}: each row's sequences' scores pooled into its added columns.
  * </ol>
  *
- * A row with no text (null or empty) or no ids gets nulls and is counted in the executor's log; the job does not
- * fail for it. A sequence that cannot fit alone fails the task, naming the row.
+ * A row with no text (null, empty or only whitespace: no token) or no ids gets nulls and is counted in the executor's
+ * log; the job does not fail for it. A sequence that cannot fit alone fails the task, naming the row.
  */
 final class Scorer implements Serializable {
   private static final Logger LOG = LoggerFactory.getLogger(Scorer.class);
@@ -197,8 +197,8 @@ final class Scorer implements Serializable {
       if (!closed) {
         closed = true;
         if (skipped > 0) {
-          LOG.warn("scored {} rows; {} rows had no {} (null or empty) and got null outputs", scored, skipped,
-              sequences.readsText() ? "text" : "token ids");
+          LOG.warn("scored {} rows; {} rows had no {} and got null outputs", scored, skipped,
+              sequences.readsText() ? "text (null, empty or no token)" : "token ids (null or empty)");
         }
       }
     }

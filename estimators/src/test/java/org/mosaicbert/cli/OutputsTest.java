@@ -31,6 +31,17 @@ class OutputsTest {
   }
 
   @Test
+  void anOutputInsideAnInputFolderIsRefused() throws IOException {
+    Path corpus = Files.createDirectories(tmp.resolve("corpus"));
+    Files.writeString(corpus.resolve("docs.txt"), "text\n");
+    String message = refused(corpus.resolve("shards").toString(), true, corpus.toString());
+    assertTrue(message.equals("--output " + corpus.resolve("shards") + " is inside the input folder " + corpus
+        + ": a later run would read the output as input; choose another --output outside it"), message);
+    assertTrue(refused(corpus.resolve("a/b").toString(), false, corpus.toString()).contains("inside the input folder"));
+    Outputs.check(tmp.resolve("shards").toString(), "--output", false, conf, corpus.toString());
+  }
+
+  @Test
   void anExistingOutputNeedsOverwriteAndAnUnwritablePlaceIsNamed() throws IOException {
     Path existing = Files.createDirectories(tmp.resolve("model"));
     assertTrue(refused(existing.toString(), false).contains("give --overwrite"));

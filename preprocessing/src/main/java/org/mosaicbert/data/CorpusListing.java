@@ -19,10 +19,11 @@ public final class CorpusListing {
    * @param format a fixed format, or null to decide by extension (files with other extensions are passed over)
    */
   public static List<CorpusFile> list(String input, CorpusFormat format, Configuration conf) {
-    Path root = new Path(input);
+    Path root = LiteralPaths.of(input);
     List<String> paths = new ArrayList<>();
+    FileSystem fs;
     try {
-      FileSystem fs = root.getFileSystem(conf);
+      fs = root.getFileSystem(conf);
       if (!fs.exists(root)) {
         throw new IllegalArgumentException("input " + input + " does not exist; give a file or a folder of "
             + "corpus files");
@@ -47,6 +48,7 @@ public final class CorpusListing {
     for (String path : paths) {
       CorpusFormat fileFormat = format != null ? format : CorpusFormat.byExtension(path);
       if (fileFormat != null) {
+        LiteralPaths.requireOpenable(new Path(path), fs, "input file");
         files.add(new CorpusFile(files.size(), path, fileFormat));
       }
     }

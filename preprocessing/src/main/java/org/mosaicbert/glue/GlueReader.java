@@ -48,6 +48,8 @@ public final class GlueReader {
       lines = new ArrayList<>(Arrays.asList(Files.readString(file, StandardCharsets.UTF_8).split("\n", -1)));
     } catch (NoSuchFileException e) {
       throw new IllegalArgumentException("GLUE file " + file + " does not exist", e);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new IllegalArgumentException(invalidUtf8(file), e);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
@@ -89,6 +91,15 @@ public final class GlueReader {
 
   private static String strip(String line) {
     return line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
+  }
+
+  /** Which line of a file that is not UTF-8 holds the first bad bytes. */
+  private static String invalidUtf8(Path file) {
+    try (java.io.InputStream in = Files.newInputStream(file)) {
+      return org.mosaicbert.data.TextFileCheck.firstProblem(in, file.toString(), false);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file, e);
+    }
   }
 
   private static int column(List<String> header, String name, Path file) {

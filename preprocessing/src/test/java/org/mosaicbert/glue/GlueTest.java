@@ -81,6 +81,16 @@ class GlueTest {
   }
 
   @Test
+  void invalidUtf8IsRefusedNamingTheLine() throws IOException {
+    Path bad = tmp.resolve("train.tsv");
+    Files.write(bad, "sentence\tlabel\nit is good .\t1\nit is \u00ff bad .\t0\n".getBytes(
+        java.nio.charset.StandardCharsets.ISO_8859_1));
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> GlueReader.examples(GlueTask.named("SST-2"), bad)).getMessage();
+    assertEquals(bad + " line 3: invalid UTF-8; the input must be UTF-8 text", message);
+  }
+
+  @Test
   void metricsMatchTheirDefinitions() {
     double[] p = {1, 1, 0, 0, 1};
     assertEquals(0.6, GlueMetrics.compute(GlueTask.Metric.ACCURACY, p, new double[] {1, 0, 0, 1, 1}), 1e-12);

@@ -337,6 +337,7 @@ public final class MosaicBert implements AutoCloseable {
   public Loss forward(UnpaddedBatch batch, Objective objective, Randomness randomness) {
     Capacity shape = Capacity.of(batch);
     checkCapacity(batch, shape, objective);
+    checkIds(batch);
     ensureActivations(shape);
     logExtrapolation(batch.maxSeqLen());
     this.batch = batch;
@@ -431,6 +432,50 @@ public final class MosaicBert implements AutoCloseable {
     if (objective == Objective.CLASSIFICATION && batch.classLabels() == null) {
       throw new IllegalArgumentException("a classification batch needs labels");
     }
+  }
+
+  /**
+   * Every id a batch brings must index a row of its table: an id past the word embeddings would read other parameters
+   * from the flat buffer as an embedding, silently. One pass over the ids, whatever made them (a tokenizer with a
+   * longer vocabulary than the model's, a token-id column, a caller of this API).
+   */
+  private void checkIds(UnpaddedBatch batch) {
+    int[] ids = batch.inputIds();
+    int[] types = batch.tokenTypeIds();
+    int[] cu = batch.cuSeqlens();
+    for (int b = 0; b + 1 < cu.length; b++) {
+      for (int r = cu[b]; r < cu[b + 1]; r++) {
+        if (ids[r] < 0 || ids[r] >= config.vocabSize()) {
+          throw idOutside("token id " + ids[r], r - cu[b], b, batch, config.vocabSize(), "vocab_size");
+        }
+        if (types[r] < 0 || types[r] >= config.typeVocabSize()) {
+          throw idOutside("token type id " + types[r], r - cu[b], b, batch, config.typeVocabSize(), "type_vocab_size");
+        }
+      }
+    }
+    int[] labels = batch.mlmLabels();
+    for (int i = 0; i < labels.length; i++) {
+      if (labels[i] < 0 || labels[i] >= config.vocabSize()) {
+        int row = batch.maskedRows()[i];
+        int b = sequenceOf(cu, row);
+        throw idOutside("MLM label " + labels[i], row - cu[b], b, batch, config.vocabSize(), "vocab_size");
+      }
+    }
+  }
+
+  private static int sequenceOf(int[] cuSeqlens, int row) {
+    int b = 0;
+    while (b + 2 < cuSeqlens.length && cuSeqlens[b + 1] <= row) {
+      b++;
+    }
+    return b;
+  }
+
+  private static IllegalArgumentException idOutside(String what, int position, int sequence, UnpaddedBatch batch,
+      int tableSize, String key) {
+    return new IllegalArgumentException(what + " at position " + position + " of sequence " + sequence
+        + " (sample id " + batch.sampleIds()[sequence] + ") is outside the model's table of " + tableSize + " rows ("
+        + key + "): ids must come from the model's own vocabulary");
   }
 
   private View last() {
