@@ -84,6 +84,7 @@ final class PredictCommand implements Subcommand {
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
+      Outputs.claim(output, "--output", name(), spark.sparkContext().hadoopConfiguration());
       Outputs.check(output, "--output", args.has("overwrite"), spark.sparkContext().hadoopConfiguration(), modelDir,
           input);
       MosaicBertModel model = MosaicBertModel.load(modelDir);
@@ -118,6 +119,7 @@ final class PredictCommand implements Subcommand {
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
   }
 }
