@@ -26,8 +26,9 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    Interruption.install("mosaicbert" + (args.length > 0 ? " " + args[0] : ""), System.err);
     // System.exit: Spark's barrier-mode timer and other non-daemon threads must not keep the JVM alive.
-    System.exit(run(args, System.in, System.out, System.err));
+    Interruption.exit(run(args, System.in, System.out, System.err));
   }
 
   /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 bad command line). */
@@ -66,6 +67,9 @@ public final class Main {
       err.println(e.getMessage());
       return 2;
     } catch (Throwable e) {
+      if (Interruption.stopping()) {
+        return Interruption.EXIT_CODE; // Ctrl-C or SIGTERM cut it short: a shutdown hook says so, in one line
+      }
       IllegalArgumentException refused = refusal(e);
       if (refused != null) {
         err.println(command.name() + ": " + withFlags(String.valueOf(refused.getMessage()), command.help()));

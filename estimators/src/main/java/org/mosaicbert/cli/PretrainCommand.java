@@ -16,6 +16,7 @@ import org.mosaicbert.data.TrainVocabJob;
 import org.mosaicbert.ml.HadoopCheckpointStore;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.train.LocalCheckpointStore;
 import org.mosaicbert.train.Setting;
 import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.StepMetrics;
@@ -128,6 +129,7 @@ final class PretrainCommand implements Subcommand {
       Dataset<Row> shards = spark.read().parquet(manifest.shards().stream()
           .map(s -> new org.apache.hadoop.fs.Path(data, s.path()).toString()).toArray(String[]::new));
       long resumedFrom = HadoopCheckpointStore.newestStep(checkpoints, conf);
+      Interruption.whereTheWorkIs(() -> lastCheckpoint(checkpoints, steps, conf));
       MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       settings.save(output, "training_args.json", conf);
@@ -153,6 +155,19 @@ final class PretrainCommand implements Subcommand {
       spark.stop();
       Outputs.releaseClaims();
     }
+  }
+
+  /** Where a stopped run's work is: its newest checkpoint, which the same command resumes from. */
+  private static String lastCheckpoint(String checkpoints, long steps, org.apache.hadoop.conf.Configuration conf) {
+    long newest;
+    try {
+      newest = HadoopCheckpointStore.newestStep(checkpoints, conf);
+    } catch (IOException e) {
+      return "its checkpoints are in " + checkpoints + " (unreadable now: " + e.getMessage() + ")";
+    }
+    return newest == 0 ? "it wrote no checkpoint yet, so the same command starts over"
+        : "the last checkpoint is " + new org.apache.hadoop.fs.Path(checkpoints, LocalCheckpointStore.stepFolder(
+            newest)) + " (step " + newest + " of " + steps + "): the same command resumes from it";
   }
 
   /**
