@@ -114,7 +114,7 @@ public final class OutputLock implements AutoCloseable {
       }
       file = new LockFile(fs, lockFileOf(target));
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException("cannot lock " + flag + " " + path + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(flag + " " + path + ": " + e.getMessage(), e);
     }
     long staleMillis = heartbeatMillis * STALE_AFTER_HEARTBEATS;
     synchronized (HELD) {
@@ -155,8 +155,8 @@ public final class OutputLock implements AutoCloseable {
         }
       }
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException("cannot lock " + flag + " " + path + " (" + file.path + "): "
-          + e.getMessage(), e);
+      throw new IllegalArgumentException("cannot write in " + target.getParent() + " (the lock " + file.path
+          + " of " + flag + " " + path + "): " + e.getMessage() + "; choose a writable place", e);
     }
     throw new IllegalStateException("cannot lock " + flag + " " + path + ": other runs are taking " + file.path
         + " at the same moment; run again once they have started");

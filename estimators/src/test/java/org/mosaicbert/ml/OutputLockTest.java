@@ -122,6 +122,15 @@ class OutputLockTest {
   }
 
   @Test
+  void aPlaceWhereNoLockCanBeWrittenIsNamed() throws Exception {
+    Path file = Files.writeString(tmp.resolve("a file"), "x");
+    String refused = assertThrows(IllegalArgumentException.class, () -> OutputLock.acquire(
+        file.resolve("model").toString(), "--output", "mosaicbert pretrain", conf)).getMessage();
+    assertTrue(refused.startsWith("cannot write in file:" + file + " (the lock ") && refused.contains(
+        "of --output " + file.resolve("model")) && refused.endsWith("; choose a writable place"), refused);
+  }
+
+  @Test
   void anUnreadableLockFileIsALockBeingWrittenUntilItIsOld() throws Exception {
     Path output = tmp.resolve("model");
     Files.writeString(lockOf(output), "");
