@@ -18,6 +18,11 @@ public final class Args {
     this.command = command;
   }
 
+  /** The subcommand these flags are of. */
+  String command() {
+    return command;
+  }
+
   /**
    * @param valueFlags flags that take a value
    * @param switches flags that take none

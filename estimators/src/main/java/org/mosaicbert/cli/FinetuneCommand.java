@@ -102,6 +102,7 @@ final class FinetuneCommand implements Subcommand {
     long start = System.nanoTime();
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
+      Outputs.claim(output, "--output", name(), conf);
       Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("eval")
           ? new String[] {modelDir, trainPath, args.requiredString("eval")} : new String[] {modelDir, trainPath});
       Dataset<Row> train = Tables.read(spark, trainPath, task);
@@ -152,6 +153,7 @@ final class FinetuneCommand implements Subcommand {
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
   }
 }

@@ -30,8 +30,9 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    Interruption.install("mosaicbert" + (args.length > 0 ? " " + args[0] : ""), System.err);
     // System.exit: Spark's barrier-mode timer and other non-daemon threads must not keep the JVM alive.
-    System.exit(run(args, System.in, System.out, System.err));
+    Interruption.exit(run(args, System.in, System.out, System.err));
   }
 
   /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 bad command line). */
@@ -72,13 +73,16 @@ public final class Main {
       err.println(e.getMessage());
       return 2;
     } catch (Throwable e) {
+      if (Interruption.stopping()) {
+        return Interruption.EXIT_CODE; // Ctrl-C or SIGTERM cut it short: a shutdown hook says so, in one line
+      }
       IllegalArgumentException refused = refusal(e);
       if (refused != null) {
         err.println(command.name() + ": " + withFlags(String.valueOf(refused.getMessage()), command.help()));
         return 1;
       }
-      // A sentence, not a stack trace: what went wrong, as its innermost cause says it; the trace on request.
-      err.println(command.name() + " failed: " + innermost(e));
+      // A sentence, not a stack trace: what went wrong, as the exception that says it says it; the trace on request.
+      err.println(command.name() + " failed: " + whatWentWrong(e));
       if (verbose) {
         e.printStackTrace(err);
       } else {
@@ -90,15 +94,21 @@ public final class Main {
     }
   }
 
-  /** The innermost cause of {@code e} that says something, as its message (its class when it has none). */
-  private static String innermost(Throwable e) {
-    String said = e.toString();
+  /**
+   * The message of the first exception in {@code e}'s chain that says something of its own: not Spark's wrapper of a
+   * task's failure, nor one whose message only repeats its cause (an {@code IOError} around an {@code IOException}).
+   * Its class when none does.
+   */
+  static String whatWentWrong(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-      if (t.getMessage() != null && !t.getMessage().isBlank()) {
-        said = t.getMessage();
+      String message = t.getMessage();
+      boolean wrapper = t instanceof org.apache.spark.SparkException
+          || (t.getCause() != null && String.valueOf(t.getCause()).equals(message));
+      if (message != null && !message.isBlank() && !wrapper) {
+        return message;
       }
     }
-    return said;
+    return e.toString();
   }
 
   /**

@@ -7,12 +7,14 @@ import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.mosaicbert.ml.OutputLock;
 
 /**
  * The local folder that {@code export} and {@code import} write ({@code --out}, {@code --overwrite}): refused before
  * any work when it is a file, or a folder with something in it and no {@code --overwrite}, so a mistake costs nothing;
- * then written into a temporary sibling and renamed into place, so it appears complete or not at all and a failure
- * leaves what was there.
+ * then, holding its lock ({@link OutputLock}: no other run writes it meanwhile), written into a temporary sibling and
+ * renamed into place, so it appears complete or not at all and a failure leaves what was there.
  */
 final class OutputFolder {
   /** The flag with the folder's path. */
@@ -36,42 +38,59 @@ final class OutputFolder {
   }
 
   private final Path target;
+  private final boolean overwrite;
+  private final String command;
 
-  private OutputFolder(Path target) {
+  private OutputFolder(Path target, boolean overwrite, String command) {
     this.target = target;
+    this.overwrite = overwrite;
+    this.command = command;
   }
 
   /** The {@code --out} folder of {@code args}, checked against {@code --overwrite}. */
   static OutputFolder of(Args args) throws IOException {
-    Path target = args.path(FLAG).toAbsolutePath().normalize();
+    OutputFolder folder = new OutputFolder(args.path(FLAG).toAbsolutePath().normalize(), args.has(OVERWRITE),
+        args.command());
+    folder.check();
+    return folder;
+  }
+
+  private void check() throws IOException {
     String flag = "--" + FLAG + " " + target;
     if (Files.exists(target) && !Files.isDirectory(target)) {
       throw new IllegalArgumentException(flag + " is a file, not a folder; give a folder path");
     }
-    if (!args.has(OVERWRITE) && Files.isDirectory(target) && !isEmpty(target)) {
+    if (!overwrite && Files.isDirectory(target) && !isEmpty(target)) {
       throw new IllegalArgumentException(flag + " exists and is not empty; give --" + OVERWRITE + " to replace it, "
           + "or another path");
     }
-    return new OutputFolder(target);
   }
 
   Path path() {
     return target;
   }
 
-  /** Writes the folder through a temporary sibling renamed into place, replacing what was there. */
+  /**
+   * Writes the folder through a temporary sibling renamed into place, replacing what was there; first takes the
+   * folder's lock, removes what a killed run of it left, and checks it again (nothing else writes it now).
+   */
   void write(Writer writer) throws IOException {
     Files.createDirectories(target.getParent());
-    Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp-");
-    try {
-      writer.write(tmp);
-      if (Files.exists(target)) {
-        deleteRecursively(target);
-      }
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      if (Files.exists(tmp)) {
-        deleteRecursively(tmp);
+    try (OutputLock lock = OutputLock.acquire(target.toString(), "--" + FLAG, "mosaicbert " + command,
+        new Configuration())) {
+      lock.removeLeftovers();
+      check();
+      Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp-");
+      try {
+        writer.write(tmp);
+        if (Files.exists(target)) {
+          deleteRecursively(target);
+        }
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      } finally {
+        if (Files.exists(tmp)) {
+          deleteRecursively(tmp);
+        }
       }
     }
   }

@@ -1,19 +1,48 @@
 package org.mosaicbert.cli;
 
 import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.mosaicbert.ml.OutputLock;
 
 /**
- * The checks on an output path that every subcommand makes before any work, so that a certain failure costs seconds,
- * not a training run: the output must not be, or contain, one of the command's inputs (an {@code --overwrite} would
- * delete it), nor lie inside an input folder (a rerun would read it), must not exist unless {@code --overwrite} is
- * given, and its folder must be writable.
+ * What every subcommand does with an output path before any work: claims it for the run ({@link #claim}), and checks
+ * it, so that a certain failure costs seconds, not a training run: the output must not be, or contain, one of the
+ * command's inputs (an {@code --overwrite} would delete it), nor lie inside an input folder (a rerun would read it),
+ * must not exist unless {@code --overwrite} is given, and its folder must be writable.
  */
 final class Outputs {
+  /** The outputs this thread's subcommand holds, newest last. */
+  private static final ThreadLocal<Deque<OutputLock>> CLAIMS = ThreadLocal.withInitial(ArrayDeque::new);
+
   private Outputs() {}
+
+  /**
+   * Takes the lock of {@code output} ({@link OutputLock}) until the subcommand ends ({@link #releaseClaims}), so that
+   * no other run writes it meanwhile (refused at once, naming this one), then removes what an earlier run of the
+   * same output left when it was killed. The first thing a subcommand does with an output.
+   *
+   * @param flag how messages name the output ("--output")
+   * @param command the subcommand, recorded in the lock for a refused run to read
+   */
+  static OutputLock claim(String output, String flag, String command, Configuration conf) {
+    OutputLock lock = OutputLock.acquire(output, flag, "mosaicbert " + command, conf);
+    CLAIMS.get().addLast(lock);
+    lock.removeLeftovers();
+    return lock;
+  }
+
+  /** Releases the outputs this thread's subcommand claimed, newest first. */
+  static void releaseClaims() {
+    Deque<OutputLock> claims = CLAIMS.get();
+    while (!claims.isEmpty()) {
+      claims.removeLast().close();
+    }
+  }
 
   /**
    * @param flag the output's flag, for messages ("--output")

@@ -86,6 +86,7 @@ final class PredictCommand implements Subcommand {
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
     try {
+      Outputs.claim(output, "--output", name(), spark.sparkContext().hadoopConfiguration());
       Outputs.check(output, "--output", args.has("overwrite"), spark.sparkContext().hadoopConfiguration(), modelDir,
           input);
       MosaicBertModel model = MosaicBertModel.load(modelDir);
@@ -121,6 +122,7 @@ final class PredictCommand implements Subcommand {
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
   }
 }

@@ -17,6 +17,7 @@ import org.mosaicbert.data.TrainVocabJob;
 import org.mosaicbert.ml.HadoopCheckpointStore;
 import org.mosaicbert.ml.MosaicBertEstimator;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.train.LocalCheckpointStore;
 import org.mosaicbert.train.Setting;
 import org.mosaicbert.train.SettingValues;
 import org.mosaicbert.train.StepMetrics;
@@ -89,6 +90,12 @@ final class PretrainCommand implements Subcommand {
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
       String data = args.string("data", output + ".shards");
+      String checkpoints = output + ".checkpoints";
+      Outputs.claim(output, "--output", name(), conf);
+      Outputs.claim(checkpoints, "--output's checkpoint folder", name(), conf);
+      if (!args.has("data")) {
+        Outputs.claim(data, "--output's shards", name(), conf);
+      }
       // Before any work: pretrain writes its output only after training.
       Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("data") ? new String[] {data}
           : new String[0]);
@@ -110,7 +117,6 @@ final class PretrainCommand implements Subcommand {
             + "again with `mosaicbert tokenize --max-seq-len " + givenSeqLen + "`, or leave it out to train at the "
             + "shards' length");
       }
-      String checkpoints = output + ".checkpoints";
       Path vocab = localVocab(data, conf);
       SettingValues values = settings.resolve(defaults(manifest.maxSeqLen())); // the shards' length known now
       MosaicBertEstimator estimator = new MosaicBertEstimator().setVocab(vocab.toString())
@@ -126,6 +132,8 @@ final class PretrainCommand implements Subcommand {
         shardPaths.add(LiteralPaths.forSpark(new org.apache.hadoop.fs.Path(LiteralPaths.of(data), shard.path()), conf));
       }
       Dataset<Row> shards = spark.read().parquet(shardPaths.toArray(String[]::new));
+      long resumedFrom = HadoopCheckpointStore.newestStep(checkpoints, conf);
+      Interruption.whereTheWorkIs(() -> lastCheckpoint(checkpoints, steps, conf));
       MosaicBertModel model = estimator.fit(shards); // shows progress, writes metrics.jsonl and loss.png
       (args.has("overwrite") ? model.write().overwrite() : model.write()).save(output);
       settings.save(output, "training_args.json", conf);
@@ -133,18 +141,37 @@ final class PretrainCommand implements Subcommand {
       out.printf("model: %s (%s preset, %d steps of %d sequences, %d worker(s))%n", output,
           values.get(TrainingSettings.MODEL_CONFIG), steps, values.get(TrainingSettings.GLOBAL_BATCH_SIZE),
           values.get(TrainingSettings.NUM_WORKERS));
-      List<StepMetrics> metrics = HadoopCheckpointStore.readMetrics(checkpoints, conf);
+      // This run's steps: the metrics log holds those of the run it resumed, too.
+      List<StepMetrics> metrics = HadoopCheckpointStore.readMetrics(checkpoints, conf).stream()
+          .filter(m -> m.step() > resumedFrom).toList();
+      String resumed = resumedFrom > 0 ? ", resumed from the checkpoint of step " + resumedFrom : "";
       if (!metrics.isEmpty()) {
         StepMetrics first = metrics.get(0);
         StepMetrics last = metrics.get(metrics.size() - 1);
-        out.printf("loss: %.3f at step %d -> %.3f at step %d, %.0f tokens/s (metrics and loss.png in %s)%n",
-            first.loss(), first.step(), last.loss(), last.step(), last.tokensPerSecond(), checkpoints);
+        out.printf("loss: %.3f at step %d -> %.3f at step %d, %.0f tokens/s%s (metrics and loss.png in %s)%n",
+            first.loss(), first.step(), last.loss(), last.step(), last.tokensPerSecond(), resumed, checkpoints);
+      } else if (resumedFrom > 0) {
+        out.printf("loss: no step left to train%s (metrics and loss.png in %s)%n", resumed, checkpoints);
       }
       out.printf("time: %.1f s%n", seconds);
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
+  }
+
+  /** Where a stopped run's work is: its newest checkpoint, which the same command resumes from. */
+  private static String lastCheckpoint(String checkpoints, long steps, org.apache.hadoop.conf.Configuration conf) {
+    long newest;
+    try {
+      newest = HadoopCheckpointStore.newestStep(checkpoints, conf);
+    } catch (IOException e) {
+      return "its checkpoints are in " + checkpoints + " (unreadable now: " + e.getMessage() + ")";
+    }
+    return newest == 0 ? "it wrote no checkpoint yet, so the same command starts over"
+        : "the last checkpoint is " + new org.apache.hadoop.fs.Path(checkpoints, LocalCheckpointStore.stepFolder(
+            newest)) + " (step " + newest + " of " + steps + "): the same command resumes from it";
   }
 
   /**

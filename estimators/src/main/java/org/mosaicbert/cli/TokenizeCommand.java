@@ -70,6 +70,7 @@ final class TokenizeCommand implements Subcommand {
     LOG.info("tokenize: {}", options);
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
+      Outputs.claim(options.output(), "--output", name(), spark.sparkContext().hadoopConfiguration());
       Outputs.check(options.output(), "--output", options.overwrite(), spark.sparkContext().hadoopConfiguration(),
           java.util.stream.Stream.of(options.input(), options.vocab()).filter(java.util.Objects::nonNull)
               .toArray(String[]::new));
@@ -87,6 +88,7 @@ final class TokenizeCommand implements Subcommand {
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
   }
 }

@@ -58,6 +58,7 @@ final class TrainVocabCommand implements Subcommand {
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
+      Outputs.claim(output, "--output", name(), conf);
       Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("input")
           ? new String[] {args.requiredString("input")} : new String[0]);
       List<CorpusFile> files = args.has("input") ? CorpusListing.list(args.requiredString("input"), format, conf)
@@ -75,6 +76,7 @@ final class TrainVocabCommand implements Subcommand {
       return 0;
     } finally {
       spark.stop();
+      Outputs.releaseClaims();
     }
   }
 }

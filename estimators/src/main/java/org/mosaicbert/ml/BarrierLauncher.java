@@ -26,6 +26,7 @@ import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.CheckpointStore;
+import org.mosaicbert.train.CheckpointWriteFailed;
 import org.mosaicbert.train.DataParallelTrainer;
 import org.mosaicbert.train.SampleStream;
 import org.mosaicbert.train.StepHook;
@@ -58,6 +59,7 @@ final class BarrierLauncher {
     boolean checkpoints = !plan.checkpointDir().isEmpty();
     CheckpointLocation location = checkpoints
         ? CheckpointLocation.mark(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration()) : null;
+    long resumedAt = location != null ? location.readyForRun() : 0;
     CheckpointStore store = checkpoints ? location.store() : CheckpointStore.none();
     long size = new ParameterLayout(plan.training().config(), plan.training().heads()).size();
     int pieceFloats = FinalWeights.pieceFloats(jsc.getConf());
@@ -75,9 +77,9 @@ final class BarrierLauncher {
           float[] weights;
           try {
             weights = trainRank(plan, data.value(), store, secret, hook);
-          } catch (TrainingDiverged e) {
-            return first ? List.of(new Tuple2<Integer, FinalWeights.Output>(0,
-                new FinalWeights.Stopped(e.step(), e.getMessage()))).iterator() : Collections.emptyIterator();
+          } catch (TrainingDiverged | CheckpointWriteFailed e) {
+            return first ? List.of(new Tuple2<Integer, FinalWeights.Output>(0, FinalWeights.Stopped.by(e)))
+                .iterator() : Collections.emptyIterator();
           }
           return first && !checkpoints ? FinalWeights.pieces(weights, pieceFloats) : Collections.emptyIterator();
         });
@@ -87,7 +89,7 @@ final class BarrierLauncher {
     JavaPairRDD<Integer, FinalWeights.Output> outputs = JavaPairRDD.fromJavaRDD(trained)
         .partitionBy(new HashPartitioner(checkpoints ? 1 : FinalWeights.pieceCount(size, pieceFloats)));
     TrainingProgress progress = checkpoints
-        ? new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration()) : null;
+        ? new TrainingProgress(plan.checkpointDir(), spark.sparkContext().hadoopConfiguration(), resumedAt) : null;
     try {
       // With checkpoints, nothing comes but a stop: the weights are in the last checkpoint.
       float[] received = FinalWeights.receive(outputs.toLocalIterator(), checkpoints ? 0 : size, pieceFloats);

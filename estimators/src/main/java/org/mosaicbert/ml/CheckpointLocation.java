@@ -70,6 +70,26 @@ record CheckpointLocation(String path, String token, HadoopConf conf) implements
         + "checkpointDir to such a place";
   }
 
+  /**
+   * Readies the location for this fit, on the driver before the stage starts: removes what a killed run left half
+   * written, and the metrics lines past the newest checkpoint, which this fit writes again (so that the progress shown
+   * is this fit's). Rank 0 drops those lines again when it starts, from the checkpoint it actually resumes.
+   *
+   * @return the step of the newest checkpoint, which the fit resumes from (0: none)
+   */
+  long readyForRun() {
+    HadoopCheckpointStore store = store();
+    try {
+      store.removeLeftovers();
+      long newest = HadoopCheckpointStore.newestStep(path, conf.toConfiguration());
+      store.dropMetricsAfter(newest);
+      return newest;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot ready the checkpoint location " + path + " (checkpointDir): "
+          + e.getMessage(), e);
+    }
+  }
+
   /** The store of the checkpoints and metrics kept here. */
   HadoopCheckpointStore store() {
     return new HadoopCheckpointStore(path, conf);

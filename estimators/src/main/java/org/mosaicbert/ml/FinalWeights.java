@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.SparkConf;
+import org.mosaicbert.train.CheckpointWriteFailed;
 import org.mosaicbert.train.TrainState;
 import org.mosaicbert.train.TrainingDiverged;
 import scala.Tuple2;
@@ -40,10 +41,23 @@ final class FinalWeights {
   record Piece(float[] values) implements Output {}
 
   /**
-   * Training stopped at a step that was not finite ({@link TrainingDiverged}): every rank stops there, so it is an
-   * outcome, not a task failure, and Spark does not rerun the stage into the same step.
+   * Training stopped at a step, every rank there, so it is an outcome, not a task failure, and Spark does not rerun the
+   * stage into the same step: a step that was not finite ({@link TrainingDiverged}), or a checkpoint rank 0 could not
+   * write ({@link CheckpointWriteFailed}: a rerun would fail the same way).
+   *
+   * @param diverged whether it diverged; else a write failed
    */
-  record Stopped(long step, String reason) implements Output {}
+  record Stopped(long step, String reason, boolean diverged) implements Output {
+    static Stopped by(RuntimeException stop) {
+      return stop instanceof TrainingDiverged d ? new Stopped(d.step(), d.getMessage(), true)
+          : new Stopped(((CheckpointWriteFailed) stop).step(), stop.getMessage(), false);
+    }
+
+    RuntimeException exception() {
+      return diverged ? new TrainingDiverged(step, reason) : new CheckpointWriteFailed(step, reason,
+          new IOException(reason));
+    }
+  }
 
   /**
    * Floats per piece: a quarter of {@code spark.driver.maxResultSize} (room for the task's metrics and the
@@ -73,7 +87,7 @@ final class FinalWeights {
 
   /**
    * The weights put back together from the pieces that come, in any order (null when {@code size} is 0: none were
-   * sent); every piece must come. A rank's stop is thrown as the {@link TrainingDiverged} it was.
+   * sent); every piece must come. A rank's stop is thrown as what it was ({@link Stopped}).
    */
   static float[] receive(Iterator<Tuple2<Integer, Output>> outputs, long size, int pieceFloats) {
     float[] weights = size == 0 ? null : new float[Math.toIntExact(size)];
@@ -81,7 +95,7 @@ final class FinalWeights {
     while (outputs.hasNext()) {
       Tuple2<Integer, Output> output = outputs.next();
       if (output._2() instanceof Stopped stopped) {
-        throw new TrainingDiverged(stopped.step(), stopped.reason());
+        throw stopped.exception();
       }
       float[] piece = ((Piece) output._2()).values();
       System.arraycopy(piece, 0, weights, output._1() * pieceFloats, piece.length);

@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FSError;
 import org.apache.hadoop.fs.FileSystem;
 import org.mosaicbert.data.HadoopConf;
 import org.mosaicbert.io.SafeTensors;
@@ -19,12 +20,16 @@ import org.mosaicbert.train.CheckpointStore;
 import org.mosaicbert.train.LocalCheckpointStore;
 import org.mosaicbert.train.StepMetrics;
 import org.mosaicbert.train.TrainState;
+import org.slf4j.LoggerFactory;
 
 /**
  * Checkpoints through the Hadoop FileSystem API (local disk, HDFS, S3): {@code step-000000123/} folders, complete
  * once their {@code DONE} marker exists (written last), and the metrics log ({@value StepMetrics#FILE_NAME}).
  */
 public final class HadoopCheckpointStore implements CheckpointStore {
+  /** The suffix of a file written under a temporary name ({@code .NAME.tmp}) and renamed. */
+  private static final String TMP = ".tmp";
+
   private final String dir;
   private final HadoopConf conf;
 
@@ -94,14 +99,84 @@ public final class HadoopCheckpointStore implements CheckpointStore {
 
   /** Writes {@code text} as {@code name} in the checkpoint folder, under a temporary name first. */
   void writeBeside(String name, String text) throws IOException {
-    FileSystem fs = fs();
-    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, name);
-    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(dir, "." + name + ".tmp");
-    try (OutputStream out = fs.create(tmp, true)) {
-      out.write(text.getBytes(StandardCharsets.UTF_8));
+    replaceWhole(fs(), new org.apache.hadoop.fs.Path(dir, name), text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Writes {@code file} whole under a temporary name ({@code .NAME.tmp}) renamed over it: no reader sees it half
+   * written, and a failed write (a full disk) leaves the file as it was and no temporary behind.
+   */
+  private static void replaceWhole(FileSystem fs, org.apache.hadoop.fs.Path file, byte[]... parts)
+      throws IOException {
+    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(file.getParent(), "." + file.getName() + TMP);
+    try {
+      try (OutputStream out = fs.create(tmp, true)) {
+        for (byte[] part : parts) {
+          out.write(part);
+        }
+      }
+      fs.delete(file, false);
+      if (!fs.rename(tmp, file)) {
+        throw new IOException("cannot rename " + tmp + " to " + file);
+      }
+    } catch (IOException | FSError e) {
+      deleteQuietly(fs, tmp, false);
+      throw cannotWrite(file, e);
     }
-    fs.delete(file, false);
-    fs.rename(tmp, file);
+  }
+
+  /**
+   * A failed write, naming what was being written. Hadoop's local file system reports a full disk as an
+   * {@link FSError} (an Error), its message the IOException's class and message.
+   */
+  private static IOException cannotWrite(org.apache.hadoop.fs.Path path, Throwable e) {
+    Throwable why = e instanceof FSError && e.getCause() != null ? e.getCause() : e;
+    return new IOException("cannot write " + path + ": " + why.getMessage(), e);
+  }
+
+  private static void deleteQuietly(FileSystem fs, org.apache.hadoop.fs.Path path, boolean recursive) {
+    try {
+      fs.delete(path, recursive);
+    } catch (IOException e) {
+      // the write failed already; that failure is the one to report
+    }
+  }
+
+  /** Rank 0's local staging copies of this store's checkpoints are named after it. */
+  @Override
+  public String stagingPrefix() {
+    return Leftovers.stagingPrefix("checkpoint", new org.apache.hadoop.fs.Path(dir));
+  }
+
+  /**
+   * Removes what a killed run left half written in the checkpoint folder: its temporary files ({@code .NAME.tmp})
+   * and the folder of a checkpoint never finished (no DONE), which the resumed run writes again; and its staging
+   * copies on this machine. Only for the run that holds the folder's {@link OutputLock}.
+   */
+  void removeLeftovers() throws IOException {
+    Leftovers.removeStaging(stagingPrefix(), new org.apache.hadoop.fs.Path(dir));
+    FileSystem fs = fs();
+    org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(dir);
+    if (!fs.exists(root)) {
+      return;
+    }
+    for (FileStatus entry : fs.listStatus(root)) {
+      String name = entry.getPath().getName();
+      boolean unfinished = name.startsWith("step-") && !exists(fs, new org.apache.hadoop.fs.Path(entry.getPath(),
+          "DONE"));
+      if (name.startsWith(".") && name.endsWith(TMP) || unfinished) {
+        LoggerFactory.getLogger(HadoopCheckpointStore.class).info("removing {}, left unfinished by an earlier run",
+            entry.getPath());
+        fs.delete(entry.getPath(), true);
+      }
+    }
+  }
+
+  /** The step of the newest complete checkpoint in {@code dir}; 0 when there is none. */
+  public static long newestStep(String dir, Configuration conf) throws IOException {
+    HadoopCheckpointStore store = of(dir, conf);
+    List<org.apache.hadoop.fs.Path> complete = store.completeNewestFirst(store.fs());
+    return complete.isEmpty() ? 0 : Long.parseLong(complete.get(0).getName().substring("step-".length()));
   }
 
   /**
@@ -142,13 +217,18 @@ public final class HadoopCheckpointStore implements CheckpointStore {
   public void publish(long step, Path localDir) throws IOException {
     FileSystem fs = fs();
     org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(dir, LocalCheckpointStore.stepFolder(step));
-    fs.delete(target, true); // the same step written again after a retry
-    for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
-      fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(localDir.resolve(name).toString()),
-          new org.apache.hadoop.fs.Path(target, name));
-    }
-    try (OutputStream out = fs.create(new org.apache.hadoop.fs.Path(target, "DONE"), true)) {
-      out.write(("step " + step + "\n").getBytes(StandardCharsets.UTF_8));
+    try {
+      fs.delete(target, true); // the same step written again after a retry
+      for (String name : new String[] {TrainState.FILE, TrainState.CHECKSUM}) {
+        fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(localDir.resolve(name).toString()),
+            new org.apache.hadoop.fs.Path(target, name));
+      }
+      try (OutputStream out = fs.create(new org.apache.hadoop.fs.Path(target, "DONE"), true)) {
+        out.write(("step " + step + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+    } catch (IOException | FSError e) {
+      deleteQuietly(fs, target, true); // never finished: no DONE, and nothing half written left behind
+      throw cannotWrite(target, e);
     }
   }
 
@@ -157,19 +237,27 @@ public final class HadoopCheckpointStore implements CheckpointStore {
   public void appendMetrics(StepMetrics metrics) throws IOException {
     FileSystem fs = fs();
     org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, StepMetrics.FILE_NAME);
-    byte[] old = new byte[0];
-    if (fs.exists(file)) {
-      try (var in = fs.open(file)) {
-        old = in.readAllBytes();
-      }
+    replaceWhole(fs, file, readIfExists(fs, file), (metrics.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Override
+  public void dropMetricsAfter(long step) throws IOException {
+    FileSystem fs = fs();
+    org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(dir, StepMetrics.FILE_NAME);
+    String text = new String(readIfExists(fs, file), StandardCharsets.UTF_8);
+    String kept = StepMetrics.linesUpTo(text, step);
+    if (!kept.equals(text)) {
+      replaceWhole(fs, file, kept.getBytes(StandardCharsets.UTF_8));
     }
-    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(dir, "." + StepMetrics.FILE_NAME + ".tmp");
-    try (OutputStream out = fs.create(tmp, true)) {
-      out.write(old);
-      out.write((metrics.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static byte[] readIfExists(FileSystem fs, org.apache.hadoop.fs.Path file) throws IOException {
+    if (!fs.exists(file)) {
+      return new byte[0];
     }
-    fs.delete(file, false);
-    fs.rename(tmp, file);
+    try (var in = fs.open(file)) {
+      return in.readAllBytes();
+    }
   }
 
   /** The metrics log of checkpoint folder {@code dir} (empty when there is none yet). */

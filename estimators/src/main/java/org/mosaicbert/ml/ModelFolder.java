@@ -60,13 +60,16 @@ public record ModelFolder(ModelConfig config, ParameterLayout.Heads heads, float
     this(config, heads, parameters, vocab, normalizer, config.alibiStartingSize());
   }
 
-  /** Writes the folder's files into {@code path} through the Hadoop file system (a local copy on the way). */
+  /**
+   * Writes the folder's files into {@code path} through the Hadoop file system, by way of a local staging copy named
+   * after the output ({@link Leftovers#stagingPrefix}: the output's next run removes one that a kill left behind).
+   */
   public void write(String path, Configuration conf) throws IOException {
-    Path local = Files.createTempDirectory("mosaicbert-model");
+    org.apache.hadoop.fs.Path target = LiteralPaths.of(path);
+    FileSystem fs = target.getFileSystem(conf);
+    Path local = Files.createTempDirectory(Leftovers.stagingPrefix(fs.makeQualified(target)));
     try {
       writeLocal(local);
-      org.apache.hadoop.fs.Path target = LiteralPaths.of(path);
-      FileSystem fs = target.getFileSystem(conf);
       fs.mkdirs(target);
       for (String name : FILES) {
         fs.copyFromLocalFile(true, true, new org.apache.hadoop.fs.Path(local.resolve(name).toUri()),

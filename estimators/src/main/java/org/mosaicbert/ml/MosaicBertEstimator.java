@@ -86,7 +86,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         + "masks); when absent, the row order is used");
     checkpointDir = new Param<>(this, "checkpointDir", "where checkpoints and metrics.jsonl go (empty: none); a "
         + "fit with an existing checkpointDir resumes from its newest complete checkpoint, if it was trained with the "
-        + "same settings");
+        + "same settings. A fit holds it for its whole life (a lock file beside it, .NAME.lock): a second fit there "
+        + "is refused while the first runs");
     allowChangedSettings = new BooleanParam(this, "allowChangedSettings", "resume from a checkpoint trained with "
         + "other settings: each change is logged and written beside the checkpoint (false: such a resume is refused, "
         + "naming the settings that differ)");
@@ -325,13 +326,19 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     LOG.info("fit ({}): {} samples, {} steps of {} sequences on {} workers", trained.paramValue(), data.epochSize(),
         plan.training().totalSteps(), plan.training().batching().globalBatchSize(), plan.workers());
     LOG.debug("params: {}", explainParams().replace('\n', ';'));
-    ResumeCheck.beforeFit(plan, value(allowChangedSettings), hadoopConf);
-    if (!init.isEmpty()) {
-      // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each attempt
-      // of the barrier stage.
-      plan.initial().values(new ParameterLayout(config, plan.training().heads()), config, plan.training().seed());
+    float[] params;
+    // The checkpoint location is this fit's for its whole life: another fit there is refused at once.
+    try (OutputLock lock = plan.checkpointDir().isEmpty() ? null
+        : OutputLock.acquire(plan.checkpointDir(), "checkpointDir", "MosaicBertEstimator.fit", hadoopConf)) {
+      ResumeCheck.beforeFit(plan, value(allowChangedSettings), hadoopConf);
+      if (!init.isEmpty()) {
+        // Read once here: weights every rank would refuse (not finite, the wrong shape) fail now, not in each
+        // attempt of the barrier stage.
+        plan.initial().values(new ParameterLayout(config, plan.training().heads()), config,
+            plan.training().seed());
+      }
+      params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     }
-    float[] params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {
       tokens.add(vocabulary.token(i));

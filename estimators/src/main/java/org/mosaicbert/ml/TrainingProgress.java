@@ -12,22 +12,25 @@ import org.slf4j.LoggerFactory;
 /**
  * Shows training progress on the driver while the barrier stage runs, by following the metrics log that
  * rank 0 writes into the checkpoint folder (through the Hadoop FileSystem, so any store works): step, loss, masked
- * accuracy, lr, tokens/s, compute and allreduce time, ETA. At the end it draws the loss curve as {@code loss.png}
- * beside the metrics.
+ * accuracy, lr, tokens/s, compute and allreduce time, ETA. A stage that Spark reruns resumes from a checkpoint,
+ * dropping the lines after it, and the display follows from there. At the end it draws the loss curve of the whole
+ * log, each step once, as {@code loss.png} beside the metrics.
  */
 final class TrainingProgress implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingProgress.class);
 
   private final String checkpointDir;
   private final Configuration conf;
-  private final List<double[]> curve = new ArrayList<>();
   private final Thread thread;
   private volatile boolean running = true;
-  private int linesSeen;
+  /** The newest step shown. */
+  private long shown;
 
-  TrainingProgress(String checkpointDir, Configuration conf) {
+  /** @param resumedAt the step of the checkpoint the fit resumes from (0: none): the log's lines up to it are old */
+  TrainingProgress(String checkpointDir, Configuration conf, long resumedAt) {
     this.checkpointDir = checkpointDir;
     this.conf = conf;
+    this.shown = resumedAt;
     this.thread = new Thread(() -> {
       while (running) {
         poll();
@@ -50,19 +53,18 @@ final class TrainingProgress implements AutoCloseable {
       LOG.debug("metrics not readable yet: {}", e.getMessage());
       return;
     }
-    for (StepMetrics m : lines.subList(Math.min(linesSeen, lines.size()), lines.size())) {
-      curve.add(new double[] {m.step(), m.loss()});
+    // A rerun stage resumed from a checkpoint before the newest step shown: follow it from there.
+    shown = Math.min(shown, lines.isEmpty() ? 0 : lines.get(lines.size() - 1).step());
+    for (StepMetrics m : lines) {
+      if (m.step() <= shown) {
+        continue;
+      }
       LOG.info(String.format("step %d/%d  loss %.4f  accuracy %.3f  lr %.2e  %.0f tokens/s  step %.2f s "
           + "(compute %.2f, allreduce %.2f)  ETA %.0f s", m.step(), m.totalSteps(), m.loss(), m.accuracy(), m.lr(),
           m.tokensPerSecond(), m.stepSeconds(), m.computeSeconds(), m.allreduceSeconds(),
           m.stepSeconds() * (m.totalSteps() - m.step())));
+      shown = m.step();
     }
-    linesSeen = Math.max(linesSeen, lines.size());
-  }
-
-  /** (step, loss) of every metrics line seen. */
-  synchronized List<double[]> curve() {
-    return new ArrayList<>(curve);
   }
 
   /** Stops following, reads what is left, and writes loss.png beside the metrics. */
@@ -71,22 +73,38 @@ final class TrainingProgress implements AutoCloseable {
     running = false;
     thread.interrupt();
     poll();
-    List<double[]> points = curve();
+    List<double[]> points = new ArrayList<>();
+    try {
+      HadoopCheckpointStore.readMetrics(checkpointDir, conf).forEach(m -> points.add(new double[] {m.step(),
+          m.loss()}));
+    } catch (IOException | IllegalArgumentException e) {
+      LOG.warn("could not draw the loss curve: {}", e.toString());
+    }
     if (points.isEmpty()) {
       return;
     }
+    // Written beside the metrics under a temporary name and renamed: no local copy, no half-written loss.png, and
+    // after a failed write (a full disk) no temporary left.
+    org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(checkpointDir, "loss.png");
+    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(checkpointDir, ".loss.png.tmp");
+    FileSystem fs = null;
     try {
-      // Written beside the metrics under a temporary name and renamed: no local copy, no half-written loss.png.
-      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(checkpointDir, "loss.png");
-      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(checkpointDir, ".loss.png.tmp");
-      FileSystem fs = target.getFileSystem(conf);
+      fs = target.getFileSystem(conf);
       try (var out = fs.create(tmp, true)) {
         out.write(LossCurve.png(points));
       }
       fs.delete(target, false);
       fs.rename(tmp, target);
-    } catch (IOException | RuntimeException e) {
-      LOG.warn("could not draw the loss curve: {}", e.toString());
+    } catch (IOException | RuntimeException | org.apache.hadoop.fs.FSError e) {
+      LOG.warn("could not draw the loss curve into {}: {}", target, e instanceof org.apache.hadoop.fs.FSError
+          ? e.getCause() : e.toString());
+      try {
+        if (fs != null) {
+          fs.delete(tmp, false);
+        }
+      } catch (IOException ignored) {
+        // the warning above says what went wrong
+      }
     }
   }
 }

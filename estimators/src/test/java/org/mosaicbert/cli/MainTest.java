@@ -67,4 +67,16 @@ class MainTest {
     String untouched = "/data/maxSeqLens/vocabSizeX.txt: no such file; the checkpointDir of another fit";
     assertEquals(untouched, Main.withFlags(untouched, tokenize), "only whole names with a flag here");
   }
+
+  /** The sentence is the exception that says what happened: not Spark's wrapper, nor a message repeating its cause. */
+  @Test
+  void theSentenceIsTheMessageOfTheExceptionThatSaysWhatHappened() {
+    Throwable diskFull = new org.apache.spark.SparkException("Job aborted due to stage failure: Task 0 ...",
+        new org.mosaicbert.train.CheckpointWriteFailed(2, "step 2: cannot write /x/step-000000002: No space left on "
+            + "device", new java.io.IOException("No space left on device")));
+    assertEquals("step 2: cannot write /x/step-000000002: No space left on device", Main.whatWentWrong(diskFull));
+    assertEquals("Size must be specified as bytes (b)", Main.whatWentWrong(new NumberFormatException(
+        "Size must be specified as bytes (b)")));
+    assertEquals("java.lang.NullPointerException", Main.whatWentWrong(new NullPointerException()));
+  }
 }

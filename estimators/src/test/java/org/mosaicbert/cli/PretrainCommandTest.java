@@ -32,6 +32,20 @@ class PretrainCommandTest {
     assertEquals(4, HadoopCheckpointStore.readMetrics(tmp.resolve("model.checkpoints").toString(),
         new org.apache.hadoop.conf.Configuration()).size());
     assertTrue(Files.exists(tmp.resolve("model.shards").resolve("manifest.json")));
+    for (String lock : new String[] {".model.lock", ".model.checkpoints.lock", ".model.shards.lock"}) {
+      assertTrue(Files.notExists(tmp.resolve(lock)), lock + ": a run releases what it held");
+    }
+
+    // Two more steps, resumed from the checkpoint of step 4: the summary quotes this run's losses, and the metrics
+    // log holds each step once.
+    Result more = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
+        recipe.toString(), "--workers", "2", "--max-steps", "6", "--allow-changed-settings", "--overwrite");
+    assertEquals(0, more.code(), more.err());
+    assertTrue(more.out().matches("(?s).*loss: [0-9.]+ at step 5 -> [0-9.]+ at step 6, [0-9]+ tokens/s, resumed "
+        + "from the checkpoint of step 4 \\(metrics.*"), more.out());
+    assertEquals(java.util.List.of(1L, 2L, 3L, 4L, 5L, 6L), HadoopCheckpointStore.readMetrics(
+        tmp.resolve("model.checkpoints").toString(), new org.apache.hadoop.conf.Configuration()).stream()
+        .map(org.mosaicbert.train.StepMetrics::step).toList());
 
     // export tells Hugging Face the length the model was trained at.
     Result export = EncodeCommandTest.run(new byte[0], "export", "--model", output.toString(), "--out",

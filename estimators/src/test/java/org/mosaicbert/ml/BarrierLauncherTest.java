@@ -22,6 +22,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.testing.FullDiskFileSystem;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.tokenizer.Vocabulary;
 import org.mosaicbert.train.Sample;
@@ -58,6 +59,8 @@ class BarrierLauncherTest {
         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2").getOrCreate();
     fixture = TokenIdsFixture.of(spark, tmp, 48);
+    spark.sparkContext().hadoopConfiguration().set("fs.fulldisk.impl", FullDiskFileSystem.class.getName());
+    spark.sparkContext().hadoopConfiguration().setBoolean("fs.fulldisk.impl.disable.cache", true);
   }
 
   @AfterAll
@@ -85,6 +88,7 @@ class BarrierLauncherTest {
     assertArrayEquals(inPieces, throughCheckpoints, "the same run, whichever way its weights came");
     assertTrue(Files.notExists(tmp.resolve("checkpoints").resolve(CheckpointLocation.MARKER)),
         "the driver's marker goes when the fit is over");
+    assertTrue(Files.notExists(tmp.resolve(".checkpoints.lock")), "and so does the fit's lock");
   }
 
   @Test
@@ -132,19 +136,25 @@ class BarrierLauncherTest {
    * A learning rate far too large: the fit stops at the first step that is not finite, naming it, once (every rank
    * stops there, so Spark must not rerun the stage into the same step), keeping the checkpoints before it.
    */
-  @Test
-  void aDivergingFitStopsAtItsFirstNonFiniteStepOnceKeepingTheCheckpointsBeforeIt() throws IOException {
-    Path checkpoints = tmp.resolve("diverging");
-    String starts = tmp.resolve("stage-starts").toString();
-    StepHook countStarts = (rank, step) -> {
+  /** A hook that appends a line to {@code starts} each time rank 0 starts training from step 0. */
+  private static StepHook countingStarts(Path starts) {
+    String file = starts.toString();
+    return (rank, step) -> {
       if (rank == 0 && step == 0) {
         try {
-          Files.writeString(Path.of(starts), "started\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+          Files.writeString(Path.of(file), "started\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }
       }
     };
+  }
+
+  @Test
+  void aDivergingFitStopsAtItsFirstNonFiniteStepOnceKeepingTheCheckpointsBeforeIt() throws IOException {
+    Path checkpoints = tmp.resolve("diverging");
+    String starts = tmp.resolve("stage-starts").toString();
+    StepHook countStarts = countingStarts(Path.of(starts));
     TrainingDiverged stop = assertThrows(TrainingDiverged.class, () -> estimator().setLr(1e30).setMaxSteps(8)
         .setCheckpointDir(checkpoints.toString()).setCheckpointEvery(1).setStepHook(countStarts).fit(data()));
     long step = stop.step();
@@ -153,6 +163,33 @@ class BarrierLauncherTest {
     assertTrue(step > 1 && Files.exists(checkpoints.resolve(LocalCheckpointStore.stepFolder(step - 1))
         .resolve("DONE")), "the last good checkpoint stays");
     assertTrue(Files.notExists(checkpoints.resolve(LocalCheckpointStore.stepFolder(step))));
+    assertTrue(Files.notExists(tmp.resolve(".diverging.lock")), "a failed fit releases its lock too");
+  }
+
+  /**
+   * A checkpoint location whose disk fills up: the fit stops at once, naming the checkpoint it could not write and
+   * why (a rerun of the stage would fail the same way, so there is none), and leaves no temporary file behind.
+   */
+  @Test
+  void aFullDiskAtACheckpointStopsTheFitOnceNamingWhatCouldNotBeWritten() throws IOException {
+    Path checkpoints = tmp.resolve("full disk");
+    Path starts = tmp.resolve("full-disk-starts");
+    RuntimeException stop = assertThrows(RuntimeException.class, () -> estimator().setMaxSteps(6)
+        .setCheckpointDir("fulldisk:" + checkpoints).setCheckpointEvery(2).setMetricsEvery(1)
+        .setStepHook(countingStarts(starts)).fit(data()));
+    String message = stop.getMessage();
+    assertTrue(message.contains("cannot write fulldisk:" + checkpoints.resolve(LocalCheckpointStore.stepFolder(2))
+        + ": No space left on device"), message);
+    assertTrue(message.startsWith("step 2: "), message);
+    assertEquals(1, Files.readAllLines(starts).size(), "the stage ran once");
+    try (var names = Files.list(checkpoints)) {
+      List<String> left = names.map(p -> p.getFileName().toString()).sorted().toList();
+      assertTrue(left.stream().noneMatch(n -> n.endsWith(".tmp") || n.startsWith("step-")),
+          "no temporary file, no half-written checkpoint: " + left);
+    }
+    assertEquals(List.of(1L, 2L), HadoopCheckpointStore.readMetrics(checkpoints.toString(),
+        spark.sparkContext().hadoopConfiguration()).stream().map(m -> m.step()).toList());
+    assertTrue(Files.notExists(tmp.resolve(".full disk.lock")));
   }
 
   @Test

@@ -214,6 +214,112 @@ class MosaicBertEstimatorTest {
         "it was trained with another model config (preset)"), other.getMessage());
   }
 
+  /** Waits up to two minutes for {@code file} to appear. */
+  private static void awaitFile(Path file) {
+    long deadline = System.nanoTime() + 120_000_000_000L;
+    while (!Files.exists(file)) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException(file + " never appeared");
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+  }
+
+  /**
+   * A hook that holds every rank before step {@code step} until {@code go} exists, rank 0 creating {@code waiting} as
+   * it starts to wait: a fit that stays running while the test does something else.
+   */
+  static StepHook holdAt(long step, Path waiting, Path go) {
+    String waitingFile = waiting.toString();
+    String goFile = go.toString();
+    return (rank, s) -> {
+      if (s == step) {
+        try {
+          if (rank == 0) {
+            Files.createFile(Path.of(waitingFile));
+          }
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        awaitFile(Path.of(goFile));
+      }
+    };
+  }
+
+  /**
+   * A fit holds its checkpoint location for its whole life: a second fit there, while the first runs, is refused at
+   * once naming the first; the lock goes when the first ends.
+   */
+  @Test
+  void aSecondFitOnTheSameCheckpointDirWhileTheFirstRunsIsRefusedNamingIt() throws Exception {
+    Path dir = tmp.resolve("one location");
+    Path waiting = tmp.resolve("first-waiting");
+    Path go = tmp.resolve("first-may-go");
+    java.util.concurrent.CompletableFuture<MosaicBertModel> first = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> estimator(2).setMaxSteps(3).setCheckpointDir(dir.toString()).setCheckpointEvery(1).setMetricsEvery(1)
+            .setStepHook(holdAt(1, waiting, go)).fit(data));
+    try {
+      awaitFile(waiting);
+      long start = System.nanoTime();
+      // The same fit again: it would resume from the first one's checkpoint and train beside it.
+      String refused = assertThrows(IllegalArgumentException.class, () -> estimator(2).setMaxSteps(3)
+          .setCheckpointDir(dir.toString()).setCheckpointEvery(1).setMetricsEvery(1).fit(data)).getMessage();
+      assertTrue((System.nanoTime() - start) / 1e9 < 20, "refused at once, not after training");
+      assertTrue(refused.startsWith("checkpointDir file:" + dir + " is in use by MosaicBertEstimator.fit on ")
+          && refused.contains("(pid " + ProcessHandle.current().pid() + "), running since ")
+          && refused.contains("last heartbeat"), refused);
+      assertEquals(List.of(1L), HadoopCheckpointStore.readMetrics(dir.toString(),
+          spark.sparkContext().hadoopConfiguration()).stream().map(StepMetrics::step).toList(),
+          "the refused fit wrote nothing there");
+    } finally {
+      Files.createFile(go);
+      first.get();
+    }
+    assertTrue(Files.notExists(tmp.resolve(".one location.lock")), "the lock goes with the fit");
+  }
+
+  /**
+   * A run killed after writing the metrics of step 3 but before its checkpoint left a lock whose owner is gone (its
+   * heartbeat a minute old): the next fit takes the lock over, resumes from the checkpoint of step 2, and the metrics
+   * log holds each step once, the resumed run's line replacing the killed run's.
+   */
+  @Test
+  void aStaleLockIsTakenOverAndTheRunResumesWritingEachStepOnce() throws Exception {
+    Path dir = tmp.resolve("killed run");
+    estimator(2).setMaxSteps(3).setCheckpointDir(dir.toString()).setCheckpointEvery(2).setMetricsEvery(1).fit(data);
+    try (var files = Files.walk(dir.resolve("step-000000003"))) { // killed before the last checkpoint
+      for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(f);
+      }
+    }
+    Path lock = tmp.resolve(".killed run.lock");
+    Files.writeString(lock, "{\"what\":\"MosaicBertEstimator.fit\",\"host\":\"another-machine\",\"pid\":4242,"
+        + "\"since\":\"" + java.time.Instant.now().minusSeconds(600) + "\",\"heartbeat\":\""
+        + java.time.Instant.now().minusSeconds(60) + "\",\"token\":\"killed\"}\n");
+    Path steps = tmp.resolve("resumed-steps");
+    String stepsFile = steps.toString();
+    StepHook record = (rank, step) -> {
+      if (rank == 0) {
+        try {
+          Files.writeString(Path.of(stepsFile), step + "\n", java.nio.file.StandardOpenOption.CREATE,
+              java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    estimator(2).setMaxSteps(3).setCheckpointDir(dir.toString()).setCheckpointEvery(2).setMetricsEvery(1)
+        .setStepHook(record).fit(data);
+    assertEquals(List.of("2"), Files.readAllLines(steps), "resumed from the checkpoint of step 2");
+    assertEquals(List.of(1L, 2L, 3L), HadoopCheckpointStore.readMetrics(dir.toString(),
+        spark.sparkContext().hadoopConfiguration()).stream().map(StepMetrics::step).toList());
+    assertTrue(Files.notExists(lock), "taken over, then released");
+  }
+
   /**
    * A resume with other settings is refused on the driver, naming each that differs and its two values; threads and
    * the checkpoint interval may change freely; with allowChangedSettings it goes on, and the change is written beside

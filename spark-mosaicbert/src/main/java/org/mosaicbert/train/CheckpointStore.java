@@ -53,6 +53,21 @@ public interface CheckpointStore extends java.io.Serializable {
   /** Appends one step's line to the metrics log ({@value StepMetrics#FILE_NAME}). */
   void appendMetrics(StepMetrics metrics) throws IOException;
 
+  /**
+   * Removes the metrics log's lines of the steps after {@code step}, the checkpoint a run resumes from (0: a run
+   * from the start): the run that wrote them was stopped, and the resumed run writes those steps again. So the log
+   * holds each step once.
+   */
+  void dropMetricsAfter(long step) throws IOException;
+
+  /**
+   * The name prefix of the local folder rank 0 writes a checkpoint into before {@link #publish}: a store names it
+   * after its location, so that the next run there can remove the copy a killed run left.
+   */
+  default String stagingPrefix() {
+    return "mosaicbert-checkpoint";
+  }
+
   /** No checkpoints, no metrics. */
   static CheckpointStore none() {
     return new CheckpointStore() {
@@ -69,6 +84,9 @@ public interface CheckpointStore extends java.io.Serializable {
 
       @Override
       public void appendMetrics(StepMetrics metrics) {}
+
+      @Override
+      public void dropMetricsAfter(long step) {}
     };
   }
 }

@@ -79,6 +79,15 @@ public final class DataParallelTrainer {
       } else {
         model.setAllParameters(initial.values(model.layout(), model.config(), plan.seed())); // checks the count
       }
+      // Rank 0's failed write: every rank stops at the next step's first allreduce.
+      IOException unwritten = null;
+      if (rank == 0) {
+        try {
+          store.dropMetricsAfter(start); // a stopped run's lines after its checkpoint: this run writes them again
+        } catch (IOException e) {
+          unwritten = e;
+        }
+      }
       LinearWithWarmup schedule = plan.schedule();
       // The host copy of the gradients, for a collective that reduces through host memory (not NCCL on a GPU).
       float[] scratch = collective.reducesInDeviceMemory(model.backend()) ? null : new float[(int) n + 2];
@@ -90,8 +99,11 @@ public final class DataParallelTrainer {
         long masked = microBatches.stream().mapToLong(b -> plan.objective() == MosaicBert.Objective.MLM
             ? b.maskedRows().length : b.numSequences()).sum();
         long tokens = microBatches.stream().mapToLong(UnpaddedBatch::nnz).sum();
-        float[] counts = {masked, tokens};
+        float[] counts = {masked, tokens, unwritten == null ? 0 : 1};
         collective.allReduceSum(counts);
+        if (counts[2] > 0) {
+          throw unwritable(step, unwritten); // the write of the step before this one
+        }
         double divisor = Math.max(1, counts[0]);
         model.zeroGradients();
         MosaicBert.Randomness randomness = new MosaicBert.Randomness(plan.seed(), step);
@@ -122,11 +134,15 @@ public final class DataParallelTrainer {
         double factor = schedule.factor(step);
         adamw.step(model.parameters(), model.gradients(), factor);
         long t3 = System.nanoTime();
-        if (rank == 0 && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
+        if (rank == 0 && unwritten == null && (done % plan.metricsEvery() == 0 || done == plan.totalSteps())) {
           double seconds = (t3 - t0) / 1e9;
-          store.appendMetrics(new StepMetrics(done, plan.totalSteps(), loss, stats[1] / divisor,
-              plan.hyper().lr() * factor, gradientNorm, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9,
-              (t2 - t1) / 1e9));
+          try {
+            store.appendMetrics(new StepMetrics(done, plan.totalSteps(), loss, stats[1] / divisor,
+                plan.hyper().lr() * factor, gradientNorm, counts[1] / seconds, seconds, (t1 - t0 + t3 - t2) / 1e9,
+                (t2 - t1) / 1e9));
+          } catch (IOException e) {
+            unwritten = e;
+          }
         }
         if (done % plan.checkpointEvery() != 0 && done != plan.totalSteps()) {
           continue;
@@ -139,19 +155,16 @@ public final class DataParallelTrainer {
               + "finite (sum of squares %s); training stopped before saving them. %s", done, plan.totalSteps(),
               weights, LAST_GOOD_STATE));
         }
-        if (rank == 0) {
-          Path local = Files.createTempDirectory("mosaicbert-checkpoint");
+        if (rank == 0 && unwritten == null) {
           try {
-            TrainState.write(local, model.backend(), model.parameters(), adamw, plan.settings());
-            store.publish(done, local);
-            int keep = plan.settings().get(TrainingSettings.KEEP_CHECKPOINTS);
-            if (keep > 0) {
-              store.keepNewest(keep);
-            }
-          } finally {
-            LocalCheckpointStore.deleteFolder(local); // whatever the store did with it
+            saveCheckpoint(plan, model, adamw, store, done);
+          } catch (IOException e) {
+            unwritten = e;
           }
         }
+      }
+      if (unwritten != null) {
+        throw unwritable(plan.totalSteps(), unwritten); // the last step's: the other ranks are done
       }
       float[] params = new float[(int) n];
       model.backend().download(params, 0, model.parameters().at(0), (int) n);
@@ -159,6 +172,36 @@ public final class DataParallelTrainer {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** Rank 0's checkpoint of step {@code done}: written locally, then published by the store. */
+  private static void saveCheckpoint(TrainPlan plan, MosaicBert model, DecoupledAdamW adamw, CheckpointStore store,
+      long done) throws IOException {
+    Path local = Files.createTempDirectory(store.stagingPrefix());
+    try {
+      try {
+        TrainState.write(local, model.backend(), model.parameters(), adamw, plan.settings());
+      } catch (IOException e) {
+        throw new IOException("cannot write " + local + " (the local copy of the checkpoint): " + e.getMessage(), e);
+      }
+      store.publish(done, local);
+      int keep = plan.settings().get(TrainingSettings.KEEP_CHECKPOINTS);
+      if (keep > 0) {
+        store.keepNewest(keep);
+      }
+    } finally {
+      LocalCheckpointStore.deleteFolder(local); // whatever the store did with it
+    }
+  }
+
+  /** Rank 0's failed write as every rank throws it; the others know only that rank 0 failed. */
+  private static CheckpointWriteFailed unwritable(long step, IOException failure) {
+    return failure != null
+        ? new CheckpointWriteFailed(step, "step " + step + ": " + failure.getMessage() + "; training stopped "
+            + "there, and the checkpoints written before stay. Free the space (or fix the permission), then fit "
+            + "again: it resumes from the newest checkpoint", failure)
+        : new CheckpointWriteFailed(step, "rank 0 could not write the checkpoint or the metrics of step " + step
+            + " (rank 0 says why)", new IOException("rank 0 failed to write"));
   }
 
   /** This rank's slice of step {@code step}, masked, sorted by length and cut into micro-batches. */

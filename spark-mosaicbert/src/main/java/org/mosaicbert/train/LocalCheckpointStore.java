@@ -82,6 +82,21 @@ public final class LocalCheckpointStore implements CheckpointStore {
   }
 
   @Override
+  public void dropMetricsAfter(long step) throws IOException {
+    Path file = dir.resolve(StepMetrics.FILE_NAME);
+    if (!Files.exists(file)) {
+      return;
+    }
+    String text = Files.readString(file, StandardCharsets.UTF_8);
+    String kept = StepMetrics.linesUpTo(text, step);
+    if (!kept.equals(text)) {
+      Path tmp = dir.resolve("." + StepMetrics.FILE_NAME + ".tmp");
+      Files.writeString(tmp, kept, StandardCharsets.UTF_8);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  @Override
   public void appendMetrics(StepMetrics metrics) throws IOException {
     Files.createDirectories(dir);
     Files.writeString(dir.resolve(StepMetrics.FILE_NAME), metrics.toJsonLine() + "\n", StandardCharsets.UTF_8,

@@ -58,6 +58,28 @@ public record StepMetrics(long step, long totalSteps, double loss, double accura
     return out;
   }
 
+  /**
+   * The complete lines of a log's text whose step is at most {@code step}, each with its newline, as they were
+   * written; a line that is not a metrics line goes too (the line being written when a run was killed).
+   */
+  public static String linesUpTo(String text, long step) {
+    StringBuilder kept = new StringBuilder();
+    int start = 0;
+    for (int end = text.indexOf('\n'); end >= 0; start = end + 1, end = text.indexOf('\n', start)) {
+      String line = text.substring(start, end);
+      JsonNode m;
+      try {
+        m = JSON.readTree(line);
+      } catch (JsonProcessingException e) {
+        continue;
+      }
+      if (m != null && m.isObject() && m.path("step").canConvertToLong() && m.path("step").asLong() <= step) {
+        kept.append(line).append('\n');
+      }
+    }
+    return kept.toString();
+  }
+
   private static StepMetrics parse(String line, String where) {
     JsonNode m;
     try {

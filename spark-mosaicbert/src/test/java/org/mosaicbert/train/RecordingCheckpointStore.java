@@ -35,4 +35,9 @@ public final class RecordingCheckpointStore implements CheckpointStore {
   public void appendMetrics(StepMetrics line) {
     metrics.add(line);
   }
+
+  @Override
+  public void dropMetricsAfter(long step) {
+    metrics.removeIf(m -> m.step() > step);
+  }
 }
