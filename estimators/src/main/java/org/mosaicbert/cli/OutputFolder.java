@@ -80,7 +80,9 @@ final class OutputFolder {
         new Configuration())) {
       lock.removeLeftovers();
       check();
-      Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp-");
+      // Made as any folder is (Files.createTempDirectory would make it private, 0700, unlike every other output).
+      Path tmp = Files.createDirectory(target.getParent().resolve("." + target.getFileName() + ".tmp-"
+          + java.util.UUID.randomUUID()));
       try {
         writer.write(tmp);
         if (Files.exists(target)) {

@@ -60,6 +60,11 @@ class HfInteropTest {
     Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
     assertEquals(0, imported.code(), imported.err());
     assertTrue(imported.out().contains("BertForMaskedLM") && imported.out().contains("F32"), imported.out());
+    // Made as any folder is, not private as a temporary folder would be.
+    Path plain = Files.createDirectory(tmp.resolve("plain"));
+    assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(hf));
+    assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(back));
+    Files.delete(plain);
 
     JsonNode config = json(hf.resolve("config.json"));
     SPEC_KEYS.forEach(k -> assertTrue(config.has(k), "config.json lacks " + k));
