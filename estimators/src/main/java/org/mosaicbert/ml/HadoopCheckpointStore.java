@@ -97,9 +97,9 @@ public final class HadoopCheckpointStore implements CheckpointStore {
     }
   }
 
-  /** Writes {@code text} as {@code name} in the checkpoint folder, under a temporary name first. */
-  void writeBeside(String name, String text) throws IOException {
-    replaceWhole(fs(), new org.apache.hadoop.fs.Path(dir, name), text.getBytes(StandardCharsets.UTF_8));
+  /** Writes {@code bytes} as {@code name} in the checkpoint folder, under a temporary name first. */
+  void writeBeside(String name, byte[] bytes) throws IOException {
+    replaceWhole(fs(), new org.apache.hadoop.fs.Path(dir, name), bytes);
   }
 
   /**

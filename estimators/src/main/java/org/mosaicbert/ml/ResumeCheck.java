@@ -65,7 +65,7 @@ final class ResumeCheck {
       record.put("changes", changes);
       record.put("settings", plan.training().settings().recorded());
       store.writeBeside("settings-changed-at-" + LocalCheckpointStore.stepFolder(Long.parseLong(step)) + ".json",
-          new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(record));
+          new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(record));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the checkpoints in " + plan.checkpointDir() + ": " + e.getMessage(),
           e);

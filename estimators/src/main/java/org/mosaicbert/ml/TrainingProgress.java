@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileSystem;
 import org.mosaicbert.train.StepMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,28 +82,12 @@ final class TrainingProgress implements AutoCloseable {
     if (points.isEmpty()) {
       return;
     }
-    // Written beside the metrics under a temporary name and renamed: no local copy, no half-written loss.png, and
-    // after a failed write (a full disk) no temporary left.
-    org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(checkpointDir, "loss.png");
-    org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(checkpointDir, ".loss.png.tmp");
-    FileSystem fs = null;
+    // Written beside the metrics as the store writes every file there: under a temporary name renamed into place, so
+    // there is no half-written loss.png, and no temporary after a failed write (a full disk).
     try {
-      fs = target.getFileSystem(conf);
-      try (var out = fs.create(tmp, true)) {
-        out.write(LossCurve.png(points));
-      }
-      fs.delete(target, false);
-      fs.rename(tmp, target);
-    } catch (IOException | RuntimeException | org.apache.hadoop.fs.FSError e) {
-      LOG.warn("could not draw the loss curve into {}: {}", target, e instanceof org.apache.hadoop.fs.FSError
-          ? e.getCause() : e.toString());
-      try {
-        if (fs != null) {
-          fs.delete(tmp, false);
-        }
-      } catch (IOException ignored) {
-        // the warning above says what went wrong
-      }
+      HadoopCheckpointStore.of(checkpointDir, conf).writeBeside("loss.png", LossCurve.png(points));
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("could not draw the loss curve: {}", e.getMessage());
     }
   }
 }
