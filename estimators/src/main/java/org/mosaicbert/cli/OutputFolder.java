@@ -4,10 +4,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
-import java.util.List;
 import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
+import org.mosaicbert.ml.Leftovers;
 import org.mosaicbert.ml.OutputLock;
 
 /**
@@ -86,12 +85,12 @@ final class OutputFolder {
       try {
         writer.write(tmp);
         if (Files.exists(target)) {
-          deleteRecursively(target);
+          Leftovers.deleteRecursively(target);
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       } finally {
         if (Files.exists(tmp)) {
-          deleteRecursively(tmp);
+          Leftovers.deleteRecursively(tmp);
         }
       }
     }
@@ -100,16 +99,6 @@ final class OutputFolder {
   private static boolean isEmpty(Path dir) throws IOException {
     try (Stream<Path> entries = Files.list(dir)) {
       return entries.findAny().isEmpty();
-    }
-  }
-
-  private static void deleteRecursively(Path path) throws IOException {
-    List<Path> all;
-    try (Stream<Path> walk = Files.walk(path)) {
-      all = walk.sorted(Comparator.reverseOrder()).toList();
-    }
-    for (Path p : all) {
-      Files.delete(p);
     }
   }
 }

@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * {@link ModelFolder#write} and {@link HadoopCheckpointStore#stagingPrefix}. Only the run holding the output's
  * {@link OutputLock} removes them: no live run owns them then.
  */
-final class Leftovers {
+public final class Leftovers {
   private static final Logger LOG = LoggerFactory.getLogger(Leftovers.class);
   /** The name of a temporary sibling of NAME, NAME in group 1. */
   private static final Pattern TEMPORARY_SIBLING = Pattern.compile("\\.(.+)\\.tmp-[^.]*");
@@ -99,7 +99,8 @@ final class Leftovers {
     }
   }
 
-  private static void deleteRecursively(java.nio.file.Path folder) throws IOException {
+  /** Deletes {@code folder} and all it holds, deepest first. */
+  public static void deleteRecursively(java.nio.file.Path folder) throws IOException {
     List<java.nio.file.Path> all;
     try (Stream<java.nio.file.Path> walk = Files.walk(folder)) {
       all = walk.sorted(Comparator.reverseOrder()).toList();
