@@ -215,11 +215,6 @@ public final class Setting<T> implements Serializable {
         ? new java.math.BigDecimal(number).toPlainString() : Double.toString(number);
   }
 
-  /** The value as checkpoints and saved settings write it. */
-  public String write(T value) {
-    return value instanceof Double d ? Double.toString(d) : String.valueOf(value);
-  }
-
   @Override
   public String toString() {
     return param;

@@ -50,13 +50,9 @@ public final class SettingValues implements Serializable {
   public Map<String, String> recorded() {
     Map<String, String> out = new LinkedHashMap<>();
     for (Setting<?> s : TrainingSettings.ALL) {
-      out.put(s.param(), write(s));
+      out.put(s.param(), String.valueOf(values.get(s.param())));
     }
     return out;
-  }
-
-  private <T> String write(Setting<T> s) {
-    return s.write(get(s));
   }
 
   /**
@@ -68,7 +64,7 @@ public final class SettingValues implements Serializable {
     List<String> changes = new ArrayList<>();
     for (Setting<?> s : TrainingSettings.ALL) {
       String then = recorded.get(s.param());
-      String now = write(s);
+      String now = String.valueOf(values.get(s.param()));
       if (then != null && !s.isFreeOnResume() && !sameValue(s, then, now)) {
         changes.add(s.param() + ": " + then + " in the checkpoint, " + now + " now");
       }
