@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code glue}: fine-tunes a model on each GLUE task that has train and dev data (the recipe's hyperparameters, as
- * docs/model.md's "Recipes" gives them), chains RTE, MRPC and STS-B from MNLI when MNLI ran, and prints the GLUE table as the recipe computes it.
+ * docs/model.md §4 gives them), chains RTE, MRPC and STS-B from MNLI when MNLI ran, and prints the GLUE table as the
+ * recipe computes it.
  */
 final class GlueCommand implements Subcommand {
   private static final Logger LOG = LoggerFactory.getLogger(GlueCommand.class);
@@ -94,18 +95,18 @@ final class GlueCommand implements Subcommand {
         : GlueTask.ALL.stream().map(GlueTask::name).toList();
     int trainRows = args.intValue("train-rows", 0, 1);
     FineTuning.requireLocalModelFolder(model);
-    // Each task's settings, resolved before any work: a bad value fails at once.
-    Map<String, RunSettings> settingsOf = new LinkedHashMap<>();
-    for (String name : taskNames) {
-      RunSettings settings = new RunSettings(name(), Setting.Run.GLUE, args, recipe.forTask(GlueTask.named(name).name()));
-      settings.resolve(FineTuning.DEFAULTS);
-      settingsOf.put(GlueTask.named(name).name(), settings);
-    }
-    Files.createDirectories(output);
     // MNLI first, so the tasks the recipe chains from it can start from its model.
     List<GlueTask> tasks = new ArrayList<>();
     taskNames.stream().map(GlueTask::named).filter(t -> t.name().equals("MNLI")).forEach(tasks::add);
     taskNames.stream().map(GlueTask::named).filter(t -> !t.name().equals("MNLI")).forEach(tasks::add);
+    // Each task's settings, resolved before any work: a bad value fails at once.
+    Map<String, RunSettings> settingsOf = new LinkedHashMap<>();
+    for (GlueTask task : tasks) {
+      RunSettings settings = new RunSettings(name(), Setting.Run.GLUE, args, recipe.forTask(task.name()));
+      settings.resolve(FineTuning.DEFAULTS);
+      settingsOf.put(task.name(), settings);
+    }
+    Files.createDirectories(output);
     Map<String, List<Double>> results = new LinkedHashMap<>();
     Map<String, List<Map<String, Object>>> taskSettings = new LinkedHashMap<>();
     Map<String, List<Long>> taskSeeds = new LinkedHashMap<>();
@@ -152,8 +153,8 @@ final class GlueCommand implements Subcommand {
           taskSettings.computeIfAbsent(task.name(), k -> new ArrayList<>()).add(new LinkedHashMap<>(
               settings.resolved()));
           LOG.info("GLUE {} seed {}: {} rows, {} steps of {}, from {}", task.name(), seed, rows,
-              TrainPlan.totalSteps(estimator.settingValues(), rows), estimator.getOrDefault(estimator.globalBatchSize()),
-              init.isEmpty() ? "random weights" : init);
+              TrainPlan.totalSteps(estimator.settingValues(), rows),
+              estimator.getOrDefault(estimator.globalBatchSize()), init.isEmpty() ? "random weights" : init);
           MosaicBertModel fitted = estimator.fit(train);
           String saved = output.resolve(task.name() + "-seed" + seed).toString();
           fitted.write().overwrite().save(saved);
