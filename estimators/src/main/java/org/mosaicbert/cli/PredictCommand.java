@@ -100,9 +100,9 @@ final class PredictCommand implements Subcommand {
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }
-      LOG.info("predict: model {}, input {}, output {} ({}); text columns '{}', '{}'; max-seq-len {}, window-stride {}, "
-          + "batch-size {}, threads {}, embedding {}", modelDir, input, output, format, textCol, pairCol, maxSeqLen,
-          windowStride, batchSize, threads, embedding);
+      LOG.info("predict: model {}, input {}, output {} ({}); text columns '{}', '{}'; max-seq-len {}, "
+          + "window-stride {}, batch-size {}, threads {}, embedding {}", modelDir, input, output, format, textCol,
+          pairCol, maxSeqLen, windowStride, batchSize, threads, embedding);
       Tables.write(model.transform(table), output, format, args.has("overwrite"));
       double seconds = (System.nanoTime() - start) / 1e9;
       Dataset<Row> written = spark.read().format(format).option("header", "true")

@@ -70,8 +70,8 @@ final class PretrainCommand implements Subcommand {
           --output DIR          the model folder to write
           --overwrite           replace an existing model folder
           --allow-changed-settings
-                                resume from checkpoints trained with other settings: each change is logged and written beside
-                                the checkpoint
+                                resume from checkpoints trained with other settings: each change is logged and
+                                written beside the checkpoint
         """ + RunSettings.help(Setting.Run.PRETRAINING, defaults(0));
   }
 

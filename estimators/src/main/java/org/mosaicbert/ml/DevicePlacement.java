@@ -65,7 +65,8 @@ public enum DevicePlacement {
           where = "one GPU per task";
         }
         LOG.warn("device=gpu ({}): GPU training through Spark and NCCL across GPUs have not run yet; run "
-            + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run", where);
+            + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run",
+            where);
         return GPU;
     }
   }

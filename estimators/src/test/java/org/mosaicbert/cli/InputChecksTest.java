@@ -130,7 +130,8 @@ class InputChecksTest {
   @Test
   void aCsvQuoteLeftOpenIsRefusedNamingTheLineItOpensOn() throws IOException {
     Path ok = tmp.resolve("ok.csv");
-    Files.writeString(ok, "text,label\n\"a \"\"quoted\"\" word, and a comma\",1\n\"two\nlines\",0\nplain 5\" screen,1\n");
+    Files.writeString(ok, "text,label\n\"a \"\"quoted\"\" word, and a comma\",1\n\"two\nlines\",0\n"
+        + "plain 5\" screen,1\n");
     Result r = predict(ok, tmp.resolve("scored-ok"));
     assertEquals(0, r.code(), r.err());
     assertEquals(List.of("a \"quoted\" word, and a comma", "two\nlines", "plain 5\" screen"),

@@ -54,8 +54,8 @@ class MainTest {
   void aLibraryErrorNamesTheFlagsOnTheCommandLine() {
     String pretrain = new PretrainCommand().help();
     assertEquals("--micro-batch-tokens 300 is less than the longest sample (512 tokens): raise --micro-batch-tokens "
-        + "(recipe key device_train_microbatch_tokens) or lower --max-seq-len", Main.withFlags("microBatchTokens 300 is "
-        + "less than the longest sample (512 tokens): raise microBatchTokens (recipe key "
+        + "(recipe key device_train_microbatch_tokens) or lower --max-seq-len", Main.withFlags("microBatchTokens 300 "
+        + "is less than the longest sample (512 tokens): raise microBatchTokens (recipe key "
         + "device_train_microbatch_tokens) or lower maxSeqLen", pretrain));
     assertEquals("--workers 8 is more than the 4 task slots", Main.withFlags("numWorkers 8 is more than the 4 task "
         + "slots", pretrain));

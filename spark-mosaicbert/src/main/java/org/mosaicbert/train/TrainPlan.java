@@ -132,9 +132,9 @@ public final class TrainPlan implements Serializable {
 
     /**
      * The batching of a run, and the one place a micro-batch is adjusted, with a log line each time: 0 asks for a
-     * worker's whole share of the global batch, and one larger than that share is lowered to it; a token bound of 0 (none asked) or one that
-     * cannot bind becomes {@code microBatchSize * longestSample}. A bound below the longest sample is refused, not
-     * raised: it was asked for because memory is short.
+     * worker's whole share of the global batch, and one larger than that share is lowered to it; a token bound of 0
+     * (none asked) or one that cannot bind becomes {@code microBatchSize * longestSample}. A bound below the longest
+     * sample is refused, not raised: it was asked for because memory is short.
      *
      * @param longestSample no sample of the data is longer (a sample is never cut)
      */

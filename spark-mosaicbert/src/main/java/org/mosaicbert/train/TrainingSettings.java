@@ -75,8 +75,8 @@ public final class TrainingSettings {
       "checkpoint-every", 0, atLeast(0), "steps between checkpoints (0: a third of the run, at most 100)")
       .freeOnResume().onlyIn(Run.PRETRAINING);
   public static final Setting<Integer> KEEP_CHECKPOINTS = Setting.integer("keepCheckpoints", "keep_checkpoints",
-      "keep-checkpoints", 0, atLeast(0), "complete checkpoints kept, the newest ones (0: every one); keep 2 or more, so "
-          + "that a damaged newest one leaves another to resume from").freeOnResume().onlyIn(Run.PRETRAINING);
+      "keep-checkpoints", 0, atLeast(0), "complete checkpoints kept, the newest ones (0: every one); keep 2 or more, "
+          + "so that a damaged newest one leaves another to resume from").freeOnResume().onlyIn(Run.PRETRAINING);
   public static final Setting<Integer> METRICS_EVERY = Setting.integer("metricsEvery", "metrics_every",
       "metrics-every", 10, atLeast(1), "steps between metrics lines").freeOnResume().onlyIn(Run.PRETRAINING);
   public static final Setting<Integer> RING_TIMEOUT_SECONDS = Setting.integer("ringTimeoutSeconds",

@@ -124,8 +124,10 @@ class DataParallelTrainerTest {
     assertArrayEquals(straight, resumed, "resumed from step 3: the same bits as the uninterrupted run");
   }
 
-  /** The trainer writes each checkpoint into a temporary folder and deletes it, whatever the store does with it. */
-  /** keepCheckpoints bounds the disk a run takes: the newest checkpoints stay, older ones go, the weights do not change. */
+  /**
+   * keepCheckpoints bounds the disk a run takes: the newest checkpoints stay, older ones go, the weights do not
+   * change.
+   */
   @Test
   void onlyTheNewestCheckpointsAreKeptWhenAskedAndTheRunIsTheSame() throws java.io.IOException {
     Path dir = tmp.resolve("kept");
@@ -142,6 +144,7 @@ class DataParallelTrainerTest {
     assertArrayEquals(all, kept);
   }
 
+  /** The trainer writes each checkpoint into a temporary folder and deletes it, whatever the store does with it. */
   @Test
   void checkpointFoldersAreDeletedAfterPublishing() {
     RecordingCheckpointStore store = new RecordingCheckpointStore();

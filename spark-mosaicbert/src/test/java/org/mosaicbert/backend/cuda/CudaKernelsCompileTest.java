@@ -31,7 +31,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The CPU-side check of the CUDA kernels: every {@code .cu} resource of the CUDA backend compiles with nvcc to a
  * CUBIN for Hopper (sm_90) and Ampere (sm_80), with the options NVRTC gets at run time, and no kernel spills registers
- * or uses a stack frame (local memory: as slow as a spill). Prints the ptxas figures of every kernel. Skipped, with a message, where nvcc is not installed; nothing here runs a kernel.
+ * or uses a stack frame (local memory: as slow as a spill). Prints the ptxas figures of every kernel. Skipped, with a
+ * message, where nvcc is not installed; nothing here runs a kernel.
  */
 class CudaKernelsCompileTest {
   private static final String RESOURCES = "org/mosaicbert/backend/cuda/";
