@@ -31,7 +31,7 @@ public final class Main {
 
   public static void main(String[] args) {
     Interruption.install("mosaicbert" + (args.length > 0 ? " " + args[0] : ""), System.err);
-    // System.exit: Spark's barrier-mode timer and other non-daemon threads must not keep the JVM alive.
+    // System.exit: the exit status tells a script how the command ended (0 ok, 1 failed, 2 bad command line).
     Interruption.exit(run(args, System.in, System.out, System.err));
   }
 
@@ -58,8 +58,8 @@ public final class Main {
 
   /**
    * Runs one subcommand; any {@link Throwable} becomes exit code 1 with its message. Errors too: a full disk surfaces
-   * as Hadoop's {@code FSError}, an {@code Error}, and escaping here it skipped {@code System.exit}, so Spark's
-   * non-daemon threads kept the JVM alive forever.
+   * as Hadoop's {@code FSError}, an {@code Error}, which escaping here would end the JVM with a stack trace instead of
+   * the one line.
    */
   static int run(Subcommand command, String[] rest, InputStream in, PrintStream out, PrintStream err,
       boolean verbose) {

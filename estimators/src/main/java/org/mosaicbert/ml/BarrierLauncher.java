@@ -52,6 +52,7 @@ final class BarrierLauncher {
    * {@link FinalWeights} says: through the checkpoint location when there is one, else in pieces through a shuffle.
    */
   static float[] run(SparkSession spark, LaunchPlan plan, SampleStream samples, StepHook hook) {
+    BarrierTimer.makeDaemon(); // in local mode the tasks run in this JVM, which Spark's timer would keep alive
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Broadcast<SampleStream> data = jsc.broadcast(samples);
     byte[] secret = new byte[32];
