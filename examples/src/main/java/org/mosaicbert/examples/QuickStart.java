@@ -43,7 +43,7 @@ public final class QuickStart {
     String shards = null;
     String work = "work";
     int pretrainSteps = 300;
-    int finetuneSteps = 200;
+    int finetuneSteps = 600;
     for (int i = 1; i < args.length; i += 2) {
       if (i + 1 == args.length) {
         throw new IllegalArgumentException(args[i] + " needs a value");
@@ -99,7 +99,7 @@ public final class QuickStart {
       Dataset<Row> dev = GlueReader.read(spark, sst2, glue.resolve("SST-2/dev.tsv"));
       MosaicBertEstimator classifier = new MosaicBertEstimator().setObjective("classification")
           .setInitModel(work + "/encoder").setModelConfig(work + "/encoder/config.json")
-          .setVocab(work + "/encoder/vocab.txt").setTextCol("text").setMaxSeqLen(64).setGlobalBatchSize(16)
+          .setVocab(work + "/encoder/vocab.txt").setTextCol("text").setMaxSeqLen(64).setGlobalBatchSize(32)
           .setMaxSteps(finetuneSteps).setLr(1e-3).setAlphaF(0);
       PipelineModel pipeline = new Pipeline().setStages(new PipelineStage[] {classifier,
           new SQLTransformer().setStatement("SELECT idx, text, label, prediction, probability FROM __THIS__")})
