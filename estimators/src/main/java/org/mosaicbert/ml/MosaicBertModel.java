@@ -196,7 +196,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(textCol) : -1,
         text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
         (Integer) getOrDefault(batchSize), getThreadsPerWorker(), pooling(),
-        outSchema.size() - dataset.schema().size());
+        outSchema.size() - dataset.schema().size(), ScoringProgress.counter(dataset.sparkSession().sparkContext()));
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
   }
