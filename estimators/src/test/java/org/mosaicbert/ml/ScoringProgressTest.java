@@ -58,11 +58,11 @@ class ScoringProgressTest {
   @BeforeAll
   static void start() {
     // Read when the context's listener is added, by the first transform below; heartbeats bring running tasks'
-    // counts every 100 ms.
-    System.setProperty(ScoringProgress.SECONDS_PROPERTY, "0.2");
+    // counts every 50 ms.
+    System.setProperty(ScoringProgress.SECONDS_PROPERTY, "0.1");
     spark = SparkSession.builder().master("local[2]").appName("scoring-progress-test")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.executor.heartbeatInterval", "100ms")
+        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.executor.heartbeatInterval", "50ms")
         .getOrCreate();
     List<String> vocab = new ArrayList<>(List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"));
     for (int i = 0; vocab.size() < 128; i++) {
@@ -75,7 +75,7 @@ class ScoringProgressTest {
     List<Row> rows = new ArrayList<>();
     for (int r = 0; r < ROWS; r++) {
       StringBuilder text = new StringBuilder();
-      for (int w = 0; w < 40; w++) {
+      for (int w = 0; w < 64; w++) {
         text.append(" w").append((r * 7 + w * 13) % 123);
       }
       rows.add(RowFactory.create(text.toString().strip()));
