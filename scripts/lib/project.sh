@@ -9,7 +9,10 @@ shaded_jar() {
   if [ -z "$jar" ] || [ ! -f "$target/runtime-classpath.txt" ] || [ -n "$(find "$root" -path "$root/*/target" -prune \
       -o \( -name '*.java' -o -name 'pom.xml' -o -path '*/src/main/resources/*' \) -newer "$jar" -print -quit)" ]; then
     echo "mosaicbert: building (mvn package -DskipTests) ..." >&2
-    (cd "$root" && mvn -B -q -DskipTests -pl estimators -am package 1>&2)
+    # Plain text on standard error: batch mode and style.color=never turn Maven's colours off, and jansi.noreset
+    # stops the Jansi console of Maven 3.8 from writing its reset codes even then.
+    (cd "$root" && MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.noreset=true" \
+      mvn -B -q -Dstyle.color=never -DskipTests -pl estimators -am package 1>&2)
     jar=$(ls "$target"/spark-mosaicbert-*.jar | grep -v -e '-sources' -e '-tests' | head -n 1)
   fi
   echo "$jar"

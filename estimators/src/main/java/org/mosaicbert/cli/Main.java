@@ -49,7 +49,7 @@ public final class Main {
     }
     List<String> rest = new ArrayList<>(Arrays.asList(args).subList(1, args.length));
     if (rest.contains("--help") || rest.contains("-h")) {
-      out.print(command.help());
+      out.print(Help.layout(command.help()));
       return 0;
     }
     boolean verbose = rest.remove(VERBOSE);
@@ -149,7 +149,7 @@ public final class Main {
     StringBuilder s = new StringBuilder("usage: mosaicbert SUBCOMMAND [flags]   (mosaicbert SUBCOMMAND --help for its flags)\n\n"
         + "subcommands:\n");
     for (Subcommand c : SUBCOMMANDS) {
-      s.append(String.format("  %-14s %s%n", c.name(), c.summary()));
+      s.append(Help.flag(c.name(), c.summary()));
     }
     return s.append("\nA failure prints one line saying what went wrong; add ").append(VERBOSE)
         .append(" anywhere for its stack trace.\n").toString();

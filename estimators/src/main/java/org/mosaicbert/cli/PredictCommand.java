@@ -10,6 +10,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.MosaicBertModel;
+import org.mosaicbert.ml.ScoringProgress;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.TrainingSettings;
 import org.slf4j.Logger;
@@ -38,8 +39,9 @@ final class PredictCommand implements Subcommand {
         input's columns plus the model's: prediction, probability and rawPrediction for a classifier (and
         predictedLabel when it was trained on string labels), prediction for a regression model, embedding for an
         MLM model or on request. Vectors are written as arrays of doubles. A row with no text (empty, or only
-        whitespace: no token) gets null outputs.
-        The output is written under a temporary name and renamed into place when complete.
+        whitespace: no token) gets null outputs. While it scores, it logs the rows done, rows/s and an ETA to
+        standard error about every 10 s. The output is written under a temporary name and renamed into place when
+        complete.
 
           --model DIR          a model folder (pretrain, finetune or import output)
           --input FILE         .txt (one text per line), .csv (header), .json/.jsonl, .parquet, or a GLUE .tsv
@@ -100,10 +102,18 @@ final class PredictCommand implements Subcommand {
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }
-      LOG.info("predict: model {}, input {}, output {} ({}); text columns '{}', '{}'; max-seq-len {}, "
-          + "window-stride {}, batch-size {}, threads {}, embedding {}", modelDir, input, output, format, textCol,
-          pairCol, maxSeqLen, windowStride, batchSize, threads, embedding);
-      Tables.write(model.transform(table), output, format, args.has("overwrite"));
+      // Counting the input reads it once more, without tokenizing or scoring: a small cost beside scoring, for
+      // progress lines with an ETA.
+      long inputRows = table.count();
+      LOG.info("predict: model {}, input {} ({} rows), output {} ({}); text columns '{}', '{}'; max-seq-len {}, "
+          + "window-stride {}, batch-size {}, threads {}, embedding {}", modelDir, input, inputRows, output, format,
+          textCol, pairCol, maxSeqLen, windowStride, batchSize, threads, embedding);
+      spark.sparkContext().setLocalProperty(ScoringProgress.TOTAL_ROWS, String.valueOf(inputRows));
+      try {
+        Tables.write(model.transform(table), output, format, args.has("overwrite"));
+      } finally {
+        spark.sparkContext().setLocalProperty(ScoringProgress.TOTAL_ROWS, null);
+      }
       double seconds = (System.nanoTime() - start) / 1e9;
       Dataset<Row> written = spark.read().format(format).option("header", "true")
           .load(Tables.literal(spark, output));

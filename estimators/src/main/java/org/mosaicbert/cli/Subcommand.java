@@ -10,7 +10,10 @@ public interface Subcommand {
   /** One line for the list of subcommands. */
   String summary();
 
-  /** The full {@code --help} text: usage line, then one line per flag. */
+  /**
+   * The full {@code --help} text: the usage, prose, and an entry per flag ({@code "  --flag VALUE  what it does"}),
+   * which {@link Help#layout} lays out: wrapped at word boundaries, the flags' docs in one column.
+   */
   String help();
 
   /** @return the process exit code: 0 on success */

@@ -248,7 +248,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         throw new IllegalArgumentException("the input has no column '" + label + "' (labelCol); fine-tuning needs "
             + "labels");
       }
-      String text = getTextCol();
+      String text = textColumnIn(schema, "fine-tune on");
       if (!text.isEmpty()) {
         for (String c : new String[] {text, getTextPairCol()}) {
           if (!c.isEmpty() && (!names.contains(c) || !schema.apply(c).dataType().equals(DataTypes.StringType))) {
@@ -298,7 +298,8 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         : "initModel " + init + "'s " + ModelFolder.CONFIG);
     ShardManifest manifest = trained == TrainingObjective.MLM ? TrainingData.manifestOf(dataset, hadoopConf) : null;
     BertNormalizer normalizer = normalizer(init, manifest, hadoopConf);
-    TrainingData.Columns columns = new TrainingData.Columns(getTextCol(), getTextPairCol(), getInputIdsCol(),
+    TrainingData.Columns columns = new TrainingData.Columns(trained.fineTunes() ? textColumnIn(dataset.schema(),
+        "fine-tune on") : "", getTextPairCol(), getInputIdsCol(),
         value(sampleIdCol), value(labelCol));
     TrainingData data = trained.fineTunes()
         ? TrainingData.fineTuning(dataset, trained, columns, value(TrainingSettings.NUM_LABELS), vocabulary,

@@ -30,8 +30,8 @@ import org.mosaicbert.model.ParameterLayout;
 
 /**
  * A fitted MosaicBERT: config, weights and vocabulary. {@code transform} reads a text column (and a second one for
- * pairs), tokenized with the model's own vocabulary and casing, or a column of token ids ({@link MosaicBertParams},
- * shared with the estimator), and adds MLlib's columns: for a
+ * pairs), tokenized with the model's own vocabulary and casing, or a column of token ids (which one:
+ * {@link MosaicBertParams#textColumnIn}, the rule the estimator follows too), and adds MLlib's columns: for a
  * classifier {@code rawPrediction} (logits), {@code probability} and {@code prediction} (the class index, plus
  * {@code predictedLabel} when it was trained on string labels), for a regression head {@code prediction}, and an
  * {@code embedding} (by default for an MLM model, whose pooler is untrained, the mean of the last hidden states; on
@@ -133,10 +133,9 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   @Override
   public StructType transformSchema(StructType schema) {
     List<String> names = Arrays.asList(schema.fieldNames());
-    String in = getTextCol().isEmpty() ? getInputIdsCol() : getTextCol();
-    if (!names.contains(in)) {
-      throw new IllegalArgumentException("the input has no column '" + in + "' (" + (getTextCol().isEmpty()
-          ? "inputIdsCol" : "textCol") + "); its columns: " + names);
+    String text = textColumnIn(schema, "score");
+    if (!text.isEmpty() && !names.contains(text)) {
+      throw new IllegalArgumentException("the input has no column '" + text + "' (textCol); its columns: " + names);
     }
     String pair = getTextPairCol();
     if (!pair.isEmpty() && !names.contains(pair)) {
@@ -186,17 +185,18 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
         ScalaInterop.classTag(ModelFolder.class));
     List<String> names = Arrays.asList(dataset.schema().fieldNames());
-    boolean text = !getTextCol().isEmpty();
+    String textCol = textColumnIn(dataset.schema(), "score");
+    boolean text = !textCol.isEmpty();
     int stride = (Integer) getOrDefault(windowStride);
     if (getMaxSeqLen() > folder.config().alibiStartingSize() && (text || stride > 0)) {
       LOG.info("scoring sequences of up to {} tokens (maxSeqLen), past the model's alibi_starting_size of {}: ALiBi "
           + "extrapolates to them, beyond the length the model was configured for", getMaxSeqLen(),
           folder.config().alibiStartingSize());
     }
-    Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(getTextCol()) : -1,
+    Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(textCol) : -1,
         text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
         (Integer) getOrDefault(batchSize), getThreadsPerWorker(), pooling(),
-        outSchema.size() - dataset.schema().size());
+        outSchema.size() - dataset.schema().size(), ScoringProgress.counter(dataset.sparkSession().sparkContext()));
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
   }

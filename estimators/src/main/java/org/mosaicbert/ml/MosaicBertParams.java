@@ -1,10 +1,13 @@
 package org.mosaicbert.ml;
 
 import java.io.Serializable;
+import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.Params;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.train.TrainingSettings;
 
 /**
@@ -18,6 +21,9 @@ import org.mosaicbert.train.TrainingSettings;
  * @param <S> the stage, which the setters return
  */
 public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params {
+  /** The text column read when textCol is empty and the input has no inputIdsCol. */
+  String DEFAULT_TEXT_COL = "text";
+
   /** This stage's instances of the shared params. */
   Definitions sharedParams();
 
@@ -42,6 +48,30 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
   default S setMaxSeqLen(int value) { return setShared(maxSeqLen(), value); }
   default S setThreadsPerWorker(int value) { return setShared(threadsPerWorker(), value); }
 
+  /**
+   * The text column this stage reads from an input of {@code schema}, or "" when it reads token ids: textCol when it
+   * is set; else none when the input has the inputIdsCol column; else its string column named
+   * {@value #DEFAULT_TEXT_COL}, so that a pretrained model scores a table of texts as it is. An input with neither is
+   * refused, saying what to set. The estimator (fine-tuning) and the model (scoring) both follow this rule.
+   *
+   * @param doing what the stage does with the input, for the error ("score", "fine-tune on")
+   */
+  default String textColumnIn(StructType schema, String doing) {
+    if (!getTextCol().isEmpty()) {
+      return getTextCol();
+    }
+    List<String> names = Arrays.asList(schema.fieldNames());
+    if (names.contains(getInputIdsCol())) {
+      return "";
+    }
+    if (names.contains(DEFAULT_TEXT_COL) && schema.apply(DEFAULT_TEXT_COL).dataType().equals(DataTypes.StringType)) {
+      return DEFAULT_TEXT_COL;
+    }
+    throw new IllegalArgumentException("the input has neither a column '" + getInputIdsCol() + "' of token ids "
+        + "(inputIdsCol) nor a string column '" + DEFAULT_TEXT_COL + "'; to " + doing + " raw text, name its column: "
+        + "setTextCol(\"...\"); the input's columns: " + names);
+  }
+
   @SuppressWarnings("unchecked")
   private <T> S setShared(Param<T> param, T value) {
     set(param, value);
@@ -61,7 +91,8 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
     /** Builds the params of {@code stage} (whose uid must be set: a Param copies it) and sets their defaults. */
     Definitions(Params stage) {
       textCol = new Param<>(stage, "textCol", "text column, tokenized inside the stage with the model's vocabulary "
-          + "and casing (fine-tuning and scoring; empty: use inputIdsCol)");
+          + "and casing (fine-tuning and scoring; empty: inputIdsCol, or where the input has no such column, its "
+          + "string column text)");
       textPairCol = new Param<>(stage, "textPairCol", "second text column of a pair task (empty: single texts)");
       inputIdsCol = new Param<>(stage, "inputIdsCol", "column of token ids, array<int>, [CLS] ... [SEP]: what MLM "
           + "pretraining reads, and fine-tuning and scoring when textCol is empty");

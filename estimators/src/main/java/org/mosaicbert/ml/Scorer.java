@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.Row;
+import org.apache.spark.util.LongAccumulator;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.Sample;
@@ -30,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * </ol>
  *
  * A row with no text (null, empty or only whitespace: no token) or no ids gets nulls and is counted in the executor's
- * log; the job does not fail for it. A sequence that cannot fit alone fails the task, naming the row.
+ * log; the job does not fail for it. A sequence that cannot fit alone fails the task, naming the row. Each chunk's
+ * rows are added to an accumulator, which {@link ScoringProgress} follows on the driver.
  */
 final class Scorer implements Serializable {
   private static final Logger LOG = LoggerFactory.getLogger(Scorer.class);
@@ -49,6 +51,7 @@ final class Scorer implements Serializable {
   private final int threads;
   private final Embedding embedding;
   private final int addedColumns;
+  private final LongAccumulator rowsScored;
 
   /**
    * @param idsIndex the token ids column, used when {@code textIndex} is negative
@@ -57,9 +60,10 @@ final class Scorer implements Serializable {
    * @param windowStride 0: texts are cut at maxSeqLen; else single texts and ids longer than it are scored in windows
    *     of maxSeqLen tokens starting this many tokens apart
    * @param addedColumns the columns a row gains (the model's output schema decides them)
+   * @param rowsScored counts the rows scored, chunk by chunk ({@link ScoringProgress#counter})
    */
   Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int windowStride, int batchSize, int threads,
-      Embedding embedding, int addedColumns) {
+      Embedding embedding, int addedColumns, LongAccumulator rowsScored) {
     this.idsIndex = idsIndex;
     this.textIndex = textIndex;
     this.pairIndex = pairIndex;
@@ -69,6 +73,7 @@ final class Scorer implements Serializable {
     this.threads = threads;
     this.embedding = embedding;
     this.addedColumns = addedColumns;
+    this.rowsScored = rowsScored;
   }
 
   Iterator<Row> score(Iterator<Row> rows, ModelFolder model) {
@@ -167,6 +172,7 @@ final class Scorer implements Serializable {
       for (int i = 0; i < chunk.size(); i++) {
         out.add(columns.append(chunk.get(i), ofRows[i]));
       }
+      rowsScored.add(chunk.size());
       return out.iterator();
     }
 

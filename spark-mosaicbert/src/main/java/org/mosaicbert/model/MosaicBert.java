@@ -162,10 +162,15 @@ public final class MosaicBert implements AutoCloseable {
     this.slopes = AlibiSlopes.of(config.numHeads());
     this.params = backend.allocate(BufferKind.PARAMETERS, layout.size(), "parameters");
     this.grads = mode == Mode.TRAINING ? backend.allocate(BufferKind.GRADIENTS, layout.size(), "gradients") : null;
+    // The capacity is a bound (for scoring, what the memory left holds); what is allocated, for the micro-batches at
+    // hand, is logged when it is.
     LOG.info("MosaicBert on {} ({}) for micro-batches of up to {} tokens, {} sequences of at most {}, {} masked; "
-        + "activations at most: {}", backend.getClass().getSimpleName(), mode, capacity.maxTokens(),
-        capacity.maxSequences(), capacity.maxSeqLen(), capacity.maxMasked(),
-        ActivationPlan.of(config, capacity, backend, mode).describe());
+        + "activations are allocated for the micro-batches as they come", backend.getClass().getSimpleName(), mode,
+        capacity.maxTokens(), capacity.maxSequences(), capacity.maxSeqLen(), capacity.maxMasked());
+    if (LOG.isDebugEnabled()) {
+      LOG.debug("MosaicBert activations at full capacity: {}", ActivationPlan.of(config, capacity, backend, mode)
+          .describe());
+    }
   }
 
   /**
