@@ -4,7 +4,7 @@
 The upstream code is mosaicml/examples, examples/benchmarks/bert/src (bert_layers.py, bert_padding.py,
 configuration_bert.py); give its folder with --upstream. Needs torch, transformers, safetensors and einops.
 
-  bin/mosaicbert export --model MODEL --out HF_DIR
+  bin/mosaicbert export --model MODEL --output HF_DIR
   bin/mosaicbert predict --model MODEL --input texts.txt --output PRED --format json   # (add --embedding mean
                                                                                          #  for a classifier)
   python3 scripts/check-hf-export.py --upstream SRC --export HF_DIR --predictions PRED

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# cluster.sh: a Spark standalone cluster on this machine, every part its own JVM as on a real cluster, and the
-# command line submitted to it through spark-submit.
+# cluster.sh: a Spark standalone cluster on this machine, every part its own JVM as on a real cluster; the command
+# line, your own application or Spark's Scala shell run against it as spark-submit and spark-shell would.
 #
 #   scripts/cluster.sh start --workers N [--cores C] [--memory M]
 #       a Master and N Workers bound to 127.0.0.1 (each Worker offers C cores, default 1, and M memory, default 1g;
@@ -13,6 +13,18 @@
 #       executor, on all its cores: pass --threads the same) and spark.executor.memory default to what each Worker
 #       offers, spark.barrier.sync.timeout to 600 s, spark.driver.host to 127.0.0.1; --conf overrides them. Exit
 #       code and standard output are the subcommand's; logs go to standard error.
+#   scripts/cluster.sh submit-app [--conf KEY=VALUE ...] [--jars JAR,...] --class MAIN APP_JAR [ARGS ...]
+#       your own application: what `spark-submit --class MAIN --jars SHADED_JAR[,JAR,...] APP_JAR ARGS` does, with
+#       the same defaults as submit. This project's shaded jar is on the class path of the driver and the executors
+#       beside APP_JAR, so an application compiled against this project and Spark (neither packed into APP_JAR)
+#       runs as it is; --jars adds other jars it needs. Exit code and output are the application's.
+#   scripts/cluster.sh shell [--conf KEY=VALUE ...] [--jars JAR,...] [--notebook NOTE.zpln]
+#       Spark's Scala shell (what spark-shell runs: org.apache.spark.repl.Main) as the driver of an application on
+#       this cluster, with this project's shaded jar on the class path of the shell, its compiler and the executors,
+#       `spark` and `sc` bound, and the same defaults as submit. --notebook runs the note's %spark and %sql
+#       paragraphs first, in order, each compiled whole as Zeppelin compiles it (the files go to
+#       work/cluster/notebook/NAME/; note.scala pastes them, `:load` it to run them again), then the shell takes
+#       input: with standard input not a terminal (a pipe, a file) it runs those lines and ends.
 #   scripts/cluster.sh executors
 #       one line per live executor JVM (of any application): its pid.
 #   scripts/cluster.sh stop
@@ -24,7 +36,8 @@
 # worker-N.log, and the executors' stdout and stderr under worker-N/APP_ID/EXECUTOR_ID/.
 # The jar: MOSAICBERT_JAR when set, else estimators/target's shaded jar (built when missing or older than the
 # sources). The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the
-# driver, default -Xmx4g); executors get spark.executor.memory.
+# driver's JVM flags, default -Xmx4g; e.g. "-Xmx4g -Dmosaicbert.shared.dir=/data/shared" for the notes' paths);
+# executors get spark.executor.memory.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/lib/project.sh"
@@ -47,7 +60,8 @@ use_spark_home() {
     [ -d "$SPARK_HOME/jars" ] || die "SPARK_HOME=$SPARK_HOME has no jars/ folder: point it at a Spark 3.5 distribution, or unset it to use the one this build assembles"
   else
     export SPARK_HOME="$root/spark-home/target/spark-home"
-    if ! ls "$SPARK_HOME"/jars/spark-core_*.jar > /dev/null 2>&1; then
+    # spark-repl: an assembly made before it held the shell is made again.
+    if ! ls "$SPARK_HOME"/jars/spark-core_*.jar "$SPARK_HOME"/jars/spark-repl_*.jar > /dev/null 2>&1; then
       echo "cluster.sh: assembling the Spark home (mvn package -pl spark-home) ..." >&2
       (cd "$root" && mvn -B -q -pl spark-home package 1>&2)
     fi
@@ -214,37 +228,115 @@ check_fits() {
   done
 }
 
+# --conf KEY=VALUE of submit, submit-app and shell: collected in conf (as spark-submit's arguments) and keys.
+conf=()
+keys=" "
+add_conf() {
+  [[ "${1:-}" == *=* ]] || die "--conf needs KEY=VALUE, got '${1:-}'"
+  conf+=(--conf "$1")
+  keys+="${1%%=*} "
+}
+
+# The project's shaded jar: MOSAICBERT_JAR, or estimators/target's (built when missing or stale).
+project_jar() {
+  local jar="${MOSAICBERT_JAR:-}"
+  [ -z "$jar" ] || [ -f "$jar" ] || die "MOSAICBERT_JAR=$jar does not exist"
+  [ -n "$jar" ] || jar=$(shaded_jar)
+  echo "$jar"
+}
+
+# Runs Spark's SparkSubmit in this process, which becomes the driver (client mode) of an application on the running
+# cluster: JVM_FLAGS... (before --), then spark-submit's arguments from --class on. What every Worker offers is the
+# default of the executors' size, unless conf says otherwise: an executor asking for more would never be launched,
+# and the application would wait for it forever.
+drive() {
+  local jvm_flags=()
+  while [ "$1" != -- ]; do jvm_flags+=("$1"); shift; done
+  shift
+  read_state
+  use_spark_home
+  check_fits "${conf[@]}"
+  local key
+  for setting in "spark.executor.cores=$cores" "spark.task.cpus=$cores" "spark.executor.memory=$memory" \
+      "spark.barrier.sync.timeout=600" "spark.driver.host=127.0.0.1"; do
+    key="${setting%%=*}"
+    [[ "$keys" == *" $key "* ]] || conf+=(--conf "$setting")
+  done
+  # shellcheck disable=SC2086
+  exec "$java" ${MOSAICBERT_JAVA_OPTS:--Xmx4g} $(java17_opens) "${jvm_flags[@]}" \
+    -Dlog4j2.configurationFile="$root/conf/log4j2.properties" \
+    -Dorg.bytedeco.javacpp.cachedir="${MOSAICBERT_JAVACPP_CACHE:-$HOME/.javacpp/cache}" \
+    -cp "$spark_classpath" org.apache.spark.deploy.SparkSubmit --master "$master_url" --deploy-mode client \
+    "${conf[@]}" "$@"
+}
+
 submit() {
-  local conf=() keys=" "
   while [ $# -gt 0 ]; do
     case "$1" in
-      --conf)
-        [[ "${2:-}" == *=* ]] || die "--conf needs KEY=VALUE, got '${2:-}'"
-        conf+=(--conf "$2"); keys+="${2%%=*} "; shift 2 ;;
+      --conf) add_conf "${2:-}"; shift 2 ;;
       --*) die "submit: unknown option '$1' before the subcommand (submit [--conf KEY=VALUE ...] SUBCOMMAND [flags])" ;;
       *) break ;;
     esac
   done
   [ $# -gt 0 ] || die "submit needs a subcommand: submit [--conf KEY=VALUE ...] SUBCOMMAND [flags]"
   read_state
-  use_spark_home
-  # What every Worker offers, unless --conf says otherwise: an executor asking for more would never be launched,
-  # and the application would wait for it forever.
-  check_fits "${conf[@]}"
-  local key value
-  for setting in "spark.executor.cores=$cores" "spark.task.cpus=$cores" "spark.executor.memory=$memory" \
-      "spark.barrier.sync.timeout=600" "spark.driver.host=127.0.0.1"; do
-    key="${setting%%=*}"
-    [[ "$keys" == *" $key "* ]] || conf+=(--conf "$setting")
+  local jar
+  jar=$(project_jar)
+  drive -- --class org.mosaicbert.cli.Main "$jar" "$@"
+}
+
+submit_app() {
+  local main="" jars=""
+  local usage="submit-app [--conf KEY=VALUE ...] [--jars JAR,...] --class MAIN APP_JAR [ARGS ...]"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --conf) add_conf "${2:-}"; shift 2 ;;
+      --class) main="${2:-}"; shift 2 || die "--class needs the main class ($usage)" ;;
+      --jars) jars="${2:-}"; shift 2 || die "--jars needs a comma-separated list of jars ($usage)" ;;
+      --*) die "submit-app: unknown option '$1' before the application jar ($usage)" ;;
+      *) break ;;
+    esac
   done
-  local jar="${MOSAICBERT_JAR:-}"
-  [ -z "$jar" ] || [ -f "$jar" ] || die "MOSAICBERT_JAR=$jar does not exist"
-  [ -n "$jar" ] || jar=$(shaded_jar)
-  exec "$java" ${MOSAICBERT_JAVA_OPTS:--Xmx4g} $(java17_opens) \
-    -Dlog4j2.configurationFile="$root/conf/log4j2.properties" \
-    -Dorg.bytedeco.javacpp.cachedir="${MOSAICBERT_JAVACPP_CACHE:-$HOME/.javacpp/cache}" \
-    -cp "$spark_classpath" org.apache.spark.deploy.SparkSubmit --master "$master_url" --deploy-mode client \
-    --class org.mosaicbert.cli.Main "${conf[@]}" "$jar" "$@"
+  [ -n "$main" ] || die "submit-app needs --class, the application's main class ($usage)"
+  [ $# -gt 0 ] || die "submit-app needs the application jar ($usage)"
+  [ -f "$1" ] || die "submit-app: the application jar $1 does not exist"
+  read_state
+  local jar
+  jar=$(project_jar)
+  drive -- --class "$main" --jars "$jar${jars:+,$jars}" "$@"
+}
+
+shell() {
+  local jars="" note=""
+  local usage="shell [--conf KEY=VALUE ...] [--jars JAR,...] [--notebook NOTE.zpln]"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --conf) add_conf "${2:-}"; shift 2 ;;
+      --jars) jars="${2:-}"; shift 2 || die "--jars needs a comma-separated list of jars ($usage)" ;;
+      --notebook) note="${2:-}"; shift 2 || die "--notebook needs a Zeppelin note, a .zpln file ($usage)" ;;
+      *) die "shell: unknown argument '$1' ($usage)" ;;
+    esac
+  done
+  [ -z "$note" ] || [ -f "$note" ] || die "--notebook $note does not exist"
+  read_state
+  local jar
+  jar=$(project_jar)
+  use_spark_home
+  ls "$SPARK_HOME"/jars/spark-repl_*.jar > /dev/null 2>&1 \
+    || die "$SPARK_HOME/jars has no spark-repl jar (Spark's shell): use a full Spark distribution"
+  local repl_args=()
+  if [ -n "$note" ]; then
+    local folder script
+    folder="$dir/notebook/$(basename "$note" .zpln)"
+    script=$("$java" -cp "$spark_classpath:$jar" org.mosaicbert.notebooks.SparkShellScript "$note" "$folder") \
+      || die "cannot turn $note into a script for the shell"
+    echo "cluster.sh: $note's paragraphs, one file each, in $folder; running them ($script)" >&2
+    repl_args=(-I "$script")
+  fi
+  # What spark-shell does: the shell's own class (the primary resource "spark-shell" tells SparkSubmit it is one),
+  # and the Scala compiler reading the JVM's class path (Spark's jars) besides the jars it is given.
+  drive -Dscala.usejavacp=true -- --class org.apache.spark.repl.Main --name "Spark shell" \
+    --jars "$jar${jars:+,$jars}" spark-shell "${repl_args[@]}"
 }
 
 # Ends PIDS: SIGTERM, then SIGKILL for what is left after SECONDS.
@@ -284,9 +376,11 @@ stop() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   submit) shift; submit "$@" ;;
+  submit-app) shift; submit_app "$@" ;;
+  shell) shift; shell "$@" ;;
   executors) shift; [ $# -eq 0 ] || die "executors takes no arguments"; executor_pids ;;
   stop) shift; [ $# -eq 0 ] || die "stop takes no arguments"; stop ;;
   -h|--help|help) usage ;;
   "") usage >&2; exit 2 ;;
-  *) die "unknown command '$1': start, submit, executors or stop (scripts/cluster.sh --help)" ;;
+  *) die "unknown command '$1': start, submit, submit-app, shell, executors or stop (scripts/cluster.sh --help)" ;;
 esac

@@ -47,6 +47,11 @@ final class ExportCommand implements Subcommand {
   }
 
   @Override
+  public java.util.Map<String, String> renamedFlags() {
+    return java.util.Map.of(OutputFolder.OLD_FLAG, OutputFolder.FLAG);
+  }
+
+  @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
     Args args = Args.parse(name(), argv, Set.of("model", OutputFolder.FLAG), Set.of(OutputFolder.OVERWRITE));
     String model = args.requiredString("model");

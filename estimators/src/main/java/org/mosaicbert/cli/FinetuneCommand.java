@@ -51,7 +51,9 @@ final class FinetuneCommand implements Subcommand {
         to OUT, with the resolved settings in OUT/finetune_args.json. Labels may be class indices, class names
         (kept in config.json's id2label; predictions then also carry predictedLabel) or regression targets. With
         --eval, scores that table and prints its metrics. Tables are read by file name (.csv with a header,
-        .json/.jsonl, .parquet, or a GLUE .tsv with --task).
+        .json/.jsonl, .parquet, or a GLUE .tsv with --task). Fine-tuning keeps no checkpoints: a run stopped before
+        OUT was written starts over when run again; once OUT is written the same command is refused (--overwrite
+        trains again; to train the model further, fine-tune from it: --model OUT with another --output).
 
           --model DIR           the model folder to start from (pretrain, finetune or import output)
           --train FILE          the training table
@@ -63,7 +65,8 @@ final class FinetuneCommand implements Subcommand {
           --text-pair-col C     the second text column of a pair task (default none)
           --label-col C         the label column (default label)
           --from-scratch        DIR's config, vocabulary and tokenizer settings, random weights (a baseline)
-          --overwrite           replace OUT
+          --overwrite           fine-tune again from DIR and replace OUT once the new model is written (a run
+                                stopped before then leaves OUT as it was)
         """ + RunSettings.help(Setting.Run.FINETUNING, defaults(null));
   }
 
@@ -103,8 +106,14 @@ final class FinetuneCommand implements Subcommand {
     try {
       var conf = spark.sparkContext().hadoopConfiguration();
       Outputs.claim(output, "--output", name(), conf);
-      Outputs.check(output, "--output", args.has("overwrite"), conf, args.has("eval")
+      Outputs.refuseInputs(output, "--output", conf, args.has("eval")
           ? new String[] {modelDir, trainPath, args.requiredString("eval")} : new String[] {modelDir, trainPath});
+      if (!args.has("overwrite") && Outputs.exists(output, conf)) {
+        throw new IllegalArgumentException("--output " + output + " exists: the run that wrote it is complete. Give "
+            + "--overwrite to fine-tune again from " + modelDir + " and replace it, or, to train that model further, "
+            + "fine-tune from it (--model " + output + ") into another --output");
+      }
+      Outputs.requireWritable(output, "--output", conf);
       Dataset<Row> train = Tables.read(spark, trainPath, task);
       Tables.requireTextColumn(train, textCol, "--text-col", trainPath);
       if (!pairCol.isEmpty()) {

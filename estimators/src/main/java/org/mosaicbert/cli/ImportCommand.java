@@ -55,6 +55,11 @@ final class ImportCommand implements Subcommand {
   }
 
   @Override
+  public java.util.Map<String, String> renamedFlags() {
+    return java.util.Map.of(OutputFolder.OLD_FLAG, OutputFolder.FLAG);
+  }
+
+  @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws IOException {
     Args args = Args.parse(name(), argv, Set.of("hf", OutputFolder.FLAG), Set.of(OutputFolder.OVERWRITE));
     Path hf = args.path("hf");

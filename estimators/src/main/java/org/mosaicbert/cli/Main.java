@@ -53,7 +53,28 @@ public final class Main {
       return 0;
     }
     boolean verbose = rest.remove(VERBOSE);
-    return run(command, rest.toArray(String[]::new), in, out, err, verbose);
+    return run(command, renamed(command, rest, err), in, out, err, verbose);
+  }
+
+  /**
+   * The arguments with each flag that {@code command} has renamed ({@code --out}, {@code --out=DIR}) under its new
+   * name, and a line on {@code err} for each such flag: "--out is deprecated; use --output".
+   */
+  static String[] renamed(Subcommand command, List<String> args, PrintStream err) {
+    String[] out = args.toArray(String[]::new);
+    command.renamedFlags().forEach((old, now) -> {
+      boolean used = false;
+      for (int i = 0; i < out.length; i++) {
+        if (out[i].equals("--" + old) || out[i].startsWith("--" + old + "=")) {
+          out[i] = "--" + now + out[i].substring(2 + old.length());
+          used = true;
+        }
+      }
+      if (used) {
+        err.println(command.name() + ": --" + old + " is deprecated; use --" + now);
+      }
+    });
+    return out;
   }
 
   /**

@@ -10,14 +10,16 @@ import org.mosaicbert.ml.Leftovers;
 import org.mosaicbert.ml.OutputLock;
 
 /**
- * The local folder that {@code export} and {@code import} write ({@code --out}, {@code --overwrite}): refused before
- * any work when it is a file, or a folder with something in it and no {@code --overwrite}, so a mistake costs nothing;
- * then, holding its lock ({@link OutputLock}: no other run writes it meanwhile), written into a temporary sibling and
- * renamed into place, so it appears complete or not at all and a failure leaves what was there.
+ * The local folder that {@code export} and {@code import} write ({@code --output}, {@code --overwrite}): refused
+ * before any work when it is a file, or a folder with something in it and no {@code --overwrite}, so a mistake costs
+ * nothing; then, holding its lock ({@link OutputLock}: no other run writes it meanwhile), written into a temporary
+ * sibling and renamed into place, so it appears complete or not at all and a failure leaves what was there.
  */
 final class OutputFolder {
-  /** The flag with the folder's path. */
-  static final String FLAG = "out";
+  /** The flag with the folder's path, as every subcommand names its output. */
+  static final String FLAG = "output";
+  /** The flag's earlier name, still taken (with a line saying it is deprecated). */
+  static final String OLD_FLAG = "out";
   /** The flag that allows replacing a folder with something in it. */
   static final String OVERWRITE = "overwrite";
   /** The usage line of a command that writes an output folder: the command and its own flags, then these. */
@@ -27,7 +29,8 @@ final class OutputFolder {
 
   /** Help lines for the two flags. */
   static final String HELP = """
-            --out DIR       the local folder to write; it must not exist or be empty
+            --output DIR    the local folder to write; it must not exist or be empty (--out, its old name,
+                            still works)
             --overwrite     replace DIR when it exists and is not empty
           """;
 
@@ -46,7 +49,7 @@ final class OutputFolder {
     this.command = command;
   }
 
-  /** The {@code --out} folder of {@code args}, checked against {@code --overwrite}. */
+  /** The {@code --output} folder of {@code args}, checked against {@code --overwrite}. */
   static OutputFolder of(Args args) throws IOException {
     OutputFolder folder = new OutputFolder(args.path(FLAG).toAbsolutePath().normalize(), args.has(OVERWRITE),
         args.command());

@@ -13,7 +13,8 @@ import org.mosaicbert.ml.OutputLock;
  * What every subcommand does with an output path before any work: claims it for the run ({@link #claim}), and checks
  * it, so that a certain failure costs seconds, not a training run: the output must not be, or contain, one of the
  * command's inputs (an {@code --overwrite} would delete it), nor lie inside an input folder (a rerun would read it),
- * must not exist unless {@code --overwrite} is given, and its folder must be writable.
+ * must not exist unless {@code --overwrite} is given (pretrain and finetune refuse a finished run their own way,
+ * naming what a rerun can do), and its folder must be writable.
  */
 final class Outputs {
   /** The outputs this thread's subcommand holds, newest last. */
@@ -45,11 +46,25 @@ final class Outputs {
   }
 
   /**
+   * All of the checks below: the output is no input, does not exist unless {@code overwrite}, and can be written.
+   *
    * @param flag the output's flag, for messages ("--output")
    * @param inputs the command's input paths (files or folders) that the output must not replace
    */
   static void check(String output, String flag, boolean overwrite, Configuration conf, String... inputs)
       throws IOException {
+    refuseInputs(output, flag, conf, inputs);
+    if (exists(output, conf) && !overwrite) {
+      throw new IllegalArgumentException(output + " exists; give --overwrite to replace it");
+    }
+    requireWritable(output, flag, conf);
+  }
+
+  /**
+   * Refuses an output that is, or contains, one of {@code inputs} (replacing or deleting it would delete the input),
+   * or lies inside one (a later run would read it as input).
+   */
+  static void refuseInputs(String output, String flag, Configuration conf, String... inputs) throws IOException {
     Path target = qualified(new Path(output), conf);
     for (String input : inputs) {
       Path in = qualified(org.mosaicbert.data.LiteralPaths.of(input), conf);
@@ -63,10 +78,17 @@ final class Outputs {
             + "run would read the output as input; choose another " + flag + " outside it");
       }
     }
+  }
+
+  static boolean exists(String output, Configuration conf) throws IOException {
+    Path target = qualified(new Path(output), conf);
+    return target.getFileSystem(conf).exists(target);
+  }
+
+  /** Fails unless a file can be made beside {@code output}, in a folder made for it when missing. */
+  static void requireWritable(String output, String flag, Configuration conf) throws IOException {
+    Path target = qualified(new Path(output), conf);
     FileSystem fs = target.getFileSystem(conf);
-    if (fs.exists(target) && !overwrite) {
-      throw new IllegalArgumentException(output + " exists; give --overwrite to replace it");
-    }
     Path parent = target.getParent();
     Path probe = new Path(parent, "." + target.getName() + ".probe-" + UUID.randomUUID());
     try {

@@ -180,6 +180,14 @@ public final class HadoopCheckpointStore implements CheckpointStore {
   }
 
   /**
+   * The settings the newest complete checkpoint in {@code dir} was trained with, as it records them (param name to
+   * text, {@link TrainState#recordedSettings}); empty when there is no checkpoint.
+   */
+  public static Map<String, String> newestSettings(String dir, Configuration conf) throws IOException {
+    return of(dir, conf).newestHeader().map(h -> TrainState.recordedSettings(h.metadata())).orElse(Map.of());
+  }
+
+  /**
    * Reads a checkpoint folder through a local copy (the training state is verified against its checksum as a local
    * file), deleted whatever happens; errors name the checkpoint folder, not the copy.
    */

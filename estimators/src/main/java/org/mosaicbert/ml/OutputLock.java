@@ -189,6 +189,31 @@ public final class OutputLock implements AutoCloseable {
     Leftovers.removeBeside(file.fs, target);
   }
 
+  /**
+   * Deletes the path this lock holds, and all it holds: for a run that starts over where an earlier one wrote. The
+   * path is first renamed to a temporary sibling ({@code .NAME.tmp-*}), so that a run killed while deleting leaves
+   * NAME whole or gone, never half deleted, and the next holder removes the rest ({@link #removeLeftovers}). Only
+   * the holder may: no other run reads or writes there meanwhile.
+   *
+   * @return whether there was something to delete
+   */
+  public boolean deleteTarget() throws IOException {
+    synchronized (HELD) {
+      if (released || HELD.get(file.path) != this || holder != Thread.currentThread()) {
+        throw new IllegalStateException("deleting " + target + " needs its lock, held by this thread");
+      }
+    }
+    if (!file.fs.exists(target)) {
+      return false;
+    }
+    Path doomed = sibling(target, "." + target.getName() + ".tmp-" + UUID.randomUUID());
+    if (!file.fs.rename(target, doomed)) {
+      throw new IOException("cannot rename " + target + " to " + doomed + " (to delete it)");
+    }
+    file.fs.delete(doomed, true);
+    return true;
+  }
+
   /** Releases one hold; the last deletes the lock file (unless another run has taken it over meanwhile). */
   @Override
   public void close() {

@@ -382,6 +382,96 @@ class ClusterIT {
     assertEquals(expected, predictions(onCluster), "the same predictions and probabilities as in local mode");
   }
 
+  /**
+   * Spark's Scala shell on the cluster ({@code cluster.sh shell}): a note's paragraphs, then the lines on standard
+   * input, with this project's classes compiled by the shell and run by the executors.
+   */
+  @Test
+  void theShellRunsANotesParagraphsAndItsInputOnTheCluster() throws IOException {
+    ObjectMapper json = new ObjectMapper();
+    var note = json.createObjectNode().put("name", "words");
+    var paragraphs = note.putArray("paragraphs");
+    paragraphs.addObject().put("text", "%md\n# Words, normalized on the executors");
+    // A statement continued on the next line: the paragraph compiles whole, as in Zeppelin.
+    paragraphs.addObject().put("text", "%spark\nval words = spark.createDataset(Seq(\"Héllo\", \"Wörld\"))\n"
+        + "  .map(t => org.mosaicbert.tokenizer.BertNormalizer.uncased().normalize(t))\n"
+        + "words.createOrReplaceTempView(\"words\")");
+    paragraphs.addObject().put("text", "%spark\nval broken: Int = \"not a number\"");
+    paragraphs.addObject().put("text", "%sql\nSELECT concat('word:', value) AS w FROM words ORDER BY w");
+    Path notebook = tmp.resolve("words.zpln");
+    json.writeValue(notebook.toFile(), note);
+    Path input = Files.writeString(tmp.resolve("shell-input.scala"), "val joined = sc.parallelize(Seq(\"Ça VA\", "
+        + "\"Naïve\"), 2).map(t => org.mosaicbert.tokenizer.BertNormalizer.uncased().normalize(t)).collect"
+        + ".mkString(\"|\")\n");
+    List<String> args = new ArrayList<>(List.of("shell"));
+    CONF.forEach(c -> args.addAll(List.of("--conf", c)));
+    args.addAll(List.of("--notebook", notebook.toString()));
+    long start = System.nanoTime();
+    Result r = cluster.run(input, args.toArray(String[]::new)).await();
+    report("the shell with a note and a line of input", start);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("---- note 'words', paragraph 4 (%sql)"), r.out());
+    assertTrue(r.out().contains("|word:hello|") && r.out().contains("|word:world|"), r.out());
+    assertTrue(r.out().contains("joined: String = ca va|naive"), r.out());
+    // A paragraph that does not compile says so, and the next one runs.
+    assertEquals(1, Pattern.compile("error:").matcher(r.out()).results().count(), r.out());
+    assertTrue(r.out().contains("type mismatch"), r.out());
+  }
+
+  /**
+   * A user's own application on the cluster ({@code cluster.sh submit-app}): compiled against the shaded jar and
+   * Spark, as a user's project compiles against the artifact, its closures and this project's classes run by the
+   * executors.
+   */
+  @Test
+  void aUsersApplicationJarRunsOnTheClusterWithTheProjectOnItsClassPath() throws IOException {
+    Path sources = Files.createDirectories(tmp.resolve("app-src/com/example"));
+    Files.writeString(sources.resolve("Normalize.java"), """
+        package com.example;
+
+        import java.util.List;
+        import org.apache.spark.api.java.JavaSparkContext;
+        import org.apache.spark.sql.SparkSession;
+        import org.mosaicbert.tokenizer.BertNormalizer;
+
+        public class Normalize {
+          public static void main(String[] args) {
+            SparkSession spark = SparkSession.builder().getOrCreate();
+            List<String> normalized = JavaSparkContext.fromSparkContext(spark.sparkContext())
+                .parallelize(List.of(args), 2).map(t -> BertNormalizer.uncased().normalize(t)).collect();
+            System.out.println("normalized: " + String.join("|", normalized));
+            spark.stop();
+          }
+        }
+        """);
+    Path classes = Files.createDirectories(tmp.resolve("app-classes"));
+    List<String> classPath = new ArrayList<>(List.of(System.getProperty("mosaicbert.jar")));
+    try (Stream<Path> jars = Files.list(Path.of(System.getProperty("mosaicbert.spark.home"), "jars"))) {
+      jars.map(Path::toString).forEach(classPath::add);
+    }
+    int compiled = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(),
+        "-classpath", String.join(java.io.File.pathSeparator, classPath),
+        sources.resolve("Normalize.java").toString());
+    assertEquals(0, compiled, "the example application compiles against the shaded jar and Spark");
+    Path app = tmp.resolve("normalize-app.jar");
+    try (var jar = new java.util.jar.JarOutputStream(Files.newOutputStream(app));
+        Stream<Path> files = Files.walk(classes)) {
+      for (Path file : files.filter(Files::isRegularFile).toList()) {
+        jar.putNextEntry(new java.util.jar.JarEntry(classes.relativize(file).toString().replace('\\', '/')));
+        jar.write(Files.readAllBytes(file));
+        jar.closeEntry();
+      }
+    }
+    List<String> args = new ArrayList<>(List.of("submit-app"));
+    CONF.forEach(c -> args.addAll(List.of("--conf", c)));
+    args.addAll(List.of("--class", "com.example.Normalize", app.toString(), "Héllo Wörld", "Ça VA"));
+    long start = System.nanoTime();
+    Result r = cluster.run(Path.of("/dev/null"), args.toArray(String[]::new)).await();
+    report("submit-app", start);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("normalized: hello world|ca va"), r.out());
+  }
+
   /** Spark's JSON output folder as text -> row. */
   private static Map<String, JsonNode> predictions(Path folder) throws IOException {
     ObjectMapper json = new ObjectMapper();

@@ -38,10 +38,11 @@ class FinetunePredictCommandTest {
   @Test
   void finetunesAGlueTaskAndPrintsItsMetrics() throws IOException {
     Path out = tmp.resolve("rte");
-    Result r = EncodeCommandTest.run(new byte[0], "finetune", "--model", pretrained.toString(), "--task", "RTE",
-        "--train", SharedTestData.path("data/glue/RTE/train.tsv").toString(), "--eval",
+    String[] finetune = {"finetune", "--model", pretrained.toString(), "--task", "RTE", "--train",
+        SharedTestData.path("data/glue/RTE/train.tsv").toString(), "--eval",
         SharedTestData.path("data/glue/RTE/dev.tsv").toString(), "--output", out.toString(), "--max-steps", "3",
-        "--batch", "8", "--max-seq-len", "32");
+        "--batch", "8", "--max-seq-len", "32"};
+    Result r = EncodeCommandTest.run(new byte[0], finetune);
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("model: " + out + " (classification, 2490 rows, 3 steps)"), r.out());
     assertTrue(r.out().matches("(?s).*accuracy on .*RTE/dev.tsv: 0\\.\\d{4}.*"), r.out());
@@ -51,6 +52,20 @@ class FinetunePredictCommandTest {
     assertTrue(Files.exists(out.resolve("model.safetensors")));
     assertEquals(128, new ObjectMapper().readTree(out.resolve("tokenizer_config.json").toFile())
         .path("model_max_length").asInt(), "the pretraining length (128), longer than the fine-tuning's 32");
+
+    // The same command once the run is complete is refused, naming the ways on; --overwrite fine-tunes from --model
+    // again (not from the model it replaces), so the weights are the first run's.
+    Result again = EncodeCommandTest.run(new byte[0], finetune);
+    assertEquals(1, again.code(), again.err());
+    assertTrue(again.err().contains("--output " + out + " exists: the run that wrote it is complete. Give "
+        + "--overwrite to fine-tune again from " + pretrained + " and replace it, or, to train that model further, "
+        + "fine-tune from it (--model " + out + ") into another --output"), again.err());
+    byte[] weights = Files.readAllBytes(out.resolve("model.safetensors"));
+    String[] overwrite = java.util.Arrays.copyOf(finetune, finetune.length + 1);
+    overwrite[finetune.length] = "--overwrite";
+    Result over = EncodeCommandTest.run(new byte[0], overwrite);
+    assertEquals(0, over.code(), over.err());
+    org.junit.jupiter.api.Assertions.assertArrayEquals(weights, Files.readAllBytes(out.resolve("model.safetensors")));
   }
 
   @Test

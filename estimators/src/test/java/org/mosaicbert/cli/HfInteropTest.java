@@ -55,9 +55,10 @@ class HfInteropTest {
     Path ours = save(original, "ours");
     Path hf = tmp.resolve("hf");
     Path back = tmp.resolve("back");
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output", hf.toString());
     assertEquals(0, export.code(), export.err());
-    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    assertFalse(export.err().contains("deprecated"), export.err());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", back.toString());
     assertEquals(0, imported.code(), imported.err());
     assertTrue(imported.out().contains("BertForMaskedLM") && imported.out().contains("F32"), imported.out());
     // Made as any folder is, not private as a temporary folder would be.
@@ -113,9 +114,9 @@ class HfInteropTest {
     Path ours = save(model(ParameterLayout.Heads.MLM, 1), "a dir 100%/our model");
     Path hf = dir.resolve("h f%20x");
     Path back = dir.resolve("back 1%");
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output", hf.toString());
     assertEquals(0, export.code(), export.err());
-    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", back.toString());
     assertEquals(0, imported.code(), imported.err());
     assertEquals(Set.of("our model", "h f%20x", "back 1%"), names(dir), "written where asked, and nowhere else");
     assertTrue(Files.exists(back.resolve("model.safetensors")) && Files.exists(hf.resolve("model.safetensors")));
@@ -127,9 +128,9 @@ class HfInteropTest {
     Path ours = save(original, "ours");
     Path hf = tmp.resolve("hf");
     Path back = tmp.resolve("back");
-    assertEquals(0, EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out",
+    assertEquals(0, EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output",
         hf.toString()).code());
-    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", back.toString());
     assertEquals(0, imported.code(), imported.err());
     assertTrue(imported.out().contains("3 label(s)"), imported.out());
 
@@ -178,7 +179,7 @@ class HfInteropTest {
     SafeTensors.write(hf.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
 
     Path back = tmp.resolve("back");
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", back.toString());
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("BF16"), r.out());
     assertSameModel(exact, tmp.resolve("ours"), back);
@@ -190,14 +191,14 @@ class HfInteropTest {
     Path ours = save(original, "ours");
     Path hf = tmp.resolve("hf");
     Path back = tmp.resolve("back");
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output", hf.toString());
     assertEquals(0, export.code(), export.err());
     assertTrue(export.out().contains("cased"), export.out());
     JsonNode tokenizer = json(hf.resolve("tokenizer_config.json"));
     assertFalse(tokenizer.get("do_lower_case").asBoolean());
     assertFalse(tokenizer.get("strip_accents").asBoolean());
     assertTrue(tokenizer.get("tokenize_chinese_chars").asBoolean());
-    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", back.toString());
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", back.toString());
     assertEquals(0, imported.code(), imported.err());
     assertTrue(imported.out().endsWith(", cased\n"), imported.out());
     assertSameModel(original, ours, back);
@@ -209,13 +210,13 @@ class HfInteropTest {
     model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
     // As bert-base-cased has it: strip_accents absent, so it follows do_lower_case.
     Files.writeString(hf.resolve("tokenizer_config.json"), "{\"do_lower_case\": false, \"model_max_length\": 512}");
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString());
     assertEquals(0, r.code(), r.err());
     assertEquals(BertNormalizer.cased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
         .normalizer());
     Files.delete(hf.resolve("tokenizer_config.json"));
-    r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString(), "--overwrite");
     assertEquals(0, r.code(), r.err());
     assertEquals(BertNormalizer.uncased(), ModelFolder.read(tmp.resolve("back").toString(), new Configuration())
@@ -229,7 +230,7 @@ class HfInteropTest {
     model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
     ObjectNode config = (ObjectNode) new ObjectMapper().readTree(hf.resolve("config.json").toFile());
     Files.writeString(hf.resolve("config.json"), config.put("attention_probs_dropout_prob", 0.1).toString());
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString());
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("attention_probs_dropout_prob: 0.1 in config.json, 0.0 in the import"), r.out());
@@ -243,7 +244,7 @@ class HfInteropTest {
     ModelFolder any = model(ParameterLayout.Heads.MLM, 2);
     Path ours = save(new ModelFolder(any.config(), any.heads(), any.parameters(), any.vocab(), any.normalizer(),
         2048), "ours");
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out",
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output",
         tmp.resolve("hf").toString());
     assertEquals(0, export.code(), export.err());
     assertEquals(2048, json(tmp.resolve("hf").resolve("tokenizer_config.json")).get("model_max_length").asInt());
@@ -295,7 +296,7 @@ class HfInteropTest {
     Files.writeString(hf.resolve("config.json"), "{}");
     Files.writeString(hf.resolve("vocab.txt"), "[PAD]\n");
     Files.write(hf.resolve("pytorch_model.bin"), new byte[] {(byte) 0x80, 2, 'c'});
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString());
     assertEquals(1, r.code());
     assertTrue(r.err().startsWith("import: "), r.err());
@@ -310,7 +311,7 @@ class HfInteropTest {
     Path hf = Files.createDirectories(tmp.resolve("hf"));
     model(ParameterLayout.Heads.MLM, 2).writeLocal(hf);
     Files.delete(hf.resolve("vocab.txt"));
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString());
     assertEquals(1, r.code());
     assertTrue(r.err().contains(hf + " has no vocab.txt"), r.err());
@@ -321,16 +322,38 @@ class HfInteropTest {
     Path ours = save(model(ParameterLayout.Heads.MLM, 2), "ours");
     Path hf = Files.createDirectories(tmp.resolve("hf"));
     Files.writeString(hf.resolve("keep.txt"), "mine");
-    Result refused = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    Result refused = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output",
+        hf.toString());
     assertEquals(1, refused.code());
     assertTrue(refused.err().contains("--overwrite"), refused.err());
     assertEquals(Set.of("keep.txt"), names(hf), "the target is left as it was");
-    Result replaced = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString(),
-        "--overwrite");
+    Result replaced = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--output",
+        hf.toString(), "--overwrite");
     assertEquals(0, replaced.code(), replaced.err());
     assertEquals(Set.of("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
         "special_tokens_map.json"), names(hf));
     assertEquals(Set.of("hf", "ours"), names(tmp));
+  }
+
+  /** --out, the output flag's name before every subcommand said --output, still works, saying it is deprecated. */
+  @Test
+  void theOldOutFlagStillWorksWithOneDeprecationLine() throws IOException {
+    Path ours = save(model(ParameterLayout.Heads.MLM, 2), "ours");
+    Path hf = tmp.resolve("hf");
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString());
+    assertEquals(0, export.code(), export.err());
+    assertEquals(1, export.err().lines().filter(l -> l.contains("--out is deprecated; use --output")).count(),
+        export.err());
+    assertTrue(Files.exists(hf.resolve("model.safetensors")));
+    Result imported = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out=" + tmp.resolve(
+        "back"));
+    assertEquals(0, imported.code(), imported.err());
+    assertTrue(imported.err().contains("import: --out is deprecated; use --output"), imported.err());
+    assertTrue(Files.exists(tmp.resolve("back").resolve("model.safetensors")));
+    Result both = EncodeCommandTest.run(new byte[0], "export", "--model", ours.toString(), "--out", hf.toString(),
+        "--output", hf.toString());
+    assertEquals(2, both.code());
+    assertTrue(both.err().contains("--output is given twice"), both.err());
   }
 
   @Test
@@ -339,6 +362,8 @@ class HfInteropTest {
       Result help = EncodeCommandTest.run(new byte[0], command, "--help");
       assertEquals(0, help.code());
       assertTrue(help.out().startsWith("usage: mosaicbert " + command), help.out());
+      assertTrue(help.out().contains("--output DIR [--overwrite]") && help.out().contains("  --output DIR "),
+          help.out());
       Result bad = EncodeCommandTest.run(new byte[0], command, "--model-dir", "x");
       assertEquals(2, bad.code());
       assertTrue(bad.err().contains("unknown flag --model-dir"), bad.err());
@@ -373,7 +398,7 @@ class HfInteropTest {
 
   /** Runs import on {@code hf}, which must fail and write nothing; returns what it said. */
   private String refusedImport(Path hf) {
-    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--out", tmp.resolve("back")
+    Result r = EncodeCommandTest.run(new byte[0], "import", "--hf", hf.toString(), "--output", tmp.resolve("back")
         .toString());
     assertEquals(1, r.code());
     assertFalse(Files.exists(tmp.resolve("back")));

@@ -171,11 +171,11 @@ class InputChecksTest {
         texts.toString(), "--output", tmp.resolve("scored-longer").toString());
     assertEquals(1, r.code(), r.out());
     assertTrue(r.err().contains(refusal), r.err());
-    r = EncodeCommandTest.run(new byte[0], "export", "--model", longer.toString(), "--out",
+    r = EncodeCommandTest.run(new byte[0], "export", "--model", longer.toString(), "--output",
         tmp.resolve("exported").toString());
     assertEquals(1, r.code(), r.out());
     assertTrue(r.err().contains(refusal), r.err());
-    r = EncodeCommandTest.run(new byte[0], "import", "--hf", longer.toString(), "--out",
+    r = EncodeCommandTest.run(new byte[0], "import", "--hf", longer.toString(), "--output",
         tmp.resolve("imported").toString());
     assertEquals(1, r.code(), r.out());
     assertTrue(r.err().contains(refusal), r.err());

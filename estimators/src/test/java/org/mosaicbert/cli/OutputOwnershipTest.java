@@ -35,11 +35,11 @@ class OutputOwnershipTest {
   void aSecondRunOnTheSameOutputIsRefusedAtOnceNamingTheRunningOne() throws Exception {
     Path hf = tmp.resolve("hf");
     plantLock(hf, Instant.now());
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", model().toString(), "--out",
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", model().toString(), "--output",
         hf.toString());
     assertEquals(1, export.code(), export.err());
-    assertTrue(export.err().contains("--out " + hf + " is in use by mosaicbert pretrain on another-machine (pid "
-        + "4242), running since ") && export.err().contains("give another --out"), export.err());
+    assertTrue(export.err().contains("--output " + hf + " is in use by mosaicbert pretrain on another-machine (pid "
+        + "4242), running since ") && export.err().contains("give another --output"), export.err());
     assertTrue(Files.notExists(hf), "nothing written");
 
     Path input = Files.writeString(tmp.resolve("texts.txt"), "a line to score\n");
@@ -73,7 +73,7 @@ class OutputOwnershipTest {
       Files.createDirectories(p);
     }
     Path lock = plantLock(hf, Instant.now().minusSeconds(60));
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", model().toString(), "--out",
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", model().toString(), "--output",
         hf.toString());
     assertEquals(0, export.code(), export.err());
     assertTrue(Files.exists(hf.resolve("model.safetensors")));

@@ -1,15 +1,21 @@
 package org.mosaicbert.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mosaicbert.cli.EncodeCommandTest.Result;
 import org.mosaicbert.ml.HadoopCheckpointStore;
+import org.mosaicbert.train.LocalCheckpointStore;
 
 /** The main job on a fresh machine: no data given, so the embedded corpus is tokenized, then a model trained. */
 class PretrainCommandTest {
@@ -36,19 +42,10 @@ class PretrainCommandTest {
       assertTrue(Files.notExists(tmp.resolve(lock)), lock + ": a run releases what it held");
     }
 
-    // Two more steps, resumed from the checkpoint of step 4: the summary quotes this run's losses, and the metrics
-    // log holds each step once.
-    Result more = EncodeCommandTest.run(new byte[0], "pretrain", "--output", output.toString(), "--recipe",
-        recipe.toString(), "--workers", "2", "--max-steps", "6", "--allow-changed-settings", "--overwrite");
-    assertEquals(0, more.code(), more.err());
-    assertTrue(more.out().matches("(?s).*loss: [0-9.]+ at step 5 -> [0-9.]+ at step 6, [0-9]+ tokens/s, resumed "
-        + "from the checkpoint of step 4 \\(metrics.*"), more.out());
-    assertEquals(java.util.List.of(1L, 2L, 3L, 4L, 5L, 6L), HadoopCheckpointStore.readMetrics(
-        tmp.resolve("model.checkpoints").toString(), new org.apache.hadoop.conf.Configuration()).stream()
-        .map(org.mosaicbert.train.StepMetrics::step).toList());
+    reruns(recipe, output);
 
     // export tells Hugging Face the length the model was trained at.
-    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", output.toString(), "--out",
+    Result export = EncodeCommandTest.run(new byte[0], "export", "--model", output.toString(), "--output",
         tmp.resolve("hf").toString());
     assertEquals(0, export.code(), export.err());
     assertTrue(export.out().contains("model_max_length 64"), export.out());
@@ -63,6 +60,83 @@ class PretrainCommandTest {
     assertTrue(longer.err().contains("max_seq_len = 2048 (--max-seq-len or the recipe), but the shards in "
         + tmp.resolve("model.shards") + " were tokenized at max_seq_len 64; tokenize them again with `mosaicbert "
         + "tokenize --max-seq-len 2048`"), longer.err());
+  }
+
+  /**
+   * What running pretrain again does once its run is complete: the same command is refused, --continue trains it
+   * further, --overwrite starts over and gives the first run's weights again, bit for bit.
+   */
+  private void reruns(Path recipe, Path output) throws IOException {
+    Path checkpoints = tmp.resolve("model.checkpoints");
+    byte[] firstRun = Files.readAllBytes(output.resolve("model.safetensors"));
+    long shardsWritten = Files.getLastModifiedTime(tmp.resolve("model.shards").resolve("manifest.json")).toMillis();
+    String[] same = {"pretrain", "--output", output.toString(), "--recipe", recipe.toString(), "--workers", "2"};
+
+    Result again = pretrain(same);
+    assertEquals(1, again.code(), again.err());
+    assertTrue(again.err().contains("--output " + output + " exists: the run that wrote it is complete (its newest "
+        + "checkpoint is step 4, in " + checkpoints + "), and running the same command again would train nothing. "
+        + "Give --overwrite to start over from step 0 (deletes " + output + " and " + checkpoints + "; the shards "
+        + "stay), or --continue with a larger --max-steps to train it further from step 4"), again.err());
+    Result both = pretrain(same, "--overwrite", "--continue");
+    assertEquals(2, both.code(), both.err());
+    assertTrue(both.err().contains("give --overwrite (start over) or --continue (train further), not both"));
+
+    // Two more steps, from the checkpoint of step 4: the run's length is the change --continue makes, recorded beside
+    // the checkpoints; the summary quotes this run's losses, and the metrics log holds each step once.
+    Result more = pretrain(same, "--max-steps", "6", "--continue");
+    assertEquals(0, more.code(), more.err());
+    assertTrue(more.out().matches("(?s).*loss: [0-9.]+ at step 5 -> [0-9.]+ at step 6, [0-9]+ tokens/s, resumed "
+        + "from the checkpoint of step 4 \\(metrics.*"), more.out());
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L), steps(checkpoints));
+    assertTrue(Files.exists(checkpoints.resolve("settings-changed-at-" + LocalCheckpointStore.stepFolder(4)
+        + ".json")));
+    assertFalse(Arrays.equals(firstRun, Files.readAllBytes(output.resolve("model.safetensors"))), "the model of "
+        + "step 6 replaced that of step 4");
+
+    Result nothing = pretrain(same, "--max-steps", "6", "--continue");
+    assertEquals(0, nothing.code(), nothing.err());
+    assertTrue(nothing.out().contains(output + " is complete at step 6 of 6: nothing to train"), nothing.out());
+    Result fewer = pretrain(same, "--max-steps", "5", "--continue");
+    assertEquals(1, fewer.code(), fewer.err());
+    assertTrue(fewer.err().contains("the run in " + checkpoints + " has trained 6 steps, more than the 5 asked now"),
+        fewer.err());
+    Result changed = pretrain(same, "--max-steps", "8", "--continue", "--lr", "1e-3");
+    assertEquals(1, changed.code(), changed.err());
+    assertTrue(changed.err().contains("--continue changes the run's length only, but the run in " + checkpoints
+        + " was trained with other settings:\n  lr: 0.002 in the checkpoint, 0.001 now"), changed.err());
+
+    // Refused before anything is deleted: the default corpus's shards are cut at 64, and --overwrite keeps them.
+    Result longer = pretrain(same, "--overwrite", "--max-seq-len", "128");
+    assertEquals(1, longer.code(), longer.err());
+    assertTrue(longer.err().contains("delete " + tmp.resolve("model.shards") + " to tokenize the default corpus "
+        + "again at 128 (--overwrite keeps it)"), longer.err());
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L), steps(checkpoints));
+
+    // Starting over: the old model and checkpoints go, the run trains from step 0 to the first run's weights.
+    Result over = pretrain(same, "--overwrite");
+    assertEquals(0, over.code(), over.err());
+    assertFalse(over.out().contains("resumed") || over.err().contains("resuming from"), over.out() + over.err());
+    assertEquals(List.of(1L, 2L, 3L, 4L), steps(checkpoints));
+    try (Stream<Path> entries = Files.list(checkpoints)) {
+      assertEquals(List.of(), entries.map(p -> p.getFileName().toString())
+          .filter(n -> n.startsWith("settings-changed") || n.compareTo(LocalCheckpointStore.stepFolder(4)) > 0
+              && n.startsWith("step-")).toList(), "the old run's checkpoints are gone");
+    }
+    assertArrayEquals(firstRun, Files.readAllBytes(output.resolve("model.safetensors")));
+    assertEquals(shardsWritten, Files.getLastModifiedTime(tmp.resolve("model.shards").resolve("manifest.json"))
+        .toMillis(), "the shards are kept, not tokenized again");
+  }
+
+  private static Result pretrain(String[] args, String... more) {
+    String[] all = Arrays.copyOf(args, args.length + more.length);
+    System.arraycopy(more, 0, all, args.length, more.length);
+    return EncodeCommandTest.run(new byte[0], all);
+  }
+
+  private static List<Long> steps(Path checkpoints) throws IOException {
+    return HadoopCheckpointStore.readMetrics(checkpoints.toString(), new org.apache.hadoop.conf.Configuration())
+        .stream().map(org.mosaicbert.train.StepMetrics::step).toList();
   }
 
   @Test
@@ -112,7 +186,8 @@ class PretrainCommandTest {
   void anOutputThatCannotBeWrittenFailsBeforeAnyWork() throws IOException {
     Path existing = Files.createDirectories(tmp.resolve("existing"));
     Result exists = EncodeCommandTest.run(new byte[0], "pretrain", "--output", existing.toString());
-    assertTrue(exists.code() == 1 && exists.err().contains("exists; give --overwrite"), exists.err());
+    assertTrue(exists.code() == 1 && exists.err().contains(existing + " exists, and " + existing + ".checkpoints "
+        + "holds no checkpoint of the run that wrote it: give --overwrite"), exists.err());
     assertTrue(Files.notExists(tmp.resolve("existing.shards")), "the default corpus was tokenized first");
     Path data = Files.createDirectories(tmp.resolve("shards"));
     Result same = EncodeCommandTest.run(new byte[0], "pretrain", "--data", data.toString(), "--output",

@@ -87,7 +87,16 @@ final class StandaloneCluster implements AutoCloseable {
     return launch(workingDir, args);
   }
 
+  /** {@code cluster.sh ARGS} (submit-app, shell), running, its standard input read from {@code input}. */
+  Submission run(Path input, String... args) {
+    return launch(null, List.of(args), input);
+  }
+
   private Submission launch(Path workingDir, List<String> args) {
+    return launch(workingDir, args, Path.of("/dev/null"));
+  }
+
+  private Submission launch(Path workingDir, List<String> args, Path input) {
     try {
       Path logs = Files.createDirectories(dir.resolve("test-runs"));
       Path out = Files.createTempFile(logs, args.get(0) + "-", ".out");
@@ -95,7 +104,7 @@ final class StandaloneCluster implements AutoCloseable {
       List<String> command = new ArrayList<>(List.of("bash", script().toString()));
       command.addAll(args);
       ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile())
-          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+          .redirectInput(ProcessBuilder.Redirect.from(input.toFile()))
           .directory(workingDir == null ? null : workingDir.toFile());
       builder.environment().putAll(environment);
       Set<Path> before = executorLogs().collect(Collectors.toSet());

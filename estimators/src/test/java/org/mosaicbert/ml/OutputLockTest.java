@@ -62,6 +62,32 @@ class OutputLockTest {
     }).get();
   }
 
+  /** A run that starts over deletes what it holds, whole, and nothing beside it; another thread may not. */
+  @Test
+  void onlyTheHolderDeletesItsTargetAndNothingElse() throws Exception {
+    Path output = tmp.resolve("model");
+    Files.createDirectories(output.resolve("metadata"));
+    Files.writeString(output.resolve("metadata").resolve("part-0"), "weights");
+    Path neighbour = Files.createDirectories(tmp.resolve("model.shards"));
+    try (OutputLock lock = OutputLock.acquire(output.toString(), "--output", "mosaicbert pretrain", conf)) {
+      Throwable elsewhere = thrownElsewhere(() -> {
+        try {
+          lock.deleteTarget();
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      assertTrue(elsewhere instanceof IllegalStateException, String.valueOf(elsewhere));
+      assertTrue(Files.exists(output.resolve("metadata").resolve("part-0")));
+      assertTrue(lock.deleteTarget());
+      assertFalse(Files.exists(output));
+      assertFalse(lock.deleteTarget(), "nothing left to delete");
+    }
+    try (Stream<Path> left = Files.list(tmp)) {
+      assertEquals(List.of(neighbour), left.toList(), "no temporary sibling, no lock, the neighbour untouched");
+    }
+  }
+
   @Test
   void aSecondHolderIsRefusedAtOnceNamingTheFirstUntilItReleases() throws Exception {
     Path output = tmp.resolve("out dir").resolve("model");

@@ -43,8 +43,6 @@ final class ZeppelinNoteRunner implements AutoCloseable {
       "import spark.implicits._", "import spark.sql", "import org.apache.spark.sql.functions._");
   /** A line of a Java or Scala stack trace, or its "Caused by:". */
   private static final Pattern STACK_TRACE = Pattern.compile("(?m)^\\s*(at [\\w$.<>/]+\\(.*\\)|Caused by: .*)$");
-  /** Statements of a {@code %sql} paragraph end with a semicolon at the end of a line. */
-  private static final Pattern STATEMENT_END = Pattern.compile("(?m);\\s*$");
 
   private final SparkSession spark;
   private final IMain repl;
@@ -102,12 +100,12 @@ final class ZeppelinNoteRunner implements AutoCloseable {
       if (!p.enabled()) {
         continue;
       }
-      switch (p.interpreter()) {
-        case "md", "markdown" -> { }
-        case "spark", "spark.spark" -> runScala(note, p);
-        case "sql", "spark.sql" -> runSql(note, p);
-        default -> fail("note '" + note.name() + "', " + p.label() + ": this test runs %spark, %sql and %md "
-            + "paragraphs only");
+      if (p.isScala()) {
+        runScala(note, p);
+      } else if (p.isSql()) {
+        runSql(note, p);
+      } else if (!p.isMarkdown()) {
+        fail("note '" + note.name() + "', " + p.label() + ": this test runs %spark, %sql and %md paragraphs only");
       }
     }
   }
@@ -127,10 +125,7 @@ final class ZeppelinNoteRunner implements AutoCloseable {
   }
 
   private void runSql(ZeppelinNote note, ZeppelinNote.Paragraph p) {
-    for (String statement : STATEMENT_END.split(p.code())) {
-      if (statement.isBlank()) {
-        continue;
-      }
+    for (String statement : p.sqlStatements()) {
       long start = System.nanoTime();
       List<Row> rows;
       Dataset<Row> result;
