@@ -58,7 +58,7 @@ final class ResumeCheck {
             + "checkpoint's settings to resume it, give another checkpointDir to start a new run, or set "
             + "allowChangedSettings if the change is meant");
       }
-      LOG.warn("resuming from step {} of {} with changed settings (allowChangedSettings):{}", step,
+      LOG.warn("resuming from step {} of {} with changed settings, as asked:{}", step,
           plan.checkpointDir(), listed);
       Map<String, Object> record = new LinkedHashMap<>();
       record.put("step", Long.parseLong(step));
