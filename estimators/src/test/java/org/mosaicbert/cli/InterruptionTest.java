@@ -44,6 +44,29 @@ class InterruptionTest {
     }
   }
 
+  /** The threads of a process that would not end, from jstack beside this JVM's java (when the JDK has it). */
+  private static String threadDump(Process process) {
+    try {
+      Path jstack = Path.of(System.getProperty("java.home"), "bin", "jstack");
+      Process dump = new ProcessBuilder(jstack.toString(), Long.toString(process.pid())).redirectErrorStream(true)
+          .start();
+      String threads = new String(dump.getInputStream().readAllBytes());
+      dump.waitFor(30, TimeUnit.SECONDS);
+      return threads;
+    } catch (Exception e) {
+      return "(no thread dump: " + e + ")";
+    }
+  }
+
+  private static String tail(Path file) {
+    try {
+      List<String> lines = Files.readAllLines(file);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
+    } catch (Exception e) {
+      return "(unreadable: " + e + ")";
+    }
+  }
+
   @Test
   void ctrlCDuringTrainingEndsTheRunCleanlySayingWhereTheLastCheckpointIsAndTheRerunResumes() throws Exception {
     Path recipe = tmp.resolve("long.yaml");
@@ -62,7 +85,8 @@ class InterruptionTest {
       assertTrue(run.isAlive() && hasCheckpoint(checkpoints), "training with a checkpoint: " + Files.readString(
           stderr));
       assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(run.pid())).start().waitFor());
-      assertTrue(run.waitFor(2, TimeUnit.MINUTES), "the run ended");
+      assertTrue(run.waitFor(2, TimeUnit.MINUTES), () -> "the run ended: it did not, 2 minutes after Ctrl-C; its "
+          + "threads:\n" + threadDump(run) + "\nits standard error:\n" + tail(stderr));
     } finally {
       run.destroyForcibly();
     }
