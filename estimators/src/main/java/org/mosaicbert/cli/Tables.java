@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -159,7 +158,7 @@ final class Tables {
       throw new IllegalArgumentException(path + " exists; give --overwrite to replace it");
     }
     org.apache.hadoop.fs.Path temp = new org.apache.hadoop.fs.Path(target.getParent(),
-        "." + target.getName() + ".tmp-" + UUID.randomUUID());
+        org.mosaicbert.ml.Leftovers.temporaryName(target));
     try {
       var writer = out.write();
       if (format.equals("csv")) {

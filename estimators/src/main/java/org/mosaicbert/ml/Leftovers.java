@@ -35,6 +35,14 @@ public final class Leftovers {
   private Leftovers() {}
 
   /**
+   * A fresh name for a temporary sibling of {@code target}, {@code .NAME.tmp-UUID}: what a writer fills and renames
+   * into place, and what {@link #removeBeside} knows as a killed run's leftover.
+   */
+  public static String temporaryName(Path target) {
+    return "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID();
+  }
+
+  /**
    * The name prefix of the local staging folders of the model folder written to {@code target} (fully qualified) or
    * to a temporary sibling of it: the same for both, so that the output's next run finds them.
    */

@@ -218,7 +218,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
         org.apache.hadoop.conf.Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
         org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
         org.apache.hadoop.fs.Path temporary = new org.apache.hadoop.fs.Path(target.getParent(),
-            "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());
+            Leftovers.temporaryName(target));
         org.apache.hadoop.fs.FileSystem fs;
         try {
           fs = target.getFileSystem(conf);

@@ -206,7 +206,7 @@ public final class OutputLock implements AutoCloseable {
     if (!file.fs.exists(target)) {
       return false;
     }
-    Path doomed = sibling(target, "." + target.getName() + ".tmp-" + UUID.randomUUID());
+    Path doomed = sibling(target, Leftovers.temporaryName(target));
     if (!file.fs.rename(target, doomed)) {
       throw new IOException("cannot rename " + target + " to " + doomed + " (to delete it)");
     }
