@@ -161,14 +161,14 @@ public final class CrossLineModels {
     Files.write(out, lines);
   }
 
-  /** A scores file read back: "model 999" or "pipeline 999" to the embedding, in the file's order. */
+  /** A scores file read back: which model's embedding of which sample, to its values, in the file's order. */
   static Map<String, double[]> readScores(Path file) throws IOException {
     Map<String, double[]> scores = new LinkedHashMap<>();
     for (String line : Files.readAllLines(file)) {
       String[] fields = line.split("\t");
       double[] values = Arrays.stream(fields[2].split(" "))
           .mapToDouble(bits -> Double.longBitsToDouble(Long.parseUnsignedLong(bits, 16))).toArray();
-      scores.put(fields[0] + " " + fields[1], values);
+      scores.put("the " + fields[0] + "'s embedding of sample_id " + fields[1], values);
     }
     return scores;
   }

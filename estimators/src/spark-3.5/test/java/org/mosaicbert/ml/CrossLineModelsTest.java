@@ -20,6 +20,7 @@ import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -32,7 +33,8 @@ class CrossLineModelsTest {
   private static final long CHILD_TIMEOUT_SECONDS = 300;
   private static final String BUILD_SPARK4 = "mvn -B package -DskipTests -pl estimators/spark-4 -am";
 
-  @TempDir static Path tmp;
+  /** Kept when a test fails, for a look at what each line saved and scored. */
+  @TempDir(cleanup = CleanupMode.ON_SUCCESS) static Path tmp;
   private static SparkSession spark;
   /** Fitted and saved by this JVM (Spark 3.5) and by the child (Spark 4), from the same data folder. */
   private static Path fit35;
@@ -164,7 +166,7 @@ class CrossLineModelsTest {
         }
       }
       if (!differences.isEmpty()) {
-        fail(direction + ": sample " + e.getKey() + " differs in " + differences.size() + " of " + want.length
+        fail(direction + ": " + e.getKey() + " differs in " + differences.size() + " of " + want.length
             + " values: " + String.join(", ", differences.subList(0, Math.min(5, differences.size())))
             + childOutput());
       }
