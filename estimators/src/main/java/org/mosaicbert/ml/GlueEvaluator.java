@@ -84,4 +84,8 @@ public final class GlueEvaluator extends Evaluator implements DefaultParamsWrita
   public static MLReader<GlueEvaluator> read() {
     return new DefaultParamsReader<>();
   }
+
+  public static GlueEvaluator load(String path) {
+    return read().load(path);
+  }
 }
