@@ -45,11 +45,6 @@ class FineTuningTest {
   }
 
   private static Path vocab(GlueTask task, Path train) throws IOException {
-    return vocab(task, train, tmp);
-  }
-
-  /** A 1024-token vocabulary trained on the texts of a GLUE training file, written as {@code dir}/TASK-vocab.txt. */
-  static Path vocab(GlueTask task, Path train, Path dir) throws IOException {
     Map<String, Long> words = new HashMap<>();
     for (GlueReader.Example e : GlueReader.examples(task, train)) {
       BertWordPieceTokenizer.forEachWord(BertNormalizer.uncased(), e.text(), w -> words.merge(w, 1L, Long::sum));
@@ -57,7 +52,7 @@ class FineTuningTest {
         BertWordPieceTokenizer.forEachWord(BertNormalizer.uncased(), e.pair(), w -> words.merge(w, 1L, Long::sum));
       }
     }
-    Path file = dir.resolve(task.name() + "-vocab.txt");
+    Path file = tmp.resolve(task.name() + "-vocab.txt");
     Files.write(file, new WordPieceTrainer(1024, 2, 1000, TokenizerLoader.BERT_SPECIAL_TOKENS).train(words));
     return file;
   }
