@@ -30,6 +30,7 @@ public final class GlueEvaluator extends Evaluator implements DefaultParamsWrita
   }
 
   public GlueEvaluator(String uid) {
+    SparkRelease.requireParamConstructors();
     this.uid = uid;
     metricName = new Param<>(this, "metricName", "accuracy, f1, mcc, pearson or spearman",
         ParamValidators.inArray(new String[] {"accuracy", "f1", "mcc", "pearson", "spearman"}));

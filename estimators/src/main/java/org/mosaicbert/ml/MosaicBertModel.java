@@ -77,6 +77,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   }
 
   MosaicBertModel(String uid, ModelFolder folder) {
+    SparkRelease.requireParamConstructors();
     this.uid = uid;
     this.folder = folder;
     shared = new Definitions(this);

@@ -1,21 +1,12 @@
 package org.mosaicbert.ml;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.mosaicbert.testing.WeightComparison.relativeDifference;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,7 +35,8 @@ class CrossLineModelsTest {
   private static Path scores4Of35;
   /** Scores of the Spark 4 line's saved models, loaded here. */
   private static Path scores35Of4;
-  private static Path childLog;
+  /** The Spark 4 child JVM, once it has run. */
+  private static CrossLineChecks.Child spark4Child;
 
   @BeforeAll
   static void fitUnderBothLines() throws Exception {
@@ -90,87 +82,11 @@ class CrossLineModelsTest {
    */
   @Test
   void theSameSeedAndDataTrainTheSameModelFolderUnderBothLines() throws IOException {
-    Path model35 = fit35.resolve(CrossLineModels.MODEL);
-    Path model4 = fit4.resolve(CrossLineModels.MODEL);
-    assertSameFolder(model35, model4);
-    assertSameFolder(pipelineStage(fit35), pipelineStage(fit4));
-  }
-
-  private static void assertSameFolder(Path folder35, Path folder4) throws IOException {
-    List<String> names = modelFiles(folder35);
-    assertEquals(names, modelFiles(folder4), "the files of the model folders " + folder35 + " (Spark 3.5) and "
-        + folder4 + " (Spark 4)");
-    assertTrue(names.contains(ModelFolder.WEIGHTS), folder35 + " holds no " + ModelFolder.WEIGHTS + ": " + names);
-    for (String name : names) {
-      long mismatch = Files.mismatch(folder35.resolve(name), folder4.resolve(name));
-      if (mismatch != -1) {
-        String weights = name.equals(ModelFolder.WEIGHTS) ? "; " + parameterDifference(folder35, folder4) : "";
-        fail(name + " differs between the fit under Spark 3.5 (" + folder35.resolve(name) + ", "
-            + Files.size(folder35.resolve(name)) + " bytes) and under Spark 4 (" + folder4.resolve(name) + ", "
-            + Files.size(folder4.resolve(name)) + " bytes), from byte " + mismatch + weights);
-      }
-    }
-  }
-
-  /** Which parameters differ between two model folders' weights, and by how much. */
-  private static String parameterDifference(Path folder35, Path folder4) {
-    float[] a = ModelFolder.read(folder35.toString(), new Configuration()).parameters();
-    float[] b = ModelFolder.read(folder4.toString(), new Configuration()).parameters();
-    if (a.length != b.length) {
-      return a.length + " parameters under Spark 3.5, " + b.length + " under Spark 4";
-    }
-    int first = -1;
-    int count = 0;
-    for (int i = 0; i < a.length; i++) {
-      if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
-        first = first < 0 ? i : first;
-        count++;
-      }
-    }
-    return count == 0 ? "every parameter has the same bits (the file's header differs)" : count + " of " + a.length
-        + " parameters differ, the first at index " + first + " (" + a[first] + " under Spark 3.5, " + b[first]
-        + " under Spark 4); relative difference of the whole " + relativeDifference(a, b);
-  }
-
-  /** The files a model folder holds for the model itself, without Spark's metadata folder. */
-  private static List<String> modelFiles(Path folder) throws IOException {
-    try (Stream<Path> files = Files.list(folder)) {
-      return files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()).sorted().toList();
-    }
-  }
-
-  /** The PipelineModel's first stage's folder (stages/0_UID), the MosaicBertModel. */
-  private static Path pipelineStage(Path fit) throws IOException {
-    try (Stream<Path> stages = Files.list(fit.resolve(CrossLineModels.PIPELINE).resolve("stages"))) {
-      return stages.filter(p -> p.getFileName().toString().startsWith("0_")).findFirst()
-          .orElseThrow(() -> new AssertionError("no stage 0 in " + fit.resolve(CrossLineModels.PIPELINE)));
-    }
+    CrossLineChecks.assertSameModelFolders(fit35, "Spark 3.5", fit4, "Spark 4");
   }
 
   private static void assertSameScores(String direction, Path expectedFile, Path actualFile) throws IOException {
-    Map<String, double[]> expected = CrossLineModels.readScores(expectedFile);
-    Map<String, double[]> actual = CrossLineModels.readScores(actualFile);
-    assertEquals(CrossLineModels.SCORED_ROWS * 2, expected.size(), expectedFile + ": rows scored by the model and by "
-        + "the pipeline");
-    assertEquals(expected.keySet(), actual.keySet(), direction + ": not the same rows scored" + childOutput());
-    for (Map.Entry<String, double[]> e : expected.entrySet()) {
-      double[] want = e.getValue();
-      double[] got = actual.get(e.getKey());
-      if (want.length != got.length) {
-        fail(direction + ": " + e.getKey() + " has " + got.length + " values, not " + want.length + childOutput());
-      }
-      List<String> differences = new ArrayList<>();
-      for (int j = 0; j < want.length; j++) {
-        if (Double.doubleToRawLongBits(want[j]) != Double.doubleToRawLongBits(got[j])) {
-          differences.add("[" + j + "] " + want[j] + " vs " + got[j]);
-        }
-      }
-      if (!differences.isEmpty()) {
-        fail(direction + ": " + e.getKey() + " differs in " + differences.size() + " of " + want.length
-            + " values: " + String.join(", ", differences.subList(0, Math.min(5, differences.size())))
-            + childOutput());
-      }
-    }
+    CrossLineChecks.assertSameScores(direction, expectedFile, actualFile, spark4Child.output());
   }
 
   /**
@@ -193,37 +109,12 @@ class CrossLineModelsTest {
     return List.of(jar.toString(), Files.readString(runtime).trim(), testClasses.toString());
   }
 
-  /** Runs CrossLineModels.main under the Spark 4 line, its output into childLog; fails, showing it, unless it exits 0. */
+  /** Runs CrossLineModels.main under the Spark 4 line, its output into a log; fails, showing it, unless it exits 0. */
   private static void runSpark4(List<String> classPath, String... args) throws IOException, InterruptedException {
-    childLog = tmp.resolve("spark4-child.log");
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(Arrays.asList(System.getProperty("mosaicbert.java17.opens", "").trim().split("\\s+")));
-    command.addAll(List.of("-Xmx2g", "-cp", String.join(java.io.File.pathSeparator, classPath),
-        CrossLineModels.class.getName()));
-    command.addAll(Arrays.asList(args));
-    Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(childLog.toFile()).start();
-    if (!child.waitFor(CHILD_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-      child.destroyForcibly().waitFor();
-      fail("the Spark 4 child JVM (" + String.join(" ", args) + ") did not finish in " + CHILD_TIMEOUT_SECONDS
-          + " s" + childOutput());
-    }
-    if (child.exitValue() != 0) {
-      fail("the Spark 4 child JVM (" + String.join(" ", args) + ") exited with " + child.exitValue() + childOutput());
-    }
-  }
-
-  /** The end of the Spark 4 child's output, for a failure's message. */
-  private static String childOutput() {
-    if (childLog == null) {
-      return "";
-    }
-    try {
-      String log = Files.readString(childLog, StandardCharsets.UTF_8);
-      String tail = log.length() > 6000 ? "..." + log.substring(log.length() - 6000) : log;
-      return "\n--- output of the Spark 4 child JVM (" + childLog + ") ---\n" + tail;
-    } catch (IOException e) {
-      return "\n(no output of the Spark 4 child JVM: " + e + ")";
+    spark4Child = CrossLineChecks.run(classPath, tmp.resolve("spark4-child.log"), CHILD_TIMEOUT_SECONDS, args);
+    if (spark4Child.exitCode() != 0) {
+      fail("the Spark 4 child JVM (" + String.join(" ", args) + ") exited with " + spark4Child.exitCode()
+          + spark4Child.output());
     }
   }
 }
