@@ -30,12 +30,13 @@
 #   scripts/cluster.sh stop
 #       stops the executors, the Workers and the Master that start launched (by pid, never by name).
 #
-# Spark: $SPARK_HOME when set (an official Spark 3.5 distribution for Scala 2.12: its jars/ and conf/ are used, not
-# its shell scripts or spark-env.sh), else spark-home/target/spark-home, assembled by Maven from Maven Central
-# (built here on first use). Logs and pids: work/cluster/ (MOSAICBERT_CLUSTER_DIR moves them): master.log,
+# The Spark line: MOSAICBERT_SPARK=4 (the default: Spark 4, Scala 2.13) or 3.5 (Spark 3.5, Scala 2.12), for the
+# cluster and the jar alike. Spark: $SPARK_HOME when set (an official distribution of that line: its jars/ and conf/
+# are used, not its shell scripts or spark-env.sh), else spark-home/spark-LINE/target/spark-home, assembled by Maven
+# from Maven Central (built here on first use). Logs and pids: work/cluster/ (MOSAICBERT_CLUSTER_DIR moves them): master.log,
 # worker-N.log, and the executors' stdout and stderr under worker-N/APP_ID/EXECUTOR_ID/.
-# The jar: MOSAICBERT_JAR when set, else estimators/target's shaded jar (built when missing or older than the
-# sources). The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the
+# The jar: MOSAICBERT_JAR when set, else the line's shaded jar in estimators/spark-LINE/target (built when missing or
+# older than the sources). The JVMs' heap: SPARK_DAEMON_MEMORY (Master and Workers, default 512m), MOSAICBERT_JAVA_OPTS (the
 # driver's JVM flags, default -Xmx4g; e.g. "-Xmx4g -Dmosaicbert.shared.dir=/data/shared" for the notes' paths);
 # executors get spark.executor.memory.
 set -euo pipefail
@@ -56,14 +57,16 @@ usage() {
 # The Spark home, its Scala version and the class path of Spark's JVMs. Spark's Worker builds each executor's
 # command from SPARK_HOME's jars/ and needs SPARK_SCALA_VERSION to find them (Spark's shell scripts set both).
 use_spark_home() {
+  local line scala
+  line=$(spark_line) || exit 2
+  scala=$(scala_of_line "$line")
   if [ -n "${SPARK_HOME:-}" ]; then
-    [ -d "$SPARK_HOME/jars" ] || die "SPARK_HOME=$SPARK_HOME has no jars/ folder: point it at a Spark 3.5 distribution, or unset it to use the one this build assembles"
+    [ -d "$SPARK_HOME/jars" ] || die "SPARK_HOME=$SPARK_HOME has no jars/ folder: point it at a Spark $line distribution for Scala $scala, or unset it to use the one this build assembles"
   else
-    export SPARK_HOME="$root/spark-home/target/spark-home"
-    # spark-repl: an assembly made before it held the shell is made again.
-    if ! ls "$SPARK_HOME"/jars/spark-core_*.jar "$SPARK_HOME"/jars/spark-repl_*.jar > /dev/null 2>&1; then
-      echo "cluster.sh: assembling the Spark home (mvn package -pl spark-home) ..." >&2
-      (cd "$root" && mvn -B -q -pl spark-home package 1>&2)
+    export SPARK_HOME="$root/spark-home/spark-$line/target/spark-home"
+    if ! ls "$SPARK_HOME"/jars/spark-core_*.jar > /dev/null 2>&1; then
+      echo "cluster.sh: assembling the Spark $line home (mvn package -pl spark-home/spark-$line) ..." >&2
+      (cd "$root" && mvn -B -q -pl "spark-home/spark-$line" package 1>&2)
     fi
   fi
   local core
@@ -71,7 +74,7 @@ use_spark_home() {
   [ -n "$core" ] || die "no spark-core jar in $SPARK_HOME/jars: not a Spark home"
   export SPARK_SCALA_VERSION
   SPARK_SCALA_VERSION=$(basename "$core" | sed -n 's/^spark-core_\([0-9.]*\)-.*/\1/p')
-  [ "$SPARK_SCALA_VERSION" = 2.12 ] || die "$SPARK_HOME is Spark for Scala $SPARK_SCALA_VERSION; the shaded jar is built for Scala 2.12: use a Spark 3.5 distribution for Scala 2.12"
+  [ "$SPARK_SCALA_VERSION" = "$scala" ] || die "$SPARK_HOME is Spark for Scala $SPARK_SCALA_VERSION; the Spark $line line (MOSAICBERT_SPARK=$line) is built for Scala $scala: point SPARK_HOME at a Spark $line distribution, or set MOSAICBERT_SPARK to the line of that Spark"
   spark_classpath="$SPARK_HOME/conf:$SPARK_HOME/jars/*"
 }
 
@@ -237,7 +240,8 @@ add_conf() {
   keys+="${1%%=*} "
 }
 
-# The project's shaded jar: MOSAICBERT_JAR, or estimators/target's (built when missing or stale).
+# The project's shaded jar: MOSAICBERT_JAR, or the line's in estimators/spark-LINE/target (built when missing or
+# stale).
 project_jar() {
   local jar="${MOSAICBERT_JAR:-}"
   [ -z "$jar" ] || [ -f "$jar" ] || die "MOSAICBERT_JAR=$jar does not exist"
@@ -323,7 +327,7 @@ shell() {
   jar=$(project_jar)
   use_spark_home
   ls "$SPARK_HOME"/jars/spark-repl_*.jar > /dev/null 2>&1 \
-    || die "$SPARK_HOME/jars has no spark-repl jar (Spark's shell): use a full Spark distribution"
+    || die "$SPARK_HOME/jars has no spark-repl jar (Spark's shell): point SPARK_HOME at a full Spark distribution (the Spark 4 home assembled here has none: see the README's Spark lines)"
   local repl_args=()
   if [ -n "$note" ]; then
     local folder script

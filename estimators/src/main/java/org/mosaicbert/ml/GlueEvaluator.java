@@ -30,6 +30,7 @@ public final class GlueEvaluator extends Evaluator implements DefaultParamsWrita
   }
 
   public GlueEvaluator(String uid) {
+    SparkRelease.requireParamConstructors();
     this.uid = uid;
     metricName = new Param<>(this, "metricName", "accuracy, f1, mcc, pearson or spearman",
         ParamValidators.inArray(new String[] {"accuracy", "f1", "mcc", "pearson", "spearman"}));
@@ -83,5 +84,9 @@ public final class GlueEvaluator extends Evaluator implements DefaultParamsWrita
 
   public static MLReader<GlueEvaluator> read() {
     return new DefaultParamsReader<>();
+  }
+
+  public static GlueEvaluator load(String path) {
+    return read().load(path);
   }
 }

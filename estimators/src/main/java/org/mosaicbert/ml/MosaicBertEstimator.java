@@ -72,6 +72,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   }
 
   public MosaicBertEstimator(String uid) {
+    SparkRelease.requireParamConstructors();
     this.uid = uid;
     shared = new Definitions(this);
     settings = new SettingParams(this, TrainingSettings.ALL.stream().filter(s -> !shared.settings.has(s)).toList());

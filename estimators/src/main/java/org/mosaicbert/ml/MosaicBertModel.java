@@ -16,6 +16,7 @@ import org.apache.spark.ml.param.ParamMap;
 import org.apache.spark.ml.param.ParamValidators;
 import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsWriter;
+import org.apache.spark.ml.util.Identifiable$;
 import org.apache.spark.ml.util.MLReader;
 import org.apache.spark.ml.util.MLWritable;
 import org.apache.spark.ml.util.MLWriter;
@@ -61,7 +62,22 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   private final Param<String> embeddingPooling;
   private final IntParam windowStride;
 
+  /**
+   * A model without weights. Spark Connect's ML server finds the stages it may load through Java's service loader
+   * (META-INF/services/org.apache.spark.ml.Transformer), which needs a public no-argument constructor on each class
+   * it lists; such a model cannot score or be saved: a model comes from a fit or from {@link #load}.
+   */
+  public MosaicBertModel() {
+    this(Identifiable$.MODULE$.randomUID("mosaicbertModel"));
+  }
+
+  /** A model without weights, named {@code uid}: what Spark Connect makes of a transform naming this class. */
+  public MosaicBertModel(String uid) {
+    this(uid, null);
+  }
+
   MosaicBertModel(String uid, ModelFolder folder) {
+    SparkRelease.requireParamConstructors();
     this.uid = uid;
     this.folder = folder;
     shared = new Definitions(this);
@@ -84,7 +100,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
     setDefault(rawPredictionCol, "rawPrediction");
-    setDefault(embeddingCol, folder.heads() == ParameterLayout.Heads.CLASSIFIER ? "" : "embedding");
+    setDefault(embeddingCol, folder != null && folder.heads() == ParameterLayout.Heads.CLASSIFIER ? ""
+        : "embedding");
     setDefault(embeddingPooling, "mean");
     setDefault(predictedLabelCol, "predictedLabel");
     setDefault(batchSize, 32);
@@ -122,6 +139,11 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
 
   /** The model's config, weights (flat, in the engine's parameter layout), vocabulary and tokenizer settings. */
   public ModelFolder folder() {
+    if (folder == null) {
+      throw new IllegalStateException("MosaicBertModel " + uid + " has no weights: it was made by a constructor "
+          + "without a model folder (as Spark's service loader or a Spark Connect transform naming the class makes "
+          + "one); fit a MosaicBertEstimator, or load a saved model (MosaicBertModel.load)");
+    }
     return folder;
   }
 
@@ -145,6 +167,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     if (stride > 0) {
       Windows.check(getMaxSeqLen(), stride);
     }
+    ModelFolder folder = folder();
     Scorer.Embedding pooling = pooling();
     if (pooling == Scorer.Embedding.POOLED && folder.heads() != ParameterLayout.Heads.CLASSIFIER) {
       throw new IllegalArgumentException("embeddingPooling=pooled needs a fine-tuned model: an MLM checkpoint has no "
@@ -182,6 +205,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   @Override
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType outSchema = transformSchema(dataset.schema());
+    ModelFolder folder = folder();
     Broadcast<ModelFolder> model = dataset.sparkSession().sparkContext().broadcast(folder,
         ScalaInterop.classTag(ModelFolder.class));
     List<String> names = Arrays.asList(dataset.schema().fieldNames());
@@ -215,6 +239,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
        */
       @Override
       public void saveImpl(String path) {
+        ModelFolder folder = folder();
         org.apache.hadoop.conf.Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
         org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(path);
         org.apache.hadoop.fs.Path temporary = new org.apache.hadoop.fs.Path(target.getParent(),

@@ -120,7 +120,7 @@ public final class ScoringProgress extends SparkListener {
 
   @Override
   public synchronized void onExecutorMetricsUpdate(SparkListenerExecutorMetricsUpdate update) {
-    for (Tuple4<Object, Object, Object, scala.collection.Seq<AccumulableInfo>> task
+    for (Tuple4<Object, Object, Object, ? extends scala.collection.Seq<AccumulableInfo>> task
         : JavaConverters.seqAsJavaList(update.accumUpdates())) {
       long taskId = (Long) task._1();
       Job job = jobOfStage.get((Integer) task._2());

@@ -164,7 +164,7 @@ class FinetunePredictCommandTest {
 
   @Test
   void everyRecipeInConfParses() throws IOException {
-    try (Stream<Path> files = Files.list(Path.of("..", "conf"))) {
+    try (Stream<Path> files = Files.list(Path.of(System.getProperty("mosaicbert.repo.dir"), "conf"))) {
       List<Path> recipes = files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
       assertTrue(recipes.size() >= 5, recipes.toString());
       for (Path recipe : recipes) {

@@ -68,10 +68,10 @@ class RecipeTest {
    */
   @Test
   void theLongSequenceRecipesAreTheBaseRecipeAtAnotherLength() {
-    Map<String, Object> base = Recipe.read(Path.of("..", "conf", "mosaic-bert-base-uncased.yaml"),
+    Map<String, Object> base = Recipe.read(Path.of(System.getProperty("mosaicbert.repo.dir"), "conf", "mosaic-bert-base-uncased.yaml"),
         RunSettings.recipeKeys(Setting.Run.PRETRAINING), false).values();
     for (int length : new int[] {512, 2048}) {
-      Map<String, Object> recipe = Recipe.read(Path.of("..", "conf", "mosaic-bert-base-uncased-seqlen-" + length
+      Map<String, Object> recipe = Recipe.read(Path.of(System.getProperty("mosaicbert.repo.dir"), "conf", "mosaic-bert-base-uncased-seqlen-" + length
           + ".yaml"), RunSettings.recipeKeys(Setting.Run.PRETRAINING), false).values();
       assertEquals(length, recipe.get("max_seq_len"));
       assertEquals(128 * 128, recipe.get("device_train_microbatch_tokens"), "the 128-token recipe's micro-batch");

@@ -107,7 +107,7 @@ class SettingsTableTest {
   /** The README's table of settings is kept in step: a row names each setting's param, recipe key and flag. */
   @Test
   void theReadmeListsEverySetting() throws java.io.IOException {
-    List<String> rows = java.nio.file.Files.readAllLines(java.nio.file.Path.of("..", "README.md")).stream()
+    List<String> rows = java.nio.file.Files.readAllLines(java.nio.file.Path.of(System.getProperty("mosaicbert.repo.dir"), "README.md")).stream()
         .filter(l -> l.startsWith("| `")).toList();
     for (Setting<?> s : TrainingSettings.ALL) {
       assertTrue(rows.stream().anyMatch(r -> r.contains("`" + s.param() + "`") && r.contains("`" + s.recipeKey()

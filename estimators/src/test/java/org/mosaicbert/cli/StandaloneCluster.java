@@ -26,7 +26,7 @@ import org.mosaicbert.cli.EncodeCommandTest.Result;
  * has a hang guard: a wait that runs past it fails naming what it waited for; nothing asserts on time.
  *
  * <p>The script, the Spark home and the shaded jar come from system properties that the POM sets for the
- * integration tests (after {@code package}): {@code mosaicbert.repo.dir}, {@code mosaicbert.spark.home},
+ * integration tests (after {@code package}): {@code mosaicbert.repo.dir}, {@code mosaicbert.spark.line}, {@code mosaicbert.spark.home},
  * {@code mosaicbert.jar}.
  */
 final class StandaloneCluster implements AutoCloseable {
@@ -45,6 +45,7 @@ final class StandaloneCluster implements AutoCloseable {
   static StandaloneCluster start(Path dir, int workers, int cores, String memory) {
     Map<String, String> environment = Map.of("MOSAICBERT_CLUSTER_DIR", dir.toString(),
         "SPARK_HOME", property("mosaicbert.spark.home"), "MOSAICBERT_JAR", property("mosaicbert.jar"),
+        "MOSAICBERT_SPARK", property("mosaicbert.spark.line"),
         // The drivers of the tests are small; the machine has other JVMs to hold.
         "MOSAICBERT_JAVA_OPTS", "-Xmx1g");
     StandaloneCluster cluster = new StandaloneCluster(dir, environment);

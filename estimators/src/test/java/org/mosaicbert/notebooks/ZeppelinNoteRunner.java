@@ -21,7 +21,7 @@ import scala.tools.nsc.interpreter.Results;
 
 /**
  * Runs Zeppelin notes the way Zeppelin's Spark interpreter does, without a Zeppelin server: {@code %spark}
- * paragraphs go to one Scala 2.12 REPL ({@link IMain}, which Spark's shell and Zeppelin's interpreter both wrap),
+ * paragraphs go to one Scala REPL (the line's {@link IMain}, which Spark's shell and Zeppelin's interpreter both wrap),
  * {@code %sql} paragraphs to {@code spark.sql}, {@code %md} is only rendered, so skipped.
  *
  * <p>The REPL is set up as Spark's {@code org.apache.spark.repl.Main} sets up its own: each line wrapped in classes,
@@ -72,8 +72,7 @@ final class ZeppelinNoteRunner implements AutoCloseable {
     if (!(Boolean) settings.processArguments(JavaConverters.asScalaBuffer(args).toList(), true)._1()) {
       throw new IllegalStateException("the Scala compiler refused the settings " + args);
     }
-    IMain repl = new IMain(settings, new PrintWriter(console, true));
-    repl.initializeSynchronous();
+    IMain repl = ScalaRepl.start(settings, new PrintWriter(console, true));
     repl.setContextClassLoader(); // as Spark's shell does: Spark finds REPL classes through the context loader
     scala.collection.immutable.List<String> transientValue =
         JavaConverters.asScalaBuffer(List.of("@transient")).toList();

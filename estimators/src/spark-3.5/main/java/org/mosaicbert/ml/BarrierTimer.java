@@ -47,7 +47,8 @@ final class BarrierTimer {
       field.set(instance, new Timer("Barrier task timer for barrier() calls.", true));
       original.cancel();
     } catch (ReflectiveOperationException | RuntimeException e) {
-      // Another Spark than 3.5's layout: training is unaffected, only the JVM may not end by itself in local mode.
+      // A Spark 3.5 release with another layout: training is unaffected, only the JVM may not end by itself in
+      // local mode.
       LOG.warn("cannot make Spark's barrier timer thread a daemon ({}): in local mode, end the JVM with System.exit "
           + "after spark.stop()", e.toString());
     }
