@@ -37,6 +37,22 @@ public interface Backend extends AutoCloseable {
   void linear(View out, View inp, View weight, View bias, int rows, int in, int outDim);
 
   /**
+   * The weight [outDim, in] at {@code weight}, made ready for scoring at {@code precision} (BF16 or INT8; FP32 layers
+   * call {@link #linear(View, View, View, View, int, int, int)} on the parameter itself). Backends that score in
+   * float32 only say so.
+   */
+  default ScoringWeight scoringWeight(View weight, int in, int outDim, Precision precision) {
+    throw new UnsupportedOperationException(getClass().getSimpleName() + " scores in fp32 only, not "
+        + precision.value() + "; score on the CPU (device=cpu) for bf16 or int8");
+  }
+
+  /** out[rows, outDim] = inp[rows, in] · weightᵀ (+ bias[outDim] when not null), at the weight's precision. */
+  default void linear(View out, View inp, ScoringWeight weight, View bias, int rows) {
+    throw new UnsupportedOperationException(getClass().getSimpleName() + " has no " + weight.precision().value()
+        + " weights");
+  }
+
+  /**
    * dweight[outDim, in] += doutᵀ·inp; dbias[outDim] += column sums of dout (when not null); dinp[rows, in] =
    * dout·weight, or += when {@code accumulate} (when dinp is not null).
    */

@@ -4,6 +4,8 @@ import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.LossSum;
+import org.mosaicbert.backend.Precision;
+import org.mosaicbert.backend.ScoringWeight;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ActivationPlan.Tensor;
@@ -93,6 +95,10 @@ public final class MosaicBert implements AutoCloseable {
   private final Buffer grads;
   private final float[] slopes;
   private boolean extrapolationLogged;
+  private Precision precision = Precision.FP32;
+  // The encoder's linear weights at a scoring precision other than FP32, per layer in the order of ENCODER_LINEARS;
+  // made from the parameters at the first forward pass after they or the precision change.
+  private ScoringWeight[][] scoringWeights;
 
   // The activations as allocated (null before the first forward pass) and the micro-batch shape they hold.
   private ActivationPlan.Activations activations;
@@ -344,6 +350,7 @@ public final class MosaicBert implements AutoCloseable {
     checkCapacity(batch, shape, objective);
     checkIds(batch);
     ensureActivations(shape);
+    prepareScoringWeights();
     logExtrapolation(batch.maxSeqLen());
     this.batch = batch;
     this.objective = objective;
@@ -372,23 +379,20 @@ public final class MosaicBert implements AutoCloseable {
     for (int l = 0; l < config.numLayers(); l++) {
       LayerViews a = layers[l];
       View x = xs[l];
-      backend.linear(a.qkv(), x, param(layerName(l, "attention.self.Wqkv.weight")),
-          param(layerName(l, "attention.self.Wqkv.bias")), n, h, 3 * h);
+      encoderLinear(l, 0, a.qkv(), x, n);
       backend.attention(a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(), batch.numSequences(),
           config.numHeads(), config.headDim(), slopes);
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
-      backend.linear(a.ln1In(), a.ctx(), param(layerName(l, "attention.output.dense.weight")),
-          param(layerName(l, "attention.output.dense.bias")), n, h, h);
+      encoderLinear(l, 1, a.ln1In(), a.ctx(), n);
       backend.dropoutResidualLayerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(), x,
           param(layerName(l, "attention.output.LayerNorm.weight")),
           param(layerName(l, "attention.output.LayerNorm.bias")), n, h, (float) config.layerNormEps(), pHidden,
           rowKeys, siteAttention(l));
       // GeGLU: LN(a + wo(dropout(GELU(gate) ⊙ lin))).
-      backend.linear(a.g(), a.a(), param(layerName(l, "mlp.gated_layers.weight")), null, n, h, 2 * inter);
+      encoderLinear(l, 2, a.g(), a.a(), n);
       backend.geglu(a.m(), a.g(), n, inter);
       backend.dropout(a.m(), n, inter, pHidden, rowKeys, siteMlp(l));
-      backend.linear(a.ln2In(), a.m(), param(layerName(l, "mlp.wo.weight")), param(layerName(l, "mlp.wo.bias")), n,
-          inter, h);
+      encoderLinear(l, 3, a.ln2In(), a.m(), n);
       // No dropout here: the MLP's is on m, before wo.
       backend.dropoutResidualLayerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), a.a(),
           param(layerName(l, "mlp.layernorm.weight")), param(layerName(l, "mlp.layernorm.bias")), n, h,
@@ -399,6 +403,59 @@ public final class MosaicBert implements AutoCloseable {
       case CLASSIFICATION -> classifierForward(train);
       case ENCODE -> new Loss(LossSum.of(0, 0), 0);
     };
+  }
+
+  /** An encoder layer's linear layers, in the order of its forward pass: weight and bias (or null) names. */
+  private record EncoderLinear(String weight, String bias) {}
+
+  private static final EncoderLinear[] ENCODER_LINEARS = {
+      new EncoderLinear("attention.self.Wqkv.weight", "attention.self.Wqkv.bias"),
+      new EncoderLinear("attention.output.dense.weight", "attention.output.dense.bias"),
+      new EncoderLinear("mlp.gated_layers.weight", null),
+      new EncoderLinear("mlp.wo.weight", "mlp.wo.bias")};
+
+  /** Layer l's linear layer {@code which} (of ENCODER_LINEARS) over {@code rows} rows, at the model's precision. */
+  private void encoderLinear(int l, int which, View out, View inp, int rows) {
+    EncoderLinear lin = ENCODER_LINEARS[which];
+    ParameterLayout.Tensor weight = layout.get(layerName(l, lin.weight()));
+    int outDim = weight.shape()[0];
+    int in = weight.shape()[1];
+    View bias = lin.bias() == null ? null : param(layerName(l, lin.bias()));
+    if (precision == Precision.FP32) {
+      backend.linear(out, inp, params.at(weight.offset()), bias, rows, in, outDim);
+    } else {
+      backend.linear(out, inp, scoringWeights[l][which], bias, rows);
+    }
+  }
+
+  /**
+   * Scores from here on with the encoder's linear layers at {@code precision} (an inference model only: training is
+   * float32). Their weights are converted at the next forward pass, and again after parameters change.
+   */
+  public void setPrecision(Precision precision) {
+    if (precision != Precision.FP32 && mode != Mode.INFERENCE) {
+      throw new IllegalStateException("precision " + precision.value() + " is for scoring: training runs in fp32");
+    }
+    this.precision = precision;
+    scoringWeights = null;
+  }
+
+  public Precision precision() {
+    return precision;
+  }
+
+  private void prepareScoringWeights() {
+    if (precision == Precision.FP32 || scoringWeights != null) {
+      return;
+    }
+    scoringWeights = new ScoringWeight[config.numLayers()][ENCODER_LINEARS.length];
+    for (int l = 0; l < config.numLayers(); l++) {
+      for (int which = 0; which < ENCODER_LINEARS.length; which++) {
+        ParameterLayout.Tensor weight = layout.get(layerName(l, ENCODER_LINEARS[which].weight()));
+        scoringWeights[l][which] = backend.scoringWeight(params.at(weight.offset()), weight.shape()[1],
+            weight.shape()[0], precision);
+      }
+    }
   }
 
   /**
@@ -671,6 +728,7 @@ public final class MosaicBert implements AutoCloseable {
       throw new IllegalArgumentException(values.length + " parameter values for a model of " + layout.size());
     }
     backend.upload(params.at(0), values, 0, values.length);
+    scoringWeights = null;
   }
 
   /** A parameter tensor's values. */
@@ -688,6 +746,7 @@ public final class MosaicBert implements AutoCloseable {
           + " values, got " + values.length);
     }
     backend.upload(params.at(t.offset()), values, 0, values.length);
+    scoringWeights = null;
   }
 
   public float[] gradient(String name) {

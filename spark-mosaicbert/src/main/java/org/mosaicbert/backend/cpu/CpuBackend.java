@@ -16,6 +16,8 @@ import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Buffer;
 import org.mosaicbert.backend.BufferKind;
 import org.mosaicbert.backend.LossSum;
+import org.mosaicbert.backend.Precision;
+import org.mosaicbert.backend.ScoringWeight;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.random.Hashing;
 import org.slf4j.LoggerFactory;
@@ -29,6 +31,10 @@ public final class CpuBackend implements Backend {
   private final ForkJoinPool pool;
   private final List<CpuBuffer> buffers = new ArrayList<>();
   private final TiledAttention tiled = new TiledAttention(floats -> track(new CpuBuffer(floats, "attention tile")));
+  /** The int8 GEMMs, made at the first int8 weight (loading oneDNN); null until then. */
+  private Int8Gemm int8;
+  /** Activations rounded to bf16 for a bf16 GEMM: [rows, in], grown as needed. */
+  private CpuBuffer bf16Inputs;
   /** Per-thread row buffers: rows are copied in bulk to heap arrays so that the JIT vectorizes the loops over them. */
   private final ThreadLocal<float[][]> rows = ThreadLocal.withInitial(() -> new float[3][0]);
 
@@ -96,7 +102,7 @@ public final class CpuBackend implements Backend {
   }
 
   /** Runs body(from, to) over [0, n) in about 4 chunks per thread. */
-  private void parallel(int n, RangeBody body) {
+  void parallel(int n, RangeBody body) {
     if (n <= 0) {
       return;
     }
@@ -113,7 +119,7 @@ public final class CpuBackend implements Backend {
   }
 
   @FunctionalInterface
-  private interface RangeBody {
+  interface RangeBody {
     void run(int from, int to);
   }
 
@@ -223,6 +229,68 @@ public final class CpuBackend implements Backend {
     if (dinp != null) {
       gemm(false, false, rows, in, outDim, 1f, dout, outDim, weight, in, accumulate ? 1f : 0f, dinp, in);
     }
+  }
+
+  /** A weight rounded to bf16, kept as float32 values: SGEMM on bf16-rounded operands is a bf16 GEMM's arithmetic. */
+  private record Bf16Weight(CpuBuffer values, int in, int outDim) implements ScoringWeight {
+    @Override
+    public Precision precision() {
+      return Precision.BF16;
+    }
+  }
+
+  @Override
+  public ScoringWeight scoringWeight(View weight, int in, int outDim, Precision precision) {
+    switch (precision) {
+      case BF16 -> {
+        CpuBuffer rounded = track(new CpuBuffer((long) in * outDim, "bf16 weight"));
+        roundToBf16(new View(rounded, 0), weight, (long) in * outDim);
+        return new Bf16Weight(rounded, in, outDim);
+      }
+      case INT8 -> {
+        if (int8 == null) {
+          int8 = new Int8Gemm(this);
+        }
+        return int8.quantize(weight, in, outDim);
+      }
+      default -> throw new IllegalArgumentException("fp32 layers multiply the parameter itself");
+    }
+  }
+
+  @Override
+  public void linear(View out, View inp, ScoringWeight weight, View bias, int rows) {
+    if (rows == 0) {
+      return;
+    }
+    if (weight instanceof Bf16Weight w) {
+      long n = (long) rows * w.in();
+      if (bf16Inputs == null || bf16Inputs.size() < n) {
+        if (bf16Inputs != null) {
+          free(bf16Inputs);
+        }
+        bf16Inputs = track(new CpuBuffer(n, "bf16 activations"));
+      }
+      View rounded = new View(bf16Inputs, 0);
+      roundToBf16(rounded, inp, n);
+      linear(out, rounded, new View(w.values(), 0), bias, rows, w.in(), w.outDim());
+    } else {
+      int8.linear(out, inp, (Int8Gemm.Weight) weight, bias, rows);
+    }
+  }
+
+  /** dst = src rounded to the nearest bfloat16 (ties to even), over n floats. */
+  private void roundToBf16(View dst, View src, long n) {
+    FloatBuffer d = fb(dst);
+    FloatBuffer s = fb(src);
+    int dof = off(dst);
+    int so = off(src);
+    parallel((int) n, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        int bits = Float.floatToRawIntBits(s.get(so + i));
+        int rounded = (bits + 0x7FFF + ((bits >>> 16) & 1)) & 0xFFFF0000;
+        d.put(dof + i, Float.isNaN(s.get(so + i)) ? s.get(so + i) : Float.intBitsToFloat(rounded));
+      }
+    });
   }
 
   @Override
@@ -701,6 +769,9 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void close() {
+    if (int8 != null) {
+      int8.close();
+    }
     synchronized (buffers) {
       buffers.forEach(CpuBuffer::free);
       buffers.clear();
