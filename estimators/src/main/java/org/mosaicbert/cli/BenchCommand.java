@@ -6,6 +6,7 @@ import java.util.Set;
 import org.mosaicbert.bench.AllReduceBenchmark;
 import org.mosaicbert.bench.EngineBenchmark;
 import org.mosaicbert.bench.LongSequenceBenchmark;
+import org.mosaicbert.bench.PrecisionBenchmark;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.ParameterLayout;
 
@@ -27,6 +28,7 @@ final class BenchCommand implements Subcommand {
         usage: mosaicbert bench [--preset base] [--seq-len 128] [--batch 32] [--steps 3] [--threads N]
                mosaicbert bench --allreduce [--preset base]
                mosaicbert bench --long-sequences [--preset base] [--batch-tokens 4096] [--threads N]
+               mosaicbert bench --precisions [--preset base] [--batch-tokens 4096] [--steps 5] [--threads N]
 
         Times a training step (forward, backward, AdamW) and inference (forward) of a model preset on a synthetic
         MLM batch (30% masked) and prints tokens/s, model GFLOP/s (counted the MFU way, the formula is printed) and
@@ -46,28 +48,37 @@ final class BenchCommand implements Subcommand {
                           4,096 tokens per sequence, and a training step (the second of two) at 512 and
                           2,048, each with --batch-tokens tokens per batch, beside the memory that
                           keeping P (padded attention: batch x heads x length^2 floats per layer) would take
-          --batch-tokens N  tokens per batch for --long-sequences (default 4096)
+          --precisions    instead: scoring tokens/s at each precision (fp32, bf16, int8) of a classifier with
+                          the same random weights, at 128 and 512 tokens per sequence, --batch-tokens tokens
+                          per batch, medians of --steps rounds with the precisions interleaved; each one's
+                          embeddings' cosine to fp32's; and one linear layer's GFLOP/s at each precision beside
+                          SGEMM's, all in the same process
+          --batch-tokens N  tokens per batch for --long-sequences and --precisions (default 4096)
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
     Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads", "scoring",
-        "vocab", "batch-tokens"), Set.of("allreduce", "long-sequences"));
+        "vocab", "batch-tokens"), Set.of("allreduce", "long-sequences", "precisions"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
+    int threads = args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1);
     if (args.has("scoring")) {
       var tokenizer = org.mosaicbert.tokenizer.TokenizerLoader.load(args.path("vocab"), false);
       var task = org.mosaicbert.glue.GlueTask.named("SST-2");
       int[] lengths = org.mosaicbert.glue.GlueReader.examples(task, args.path("scoring")).stream()
           .mapToInt(e -> tokenizer.encode(e.text(), 256).length).toArray();
-      EngineBenchmark.scoring(config, lengths, args.intValue("batch", 32, 1),
-          args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1), out);
+      EngineBenchmark.scoring(config, lengths, args.intValue("batch", 32, 1), threads, out);
+      return 0;
+    }
+    if (args.has("precisions")) {
+      PrecisionBenchmark.run(config, new int[] {128, 512}, args.intValue("batch-tokens", 4096, 1),
+          args.intValue("steps", 5, 1), threads, out);
       return 0;
     }
     if (args.has("long-sequences")) {
       LongSequenceBenchmark.run(config, new int[] {128, 512, 1024, 2048, 4096}, new int[] {512, 2048},
-          args.intValue("batch-tokens", 4096, 1), args.intValue("threads", Runtime.getRuntime().availableProcessors(),
-          1), out);
+          args.intValue("batch-tokens", 4096, 1), threads, out);
       return 0;
     }
     if (args.has("allreduce")) {
@@ -83,7 +94,7 @@ final class BenchCommand implements Subcommand {
       return 0;
     }
     EngineBenchmark.run(config, args.intValue("seq-len", 128, 3), args.intValue("batch", 32, 1),
-        args.intValue("steps", 3, 1), args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1), out);
+        args.intValue("steps", 3, 1), threads, out);
     return 0;
   }
 }

@@ -16,6 +16,7 @@ import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.Precision;
 import org.mosaicbert.glue.GlueReader;
 import org.mosaicbert.glue.GlueScore;
 import org.mosaicbert.glue.GlueTask;
@@ -76,13 +77,15 @@ final class GlueCommand implements Subcommand {
           --seeds LIST          seeds, one fine-tuning run each, for every task (recipe: seeds)
           --from-scratch        use DIR's config, vocabulary and tokenizer settings but random weights (the baseline)
           --train-rows N        cap on training rows per task (default: all)
+          --precision P         score dev at fp32, bf16 or int8 (MosaicBertModel's precision; default fp32);
+                                fine-tuning itself is fp32
         """ + RunSettings.help(Setting.Run.GLUE, FineTuning.DEFAULTS);
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
     Set<String> flags = new java.util.HashSet<>(RunSettings.flags(Setting.Run.GLUE));
-    flags.addAll(Set.of("model", "data", "output", "tasks", "seeds", "train-rows"));
+    flags.addAll(Set.of("model", "data", "output", "tasks", "seeds", "train-rows", "precision"));
     Args args = Args.parse(name(), argv, flags, Set.of("from-scratch"));
     String model = args.requiredString("model");
     Path data = args.path("data");
@@ -94,6 +97,7 @@ final class GlueCommand implements Subcommand {
     List<String> taskNames = args.has("tasks") ? Arrays.asList(args.requiredString("tasks").split(","))
         : GlueTask.ALL.stream().map(GlueTask::name).toList();
     int trainRows = args.intValue("train-rows", 0, 1);
+    String precision = args.choice("precision", "fp32", Precision.valueNames());
     FineTuning.requireLocalModelFolder(model);
     // MNLI first, so the tasks the recipe chains from it can start from its model.
     List<GlueTask> tasks = new ArrayList<>();
@@ -161,6 +165,7 @@ final class GlueCommand implements Subcommand {
           if (task.name().equals("MNLI")) {
             mnliModels.put(seed, saved);
           }
+          fitted.setPrecision(precision);
           for (String devFile : task.devFiles()) {
             Dataset<Row> scored = fitted.transform(GlueReader.read(spark, task, dir.resolve(devFile)));
             for (GlueTask.Metric metric : task.metrics()) {

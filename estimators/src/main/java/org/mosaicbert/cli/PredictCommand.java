@@ -8,6 +8,7 @@ import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.Precision;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.ml.ScoringProgress;
@@ -59,6 +60,8 @@ final class PredictCommand implements Subcommand {
                                and prediction follow from it) and embeddings; pairs are still cut (default 0)
           --batch-size N       sequences per forward pass (default 32)
           --threads N          CPU threads per scoring task (default 1: Spark runs one task per core)
+          --precision P        the encoder's arithmetic: fp32, bf16 or int8 (MosaicBertModel's precision;
+                               default fp32); README "Scoring at bf16 and int8" has their speed and accuracy
           --embedding KIND     add an embedding column: mean or pooled (default: mean for an MLM model, none
                                otherwise)
           --overwrite          replace OUT
@@ -68,7 +71,7 @@ final class PredictCommand implements Subcommand {
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
     Args args = Args.parse(name(), argv, Set.of("model", "input", "output", "format", "task", "text-col",
-        "text-pair-col", "max-seq-len", "window-stride", "batch-size", "threads", "embedding"), Set.of("overwrite"));
+        "text-pair-col", "max-seq-len", "window-stride", "batch-size", "threads", "embedding", "precision"), Set.of("overwrite"));
     String modelDir = args.requiredString("model");
     String input = args.requiredString("input");
     String output = args.requiredString("output");
@@ -84,6 +87,7 @@ final class PredictCommand implements Subcommand {
     }
     int batchSize = args.intValue("batch-size", 32, 1);
     int threads = args.setting("threads", TrainingSettings.THREADS_PER_WORKER, 1);
+    String precision = args.choice("precision", "fp32", Precision.valueNames());
     String embedding = args.has("embedding") ? args.choice("embedding", "mean", List.of("mean", "pooled")) : null;
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
@@ -98,7 +102,7 @@ final class PredictCommand implements Subcommand {
         Tables.requireTextColumn(table, pairCol, "--text-pair-col", input);
       }
       model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setWindowStride(windowStride)
-          .setBatchSize(batchSize).setThreadsPerWorker(threads);
+          .setBatchSize(batchSize).setThreadsPerWorker(threads).setPrecision(precision);
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }
@@ -106,8 +110,8 @@ final class PredictCommand implements Subcommand {
       // progress lines with an ETA.
       long inputRows = table.count();
       LOG.info("predict: model {}, input {} ({} rows), output {} ({}); text columns '{}', '{}'; max-seq-len {}, "
-          + "window-stride {}, batch-size {}, threads {}, embedding {}", modelDir, input, inputRows, output, format,
-          textCol, pairCol, maxSeqLen, windowStride, batchSize, threads, embedding);
+          + "window-stride {}, batch-size {}, threads {}, precision {}, embedding {}", modelDir, input, inputRows, output,
+          format, textCol, pairCol, maxSeqLen, windowStride, batchSize, threads, precision, embedding);
       spark.sparkContext().setLocalProperty(ScoringProgress.TOTAL_ROWS, String.valueOf(inputRows));
       try {
         Tables.write(model.transform(table), output, format, args.has("overwrite"));

@@ -27,6 +27,7 @@ import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.mosaicbert.data.LiteralPaths;
+import org.mosaicbert.backend.Precision;
 import org.mosaicbert.model.ParameterLayout;
 
 /**
@@ -61,6 +62,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   private final Param<String> predictedLabelCol;
   private final Param<String> embeddingPooling;
   private final IntParam windowStride;
+  private final Param<String> precision;
 
   /**
    * A model without weights. Spark Connect's ML server finds the stages it may load through Java's service loader
@@ -96,6 +98,11 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
         + "texts and token-id rows longer than maxSeqLen are scored in windows of maxSeqLen tokens ([CLS] and [SEP] "
         + "in each), each starting N tokens after the one before (at most maxSeqLen - 2), and pooled: the mean of "
         + "the windows' logits and of their embeddings. Pairs are always cut longest-first", ParamValidators.gtEq(0));
+    precision = new Param<>(this, "precision", "the arithmetic of the encoder's linear layers when scoring: fp32 "
+        + "(what training computes), bf16 (operands rounded to bfloat16, float32 sums) or int8 (int8 weights, "
+        + "activations quantized per row, int32 sums); the rest of the model stays float32",
+        ParamValidators.inArray(Precision.valueNames().toArray(new String[0])));
+    setDefault(precision, "fp32");
     setDefault(windowStride, 0);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
@@ -128,6 +135,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
   public MosaicBertModel setEmbeddingPooling(String v) { set(embeddingPooling, v); return this; }
   public IntParam windowStride() { return windowStride; }
   public MosaicBertModel setWindowStride(int v) { set(windowStride, v); return this; }
+  public Param<String> precision() { return precision; }
+  public MosaicBertModel setPrecision(String v) { set(precision, v); return this; }
   public IntParam batchSize() { return batchSize; }
   public MosaicBertModel setBatchSize(int v) { set(batchSize, v); return this; }
 
@@ -219,7 +228,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     }
     Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(textCol) : -1,
         text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
-        (Integer) getOrDefault(batchSize), getThreadsPerWorker(), pooling(),
+        (Integer) getOrDefault(batchSize), getThreadsPerWorker(), Precision.of(getOrDefault(precision), "precision"),
+        pooling(),
         outSchema.size() - dataset.schema().size(), ScoringProgress.counter(dataset.sparkSession().sparkContext()));
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));

@@ -10,6 +10,7 @@ import java.util.NoSuchElementException;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.Row;
 import org.apache.spark.util.LongAccumulator;
+import org.mosaicbert.backend.Precision;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.Sample;
@@ -49,6 +50,7 @@ final class Scorer implements Serializable {
   private final int windowStride;
   private final int batchSize;
   private final int threads;
+  private final Precision precision;
   private final Embedding embedding;
   private final int addedColumns;
   private final LongAccumulator rowsScored;
@@ -63,7 +65,7 @@ final class Scorer implements Serializable {
    * @param rowsScored counts the rows scored, chunk by chunk ({@link ScoringProgress#counter})
    */
   Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int windowStride, int batchSize, int threads,
-      Embedding embedding, int addedColumns, LongAccumulator rowsScored) {
+      Precision precision, Embedding embedding, int addedColumns, LongAccumulator rowsScored) {
     this.idsIndex = idsIndex;
     this.textIndex = textIndex;
     this.pairIndex = pairIndex;
@@ -71,6 +73,7 @@ final class Scorer implements Serializable {
     this.windowStride = windowStride;
     this.batchSize = batchSize;
     this.threads = threads;
+    this.precision = precision;
     this.embedding = embedding;
     this.addedColumns = addedColumns;
     this.rowsScored = rowsScored;
@@ -186,12 +189,13 @@ final class Scorer implements Serializable {
       }
       CpuBackend backend = new CpuBackend(threads);
       try {
-        batches = ScoringBatches.within(model.config(), backend, batchSize, 4L * model.parameters().length);
+        batches = ScoringBatches.within(model.config(), backend, batchSize, ScoringEngine.weightBytes(model,
+            precision));
       } catch (RuntimeException e) {
         backend.close();
         throw e;
       }
-      engine = new ScoringEngine(model, backend, batches, embedding);
+      engine = new ScoringEngine(model, backend, batches, precision, embedding);
     }
 
     /** Frees the engine and logs the partition's count of rows without input (once). */

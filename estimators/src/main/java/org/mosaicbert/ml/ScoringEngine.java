@@ -1,6 +1,7 @@
 package org.mosaicbert.ml;
 
 import java.util.List;
+import org.mosaicbert.backend.Precision;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
@@ -19,7 +20,8 @@ final class ScoringEngine implements AutoCloseable {
   private final Scorer.Embedding embedding;
 
   /** Owns {@code backend} from here on: {@link #close} frees it. */
-  ScoringEngine(ModelFolder model, CpuBackend backend, ScoringBatches batches, Scorer.Embedding embedding) {
+  ScoringEngine(ModelFolder model, CpuBackend backend, ScoringBatches batches, Precision precision,
+      Scorer.Embedding embedding) {
     this.config = model.config();
     this.classifier = model.heads() == ParameterLayout.Heads.CLASSIFIER;
     this.embedding = embedding;
@@ -27,6 +29,20 @@ final class ScoringEngine implements AutoCloseable {
     engine = new MosaicBert(config, model.heads(), backend, new MosaicBert.Capacity(maxBatchTokens,
         Math.min(batches.batchSize(), maxBatchTokens), maxBatchTokens, 0), MosaicBert.Mode.INFERENCE);
     engine.setAllParameters(model.parameters());
+    engine.setPrecision(precision);
+  }
+
+  /**
+   * Bytes the weights take in a scoring task: the float32 parameters, and beside them the encoder's linear weights
+   * at the precision (bf16: rounded float32 copies; int8: a byte each), all counted as if every parameter had one.
+   */
+  static long weightBytes(ModelFolder model, Precision precision) {
+    long floats = model.parameters().length;
+    return switch (precision) {
+      case FP32 -> 4 * floats;
+      case BF16 -> 8 * floats;
+      case INT8 -> 5 * floats;
+    };
   }
 
   /** Scores one batch: the score of each sequence goes to {@code scores[sampleId]}. */
