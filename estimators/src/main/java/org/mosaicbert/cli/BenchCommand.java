@@ -3,11 +3,16 @@ package org.mosaicbert.cli;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.Set;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.bench.AllReduceBenchmark;
 import org.mosaicbert.bench.EngineBenchmark;
 import org.mosaicbert.bench.LongSequenceBenchmark;
 import org.mosaicbert.bench.PrecisionBenchmark;
 import org.mosaicbert.config.ModelConfig;
+import org.mosaicbert.glue.GlueTask;
+import org.mosaicbert.ml.MosaicBertModel;
 import org.mosaicbert.model.ParameterLayout;
 
 /** {@code bench}: engine throughput against the machine's own SGEMM. */
@@ -29,6 +34,7 @@ final class BenchCommand implements Subcommand {
                mosaicbert bench --allreduce [--preset base]
                mosaicbert bench --long-sequences [--preset base] [--batch-tokens 4096] [--threads N]
                mosaicbert bench --precisions [--preset base] [--batch-tokens 4096] [--steps 5] [--threads N]
+               mosaicbert bench --precisions --model DIR --input FILE [--task T] [--rows N] [--max-seq-len 128]
 
         Times a training step (forward, backward, AdamW) and inference (forward) of a model preset on a synthetic
         MLM batch (30% masked) and prints tokens/s, model GFLOP/s (counted the MFU way, the formula is printed) and
@@ -54,13 +60,23 @@ final class BenchCommand implements Subcommand {
                           embeddings' cosine to fp32's; and one linear layer's GFLOP/s at each precision beside
                           SGEMM's, all in the same process
           --batch-tokens N  tokens per batch for --long-sequences and --precisions (default 4096)
+          --model DIR     with --precisions, instead: score --input with this model at each precision and
+                          compare with fp32: an MLM model's embeddings (cosine), a fine-tuned model's
+                          predictions (share changed, largest change) and, with --task (a GLUE TSV with
+                          labels), the task's dev metrics; in local Spark
+          --input FILE    the rows for --model: .txt, .csv, .json/.jsonl (a text column), .parquet, or a GLUE
+                          .tsv with --task
+          --task NAME     read --input as this GLUE task's TSV
+          --rows N        score the first N rows of --input (default: all)
+          --max-seq-len N tokens per text for --model (default 128)
         """;
   }
 
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
     Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads", "scoring",
-        "vocab", "batch-tokens"), Set.of("allreduce", "long-sequences", "precisions"));
+        "vocab", "batch-tokens", "model", "input", "task", "rows", "max-seq-len"), Set.of("allreduce",
+        "long-sequences", "precisions"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
     int threads = args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1);
     if (args.has("scoring")) {
@@ -69,6 +85,24 @@ final class BenchCommand implements Subcommand {
       int[] lengths = org.mosaicbert.glue.GlueReader.examples(task, args.path("scoring")).stream()
           .mapToInt(e -> tokenizer.encode(e.text(), 256).length).toArray();
       EngineBenchmark.scoring(config, lengths, args.intValue("batch", 32, 1), threads, out);
+      return 0;
+    }
+    if (args.has("precisions") && args.has("model")) {
+      GlueTask task = args.has("task") ? GlueTask.named(args.requiredString("task")) : null;
+      String input = args.requiredString("input");
+      int rows = args.intValue("rows", 0, 1);
+      int maxSeqLen = args.intValue("max-seq-len", 128, 3);
+      SparkSession spark = SubcommandSpark.submittedOrLocal(name());
+      try {
+        MosaicBertModel model = MosaicBertModel.load(args.requiredString("model"));
+        model.setTextCol("text").setTextPairCol(task != null && task.isPair() ? "text_pair" : "")
+            .setMaxSeqLen(maxSeqLen);
+        Dataset<Row> table = Tables.read(spark, input, task);
+        Tables.requireTextColumn(table, "text", "the text column", input);
+        PrecisionAccuracy.run(model, rows > 0 ? table.limit(rows) : table, task, out);
+      } finally {
+        spark.stop();
+      }
       return 0;
     }
     if (args.has("precisions")) {

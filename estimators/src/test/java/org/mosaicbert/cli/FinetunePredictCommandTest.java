@@ -98,14 +98,7 @@ class FinetunePredictCommandTest {
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("(json, 65 rows)"), r.out());
     assertTrue(r.out().contains("predictedLabel counts: null: 1"), r.out());
-    List<JsonNode> rows = new ArrayList<>();
-    try (Stream<Path> parts = Files.list(scored)) {
-      for (Path part : parts.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList()) {
-        for (String line : Files.readAllLines(part)) {
-          rows.add(new ObjectMapper().readTree(line));
-        }
-      }
-    }
+    List<JsonNode> rows = readJsonLines(scored);
     assertEquals(65, rows.size());
     for (JsonNode row : rows) {
       if (row.path("text").asText().isEmpty()) {
@@ -129,6 +122,63 @@ class FinetunePredictCommandTest {
     try (Stream<Path> files = Files.list(tmp)) {
       assertTrue(files.noneMatch(p -> p.getFileName().toString().contains(".tmp-")), "no temporary output left");
     }
+  }
+
+  @Test
+  void predictAndBenchScoreAtEachPrecision() throws IOException {
+    Path sentences = tmp.resolve("sst2-sentences.txt");
+    Files.write(sentences, GlueReader.examples(GlueTask.named("SST-2"), SharedTestData.path("data/glue/SST-2/dev.tsv"))
+        .subList(0, 40).stream().map(e -> e.text().strip()).toList(), StandardCharsets.UTF_8);
+    List<List<JsonNode>> embeddings = new ArrayList<>();
+    for (String precision : List.of("fp32", "int8")) {
+      Path scored = tmp.resolve("scored-" + precision);
+      Result r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+          sentences.toString(), "--output", scored.toString(), "--format", "json", "--precision", precision);
+      assertEquals(0, r.code(), r.err());
+      embeddings.add(readJsonLines(scored).stream().map(row -> row.path("embedding")).toList());
+    }
+    for (int i = 0; i < 40; i++) {
+      double dot = 0;
+      double a = 0;
+      double b = 0;
+      for (int c = 0; c < embeddings.get(0).get(i).size(); c++) {
+        double x = embeddings.get(0).get(i).get(c).asDouble();
+        double y = embeddings.get(1).get(i).get(c).asDouble();
+        dot += x * y;
+        a += x * x;
+        b += y * y;
+      }
+      double cosine = dot / Math.sqrt(a * b);
+      assertTrue(cosine > 0.99 && cosine < 1, "row " + i + ": int8's embedding, cosine " + cosine + " to fp32's");
+    }
+    Result r = EncodeCommandTest.run(new byte[0], "predict", "--model", pretrained.toString(), "--input",
+        sentences.toString(), "--output", tmp.resolve("w").toString(), "--precision", "int4");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("--precision") && r.err().contains("int4"), r.err());
+
+    r = EncodeCommandTest.run(new byte[0], "bench", "--precisions", "--model", pretrained.toString(), "--input",
+        sentences.toString(), "--rows", "30");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("30 rows; each precision beside fp32"), r.out());
+    for (String precision : List.of("fp32", "bf16", "int8")) {
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile(precision + "\\s+embeddings' cosine to fp32: min "
+          + "([0-9.]+), mean ([0-9.]+)").matcher(r.out());
+      assertTrue(m.find(), r.out());
+      assertTrue(Double.parseDouble(m.group(1)) > (precision.equals("int8") ? 0.99 : 0.999), r.out());
+    }
+  }
+
+  /** The rows of a JSON output folder, its part files in name order. */
+  private static List<JsonNode> readJsonLines(Path folder) throws IOException {
+    List<JsonNode> rows = new ArrayList<>();
+    try (Stream<Path> parts = Files.list(folder)) {
+      for (Path part : parts.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList()) {
+        for (String line : Files.readAllLines(part)) {
+          rows.add(new ObjectMapper().readTree(line));
+        }
+      }
+    }
+    return rows;
   }
 
   @Test

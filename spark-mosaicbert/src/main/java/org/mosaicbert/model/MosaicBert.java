@@ -96,6 +96,9 @@ public final class MosaicBert implements AutoCloseable {
   private final float[] slopes;
   private boolean extrapolationLogged;
   private Precision precision = Precision.FP32;
+  private boolean lastLayerOnFirstRows;
+  // Whether the last forward pass ran its last layer on each sequence's first row alone.
+  private boolean firstRowsOnly;
   // The encoder's linear weights at a scoring precision other than FP32, per layer in the order of ENCODER_LINEARS;
   // made from the parameters at the first forward pass after they or the precision change.
   private ScoringWeight[][] scoringWeights;
@@ -376,26 +379,38 @@ public final class MosaicBert implements AutoCloseable {
         param("bert.embeddings.LayerNorm.bias"), n, h, (float) config.layerNormEps());
     backend.dropout(xs[0], n, h, pHidden, rowKeys, SITE_EMBEDDINGS);
 
+    firstRowsOnly = lastLayerOnFirstRows && objective == Objective.CLASSIFICATION && !train;
     for (int l = 0; l < config.numLayers(); l++) {
       LayerViews a = layers[l];
       View x = xs[l];
       encoderLinear(l, 0, a.qkv(), x, n);
       backend.attention(a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(), batch.numSequences(),
           config.numHeads(), config.headDim(), slopes);
+      View ctx = a.ctx();
+      int rows = n;
+      if (firstRowsOnly && l == config.numLayers() - 1) {
+        // From here on, each sequence's first row alone: its attention has read every key and value already. m and
+        // g hold the rows until the layer writes them, after reading these.
+        rows = batch.numSequences();
+        ctx = a.m();
+        backend.gatherRows(ctx, a.ctx(), batch.firstRows(), h);
+        backend.gatherRows(a.g(), x, batch.firstRows(), h);
+        x = a.g();
+      }
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
-      encoderLinear(l, 1, a.ln1In(), a.ctx(), n);
+      encoderLinear(l, 1, a.ln1In(), ctx, rows);
       backend.dropoutResidualLayerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(), x,
           param(layerName(l, "attention.output.LayerNorm.weight")),
-          param(layerName(l, "attention.output.LayerNorm.bias")), n, h, (float) config.layerNormEps(), pHidden,
+          param(layerName(l, "attention.output.LayerNorm.bias")), rows, h, (float) config.layerNormEps(), pHidden,
           rowKeys, siteAttention(l));
       // GeGLU: LN(a + wo(dropout(GELU(gate) ⊙ lin))).
-      encoderLinear(l, 2, a.g(), a.a(), n);
-      backend.geglu(a.m(), a.g(), n, inter);
-      backend.dropout(a.m(), n, inter, pHidden, rowKeys, siteMlp(l));
-      encoderLinear(l, 3, a.ln2In(), a.m(), n);
+      encoderLinear(l, 2, a.g(), a.a(), rows);
+      backend.geglu(a.m(), a.g(), rows, inter);
+      backend.dropout(a.m(), rows, inter, pHidden, rowKeys, siteMlp(l));
+      encoderLinear(l, 3, a.ln2In(), a.m(), rows);
       // No dropout here: the MLP's is on m, before wo.
       backend.dropoutResidualLayerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), a.a(),
-          param(layerName(l, "mlp.layernorm.weight")), param(layerName(l, "mlp.layernorm.bias")), n, h,
+          param(layerName(l, "mlp.layernorm.weight")), param(layerName(l, "mlp.layernorm.bias")), rows, h,
           (float) config.layerNormEps(), 0f, rowKeys, siteMlp(l));
     }
     return switch (objective) {
@@ -442,6 +457,16 @@ public final class MosaicBert implements AutoCloseable {
 
   public Precision precision() {
     return precision;
+  }
+
+  /**
+   * For scoring a classifier or regression head without the hidden states: with {@code true}, an inference pass with
+   * Objective.CLASSIFICATION runs the last layer's attention for every row (its keys and values) and the rest of that
+   * layer on each sequence's first row ([CLS]) alone, which is all the head reads (upstream runs its last layer on the
+   * masked rows alone in the same way). The logits are those of the whole pass.
+   */
+  public void setLastLayerOnFirstRows(boolean firstRowsOnly) {
+    this.lastLayerOnFirstRows = firstRowsOnly;
   }
 
   private void prepareScoringWeights() {
@@ -563,7 +588,11 @@ public final class MosaicBert implements AutoCloseable {
     int b = batch.numSequences();
     int h = config.hiddenSize();
     int c = config.numLabels();
-    backend.gatherRows(cls, last(), batch.firstRows(), h);
+    if (firstRowsOnly) {
+      backend.copy(cls, last(), (long) b * h);
+    } else {
+      backend.gatherRows(cls, last(), batch.firstRows(), h);
+    }
     backend.linear(pooledPre, cls, param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b, h, h);
     backend.tanh(pooled, pooledPre, (long) b * h);
     backend.copy(pooledDrop, pooled, (long) b * h);
@@ -696,6 +725,10 @@ public final class MosaicBert implements AutoCloseable {
 
   /** The encoder output of the last forward pass, [nnz, H]. */
   public float[] lastHiddenState() {
+    if (firstRowsOnly) {
+      throw new IllegalStateException("the last forward pass ran the last layer on each sequence's first row only "
+          + "(setLastLayerOnFirstRows): it has no hidden states for the other rows");
+    }
     float[] out = new float[batch.nnz() * config.hiddenSize()];
     backend.download(out, 0, last(), out.length);
     return out;
