@@ -35,7 +35,10 @@ assemble() {
   [ -d "$golden" ] || { echo "no $golden: the GPU suite checks the golden vectors; put ../shared beside" >&2; exit 2; }
   rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/lib" "$BUNDLE/shared/reference"
   tr ':' '\n' <<< "$classpath" | while read -r jar; do
-    case "$jar" in *.jar) cp "$jar" "$BUNDLE/lib/" ;; esac
+    case "$jar" in
+      */dnnl-*.jar|*/opencl-*.jar|*/jna-*.jar) ;;  # int8 scoring's (oneDNN): 28 MB the GPU suite does not load
+      *.jar) cp "$jar" "$BUNDLE/lib/" ;;
+    esac
   done
   # A logging backend, so that CudaBackend's lines (NVRTC compiles, arena size) show on the GPU machine.
   simple="$HOME/.m2/repository/org/slf4j/slf4j-simple/2.0.17/slf4j-simple-2.0.17.jar"

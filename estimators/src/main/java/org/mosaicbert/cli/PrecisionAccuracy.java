@@ -42,7 +42,7 @@ final class PrecisionAccuracy {
         line.append(compareHeads(fp32, got, regression));
       } else {
         double[] cos = cosines(fp32, got);
-        line.append(String.format("  embeddings' cosine to fp32: min %.5f, mean %.5f", Arrays.stream(cos).min()
+        line.append(String.format("  embeddings' cosine to fp32: min %.6f, mean %.6f", Arrays.stream(cos).min()
             .orElse(Double.NaN), Arrays.stream(cos).average().orElse(Double.NaN)));
       }
       if (task != null && classifier) {
