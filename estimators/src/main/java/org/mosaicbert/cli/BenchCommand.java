@@ -34,7 +34,8 @@ final class BenchCommand implements Subcommand {
                mosaicbert bench --allreduce [--preset base]
                mosaicbert bench --long-sequences [--preset base] [--batch-tokens 4096] [--threads N]
                mosaicbert bench --precisions [--preset base] [--batch-tokens 4096] [--steps 5] [--threads N]
-               mosaicbert bench --precisions --model DIR --input FILE [--task T] [--rows N] [--max-seq-len 128]
+               mosaicbert bench --precisions --model DIR --input FILE [--task T] [--rows N]
+                                [--max-seq-len 128]
 
         Times a training step (forward, backward, AdamW) and inference (forward) of a model preset on a synthetic
         MLM batch (30% masked) and prints tokens/s, model GFLOP/s (counted the MFU way, the formula is printed) and
@@ -68,7 +69,7 @@ final class BenchCommand implements Subcommand {
                           .tsv with --task
           --task NAME     read --input as this GLUE task's TSV
           --rows N        score the first N rows of --input (default: all)
-          --max-seq-len N tokens per text for --model (default 128)
+          --max-seq-len N  tokens per text for --model (default 128)
         """;
   }
 
