@@ -191,6 +191,7 @@ final class GlueCommand implements Subcommand {
     json.putPOJO("per_task", score.perTask());
     json.put("average", score.average());
     json.put("note", score.note());
+    json.put("precision", precision);
     json.putPOJO("missing", missing);
     json.putPOJO("seconds", seconds);
     json.putPOJO("seeds", taskSeeds);

@@ -26,7 +26,7 @@ class GlueCommandTest {
     Path out = tmp.resolve("glue");
     Result r = EncodeCommandTest.run(new byte[0], "glue", "--model", model.toString(), "--data",
         SharedTestData.path("data/glue").toString(), "--output", out.toString(), "--tasks", "SST-2,STS-B,MNLI",
-        "--train-rows", "32", "--max-steps", "2", "--max-seq-len", "32", "--seeds", "19");
+        "--train-rows", "32", "--max-steps", "2", "--max-seq-len", "32", "--seeds", "19", "--precision", "int8");
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("| SST-2 | accuracy |"), r.out());
     assertTrue(r.out().contains("| STS-B | spearman |"), r.out());
@@ -34,6 +34,7 @@ class GlueCommandTest {
     assertTrue(r.out().contains("not comparable with the published 84.3"), r.out());
     JsonNode json = new ObjectMapper().readTree(out.resolve("glue.json").toFile());
     assertEquals(2, json.path("per_task").size());
+    assertEquals("int8", json.path("precision").asText(), "dev scored at int8, and glue.json says so");
     assertTrue(Files.exists(out.resolve("glue.md")));
     assertTrue(Files.exists(out.resolve("SST-2-seed19").resolve("model.safetensors")));
   }
