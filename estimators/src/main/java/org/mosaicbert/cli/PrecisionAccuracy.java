@@ -9,7 +9,6 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.functions;
 import org.mosaicbert.backend.Precision;
-import org.mosaicbert.bench.PrecisionBenchmark;
 import org.mosaicbert.glue.GlueTask;
 import org.mosaicbert.ml.GlueEvaluator;
 import org.mosaicbert.ml.MosaicBertModel;
@@ -90,18 +89,10 @@ final class PrecisionAccuracy {
       if (got.get(i).isNullAt(0) || fp32.get(i).isNullAt(0)) {
         continue;
       }
-      float[] a = floats((Vector) got.get(i).get(0));
-      float[] b = floats((Vector) fp32.get(i).get(0));
-      out.add(PrecisionBenchmark.cosines(a, b, a.length)[0]);
+      Vector a = (Vector) got.get(i).get(0);
+      Vector b = (Vector) fp32.get(i).get(0);
+      out.add(a.dot(b) / Math.sqrt(a.dot(a) * b.dot(b)));
     }
     return out.stream().mapToDouble(Double::doubleValue).toArray();
-  }
-
-  private static float[] floats(Vector v) {
-    float[] out = new float[v.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = (float) v.apply(i);
-    }
-    return out;
   }
 }

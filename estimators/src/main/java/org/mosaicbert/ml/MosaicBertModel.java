@@ -101,7 +101,7 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     precision = new Param<>(this, "precision", "the arithmetic of the encoder's linear layers when scoring: fp32 "
         + "(what training computes), bf16 (operands rounded to bfloat16, float32 sums) or int8 (int8 weights, "
         + "activations quantized per row, int32 sums); the rest of the model stays float32",
-        ParamValidators.inArray(Precision.valueNames().toArray(new String[0])));
+        ParamValidators.inArray(EnumParams.paramValues(Precision.class)));
     setDefault(precision, "fp32");
     setDefault(windowStride, 0);
     setDefault(predictionCol, "prediction");
@@ -228,8 +228,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
     }
     Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(textCol) : -1,
         text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
-        (Integer) getOrDefault(batchSize), getThreadsPerWorker(), Precision.of(getOrDefault(precision), "precision"),
-        pooling(),
+        (Integer) getOrDefault(batchSize), getThreadsPerWorker(),
+        EnumParams.parse(Precision.class, "precision", getOrDefault(precision)), pooling(),
         outSchema.size() - dataset.schema().size(), ScoringProgress.counter(dataset.sparkSession().sparkContext()));
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));

@@ -31,14 +31,4 @@ public enum Precision {
   public static List<String> valueNames() {
     return Arrays.stream(values()).map(Precision::value).toList();
   }
-
-  /** The precision written {@code value}; {@code where} names the param or flag in the error. */
-  public static Precision of(String value, String where) {
-    for (Precision p : values()) {
-      if (p.value().equals(value)) {
-        return p;
-      }
-    }
-    throw new IllegalArgumentException(where + " must be one of " + valueNames() + ", not '" + value + "'");
-  }
 }
