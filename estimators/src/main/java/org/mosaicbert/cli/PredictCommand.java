@@ -62,6 +62,8 @@ final class PredictCommand implements Subcommand {
           --threads N          CPU threads per scoring task (default 1: Spark runs one task per core)
           --precision P        the encoder's arithmetic: fp32, bf16 or int8 (MosaicBertModel's precision;
                                default fp32); README "Scoring at bf16 and int8" has their speed and accuracy
+          --device D           cpu, gpu or auto (default auto: the CPU until GPU training through Spark has
+                               run on a GPU); on a GPU the encoder runs in bf16, with fp32 or bf16 alike
           --embedding KIND     add an embedding column: mean or pooled (default: mean for an MLM model, none
                                otherwise)
           --overwrite          replace OUT
@@ -71,7 +73,8 @@ final class PredictCommand implements Subcommand {
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) throws Exception {
     Args args = Args.parse(name(), argv, Set.of("model", "input", "output", "format", "task", "text-col",
-        "text-pair-col", "max-seq-len", "window-stride", "batch-size", "threads", "embedding", "precision"), Set.of("overwrite"));
+        "text-pair-col", "max-seq-len", "window-stride", "batch-size", "threads", "embedding", "precision", "device"),
+        Set.of("overwrite"));
     String modelDir = args.requiredString("model");
     String input = args.requiredString("input");
     String output = args.requiredString("output");
@@ -88,6 +91,7 @@ final class PredictCommand implements Subcommand {
     int batchSize = args.intValue("batch-size", 32, 1);
     int threads = args.setting("threads", TrainingSettings.THREADS_PER_WORKER, 1);
     String precision = args.choice("precision", "fp32", Precision.valueNames());
+    String device = args.setting("device", TrainingSettings.DEVICE, "auto");
     String embedding = args.has("embedding") ? args.choice("embedding", "mean", List.of("mean", "pooled")) : null;
     SparkSession spark = SubcommandSpark.submittedOrLocal(name());
     long start = System.nanoTime();
@@ -102,7 +106,8 @@ final class PredictCommand implements Subcommand {
         Tables.requireTextColumn(table, pairCol, "--text-pair-col", input);
       }
       model.setTextCol(textCol).setTextPairCol(pairCol).setMaxSeqLen(maxSeqLen).setWindowStride(windowStride)
-          .setBatchSize(batchSize).setThreadsPerWorker(threads).setPrecision(precision);
+          .setBatchSize(batchSize).setThreadsPerWorker(threads).setPrecision(precision)
+          .setDevice(device);
       if (embedding != null) {
         model.setEmbeddingCol("embedding").setEmbeddingPooling(embedding);
       }
@@ -110,8 +115,9 @@ final class PredictCommand implements Subcommand {
       // progress lines with an ETA.
       long inputRows = table.count();
       LOG.info("predict: model {}, input {} ({} rows), output {} ({}); text columns '{}', '{}'; max-seq-len {}, "
-          + "window-stride {}, batch-size {}, threads {}, precision {}, embedding {}", modelDir, input, inputRows, output,
-          format, textCol, pairCol, maxSeqLen, windowStride, batchSize, threads, precision, embedding);
+          + "window-stride {}, batch-size {}, threads {}, precision {}, device {}, embedding {}", modelDir, input,
+          inputRows, output, format, textCol, pairCol, maxSeqLen, windowStride, batchSize, threads, precision, device,
+          embedding);
       spark.sparkContext().setLocalProperty(ScoringProgress.TOTAL_ROWS, String.valueOf(inputRows));
       try {
         Tables.write(model.transform(table), output, format, args.has("overwrite"));

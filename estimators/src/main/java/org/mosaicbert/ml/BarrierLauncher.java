@@ -11,16 +11,19 @@ import java.util.Base64;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
+import java.util.function.Supplier;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.HashPartitioner;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.backend.cpu.CpuBackend;
-import org.mosaicbert.backend.cuda.CudaBackend;
+import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.cuda.CudaProbe;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
@@ -112,44 +115,49 @@ final class BarrierLauncher {
       StepHook hook) {
     BarrierTaskContext ctx = BarrierTaskContext.get();
     int rank = ctx.partitionId();
-    int timeoutMillis = plan.ringTimeoutSeconds() * 1000;
-    if (plan.device() == DevicePlacement.GPU) {
-      return trainRankOnGpu(plan, ctx, samples, store, timeoutMillis, hook);
+    if (plan.device() == DevicePlacement.CPU) {
+      return trainOnRing(plan, ctx, () -> new CpuBackend(plan.threadsPerWorker()), samples, store, secret, hook);
     }
-    String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
-    // Bound to the address the ring advertises, not to every interface.
-    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName(host))) {
-      String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
-      try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret, timeoutMillis)) {
-        return DataParallelTrainer.train(plan.training(), new CpuBackend(plan.threadsPerWorker()), ring, samples,
-            plan.initial(), store, hook);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("worker " + rank + ": " + e.getMessage(), e);
-    }
-  }
-
-  /**
-   * A GPU worker: its device from the task's resources, NCCL's unique id from rank 0 through {@code allGather}, then
-   * the CUDA backend with the gradients reduced in device memory. Not run through Spark on a GPU yet.
-   */
-  private static float[] trainRankOnGpu(LaunchPlan plan, BarrierTaskContext ctx, SampleStream samples,
-      CheckpointStore store, int timeoutMillis, StepHook hook) {
-    int rank = ctx.partitionId();
-    CudaProbe.Result cuda = CudaProbe.probe();
+    GpuDevices gpus = GpuDevices.named(SparkEnv.get().conf().get(GpuDevices.SPARK_CONF, ""));
+    CudaProbe.Result cuda = gpus.probe();
     if (!cuda.available()) {
       throw new IllegalStateException("worker " + rank + " on " + ctx.getTaskInfos()[rank].address()
           + ": device=gpu, but there is " + cuda.describe());
     }
-    int device = DevicePlacement.gpuOrdinal(ctx.resourcesJMap(), rank, cuda.deviceCount());
+    int device = DevicePlacement.gpuOrdinal(ctx.resourcesJMap(), rank, cuda.deviceCount(),
+        System.getenv("CUDA_VISIBLE_DEVICES"));
+    LOG.info("worker {}: CUDA device {}", rank, device);
+    if (!gpus.reducesWithNccl()) {
+      return trainOnRing(plan, ctx, () -> gpus.open(device, 1), samples, store, secret, hook);
+    }
     String id = rank == 0 ? Base64.getEncoder().encodeToString(NcclCollective.newUniqueId()) : "";
     byte[] uniqueId = Base64.getDecoder().decode(ctx.allGather(id)[0]);
-    LOG.info("worker {}: CUDA device {}", rank, device);
     // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
     // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
-    try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, device, timeoutMillis)) {
-      return DataParallelTrainer.train(plan.training(), CudaBackend.open(device), nccl, samples, plan.initial(),
-          store, hook);
+    try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, device,
+        plan.ringTimeoutSeconds() * 1000L)) {
+      return DataParallelTrainer.train(plan.training(), gpus.open(device, 1), nccl, samples, plan.initial(), store,
+          hook);
+    }
+  }
+
+  /**
+   * Trains with the gradients reduced over a TCP ring through host memory: CPU workers, and GPU workers whose devices
+   * NCCL cannot reach (the tests' emulated ones). The peers learn each other's ports through {@code allGather}.
+   */
+  private static float[] trainOnRing(LaunchPlan plan, BarrierTaskContext ctx, Supplier<Backend> backend,
+      SampleStream samples, CheckpointStore store, byte[] secret, StepHook hook) {
+    int rank = ctx.partitionId();
+    String host = ctx.getTaskInfos()[rank].address().replaceAll(":\\d+$", "");
+    // Bound to the address the ring advertises, not to every interface.
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getByName(host))) {
+      String[] addresses = ctx.allGather(host + ":" + server.getLocalPort());
+      try (Collective ring = new TcpRingCollective(rank, Arrays.asList(addresses), server, secret,
+          plan.ringTimeoutSeconds() * 1000)) {
+        return DataParallelTrainer.train(plan.training(), backend.get(), ring, samples, plan.initial(), store, hook);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("worker " + rank + ": " + e.getMessage(), e);
     }
   }
 }

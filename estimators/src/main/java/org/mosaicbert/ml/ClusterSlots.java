@@ -33,13 +33,23 @@ final class ClusterSlots {
       int executors = Math.max(0, sc.statusTracker().getExecutorInfos().length - (sc.isLocal() ? 0 : 1));
       throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " task slots of "
           + "this cluster (" + (sc.isLocal() ? sc.master() : executors + " executor(s) registered after waiting "
-          + waitMillis / 1000 + " s") + ", spark.task.cpus " + conf.getInt("spark.task.cpus", 1) + "): a barrier "
-          + "stage runs all its tasks at once; lower numWorkers or add executors");
+          + waitMillis / 1000 + " s") + ", spark.task.cpus " + conf.getInt("spark.task.cpus", 1) + gpuSlots(conf)
+          + "): a barrier stage runs all its tasks at once; lower numWorkers or add executors");
     }
     if (!conf.contains("spark.barrier.sync.timeout")) {
       LOG.warn("spark.barrier.sync.timeout is not set (Spark's default is a year); set it, e.g. to 600 seconds, so "
           + "that a lost worker ends the stage instead of stalling it");
     }
+  }
+
+  /** What limits the slots besides cores when tasks take GPUs: the executors' GPUs and each task's share. */
+  private static String gpuSlots(SparkConf conf) {
+    if (!conf.contains("spark.task.resource.gpu.amount")) {
+      return "";
+    }
+    return ", spark.executor.resource.gpu.amount " + conf.get("spark.executor.resource.gpu.amount", "unset")
+        + " and spark.task.resource.gpu.amount " + conf.get("spark.task.resource.gpu.amount")
+        + ": a task slot needs a GPU";
   }
 
   /** The slots once there are {@code workers} of them, or after {@code waitMillis}, whichever comes first. */

@@ -1,9 +1,12 @@
 package org.mosaicbert.ml;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.apache.spark.SparkConf;
 import org.apache.spark.resource.ResourceInformation;
 import org.mosaicbert.backend.cuda.CudaProbe;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,67 +34,126 @@ public enum DevicePlacement {
   }
 
   /**
-   * The backend a fit trains on, CPU or GPU, decided on the driver: CPU always for CPU; for GPU, on a cluster when
-   * tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when {@link CudaProbe} finds a usable
-   * device, else an {@link IllegalArgumentException} saying what is missing; AUTO the CPU, said in the log. GPU
-   * training through Spark's barrier tasks and NCCL across two or more GPUs have not run yet: until they have, GPU
-   * trains with a warning and AUTO does not choose it.
+   * The backend a fit of {@code workers} ranks trains on, CPU or GPU, decided on the driver: CPU always for CPU; for
+   * GPU, on a cluster when tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when this
+   * machine has a usable device per worker ({@link GpuDevices}), else an {@link IllegalArgumentException} saying what
+   * is missing; AUTO the CPU, said in the log. GPU training through Spark's barrier tasks on a real GPU and NCCL across
+   * two or more GPUs have not run yet: until they have, GPU trains with a warning and AUTO does not choose it.
    */
-  DevicePlacement resolve(SparkConf conf, boolean localMaster) {
-    switch (this) {
-      case CPU:
-        return CPU;
-      case AUTO:
-        // No probe: auto cannot pick the GPU yet, and a CPU run need not load the CUDA libraries.
-        LOG.info("device=auto: training on the CPU (GPU training through Spark has not run yet; device=gpu uses "
-            + "the GPU anyway)");
-        return CPU;
-      default:
-        String where;
-        if (localMaster) {
-          CudaProbe.Result cuda = CudaProbe.probe();
-          if (!cuda.available()) {
-            throw new IllegalArgumentException("device=gpu, but there is " + cuda.describe() + "; use device=cpu, "
-                + "or device=auto to fall back to the CPU");
-          }
-          where = "found " + cuda.describe();
-        } else {
-          double amount = conf.getDouble("spark.task.resource.gpu.amount", 0);
-          if (amount < 1 || amount != Math.rint(amount)) {
-            throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount = 1 "
-                + "(each training task a whole GPU of its own: NCCL refuses two ranks on one GPU), got "
-                + (amount == 0 ? "none" : amount) + "; see conf/spark-defaults.gpu.conf, or use device=cpu");
-          }
-          where = "one GPU per task";
-        }
-        LOG.warn("device=gpu ({}): GPU training through Spark and NCCL across GPUs have not run yet; run "
-            + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run",
-            where);
-        return GPU;
+  DevicePlacement resolve(SparkConf conf, boolean localMaster, int workers) {
+    if (this != GPU) {
+      return cpu("training");
     }
+    if (localMaster) {
+      CudaProbe.Result cuda = probe(conf);
+      if (workers > cuda.deviceCount()) {
+        throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + cuda.deviceCount()
+            + " CUDA device(s) of this machine (in local mode each worker takes the device of its rank); lower "
+            + "numWorkers to at most " + cuda.deviceCount());
+      }
+    } else {
+      double amount = conf.getDouble("spark.task.resource.gpu.amount", 0);
+      if (amount < 1 || amount != Math.rint(amount)) {
+        throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount = 1 "
+            + "(each training task a whole GPU of its own: NCCL refuses two ranks on one GPU), got "
+            + (amount == 0 ? "none" : amount) + "; see conf/spark-defaults.gpu.conf, or use device=cpu");
+      }
+    }
+    LOG.warn("device=gpu: GPU training through Spark and NCCL across GPUs have not run on a GPU yet; run "
+        + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run");
+    return GPU;
+  }
+
+  /**
+   * Where a model's scoring tasks run, decided on the driver as for a fit, except that scoring tasks may share a GPU:
+   * on a cluster any positive {@code spark.task.resource.gpu.amount} will do (0.25: four tasks a GPU).
+   */
+  DevicePlacement resolveForScoring(SparkConf conf, boolean localMaster) {
+    if (this != GPU) {
+      return cpu("scoring");
+    }
+    if (localMaster) {
+      probe(conf);
+    } else if (!(conf.getDouble("spark.task.resource.gpu.amount", 0) > 0)) {
+      throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount (a task's "
+          + "share of a GPU: 1, or 0.25 for four scoring tasks a GPU) with the executors' gpu resources; see "
+          + "conf/spark-defaults.gpu.conf, or use device=cpu");
+    }
+    return GPU;
+  }
+
+  private DevicePlacement cpu(String doing) {
+    if (this == AUTO) {
+      // No probe: auto cannot pick the GPU yet, and a CPU run need not load the CUDA libraries.
+      LOG.info("device=auto: {} on the CPU (GPU training through Spark has not run on a GPU yet; device=gpu uses "
+          + "the GPU anyway)", doing);
+    }
+    return CPU;
+  }
+
+  /** The devices of this machine (local mode), or an error saying why there are none. */
+  private static CudaProbe.Result probe(SparkConf conf) {
+    CudaProbe.Result cuda = GpuDevices.named(conf.get(GpuDevices.SPARK_CONF, "")).probe();
+    if (!cuda.available()) {
+      throw new IllegalArgumentException("device=gpu, but there is " + cuda.describe() + "; use device=cpu, "
+          + "or device=auto to fall back to the CPU");
+    }
+    LOG.info("device=gpu: found {}", cuda.describe());
+    return cuda;
+  }
+
+  /**
+   * The share of its GPU a scoring task's memory may take: {@code spark.task.resource.gpu.amount} on a cluster, in
+   * local mode one over the tasks that run at once ({@code slots}), all on device 0.
+   */
+  static double scoringShare(SparkConf conf, boolean localMaster, int slots) {
+    return localMaster ? 1.0 / Math.max(1, slots)
+        : Math.min(1, conf.getDouble("spark.task.resource.gpu.amount", 1));
   }
 
   /**
    * The CUDA ordinal of a GPU worker: the first address of the task's {@code gpu} resource (Spark's resource
    * scheduling), else, with no such resource (local mode), the worker's rank when the machine has that many devices.
+   * A resource address is a device as the discovery script lists them (nvidia-smi's index); where the executor's
+   * {@code CUDA_VISIBLE_DEVICES} ({@code visibleDevices}, null when unset) hides some devices (YARN and Kubernetes
+   * isolate GPUs that way), CUDA numbers the visible ones from 0, so the ordinal is the address's place in that list.
    */
-  static int gpuOrdinal(Map<String, ResourceInformation> resources, int rank, int deviceCount) {
+  static int gpuOrdinal(Map<String, ResourceInformation> resources, int rank, int deviceCount,
+      String visibleDevices) {
     ResourceInformation gpu = resources.get("gpu");
-    if (gpu != null && gpu.addresses().length > 0) {
-      String address = gpu.addresses()[0].trim();
-      try {
-        return Integer.parseInt(address);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("worker " + rank + ": the task's gpu resource address '" + address
-            + "' is not a CUDA device number; the discovery script (spark.executor.resource.gpu.discoveryScript) "
-            + "must list GPUs by index, as Spark's getGpusResources.sh does");
+    if (gpu == null || gpu.addresses().length == 0) {
+      if (rank >= deviceCount) {
+        throw new IllegalArgumentException("worker " + rank + " has no GPU: the task has no gpu resource and this "
+            + "machine has " + deviceCount + " CUDA device(s); set spark.task.resource.gpu.amount=1 with the "
+            + "executors' gpu resources (conf/spark-defaults.gpu.conf), or lower numWorkers");
       }
+      return rank;
     }
-    if (rank >= deviceCount) {
-      throw new IllegalArgumentException("worker " + rank + " has no GPU: the task has no gpu resource and this "
-          + "machine has " + deviceCount + " CUDA device(s); set spark.task.resource.gpu.amount=1 with the executors' "
-          + "gpu resources (conf/spark-defaults.gpu.conf), or lower numWorkers");
+    String address = gpu.addresses()[0].trim();
+    if (visibleDevices != null && !visibleDevices.isBlank()) {
+      List<String> visible = Arrays.stream(visibleDevices.split(",")).map(String::trim).toList();
+      int at = visible.indexOf(address);
+      if (at < 0) {
+        throw new IllegalArgumentException("worker " + rank + ": the task's gpu resource is '" + address + "', but "
+            + "CUDA_VISIBLE_DEVICES=" + visibleDevices + " on this executor does not list it; the discovery script "
+            + "(spark.executor.resource.gpu.discoveryScript) must name GPUs as CUDA_VISIBLE_DEVICES does, or leave "
+            + "CUDA_VISIBLE_DEVICES unset");
+      }
+      return at;
     }
-    return rank;
+    int ordinal;
+    try {
+      ordinal = Integer.parseInt(address);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("worker " + rank + ": the task's gpu resource address '" + address
+          + "' is not a CUDA device number; the discovery script (spark.executor.resource.gpu.discoveryScript) "
+          + "must list GPUs by index, as Spark's getGpusResources.sh does");
+    }
+    if (ordinal < 0 || ordinal >= deviceCount) {
+      throw new IllegalArgumentException("worker " + rank + ": the task's gpu resource is device " + ordinal
+          + ", but this executor sees " + deviceCount + " CUDA device(s); the discovery script "
+          + "(spark.executor.resource.gpu.discoveryScript) lists GPUs this machine does not have");
+    }
+    return ordinal;
   }
 }

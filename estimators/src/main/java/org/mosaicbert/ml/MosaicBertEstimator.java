@@ -145,8 +145,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public Param<String> objective() { return (Param<String>) (Param<?>) param(TrainingSettings.OBJECTIVE); }
   @SuppressWarnings("unchecked")
   public Param<String> modelConfig() { return (Param<String>) (Param<?>) param(TrainingSettings.MODEL_CONFIG); }
-  @SuppressWarnings("unchecked")
-  public Param<String> device() { return (Param<String>) (Param<?>) param(TrainingSettings.DEVICE); }
   public IntParam numLabels() { return (IntParam) param(TrainingSettings.NUM_LABELS); }
   public IntParam numWorkers() { return (IntParam) param(TrainingSettings.NUM_WORKERS); }
   public IntParam globalBatchSize() { return (IntParam) param(TrainingSettings.GLOBAL_BATCH_SIZE); }
@@ -178,7 +176,6 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
   public MosaicBertEstimator setObjective(String v) { return set(TrainingSettings.OBJECTIVE, v); }
   public MosaicBertEstimator setObjective(TrainingObjective v) { return setObjective(v.paramValue()); }
   public MosaicBertEstimator setModelConfig(String v) { return set(TrainingSettings.MODEL_CONFIG, v); }
-  public MosaicBertEstimator setDevice(String v) { return set(TrainingSettings.DEVICE, v); }
   public MosaicBertEstimator setNumLabels(int v) { return set(TrainingSettings.NUM_LABELS, v); }
   public MosaicBertEstimator setNumWorkers(int v) { return set(TrainingSettings.NUM_WORKERS, v); }
   public MosaicBertEstimator setGlobalBatchSize(int v) { return set(TrainingSettings.GLOBAL_BATCH_SIZE, v); }
@@ -286,7 +283,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     // forever.
     ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS));
     DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
-        spark.isLocal());
+        spark.isLocal(), value(TrainingSettings.NUM_WORKERS));
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.Model;
@@ -100,7 +101,8 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
         + "the windows' logits and of their embeddings. Pairs are always cut longest-first", ParamValidators.gtEq(0));
     precision = new Param<>(this, "precision", "the arithmetic of the encoder's linear layers when scoring: fp32 "
         + "(what training computes), bf16 (operands rounded to bfloat16, float32 sums) or int8 (int8 weights, "
-        + "activations quantized per row, int32 sums); the rest of the model stays float32",
+        + "activations quantized per row, int32 sums); the rest of the model stays float32. On device=gpu the encoder "
+        + "runs in bf16 whether this says fp32 or bf16; int8 is the CPU's",
         ParamValidators.inArray(EnumParams.paramValues(Precision.class)));
     setDefault(precision, "fp32");
     setDefault(windowStride, 0);
@@ -226,11 +228,24 @@ public final class MosaicBertModel extends Model<MosaicBertModel>
           + "extrapolates to them, beyond the length the model was configured for", getMaxSeqLen(),
           folder.config().alibiStartingSize());
     }
+    SparkContext sc = dataset.sparkSession().sparkContext();
+    DevicePlacement device = DevicePlacement.of(getDevice()).resolveForScoring(sc.getConf(), sc.isLocal());
+    Precision arithmetic = EnumParams.parse(Precision.class, "precision", getOrDefault(precision));
+    if (device == DevicePlacement.GPU) {
+      if (arithmetic == Precision.INT8) {
+        throw new IllegalArgumentException("precision int8 scores on the CPU (oneDNN); on device=gpu the encoder "
+            + "runs in bf16: set precision to bf16 (or fp32, which the GPU also runs in bf16), or device to cpu");
+      }
+      // The CUDA backend runs every linear layer in bf16 with float32 sums already: the engine's own path.
+      arithmetic = Precision.FP32;
+    }
+    double gpuShare = device == DevicePlacement.GPU
+        ? DevicePlacement.scoringShare(sc.getConf(), sc.isLocal(), ClusterSlots.slots(sc)) : 0;
     Scorer scorer = new Scorer(names.indexOf(getInputIdsCol()), text ? names.indexOf(textCol) : -1,
         text && !getTextPairCol().isEmpty() ? names.indexOf(getTextPairCol()) : -1, getMaxSeqLen(), stride,
-        (Integer) getOrDefault(batchSize), getThreadsPerWorker(),
-        EnumParams.parse(Precision.class, "precision", getOrDefault(precision)), pooling(),
-        outSchema.size() - dataset.schema().size(), ScoringProgress.counter(dataset.sparkSession().sparkContext()));
+        (Integer) getOrDefault(batchSize), getThreadsPerWorker(), arithmetic, device,
+        gpuShare, pooling(),
+        outSchema.size() - dataset.schema().size(), ScoringProgress.counter(sc));
     MapPartitionsFunction<Row, Row> score = rows -> scorer.score(rows, model.value());
     return dataset.toDF().mapPartitions(score, Encoders.row(outSchema));
   }

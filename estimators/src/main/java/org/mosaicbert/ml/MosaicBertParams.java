@@ -12,9 +12,9 @@ import org.mosaicbert.train.TrainingSettings;
 
 /**
  * The params that {@link MosaicBertEstimator} and {@link MosaicBertModel} share, declared once, as MLlib's shared
- * params ({@code HasInputCol}, ...) are: how texts or token ids come in, how long a sequence may be, and the threads
- * of a worker. The estimator hands their values to the model it fits ({@code copyValues}); a fitted or loaded model
- * still carries them and can change them. A Java interface holds no fields, so each stage builds its
+ * params ({@code HasInputCol}, ...) are: how texts or token ids come in, how long a sequence may be, the threads of a
+ * worker and the device it runs on. The estimator hands their values to the model it fits ({@code copyValues}); a
+ * fitted or loaded model still carries them and can change them. A Java interface holds no fields, so each stage builds its
  * {@link Definitions} in its constructor, once its uid is known, and returns them from {@link #sharedParams()}; the
  * accessors, getters and setters are written here once.
  *
@@ -35,18 +35,24 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
   default IntParam threadsPerWorker() {
     return (IntParam) sharedParams().settings.of(TrainingSettings.THREADS_PER_WORKER);
   }
+  @SuppressWarnings("unchecked")
+  default Param<String> device() {
+    return (Param<String>) (Param<?>) sharedParams().settings.of(TrainingSettings.DEVICE);
+  }
 
   default String getTextCol() { return getOrDefault(textCol()); }
   default String getTextPairCol() { return getOrDefault(textPairCol()); }
   default String getInputIdsCol() { return getOrDefault(inputIdsCol()); }
   default int getMaxSeqLen() { return (Integer) getOrDefault(maxSeqLen()); }
   default int getThreadsPerWorker() { return (Integer) getOrDefault(threadsPerWorker()); }
+  default String getDevice() { return getOrDefault(device()); }
 
   default S setTextCol(String value) { return setShared(textCol(), value); }
   default S setTextPairCol(String value) { return setShared(textPairCol(), value); }
   default S setInputIdsCol(String value) { return setShared(inputIdsCol(), value); }
   default S setMaxSeqLen(int value) { return setShared(maxSeqLen(), value); }
   default S setThreadsPerWorker(int value) { return setShared(threadsPerWorker(), value); }
+  default S setDevice(String value) { return setShared(device(), value); }
 
   /**
    * The text column this stage reads from an input of {@code schema}, or "" when it reads token ids: textCol when it
@@ -80,7 +86,7 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
 
   /**
    * The shared params of one stage, with their one doc, validator and default each: the column params here, the
-   * length and the threads from their declarations as training settings.
+   * length, the threads and the device from their declarations as training settings.
    */
   final class Definitions implements Serializable {
     final Param<String> textCol;
@@ -99,7 +105,8 @@ public interface MosaicBertParams<S extends MosaicBertParams<S>> extends Params 
       stage.setDefault(textCol, "");
       stage.setDefault(textPairCol, "");
       stage.setDefault(inputIdsCol, "input_ids");
-      settings = new SettingParams(stage, List.of(TrainingSettings.MAX_SEQ_LEN, TrainingSettings.THREADS_PER_WORKER));
+      settings = new SettingParams(stage, List.of(TrainingSettings.MAX_SEQ_LEN, TrainingSettings.THREADS_PER_WORKER,
+          TrainingSettings.DEVICE));
     }
   }
 }

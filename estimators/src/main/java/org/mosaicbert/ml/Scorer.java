@@ -6,12 +6,18 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.NoSuchElementException;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.Row;
 import org.apache.spark.util.LongAccumulator;
+import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Precision;
 import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.backend.cuda.CudaBackend;
+import org.mosaicbert.backend.cuda.CudaProbe;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.Sample;
 import org.slf4j.Logger;
@@ -51,6 +57,10 @@ final class Scorer implements Serializable {
   private final int batchSize;
   private final int threads;
   private final Precision precision;
+  /** CPU or GPU, resolved on the driver. */
+  private final DevicePlacement device;
+  /** On a GPU, the share of its memory this task may take ({@link DevicePlacement#scoringShare}). */
+  private final double gpuShare;
   private final Embedding embedding;
   private final int addedColumns;
   private final LongAccumulator rowsScored;
@@ -61,11 +71,13 @@ final class Scorer implements Serializable {
    * @param pairIndex the second text column of a pair, or -1
    * @param windowStride 0: texts are cut at maxSeqLen; else single texts and ids longer than it are scored in windows
    *     of maxSeqLen tokens starting this many tokens apart
+   * @param device CPU or GPU (resolved); on a GPU, the task's share of its memory is {@code gpuShare}
    * @param addedColumns the columns a row gains (the model's output schema decides them)
    * @param rowsScored counts the rows scored, chunk by chunk ({@link ScoringProgress#counter})
    */
   Scorer(int idsIndex, int textIndex, int pairIndex, int maxSeqLen, int windowStride, int batchSize, int threads,
-      Precision precision, Embedding embedding, int addedColumns, LongAccumulator rowsScored) {
+      Precision precision, DevicePlacement device, double gpuShare, Embedding embedding, int addedColumns,
+      LongAccumulator rowsScored) {
     this.idsIndex = idsIndex;
     this.textIndex = textIndex;
     this.pairIndex = pairIndex;
@@ -74,6 +86,8 @@ final class Scorer implements Serializable {
     this.batchSize = batchSize;
     this.threads = threads;
     this.precision = precision;
+    this.device = device;
+    this.gpuShare = gpuShare;
     this.embedding = embedding;
     this.addedColumns = addedColumns;
     this.rowsScored = rowsScored;
@@ -187,15 +201,33 @@ final class Scorer implements Serializable {
       if (engine != null) {
         return;
       }
-      CpuBackend backend = new CpuBackend(threads);
+      Backend backend = device == DevicePlacement.GPU ? openGpu() : new CpuBackend(threads);
       try {
-        batches = ScoringBatches.within(model.config(), backend, batchSize, ScoringEngine.weightBytes(model,
-            precision));
+        batches = ScoringBatches.within(model.config(), backend, batchSize, backend instanceof CudaBackend cuda
+            ? ScoringBatches.Memory.onGpu(cuda, model.parameters().length)
+            : ScoringBatches.Memory.offHeap(ScoringEngine.weightBytes(model, precision)));
       } catch (RuntimeException e) {
         backend.close();
         throw e;
       }
       engine = new ScoringEngine(model, backend, batches, precision, embedding);
+    }
+
+    /**
+     * The task's GPU: the address of its gpu resource, as a fit's worker takes it, else (local mode) device 0, with
+     * {@link #gpuShare} of its memory.
+     */
+    private CudaBackend openGpu() {
+      GpuDevices gpus = GpuDevices.named(SparkEnv.get().conf().get(GpuDevices.SPARK_CONF, ""));
+      CudaProbe.Result cuda = gpus.probe();
+      if (!cuda.available()) {
+        throw new IllegalStateException("scoring task of partition " + partitionId + ": device=gpu, but there is "
+            + cuda.describe());
+      }
+      TaskContext task = TaskContext.get();
+      int ordinal = DevicePlacement.gpuOrdinal(task == null ? Map.of() : task.resourcesJMap(), 0,
+          cuda.deviceCount(), System.getenv("CUDA_VISIBLE_DEVICES"));
+      return gpus.open(ordinal, gpuShare);
     }
 
     /** Frees the engine and logs the partition's count of rows without input (once). */

@@ -2,7 +2,7 @@ package org.mosaicbert.ml;
 
 import java.util.List;
 import org.mosaicbert.backend.Precision;
-import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.backend.Backend;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.model.MosaicBert;
 import org.mosaicbert.model.ParameterLayout;
@@ -20,7 +20,7 @@ final class ScoringEngine implements AutoCloseable {
   private final Scorer.Embedding embedding;
 
   /** Owns {@code backend} from here on: {@link #close} frees it. */
-  ScoringEngine(ModelFolder model, CpuBackend backend, ScoringBatches batches, Precision precision,
+  ScoringEngine(ModelFolder model, Backend backend, ScoringBatches batches, Precision precision,
       Scorer.Embedding embedding) {
     this.config = model.config();
     this.classifier = model.heads() == ParameterLayout.Heads.CLASSIFIER;

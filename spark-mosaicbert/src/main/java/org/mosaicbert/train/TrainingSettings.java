@@ -38,8 +38,8 @@ public final class TrainingSettings {
   public static final Setting<Integer> NUM_WORKERS = Setting.integer("numWorkers", "workers", "workers", 1,
       atLeast(1), "data-parallel workers, one Spark barrier task each");
   public static final Setting<String> DEVICE = Setting.text("device", "device", "device", "auto",
-      List.of("auto", "cpu", "gpu"), "what each worker trains on: cpu, gpu, or auto (the CPU until GPU training "
-          + "through Spark has run)");
+      List.of("auto", "cpu", "gpu"), "what each worker trains on, and each scoring task scores on: cpu, gpu, or "
+          + "auto (the CPU until GPU training through Spark has run on a GPU)");
   public static final Setting<Integer> GLOBAL_BATCH_SIZE = Setting.integer("globalBatchSize",
       "global_train_batch_size", "batch", 32, atLeast(1), "sequences per optimizer step, all workers together");
   public static final Setting<Integer> MICRO_BATCH_SIZE = Setting.integer("microBatchSize",

@@ -74,6 +74,11 @@ final class Arena {
     return used;
   }
 
+  /** Bytes after the last region in use: the most one new region can take whatever was given back. */
+  long unused() {
+    return bytes - used;
+  }
+
   private static long alignUp(long size) {
     return (size + ALIGN - 1) / ALIGN * ALIGN;
   }

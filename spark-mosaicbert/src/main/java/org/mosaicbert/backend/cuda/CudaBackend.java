@@ -111,17 +111,21 @@ public final class CudaBackend implements Backend {
 
   /**
    * Opens device {@code device} with an arena of a share of its free memory: {@value #MEMORY_FRACTION_PROPERTY}
-   * (default 0.75, JAX's default; the rest is for NCCL's and cuBLAS's own buffers and the CUDA context). Training
-   * owns its GPU, so the arena is sized by the device rather than by a count of every buffer the model will carve.
+   * (default 0.75, JAX's default; the rest is for NCCL's and cuBLAS's own buffers and the CUDA context) times
+   * {@code taskShare}, the part of the GPU this task has (1 for a training worker, which owns its GPU; a scoring task
+   * may share one). The arena is sized by the device rather than by a count of every buffer the model will carve.
    */
-  public static CudaBackend open(int device) {
+  public static CudaBackend open(int device, double taskShare) {
     double fraction = Double.parseDouble(System.getProperty(MEMORY_FRACTION_PROPERTY, "0.75"));
     if (!(fraction > 0 && fraction < 1)) {
       throw new IllegalArgumentException(MEMORY_FRACTION_PROPERTY + " = " + fraction + " is not in (0, 1)");
     }
-    long bytes = (long) (CudaDevice.freeBytes(device) * fraction) - STAGING_BYTES;
-    LOG.info("CudaBackend on device {}: arena {} MiB ({} = {})", device, bytes >> 20, MEMORY_FRACTION_PROPERTY,
-        fraction);
+    if (!(taskShare > 0 && taskShare <= 1)) {
+      throw new IllegalArgumentException("a task's share of its GPU must be in (0, 1], not " + taskShare);
+    }
+    long bytes = (long) (CudaDevice.freeBytes(device) * fraction * taskShare) - STAGING_BYTES;
+    LOG.info("CudaBackend on device {}: arena {} MiB ({} = {}, task share {})", device, bytes >> 20,
+        MEMORY_FRACTION_PROPERTY, fraction, taskShare);
     return new CudaBackend(device, bytes);
   }
 
@@ -151,6 +155,14 @@ public final class CudaBackend implements Backend {
   // ------------------------------------------------------------------------------------------------------------
   // Memory
   // ------------------------------------------------------------------------------------------------------------
+
+  /** The bytes of device memory left for new buffers: the arena's unused end. */
+  public long unusedArenaBytes() {
+    return arena.unused();
+  }
+
+  /** Bytes a parameter takes on the device: float32 and its bf16 copy (see {@link #allocate}). */
+  public static final int PARAMETER_BYTES = 6;
 
   private long carve(long bytes) {
     return arena.carve(bytes);

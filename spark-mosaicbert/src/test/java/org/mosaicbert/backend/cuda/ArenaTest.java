@@ -20,9 +20,11 @@ class ArenaTest {
     assertEquals(0, (b - BASE) % Arena.ALIGN);
     arena.release(b, 1000);
     assertEquals(b, arena.carve(500), "the first region given back that fits");
+    assertEquals(10_000 - arena.used(), arena.unused(), "what a new region can take: the end after the last one");
     arena.release(c, 1000);
     long used = arena.used();
     assertTrue(used <= c - BASE, "giving back the last region shrinks the used part: " + used);
+    assertEquals(10_000 - used, arena.unused());
   }
 
   @Test

@@ -138,12 +138,16 @@ final class EmulatedDevice implements Device {
         .toAbsolutePath();
     Path binary = dir.resolve("device_server");
     if (!Files.isExecutable(binary)) {
+      // Built in a folder of its own and moved into place whole: JVMs that build at once (a cluster's executors)
+      // neither read each other's half-written sources nor move each other's binaries.
+      Files.createDirectories(dir);
+      Path build = Files.createTempDirectory(dir, "build-");
       for (int i = 0; i < names.size(); i++) {
-        Path file = dir.resolve(names.get(i));
+        Path file = build.resolve(names.get(i));
         Files.createDirectories(file.getParent());
         Files.writeString(file, texts.get(i));
       }
-      Path tmp = dir.resolve("device_server.tmp");
+      Path built = build.resolve("device_server");
       // -ffp-contract=off: plain multiplies and adds (NVRTC fuses some into FMAs by default: results differ by
       // rounding); -fno-strict-aliasing: the kernels read bf16 memory as uint4; -fcf-protection=none: the fibers'
       // context switch returns into a frame it built, which a CET shadow stack would refuse; -fsanitize=alignment:
@@ -151,7 +155,8 @@ final class EmulatedDevice implements Device {
       Process gcc = new ProcessBuilder(gxx.toString(), "-std=c++17", "-O2", "-ffp-contract=off",
           "-fno-strict-aliasing", "-fcf-protection=none", "-fsanitize=alignment", "-fno-sanitize-recover=alignment",
           "-w",
-          "-I", dir.resolve("shim").toString(), dir.resolve("device_server.cpp").toString(), "-o", tmp.toString())
+          "-I", build.resolve("shim").toString(), build.resolve("device_server.cpp").toString(), "-o",
+          built.toString())
           .redirectErrorStream(true).start();
       String log = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       try {
@@ -162,7 +167,10 @@ final class EmulatedDevice implements Device {
         Thread.currentThread().interrupt();
         throw new IllegalStateException(e);
       }
-      Files.move(tmp, binary, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      Files.move(built, binary, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      try (var files = Files.walk(build)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
     }
     return binary;
   }

@@ -167,7 +167,7 @@ public final class GpuCheck {
   static String[] trainingMatchesTheCpu(PrintStream out, int steps) {
     TrainingComparison c = TrainingComparison.run(steps, 2048, 512, 128, 32, 16, (plan, stream, store) -> {
       try (NcclCollective nccl = new NcclCollective(0, 1, NcclCollective.newUniqueId(), 0, 600_000)) {
-        DataParallelTrainer.train(plan, CudaBackend.open(0), nccl, stream, InitialWeights.fromSeed(), store);
+        DataParallelTrainer.train(plan, CudaBackend.open(0, 1), nccl, stream, InitialWeights.fromSeed(), store);
       }
     });
     c.print(out, "CUDA backend + NCCL");
