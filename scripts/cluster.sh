@@ -2,10 +2,15 @@
 # cluster.sh: a Spark standalone cluster on this machine, every part its own JVM as on a real cluster; the command
 # line, your own application or Spark's Scala shell run against it as spark-submit and spark-shell would.
 #
-#   scripts/cluster.sh start --workers N [--cores C] [--memory M]
+#   scripts/cluster.sh start --workers N [--cores C] [--memory M] [--gpus G]
 #       a Master and N Workers bound to 127.0.0.1 (each Worker offers C cores, default 1, and M memory, default 1g;
 #       the Workers launch the executors, each its own JVM). Prints the master URL. Refused while one is running;
-#       replaces the logs and executor folders of the previous one.
+#       replaces the logs and executor folders of the previous one. --gpus G: each Worker also offers G GPUs of its
+#       own, found by a discovery script (worker-N/gpus.sh: Worker 1 devices 0 to G-1, Worker 2 the next G, ...);
+#       with nvidia-smi on the PATH, start is refused when it lists fewer than N x G; without it, the devices are
+#       offered as numbered, for a GPU stand-in that needs no nvidia-smi (the tests' emulated GPUs,
+#       spark.mosaicbert.gpuDevices). Ask for them as on any GPU cluster: --conf spark.executor.resource.gpu.amount=G
+#       --conf spark.task.resource.gpu.amount=1 (conf/spark-defaults.gpu.conf).
 #   scripts/cluster.sh submit [--conf KEY=VALUE ...] SUBCOMMAND [flags]
 #       what `spark-submit --class org.mosaicbert.cli.Main --master spark://... --deploy-mode client SHADED_JAR
 #       SUBCOMMAND [flags]` does (org.apache.spark.deploy.SparkSubmit in this process, which is the driver): the jar
@@ -43,7 +48,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/lib/project.sh"
 dir="${MOSAICBERT_CLUSTER_DIR:-$root/work/cluster}"
-state="$dir/cluster.env"   # master_url, workers, cores, memory, spark_home of the running cluster
+state="$dir/cluster.env"   # master_url, workers, cores, memory, gpus, spark_home of the running cluster
 pids="$dir/pids"           # "NAME PID" of each JVM that start launched
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 export SPARK_LOCAL_IP=127.0.0.1
@@ -145,17 +150,26 @@ mib() {
 }
 
 start() {
-  local workers="" cores=1 memory=1g
+  local workers="" cores=1 memory=1g gpus=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --workers) workers="${2:-}"; shift 2 || die "--workers needs a number" ;;
       --cores) cores="${2:-}"; shift 2 || die "--cores needs a number" ;;
       --memory) memory="${2:-}"; shift 2 || die "--memory needs a size such as 1g" ;;
-      *) die "start: unknown argument '$1' (start --workers N [--cores C] [--memory M])" ;;
+      --gpus) gpus="${2:-}"; shift 2 || die "--gpus needs a number" ;;
+      *) die "start: unknown argument '$1' (start --workers N [--cores C] [--memory M] [--gpus G])" ;;
     esac
   done
   [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "start needs --workers N (a positive number), got '${workers}'"
   [[ "$cores" =~ ^[1-9][0-9]*$ ]] || die "--cores must be a positive number, got '$cores'"
+  [[ "$gpus" =~ ^[0-9]+$ ]] || die "--gpus must be a number, got '$gpus'"
+  if (( gpus > 0 )) && command -v nvidia-smi > /dev/null; then
+    local present
+    present=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
+    (( present >= workers * gpus )) || die "--gpus $gpus for each of $workers worker(s) needs $((workers * gpus)) GPUs; nvidia-smi lists $present"
+  elif (( gpus > 0 )); then
+    echo "cluster.sh: no nvidia-smi: the Workers offer devices 0 to $((workers * gpus - 1)) as numbered, unchecked" >&2
+  fi
   [[ "$memory" =~ ^[1-9][0-9]*[mMgG]$ ]] || die "--memory must be a size such as 512m or 2g, got '$memory'"
   local machine
   machine=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 0)
@@ -184,8 +198,19 @@ start() {
   local worker_pids=()
   for i in $(seq 1 "$workers"); do
     mkdir -p "$dir/worker-$i"
-    launch "worker-$i" "$dir/worker-$i.log" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --port 0 \
-      --webui-port 0 --cores "$cores" --memory "$memory" --work-dir "$dir/worker-$i" "$url"
+    local offer=()
+    if (( gpus > 0 )); then
+      # Spark's discovery script contract: one JSON object naming the resource and its addresses.
+      local addresses
+      addresses=$(seq -s '","' $(((i - 1) * gpus)) $((i * gpus - 1)))
+      printf '%s\n' '#!/bin/sh' "echo '{\"name\": \"gpu\", \"addresses\": [\"$addresses\"]}'" \
+        > "$dir/worker-$i/gpus.sh"
+      chmod +x "$dir/worker-$i/gpus.sh"
+      offer=("-Dspark.worker.resource.gpu.amount=$gpus"
+        "-Dspark.worker.resource.gpu.discoveryScript=$dir/worker-$i/gpus.sh")
+    fi
+    launch "worker-$i" "$dir/worker-$i.log" ${offer[@]+"${offer[@]}"} org.apache.spark.deploy.worker.Worker \
+      --host 127.0.0.1 --port 0 --webui-port 0 --cores "$cores" --memory "$memory" --work-dir "$dir/worker-$i" "$url"
     worker_pids+=("$launched")
   done
   for i in $(seq 1 "$workers"); do
@@ -193,26 +218,28 @@ start() {
       "worker $i"
   done
   trap - ERR
-  printf 'master_url=%s\nworkers=%s\ncores=%s\nmemory=%s\nspark_home=%s\n' "$url" "$workers" "$cores" "$memory" \
-    "$SPARK_HOME" > "$state"
-  echo "cluster.sh: $workers worker(s) of $cores core(s) and $memory; master UI" \
+  printf 'master_url=%s\nworkers=%s\ncores=%s\nmemory=%s\ngpus=%s\nspark_home=%s\n' "$url" "$workers" "$cores" \
+    "$memory" "$gpus" "$SPARK_HOME" > "$state"
+  echo "cluster.sh: $workers worker(s) of $cores core(s), $memory and $gpus GPU(s); master UI" \
     "$(grep -o -m 1 -E 'http://[A-Za-z0-9.]+:[0-9]+' "$dir/master.log" || echo '?'); logs in $dir" >&2
   echo "$url"
 }
 
-# The running cluster's settings (master_url, workers, cores, memory, spark_home) as shell variables.
+# The running cluster's settings (master_url, workers, cores, memory, gpus, spark_home) as shell variables.
 read_state() {
   [ -f "$state" ] && [ -n "$(live_pid master)" ] \
     || die "no cluster is running (nothing live in $dir): scripts/cluster.sh start --workers N first"
   master_url=$(sed -n 's/^master_url=//p' "$state")
   cores=$(sed -n 's/^cores=//p' "$state")
   memory=$(sed -n 's/^memory=//p' "$state")
+  gpus=$(sed -n 's/^gpus=//p' "$state")
+  gpus=${gpus:-0}
   SPARK_HOME=$(sed -n 's/^spark_home=//p' "$state")
 }
 
-# Refuses, before anything starts, an executor that no Worker could launch (more memory or cores than a Worker
-# offers, or GPUs, which these Workers do not offer): Spark would wait for it forever ("Initial job has not accepted
-# any resources"). Takes the submit's --conf arguments.
+# Refuses, before anything starts, an executor that no Worker could launch (more memory, cores or GPUs than a Worker
+# offers): Spark would wait for it forever ("Initial job has not accepted any resources"). Takes the submit's --conf
+# arguments.
 check_fits() {
   local key value asked
   while [ $# -gt 1 ]; do
@@ -225,8 +252,9 @@ check_fits() {
       spark.executor.cores|spark.task.cpus)
         [[ "$value" =~ ^[0-9]+$ ]] || die "--conf $key=$value is not a whole number"
         (( value <= cores )) || die "--conf $key=$value is more than the $cores core(s) each Worker of this cluster offers: no executor could start, and the job would wait forever; ask for at most $cores, or start the cluster with more --cores" ;;
-      spark.executor.resource.gpu.amount|spark.task.resource.gpu.amount)
-        [[ "$value" =~ ^0*(\.0*)?$ ]] || die "--conf $key=$value: the Workers of this cluster offer no GPUs (see the README's GPU section for a GPU cluster)" ;;
+      spark.executor.resource.gpu.amount)
+        [[ "$value" =~ ^[0-9]+$ ]] || die "--conf $key=$value is not a whole number"
+        (( value <= gpus )) || die "--conf $key=$value is more than the $gpus GPU(s) each Worker of this cluster offers: no executor could start, and the job would wait forever; ask for at most $gpus, or start the cluster with --gpus" ;;
     esac
   done
 }

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -26,6 +27,8 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mosaicbert.backend.cuda.EmulatedGpus;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.cli.EncodeCommandTest.Result;
 import org.mosaicbert.cli.StandaloneCluster.Submission;
 import org.mosaicbert.io.SafeTensors;
@@ -58,7 +61,8 @@ class ClusterIT {
   static void startTheClusterAndTokenize() throws IOException {
     Path dir = Path.of(System.getProperty("mosaicbert.cluster.dir", tmp.resolve("cluster").toString()));
     long start = System.nanoTime();
-    cluster = StandaloneCluster.start(dir, 2, 1, "1g");
+    // A GPU each (device=gpu runs on emulated GPUs here); the CPU runs ask for none and are as without.
+    cluster = StandaloneCluster.start(dir, 2, 1, "1g", 1);
     report("cluster start", start);
     recipe = tmp.resolve("recipe.yaml");
     Files.writeString(recipe, "checkpoint_every: " + CHECKPOINT_EVERY + "\nmetrics_every: 5\n"
@@ -381,6 +385,65 @@ class ClusterIT {
     Map<String, JsonNode> expected = predictions(local);
     assertEquals(64, expected.size());
     assertEquals(expected, predictions(onCluster), "the same predictions and probabilities as in local mode");
+  }
+
+  /**
+   * device=gpu on the cluster as on a GPU cluster: each Worker offers a GPU found by its discovery script
+   * ({@code cluster.sh start --gpus 1}), each executor asks for one and each barrier task takes it through
+   * {@code TaskContext.resources()}; the devices are the tests' emulated ones (the kernel files run on the CPU, the
+   * gradients go over the TCP ring), named by spark.mosaicbert.gpuDevices and shipped in the engine's test jar.
+   */
+  @Test
+  void twoGpuWorkersTrainOnTheClusterEachOnTheGpuSparkGaveIt() throws IOException {
+    Assumptions.assumeTrue(new EmulatedGpus().probe().available(), "no g++: the emulated GPUs cannot be built");
+    Path output = tmp.resolve("gpu");
+    String[] flags = pretrain(output, 2);
+    flags[java.util.Arrays.asList(flags).indexOf("--max-steps") + 1] = "4";
+    List<String> withDevice = new ArrayList<>(List.of(flags));
+    withDevice.addAll(List.of("--device", "gpu"));
+    long start = System.nanoTime();
+    Submission run = cluster.submit(with(CONF, "spark.executor.resource.gpu.amount=1",
+        "spark.task.resource.gpu.amount=1", GpuDevices.SPARK_CONF + "=" + EmulatedGpus.class.getName(),
+        "spark.jars=" + testJarOf(EmulatedGpus.class),
+        // The emulated device's build (g++, keyed by its sources) where this module's tests keep it: built once.
+        "spark.executor.extraJavaOptions=-Dmosaicbert.emulator.dir=" + Path.of("target").toAbsolutePath()),
+        withDevice.toArray(String[]::new));
+    Result r = run.await();
+    report("the 2-worker device=gpu pretrain (emulated GPUs)", start);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("4 steps of 8 sequences, 2 worker(s)"), r.out());
+    String logs = run.executorLogs();
+    // Ranks meet executors in no fixed order: what matters is that each took its own executor's GPU.
+    Matcher opened = Pattern.compile("worker ([01]): CUDA device ([01])").matcher(logs);
+    Map<String, String> deviceOfWorker = new TreeMap<>();
+    while (opened.find()) {
+      deviceOfWorker.put(opened.group(1), opened.group(2));
+    }
+    assertEquals(Set.of("0", "1"), Set.copyOf(deviceOfWorker.values()),
+        "each worker on the GPU its Worker's discovery script offered (" + deviceOfWorker + "): " + logs);
+  }
+
+  /** The jar holding {@code type}, or, when the build gives a folder of classes, that folder as a jar. */
+  private static String testJarOf(Class<?> type) throws IOException {
+    Path location;
+    try {
+      location = Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI());
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException(e);
+    }
+    if (Files.isRegularFile(location)) {
+      return location.toString();
+    }
+    Path jar = tmp.resolve("engine-tests.jar");
+    try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(jar));
+        Stream<Path> files = Files.walk(location)) {
+      for (Path file : files.filter(Files::isRegularFile).sorted().toList()) {
+        out.putNextEntry(new java.util.jar.JarEntry(location.relativize(file).toString().replace('\\', '/')));
+        Files.copy(file, out);
+        out.closeEntry();
+      }
+    }
+    return jar.toString();
   }
 
   /**

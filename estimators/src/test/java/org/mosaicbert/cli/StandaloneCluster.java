@@ -42,7 +42,7 @@ final class StandaloneCluster implements AutoCloseable {
   }
 
   /** {@code cluster.sh start --workers N --cores C --memory M} with its logs and pids in {@code dir}. */
-  static StandaloneCluster start(Path dir, int workers, int cores, String memory) {
+  static StandaloneCluster start(Path dir, int workers, int cores, String memory, int gpus) {
     Map<String, String> environment = Map.of("MOSAICBERT_CLUSTER_DIR", dir.toString(),
         "SPARK_HOME", property("mosaicbert.spark.home"), "MOSAICBERT_JAR", property("mosaicbert.jar"),
         "MOSAICBERT_SPARK", property("mosaicbert.spark.line"),
@@ -51,7 +51,7 @@ final class StandaloneCluster implements AutoCloseable {
     StandaloneCluster cluster = new StandaloneCluster(dir, environment);
     deleteRecursively(dir.resolve("test-runs")); // the outputs of an earlier run's commands
     Result started = cluster.script("start", "--workers", Integer.toString(workers), "--cores",
-        Integer.toString(cores), "--memory", memory);
+        Integer.toString(cores), "--memory", memory, "--gpus", Integer.toString(gpus));
     assertEquals(0, started.code(), started.err());
     return cluster;
   }
