@@ -68,6 +68,8 @@ class GpuCheckScriptTest {
     builder.environment().put("TMPDIR", tmp.toString());
     builder.environment().put("OUT", tmp.resolve("out").toString());
     builder.environment().put("JAVA_HOME", System.getProperty("java.home"));
+    // The emulated device's server where this module's tests build it (keyed by its sources): built once.
+    builder.environment().put("GPU_CHECK_EMULATOR_DIR", Path.of("target").toAbsolutePath().toString());
     Path log = tmp.resolve("script.log");
     Process process = builder.redirectOutput(log.toFile()).start();
     if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
