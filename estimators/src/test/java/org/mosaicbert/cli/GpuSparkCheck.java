@@ -31,6 +31,8 @@ import org.mosaicbert.train.StepMetrics;
  *   <li>{@code glue}: {@code finetune} of the GPU's tiny model on SST-2 (train rows, dev as --eval) on both devices,
  *       then {@code predict} of the GPU's classifier on SST-2 dev on both devices: dev accuracy on each, and how far
  *       the probabilities of the GPU's scoring are from the CPU's.
+ *   <li>{@code bench}: {@code bench --precisions --device gpu}: the GPU's scoring tokens/s for base at 128 and 512
+ *       tokens beside the CPU's precisions, in the same process.
  * </ul>
  *
  * <p>With {@code --emulated} (a machine without a GPU: the bundle's dry run), the GPUs are the tests' emulated ones
@@ -58,7 +60,7 @@ public final class GpuSparkCheck {
     this.emulated = emulated;
   }
 
-  /** {@code --phase fit-tiny|fit-base|glue --out DIR --work DIR --data DIR [--emulated]}. */
+  /** {@code --phase fit-tiny|fit-base|glue|bench --out DIR --work DIR --data DIR [--emulated]}. */
   public static void main(String[] args) throws IOException {
     Map<String, String> flags = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
@@ -82,7 +84,8 @@ public final class GpuSparkCheck {
         case "fit-tiny" -> check.fit("tiny", emulated ? 3 : 100);
         case "fit-base" -> check.fit("base", 20);
         case "glue" -> check.glue(emulated ? 3 : 200);
-        default -> throw new IllegalArgumentException("no phase " + phase + " (fit-tiny, fit-base, glue)");
+        case "bench" -> check.bench();
+        default -> throw new IllegalArgumentException("no phase " + phase + " (fit-tiny, fit-base, glue, bench)");
       };
     } catch (Throwable t) {
       t.printStackTrace(System.out);
@@ -212,6 +215,23 @@ public final class GpuSparkCheck {
         steps, accuracy.get("cpu"), accuracy.get("gpu"), largest, disagree, probability.get("cpu").size());
     boolean pass = points <= ACCURACY_POINTS && probability.get("cpu").size() == probability.get("gpu").size();
     return new String[] {pass ? "pass" : "fail", summary};
+  }
+
+  private static final Pattern GPU_ROW = Pattern.compile("(\\d+) sequences of (\\d+) tokens[^\\n]*\\n(?:[^\\n]*\\n)*?"
+      + "  gpu +(\\d+) tokens/s +([0-9.]+)x fp32 +embeddings' cosine to fp32: min ([0-9.]+)");
+
+  /** The GPU's scoring tokens/s beside the CPU's precisions (base; tiny on emulated GPUs, whose speed means nothing). */
+  private String[] bench() {
+    String printed = command("bench", "--precisions", "--preset", emulated ? "tiny" : "base", "--batch-tokens",
+        emulated ? "512" : "4096", "--steps", emulated ? "1" : "5", "--device", "gpu");
+    List<String> rows = new ArrayList<>();
+    Matcher m = GPU_ROW.matcher(printed);
+    while (m.find()) {
+      rows.add(String.format(Locale.ROOT, "%s tokens: %s tokens/s (%sx the CPU's fp32), embeddings' cosine to fp32 "
+          + "min %s", m.group(2), m.group(3), m.group(4), m.group(5)));
+    }
+    return new String[] {rows.size() == 2 ? "pass" : "fail", rows.size() == 2 ? "GPU scoring of "
+        + (emulated ? "tiny" : "base") + ": " + String.join("; ", rows) : "no gpu rows in: " + printed};
   }
 
   /** Each scored row's probability of class 1, by its text (predict's JSON lines). */

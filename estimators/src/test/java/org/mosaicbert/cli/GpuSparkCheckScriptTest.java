@@ -63,8 +63,8 @@ class GpuSparkCheckScriptTest {
     Result dryRun = script(tmp, 600, "spark-run", "--emulated");
     assertEquals(0, dryRun.exitCode(), dryRun.output());
     List<String> phases = Files.readAllLines(tmp.resolve("out/results.jsonl"));
-    assertEquals(2, phases.size(), String.join("\n", phases));
-    for (String phase : List.of("fit-tiny", "glue")) {
+    assertEquals(3, phases.size(), String.join("\n", phases));
+    for (String phase : List.of("fit-tiny", "glue", "bench")) {
       assertTrue(phases.stream().anyMatch(l -> l.startsWith("{\"phase\": \"" + phase + "\", \"status\": \"pass\"")),
           phase + " did not pass:\n" + String.join("\n", phases));
     }

@@ -9,6 +9,7 @@ import org.mosaicbert.backend.Precision;
 import org.mosaicbert.backend.ScoringWeight;
 import org.mosaicbert.backend.View;
 import org.mosaicbert.backend.cpu.CpuBackend;
+import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
@@ -20,15 +21,17 @@ import org.mosaicbert.train.Batches;
  * Scoring at each {@link Precision}: tokens/s of a classifier's forward pass on the same batch and weights, the
  * precisions interleaved round by round (so that a machine's slow minute falls on all of them), medians; how far each
  * precision's embeddings (the mean of the last hidden states) are from float32's; and the GEMM rate of one linear
- * layer at each precision beside OpenBLAS's SGEMM, all in the same process.
+ * layer at each precision beside OpenBLAS's SGEMM, all in the same process. Given GPUs, the GPU's scoring (the CUDA
+ * backend, bf16) is one more row, interleaved with the rest.
  */
 public final class PrecisionBenchmark {
   private PrecisionBenchmark() {}
 
   private static final Precision[] ALL = Precision.values();
 
+  /** @param gpus the GPUs whose device 0 scores beside the CPU's precisions, or null for the CPU alone */
   public static void run(ModelConfig config, int[] seqLens, int batchTokens, int rounds, int threads,
-      PrintStream out) {
+      GpuDevices gpus, PrintStream out) {
     out.printf("SGEMM 2048x2048x2048 (OpenBLAS, %d threads): %.1f GFLOP/s%n", threads,
         EngineBenchmark.sgemmGflops(2048, threads));
     linearRates(config, batchTokens, threads, out);
@@ -36,29 +39,33 @@ public final class PrecisionBenchmark {
     for (int seqLen : seqLens) {
       int sequences = Math.max(1, batchTokens / seqLen);
       UnpaddedBatch batch = Batches.labelled(EngineBenchmark.syntheticSamples(config, seqLen, sequences, 7));
-      MosaicBert[] models = new MosaicBert[ALL.length];
+      int variants = ALL.length + (gpus != null ? 1 : 0); // the CPU's precisions, then the GPU
+      MosaicBert[] models = new MosaicBert[variants];
       try {
         float[] weights = null;
-        for (int p = 0; p < ALL.length; p++) {
-          models[p] = new MosaicBert(classifier, ParameterLayout.Heads.CLASSIFIER, new CpuBackend(threads),
-              MosaicBert.Capacity.of(batch), MosaicBert.Mode.INFERENCE);
+        for (int p = 0; p < variants; p++) {
+          boolean gpu = p == ALL.length;
+          models[p] = new MosaicBert(classifier, ParameterLayout.Heads.CLASSIFIER, gpu ? gpus.open(0, 1)
+              : new CpuBackend(threads), MosaicBert.Capacity.of(batch), MosaicBert.Mode.INFERENCE);
           weights = weights != null ? weights : ModelWeights.initial(models[p].layout(), classifier, 1);
           models[p].setAllParameters(weights);
-          models[p].setPrecision(ALL[p]);
-          models[p].setLastLayerOnFirstRows(ALL[p] != Precision.FP32); // as MosaicBertModel scores
+          // As MosaicBertModel scores: the GPU runs its own bf16 path (the engine's fp32 one).
+          models[p].setPrecision(gpu ? Precision.FP32 : ALL[p]);
+          models[p].setLastLayerOnFirstRows(!gpu && ALL[p] != Precision.FP32);
         }
-        double[][] seconds = new double[ALL.length][rounds];
+        double[][] seconds = new double[variants][rounds];
         for (int r = -1; r < rounds; r++) { // round -1 warms up (and quantizes)
-          for (int p = 0; p < ALL.length; p++) {
+          for (int p = 0; p < variants; p++) {
             long t0 = System.nanoTime();
             models[p].forward(batch, MosaicBert.Objective.CLASSIFICATION, null);
+            models[p].classifierLogits(); // reading the logits waits for a GPU's queued work
             if (r >= 0) {
               seconds[p][r] = (System.nanoTime() - t0) / 1e9;
             }
           }
         }
-        float[][] embeddings = new float[ALL.length][];
-        for (int p = 0; p < ALL.length; p++) {
+        float[][] embeddings = new float[variants][];
+        for (int p = 0; p < variants; p++) {
           models[p].forward(batch, MosaicBert.Objective.ENCODE, null);
           embeddings[p] = meanPooled(models[p].lastHiddenState(), batch, config.hiddenSize());
         }
@@ -66,12 +73,12 @@ public final class PrecisionBenchmark {
             config.hiddenSize() == 768 && config.numLayers() == 12 ? "base" : "model", sequences, seqLen, threads,
             rounds);
         double fp32 = batch.nnz() / median(seconds[0]);
-        for (int p = 0; p < ALL.length; p++) {
+        for (int p = 0; p < variants; p++) {
           double tokensPerSecond = batch.nnz() / median(seconds[p]);
           double[] cos = cosines(embeddings[p], embeddings[0], config.hiddenSize());
           out.printf("  %-4s %8.0f tokens/s  %.2fx fp32   embeddings' cosine to fp32: min %.5f, mean %.5f%n",
-              ALL[p].value(), tokensPerSecond, tokensPerSecond / fp32, Arrays.stream(cos).min().orElse(1),
-              Arrays.stream(cos).average().orElse(1));
+              p < ALL.length ? ALL[p].value() : "gpu", tokensPerSecond, tokensPerSecond / fp32,
+              Arrays.stream(cos).min().orElse(1), Arrays.stream(cos).average().orElse(1));
         }
       } finally {
         for (MosaicBert m : models) {
