@@ -14,11 +14,13 @@
 #                                 (a device fault poisons only its own process's CUDA context), sharing NVRTC's kernel
 #                                 cache: preflight (versions), parity (a synchronise after every launch, so a fault
 #                                 names its kernel), training (against the CPU, one-rank NCCL), benchmark (where a
-#                                 base step's time goes), attention (against cuBLAS), nccl-deadline (a 2-rank
-#                                 communicator that only one rank joins must give up in time), memcheck (parity
-#                                 under compute-sanitizer). Each phase appends a JSON line to $OUT/results.jsonl
-#                                 (the script writes it for a phase that crashed or timed out, with the JVM's crash
-#                                 report's frames); the log is $OUT/gpu-check.log; a summary table ends the run.
+#                                 base step's time goes), peer (scripts/peer/mosaicbert_step.py: the same step in
+#                                 PyTorch, eager and compiled; ours / PyTorch), attention (against cuBLAS),
+#                                 nccl-deadline (a 2-rank communicator that only one rank joins must give up in
+#                                 time), memcheck (parity under compute-sanitizer). Each phase appends a JSON line
+#                                 to $OUT/results.jsonl (the script writes it for a phase that crashed or timed out,
+#                                 with the JVM's crash report's frames); the log is $OUT/gpu-check.log; a summary
+#                                 table ends the run.
 #                                 Exit 0 when no phase failed. GPU_CHECK_SECONDS (default 480) bounds the whole run.
 #                                 --emulated, on a machine without a GPU but with g++: parity, training and benchmark
 #                                 on the emulated device, a dry run of the bundle itself.
@@ -334,6 +336,8 @@ case "${1:-}" in
             --phase parity
         phase training 150 "${jvm[@]}" --phase training
         phase benchmark 120 "${jvm[@]}" --phase benchmark
+        # The peer: the same step in PyTorch (the machine's own), timed in this run; its line gives ours / PyTorch.
+        phase peer 240 python3 scripts/peer/mosaicbert_step.py --out "$OUT"
         phase attention 60 "${jvm[@]}" --phase attention
         phase nccl-deadline 60 "${jvm[@]}" --phase nccl-deadline
         if command -v compute-sanitizer > /dev/null; then
