@@ -115,10 +115,9 @@ spark_assemble() {
   "${JAVA_HOME:+$JAVA_HOME/bin/}jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages \
       --compress=2 --output "$SPARK_BUNDLE/jre"
   tar -C "$SPARK_BUNDLE" -czf "$first/jre.tgz" jre && rm -rf "$SPARK_BUNDLE/jre"
-  # Parts filled in class path order: part-1 holds the runtime and the data, then entries until 60 MiB, and so on.
-  local limit=$(( 60 << 20 )) part=1 n=0 entry name bytes size
-  size=$(du -sb "$first" | cut -f1)
-  : > "$SPARK_BUNDLE/classpath.txt"
+  # The entries kept, in class path order, with their sizes.
+  local n=0 entry bytes
+  local kept=()
   while read -r entry; do
     [ -e "$entry" ] || continue
     entry="$(realpath "$entry")"
@@ -126,18 +125,28 @@ spark_assemble() {
     grep -qxF "$entry" "$measure/used" \
         || [[ "$entry" =~ /org/bytedeco/(javacpp|openblas|cuda|dnnl|opencl)/|/lucene-test-framework- ]] || continue
     n=$((n + 1))
-    bytes=$(du -sb "$entry" | cut -f1)
-    if (( size + bytes > limit )); then
-      part=$((part + 1))
-      size=0
-    fi
-    size=$((size + bytes))
-    name="part-$part/lib/$(printf '%03d' "$n")-$(basename "$entry")"
-    mkdir -p "$SPARK_BUNDLE/part-$part/lib"
-    cp -r "$entry" "$SPARK_BUNDLE/$name"
-    echo "$name" >> "$SPARK_BUNDLE/classpath.txt"
+    kept+=("$(du -sb "$entry" | cut -f1) $(printf '%03d' "$n") $entry")
   done < <(tr ':' '\n' <<< "$classpath")
-  mv "$SPARK_BUNDLE/classpath.txt" "$first/"
+  # Packed largest first into the first part with room (part-1 already holds the runtime and the data), so that the
+  # parts, and the calls, are as few as the sizes allow; classpath.txt keeps the class path's order.
+  local limit=$(( 60 << 20 )) part k name order
+  local sizes=("$(du -sb "$first" | cut -f1)")
+  : > "$SPARK_BUNDLE/classpath.txt"
+  while read -r bytes order entry; do
+    part=0
+    while (( part < ${#sizes[@]} && sizes[part] + bytes > limit )); do
+      part=$((part + 1))
+    done
+    (( part < ${#sizes[@]} )) || sizes+=(0)
+    sizes[part]=$(( sizes[part] + bytes ))
+    name="part-$((part + 1))/lib/$order-$(basename "$entry")"
+    mkdir -p "$SPARK_BUNDLE/part-$((part + 1))/lib"
+    cp -r "$entry" "$SPARK_BUNDLE/$name"
+    echo "$order $name" >> "$SPARK_BUNDLE/classpath.txt"
+  done < <(printf '%s\n' "${kept[@]}" | sort -k1,1nr)
+  sort -k1,1 "$SPARK_BUNDLE/classpath.txt" | cut -d' ' -f2- > "$first/classpath.txt"
+  rm "$SPARK_BUNDLE/classpath.txt"
+  part=${#sizes[@]}
   (cd "$SPARK_BUNDLE" && find . -path ./part-1/files.txt -prune -o -type f -printf '%s %P\n' | sort -k2) \
       > "$first/files.txt"
   local k

@@ -19,6 +19,7 @@ import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.resource.ResourceProfile;
 import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.backend.Backend;
@@ -42,7 +43,8 @@ import scala.Tuple2;
  * The launcher: checks the cluster can run the workers at once, then runs one barrier stage with one task per worker.
  * Each task builds its rank's backend and collective from the {@link LaunchPlan}'s device (the CPU with a TCP ring,
  * whose peers learn each other's ports through {@code BarrierTaskContext.allGather} and present a per-job secret; a
- * GPU with NCCL) and runs {@link DataParallelTrainer}. A shuffle after the stage lets Spark retry the whole stage when
+ * GPU, which the stage asks for through its resource profile where the cluster manager allows, with NCCL) and runs
+ * {@link DataParallelTrainer}. A shuffle after the stage lets Spark retry the whole stage when
  * a task dies; the retried tasks resume from the newest checkpoint.
  */
 final class BarrierLauncher {
@@ -71,8 +73,14 @@ final class BarrierLauncher {
     for (int r = 0; r < plan.workers(); r++) {
       ranks.add(r);
     }
-    JavaRDD<Tuple2<Integer, FinalWeights.Output>> trained = ScalaInterop.barrierMapPartitions(
-        jsc.parallelize(ranks, plan.workers()), (Iterator<Integer> rank) -> {
+    JavaRDD<Integer> tasks = jsc.parallelize(ranks, plan.workers());
+    ResourceProfile gpuPerTask = plan.device() == DevicePlacement.GPU
+        ? DevicePlacement.gpuStageProfile(jsc.getConf(), plan.threadsPerWorker()) : null;
+    if (gpuPerTask != null) {
+      tasks = tasks.withResources(gpuPerTask);
+    }
+    JavaRDD<Tuple2<Integer, FinalWeights.Output>> trained = ScalaInterop.barrierMapPartitions(tasks,
+        (Iterator<Integer> rank) -> {
           BarrierTaskContext ctx = BarrierTaskContext.get();
           boolean first = ctx.partitionId() == 0;
           if (location != null) {

@@ -5,6 +5,9 @@ import java.util.List;
 import java.util.Map;
 import org.apache.spark.SparkConf;
 import org.apache.spark.resource.ResourceInformation;
+import org.apache.spark.resource.ResourceProfile;
+import org.apache.spark.resource.ResourceProfileBuilder;
+import org.apache.spark.resource.TaskResourceRequests;
 import org.mosaicbert.backend.cuda.CudaProbe;
 import org.mosaicbert.backend.cuda.GpuDevices;
 import org.slf4j.Logger;
@@ -22,6 +25,8 @@ public enum DevicePlacement {
   AUTO;
 
   private static final Logger LOG = LoggerFactory.getLogger(DevicePlacement.class);
+  static final String TASK_GPUS = "spark.task.resource.gpu.amount";
+  static final String EXECUTOR_GPUS = "spark.executor.resource.gpu.amount";
 
   /** Every param value, for the param's validator and for messages. */
   public static String[] paramValues() {
@@ -35,9 +40,10 @@ public enum DevicePlacement {
 
   /**
    * The backend a fit of {@code workers} ranks trains on, CPU or GPU, decided on the driver: CPU always for CPU; for
-   * GPU, on a cluster when tasks get a GPU each ({@code spark.task.resource.gpu.amount}), in local mode when this
-   * machine has a usable device per worker ({@link GpuDevices}), else an {@link IllegalArgumentException} saying what
-   * is missing; AUTO the CPU, said in the log. GPU training through Spark's barrier tasks on a real GPU and NCCL across
+   * GPU, on a cluster when each training task gets a GPU of its own (see {@link #gpuStageProfile}: through the stage's
+   * resource profile, or {@code spark.task.resource.gpu.amount} = 1), in local mode when this machine has a usable
+   * device per worker ({@link GpuDevices}), else an {@link IllegalArgumentException} saying what is missing; AUTO the
+   * CPU, said in the log. GPU training through Spark's barrier tasks on a real GPU and NCCL across
    * two or more GPUs have not run yet: until they have, GPU trains with a warning and AUTO does not choose it.
    */
   DevicePlacement resolve(SparkConf conf, boolean localMaster, int workers) {
@@ -51,17 +57,51 @@ public enum DevicePlacement {
             + " CUDA device(s) of this machine (in local mode each worker takes the device of its rank); lower "
             + "numWorkers to at most " + cuda.deviceCount());
       }
-    } else {
-      double amount = conf.getDouble("spark.task.resource.gpu.amount", 0);
-      if (amount < 1 || amount != Math.rint(amount)) {
-        throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount = 1 "
-            + "(each training task a whole GPU of its own: NCCL refuses two ranks on one GPU), got "
-            + (amount == 0 ? "none" : amount) + "; see conf/spark-defaults.gpu.conf, or use device=cpu");
+    } else if (conf.contains(TASK_GPUS)) {
+      double amount = conf.getDouble(TASK_GPUS, 0);
+      if (amount != 1) {
+        throw new IllegalArgumentException("device=gpu on a cluster needs " + TASK_GPUS + " = 1 (each training task "
+            + "a whole GPU of its own: NCCL refuses two ranks on one GPU), got " + amount + "; or leave it unset "
+            + "where the stage can ask for its GPUs itself (standalone, YARN, Kubernetes); see "
+            + "conf/spark-defaults.gpu.conf, or use device=cpu");
       }
+    } else if (!stageLevelScheduling(conf)) {
+      throw new IllegalArgumentException("device=gpu on a cluster needs " + TASK_GPUS + " = 1 (each training task a "
+          + "whole GPU of its own): the cluster manager of " + conf.get("spark.master", "this application") + " has "
+          + "no stage-level scheduling for the stage to ask for them itself; see conf/spark-defaults.gpu.conf, or use "
+          + "device=cpu");
+    } else if (!(conf.getDouble(EXECUTOR_GPUS, 0) >= 1)) {
+      throw new IllegalArgumentException("device=gpu on a cluster needs GPUs on the executors: "
+          + EXECUTOR_GPUS + " (and its discovery script, spark.executor.resource.gpu.discoveryScript); the training "
+          + "stage then asks each task for one; see conf/spark-defaults.gpu.conf, or use device=cpu");
     }
     LOG.warn("device=gpu: GPU training through Spark and NCCL across GPUs have not run on a GPU yet; run "
         + "scripts/gpu-check.sh on one of your GPUs first, and compare the loss curve with a device=cpu run");
     return GPU;
+  }
+
+  /**
+   * Whether the application's cluster manager takes a stage's own task resource profile with dynamic allocation off
+   * (Spark 3.4 and later on standalone, 3.5 and later on YARN and Kubernetes; not local mode).
+   */
+  private static boolean stageLevelScheduling(SparkConf conf) {
+    String master = conf.get("spark.master", "");
+    return master.startsWith("spark://") || master.startsWith("local-cluster") || master.equals("yarn")
+        || master.startsWith("k8s://");
+  }
+
+  /**
+   * The resource profile a GPU fit's barrier stage asks with: each task one GPU and the worker's CPU threads, so that
+   * no two training tasks share an executor's GPU while the application's other stages keep their slots. Null where
+   * the configuration route stays: local mode, {@code spark.task.resource.gpu.amount} set (every task of the
+   * application takes that share), a cluster manager without stage-level scheduling.
+   */
+  static ResourceProfile gpuStageProfile(SparkConf conf, int threads) {
+    if (conf.contains(TASK_GPUS) || !stageLevelScheduling(conf)) {
+      return null;
+    }
+    return new ResourceProfileBuilder().require(new TaskResourceRequests().cpus(threads).resource("gpu", 1))
+        .build();
   }
 
   /**
@@ -74,8 +114,8 @@ public enum DevicePlacement {
     }
     if (localMaster) {
       probe(conf);
-    } else if (!(conf.getDouble("spark.task.resource.gpu.amount", 0) > 0)) {
-      throw new IllegalArgumentException("device=gpu on a cluster needs spark.task.resource.gpu.amount (a task's "
+    } else if (!(conf.getDouble(TASK_GPUS, 0) > 0)) {
+      throw new IllegalArgumentException("device=gpu on a cluster needs " + TASK_GPUS + " (a task's "
           + "share of a GPU: 1, or 0.25 for four scoring tasks a GPU) with the executors' gpu resources; see "
           + "conf/spark-defaults.gpu.conf, or use device=cpu");
     }
@@ -108,7 +148,7 @@ public enum DevicePlacement {
    */
   static double scoringShare(SparkConf conf, boolean localMaster, int slots) {
     return localMaster ? 1.0 / Math.max(1, slots)
-        : Math.min(1, conf.getDouble("spark.task.resource.gpu.amount", 1));
+        : Math.min(1, conf.getDouble(TASK_GPUS, 1));
   }
 
   /**

@@ -281,9 +281,10 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     var spark = dataset.sparkSession().sparkContext();
     // Before any Spark job of the fit: on a cluster whose executors cannot start, collecting the data would wait
     // forever.
-    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS));
     DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
         spark.isLocal(), value(TrainingSettings.NUM_WORKERS));
+    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS), placement == DevicePlacement.GPU
+        ? DevicePlacement.gpuStageProfile(spark.getConf(), value(TrainingSettings.THREADS_PER_WORKER)) : null);
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");

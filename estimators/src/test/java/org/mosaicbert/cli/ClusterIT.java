@@ -389,7 +389,8 @@ class ClusterIT {
 
   /**
    * device=gpu on the cluster as on a GPU cluster: each Worker offers a GPU found by its discovery script
-   * ({@code cluster.sh start --gpus 1}), each executor asks for one and each barrier task takes it through
+   * ({@code cluster.sh start --gpus 1}), each executor asks for one, the training stage asks for one a task (stage-level
+   * scheduling, with no GPU setting for the application's other tasks) and each barrier task takes its GPU through
    * {@code TaskContext.resources()}; the devices are the tests' emulated ones (the kernel files run on the CPU, the
    * gradients go over the TCP ring), named by spark.mosaicbert.gpuDevices and shipped in the engine's test jar.
    */
@@ -402,8 +403,9 @@ class ClusterIT {
     List<String> withDevice = new ArrayList<>(List.of(flags));
     withDevice.addAll(List.of("--device", "gpu"));
     long start = System.nanoTime();
+    // No spark.task.resource.gpu.amount: the training stage asks for a GPU a task through its resource profile.
     Submission run = cluster.submit(with(CONF, "spark.executor.resource.gpu.amount=1",
-        "spark.task.resource.gpu.amount=1", GpuDevices.SPARK_CONF + "=" + EmulatedGpus.class.getName(),
+        GpuDevices.SPARK_CONF + "=" + EmulatedGpus.class.getName(),
         "spark.jars=" + testJarOf(EmulatedGpus.class),
         // The emulated device's build (g++, keyed by its sources) where this module's tests keep it: built once.
         "spark.executor.extraJavaOptions=-Dmosaicbert.emulator.dir=" + Path.of("target").toAbsolutePath()),

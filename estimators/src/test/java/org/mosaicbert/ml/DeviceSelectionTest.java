@@ -1,6 +1,7 @@
 package org.mosaicbert.ml;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.util.Map;
 import org.apache.spark.SparkConf;
 import org.apache.spark.resource.ResourceInformation;
+import org.apache.spark.resource.ResourceProfile;
 import org.junit.jupiter.api.Test;
 import org.mosaicbert.backend.cuda.EmulatedGpus;
 import org.mosaicbert.backend.cuda.GpuDevices;
@@ -29,6 +31,41 @@ class DeviceSelectionTest {
     assertEquals(DevicePlacement.CPU, DevicePlacement.CPU.resolve(gpus, false, 2));
     assertEquals(DevicePlacement.CPU, DevicePlacement.AUTO.resolve(gpus, false, 2),
         "auto stays on the CPU until the CUDA backend has passed the GPU suite");
+  }
+
+  @Test
+  void whereTheClusterManagerAllowsTheTrainingStageAsksForAGpuATaskItself() {
+    SparkConf standalone = new SparkConf(false).setMaster("spark://head:7077")
+        .set("spark.executor.resource.gpu.amount", "4");
+    assertEquals(DevicePlacement.GPU, DevicePlacement.GPU.resolve(standalone, false, 8));
+    ResourceProfile profile = DevicePlacement.gpuStageProfile(standalone, 6);
+    assertEquals(1.0, profile.taskResources().get("gpu").get().amount(), "one GPU a task");
+    assertEquals(6.0, profile.taskResources().get("cpus").get().amount(), "and the worker's threads");
+    assertNull(DevicePlacement.gpuStageProfile(standalone.clone().set("spark.task.resource.gpu.amount", "1"), 6),
+        "the configuration asks already: every task of the application takes a GPU");
+    assertNull(DevicePlacement.gpuStageProfile(new SparkConf(false).setMaster("local[4]"), 6), "local mode");
+    SparkConf noGpus = new SparkConf(false).setMaster("yarn");
+    String none = assertThrows(IllegalArgumentException.class, () -> DevicePlacement.GPU.resolve(noGpus, false, 2))
+        .getMessage();
+    assertTrue(none.contains("needs GPUs on the executors: spark.executor.resource.gpu.amount"), none);
+    SparkConf other = new SparkConf(false).setMaster("custom://head").set("spark.executor.resource.gpu.amount", "4");
+    String route = assertThrows(IllegalArgumentException.class, () -> DevicePlacement.GPU.resolve(other, false, 2))
+        .getMessage();
+    assertTrue(route.contains("no stage-level scheduling") && route.contains("spark.task.resource.gpu.amount = 1"),
+        route);
+  }
+
+  @Test
+  void tooFewSlotsNameTheGpuSettingsWhenTasksTakeGpus() {
+    assertEquals("", ClusterSlots.gpuSlots(new SparkConf(false), null), "CPU tasks: cores alone limit the slots");
+    SparkConf gpus = new SparkConf(false).set("spark.executor.resource.gpu.amount", "2")
+        .set("spark.task.resource.gpu.amount", "1");
+    assertEquals(", spark.executor.resource.gpu.amount 2 and spark.task.resource.gpu.amount 1: a task slot needs a "
+        + "GPU", ClusterSlots.gpuSlots(gpus, null));
+    SparkConf perStage = new SparkConf(false).setMaster("spark://head:7077")
+        .set("spark.executor.resource.gpu.amount", "2");
+    assertEquals(", spark.executor.resource.gpu.amount 2 and one GPU a task (the training stage's resource profile): "
+        + "a task slot needs a GPU", ClusterSlots.gpuSlots(perStage, DevicePlacement.gpuStageProfile(perStage, 1)));
   }
 
   @Test
