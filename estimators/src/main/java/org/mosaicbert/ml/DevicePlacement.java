@@ -119,6 +119,8 @@ public enum DevicePlacement {
           + "share of a GPU: 1, or 0.25 for four scoring tasks a GPU) with the executors' gpu resources; see "
           + "conf/spark-defaults.gpu.conf, or use device=cpu");
     }
+    LOG.warn("device=gpu: scoring on GPUs through Spark has run on emulated GPUs only, not yet on a GPU; compare "
+        + "a sample of its outputs with device=cpu");
     return GPU;
   }
 
