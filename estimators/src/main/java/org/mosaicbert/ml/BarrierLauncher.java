@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.function.Supplier;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.HashPartitioner;
-import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -23,8 +22,6 @@ import org.apache.spark.resource.ResourceProfile;
 import org.apache.spark.sql.SparkSession;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.backend.Backend;
-import org.mosaicbert.backend.cuda.CudaProbe;
-import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.collective.Collective;
 import org.mosaicbert.collective.NcclCollective;
 import org.mosaicbert.collective.TcpRingCollective;
@@ -55,8 +52,11 @@ final class BarrierLauncher {
   /**
    * Trains by {@code plan} on {@code samples} and returns the final weights, which reach the driver as
    * {@link FinalWeights} says: through the checkpoint location when there is one, else in pieces through a shuffle.
+   * The barrier stage asks its tasks for {@code stageProfile}'s resources ({@link DevicePlacement#gpuStageProfile}),
+   * or the application's defaults when it is null.
    */
-  static float[] run(SparkSession spark, LaunchPlan plan, SampleStream samples, StepHook hook) {
+  static float[] run(SparkSession spark, LaunchPlan plan, ResourceProfile stageProfile, SampleStream samples,
+      StepHook hook) {
     BarrierTimer.makeDaemon(); // in local mode the tasks run in this JVM, which Spark's timer would keep alive
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Broadcast<SampleStream> data = jsc.broadcast(samples);
@@ -74,10 +74,8 @@ final class BarrierLauncher {
       ranks.add(r);
     }
     JavaRDD<Integer> tasks = jsc.parallelize(ranks, plan.workers());
-    ResourceProfile gpuPerTask = plan.device() == DevicePlacement.GPU
-        ? DevicePlacement.gpuStageProfile(jsc.getConf(), plan.threadsPerWorker()) : null;
-    if (gpuPerTask != null) {
-      tasks = tasks.withResources(gpuPerTask);
+    if (stageProfile != null) {
+      tasks = tasks.withResources(stageProfile);
     }
     JavaRDD<Tuple2<Integer, FinalWeights.Output>> trained = ScalaInterop.barrierMapPartitions(tasks,
         (Iterator<Integer> rank) -> {
@@ -126,26 +124,18 @@ final class BarrierLauncher {
     if (plan.device() == DevicePlacement.CPU) {
       return trainOnRing(plan, ctx, () -> new CpuBackend(plan.threadsPerWorker()), samples, store, secret, hook);
     }
-    GpuDevices gpus = GpuDevices.named(SparkEnv.get().conf().get(GpuDevices.SPARK_CONF, ""));
-    CudaProbe.Result cuda = gpus.probe();
-    if (!cuda.available()) {
-      throw new IllegalStateException("worker " + rank + " on " + ctx.getTaskInfos()[rank].address()
-          + ": device=gpu, but there is " + cuda.describe());
-    }
-    int device = DevicePlacement.gpuOrdinal(ctx.resourcesJMap(), rank, cuda.deviceCount(),
-        System.getenv("CUDA_VISIBLE_DEVICES"));
-    LOG.info("worker {}: CUDA device {}", rank, device);
-    if (!gpus.reducesWithNccl()) {
-      return trainOnRing(plan, ctx, () -> gpus.open(device, 1), samples, store, secret, hook);
+    TaskGpu gpu = TaskGpu.of(ctx, rank, "worker " + rank + " on " + ctx.getTaskInfos()[rank].address());
+    LOG.info("worker {}: CUDA device {}", rank, gpu.ordinal());
+    if (!gpu.devices().reducesWithNccl()) {
+      return trainOnRing(plan, ctx, () -> gpu.open(1), samples, store, secret, hook);
     }
     String id = rank == 0 ? Base64.getEncoder().encodeToString(NcclCollective.newUniqueId()) : "";
     byte[] uniqueId = Base64.getDecoder().decode(ctx.allGather(id)[0]);
     // NCCL before the backend's arena, which takes a share of the memory left; NCCL (2.22 and later) sets up its
     // connection buffers lazily at the first allreduce, out of the share the arena leaves free.
-    try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, device,
+    try (NcclCollective nccl = new NcclCollective(rank, plan.workers(), uniqueId, gpu.ordinal(),
         plan.ringTimeoutSeconds() * 1000L)) {
-      return DataParallelTrainer.train(plan.training(), gpus.open(device, 1), nccl, samples, plan.initial(), store,
-          hook);
+      return DataParallelTrainer.train(plan.training(), gpu.open(1), nccl, samples, plan.initial(), store, hook);
     }
   }
 

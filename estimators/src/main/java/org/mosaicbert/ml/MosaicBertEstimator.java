@@ -18,6 +18,7 @@ import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.ml.util.Identifiable$;
 import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.resource.ResourceProfile;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataTypes;
@@ -283,8 +284,10 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
     // forever.
     DevicePlacement placement = DevicePlacement.of(value(TrainingSettings.DEVICE)).resolve(spark.getConf(),
         spark.isLocal(), value(TrainingSettings.NUM_WORKERS));
-    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS), placement == DevicePlacement.GPU
-        ? DevicePlacement.gpuStageProfile(spark.getConf(), value(TrainingSettings.THREADS_PER_WORKER)) : null);
+    // What the barrier stage asks each task for, when not the application's default: a GPU and the threads.
+    ResourceProfile stageProfile = placement == DevicePlacement.GPU
+        ? DevicePlacement.gpuStageProfile(spark.getConf(), value(TrainingSettings.THREADS_PER_WORKER)) : null;
+    ClusterSlots.check(spark, value(TrainingSettings.NUM_WORKERS), stageProfile);
     String vocabPath = value(vocab);
     if (vocabPath.isEmpty()) {
       throw new IllegalArgumentException("set vocab (setVocab) to the vocab.txt the token ids come from");
@@ -337,7 +340,7 @@ public final class MosaicBertEstimator extends Estimator<MosaicBertModel>
         plan.initial().values(new ParameterLayout(config, plan.training().heads()), config,
             plan.training().seed());
       }
-      params = BarrierLauncher.run(dataset.sparkSession(), plan, data.stream(), stepHook);
+      params = BarrierLauncher.run(dataset.sparkSession(), plan, stageProfile, data.stream(), stepHook);
     }
     List<String> tokens = new ArrayList<>();
     for (int i = 0; i < vocabulary.size(); i++) {

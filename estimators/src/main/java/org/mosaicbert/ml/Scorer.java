@@ -6,9 +6,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
-import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.Row;
 import org.apache.spark.util.LongAccumulator;
@@ -16,8 +14,6 @@ import org.mosaicbert.backend.Backend;
 import org.mosaicbert.backend.Precision;
 import org.mosaicbert.backend.cpu.CpuBackend;
 import org.mosaicbert.backend.cuda.CudaBackend;
-import org.mosaicbert.backend.cuda.CudaProbe;
-import org.mosaicbert.backend.cuda.GpuDevices;
 import org.mosaicbert.model.ParameterLayout;
 import org.mosaicbert.train.Sample;
 import org.slf4j.Logger;
@@ -218,16 +214,7 @@ final class Scorer implements Serializable {
      * {@link #gpuShare} of its memory.
      */
     private CudaBackend openGpu() {
-      GpuDevices gpus = GpuDevices.named(SparkEnv.get().conf().get(GpuDevices.SPARK_CONF, ""));
-      CudaProbe.Result cuda = gpus.probe();
-      if (!cuda.available()) {
-        throw new IllegalStateException("scoring task of partition " + partitionId + ": device=gpu, but there is "
-            + cuda.describe());
-      }
-      TaskContext task = TaskContext.get();
-      int ordinal = DevicePlacement.gpuOrdinal(task == null ? Map.of() : task.resourcesJMap(), 0,
-          cuda.deviceCount(), System.getenv("CUDA_VISIBLE_DEVICES"));
-      return gpus.open(ordinal, gpuShare);
+      return TaskGpu.of(TaskContext.get(), 0, "scoring task of partition " + partitionId).open(gpuShare);
     }
 
     /** Frees the engine and logs the partition's count of rows without input (once). */
