@@ -2,8 +2,8 @@
 """The peer of our training step: MosaicBERT's pretraining step in PyTorch, timed on the same token counts.
 
 A MosaicBERT encoder as the upstream code computes it (ALiBi attention without position embeddings, post-LN, GeGLU
-with dropout before its output projection, the MLM head on the masked rows only, the decoder tied to the word
-embeddings), float32 master weights under bf16 autocast, fused AdamW. Each variant runs warm-up steps, then the
+with dropout before its output projection, the last layer past its attention and the MLM head on the masked rows
+only, the decoder tied to the word embeddings), float32 master weights under bf16 autocast, fused AdamW. Each variant runs warm-up steps, then the
 best of --steps is reported with tokens/s and MFU, the FLOPs counted as our benchmark counts them (printed):
 
   eager-sdpa     eager PyTorch, F.scaled_dot_product_attention with the ALiBi bias as attn_mask
@@ -57,10 +57,14 @@ class Layer(nn.Module):
         self.ln2 = nn.LayerNorm(h, eps=1e-12)
         self.inter = inter
 
-    def forward(self, x, bias):
+    def forward(self, x, bias, rows=None):
+        """x [b, s, h] to the output [b * s, h], or of the given flat rows alone (attention still over every key)."""
         b, s, h = x.shape
         q, k, v = self.wqkv(x).view(b, s, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        ctx = self.attention(q, k, v, bias).transpose(1, 2).reshape(b, s, h)
+        ctx = self.attention(q, k, v, bias).transpose(1, 2).reshape(b * s, h)
+        x = x.reshape(b * s, h)
+        if rows is not None:
+            ctx, x = ctx.index_select(0, rows), x.index_select(0, rows)
         a = self.ln1(F.dropout(self.wo(ctx), 0.1, self.training) + x)
         g = self.gated(a)
         m = F.gelu(g[..., : self.inter]) * g[..., self.inter:]
@@ -86,9 +90,11 @@ class MosaicBert(nn.Module):
 
     def forward(self, ids, bias, masked_rows, labels):
         x = F.dropout(self.ln(self.word(ids) + self.token_type(torch.zeros_like(ids))), 0.1, self.training)
-        for layer in self.layers:
-            x = layer(x, bias)
-        t = F.gelu(self.dense(x.flatten(0, 1).index_select(0, masked_rows)))  # the masked rows only
+        b, s, h = x.shape
+        for layer in self.layers[:-1]:
+            x = layer(x, bias).view(b, s, h)
+        x = self.layers[-1](x, bias, masked_rows)  # past its attention, the masked rows only, as upstream
+        t = F.gelu(self.dense(x))
         t = self.head_ln(t.float())  # LayerNorm in float32, as CUDA's autocast runs it (CPU's leaves it to us)
         logits = t @ self.word.weight.t() + self.decoder_bias
         return F.cross_entropy(logits.float(), labels)

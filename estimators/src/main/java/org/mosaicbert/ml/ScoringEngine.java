@@ -30,9 +30,9 @@ final class ScoringEngine implements AutoCloseable {
         Math.min(batches.batchSize(), maxBatchTokens), maxBatchTokens, 0), MosaicBert.Mode.INFERENCE);
     engine.setAllParameters(model.parameters());
     engine.setPrecision(precision);
-    // A head's scores need the last layer on the [CLS] rows alone: faster, and equal up to float32 rounding, which
-    // changes in the last bits (OpenBLAS picks kernels by the number of rows); fp32 keeps its results bit for bit.
-    engine.setLastLayerOnFirstRows(classifier && embedding != Scorer.Embedding.MEAN && precision != Precision.FP32);
+    // A head's scores need the last layer on the [CLS] rows alone (the default); mean-pooled embeddings need it on
+    // every row.
+    engine.setLastLayerOnHeadRows(embedding != Scorer.Embedding.MEAN);
   }
 
   /**

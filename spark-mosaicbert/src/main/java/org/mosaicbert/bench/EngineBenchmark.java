@@ -41,19 +41,15 @@ public final class EngineBenchmark {
     UnpaddedBatch batch = Batches.mlm(samples, masking, 0);
     int tokens = batch.nnz();
     int masked = batch.maskedRows().length;
-    ParameterLayout encoderOnly = new ParameterLayout(config, ParameterLayout.Heads.MLM);
-    long encoderParams = encoderOnly.nonEmbeddingSize() - headParams(config);
-    double attention = 12.0 * config.numLayers() * config.hiddenSize() * (double) batchSize * seqLen * seqLen;
-    double head = 6.0 * masked * ((double) config.hiddenSize() * config.hiddenSize()
-        + (double) config.hiddenSize() * config.vocabSize());
-    double trainFlops = 6.0 * encoderParams * tokens + attention + head;
+    double trainFlops = trainingFlops(config, batch);
     double inferenceFlops = trainFlops / 3;
     out.printf("model: hidden %d, layers %d, heads %d, intermediate %d, vocab %d; batch %d x %d = %d tokens, "
         + "%d masked%n", config.hiddenSize(), config.numLayers(), config.numHeads(), config.intermediateSize(),
         config.vocabSize(), batchSize, seqLen, tokens, masked);
     out.printf("FLOPs counted the MFU way: training = 6 x %,d encoder parameters x tokens + attention 12 x layers x "
         + "hidden x sum(S^2) + MLM head 6 x masked x (H^2 + H x V) = %.1f GFLOP; inference = a third = %.1f GFLOP%n",
-        encoderParams, trainFlops / 1e9, inferenceFlops / 1e9);
+        encoderParameters(config), trainFlops / 1e9, inferenceFlops / 1e9);
+    out.println(skippedFlopsLine(config, batch));
 
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, new CpuBackend(threads),
         new MosaicBert.Capacity(tokens, batchSize, seqLen, masked))) {
@@ -135,9 +131,40 @@ public final class EngineBenchmark {
     }
   }
 
-  private static long headParams(ModelConfig c) {
+  /**
+   * Model FLOPs of an MLM training step on {@code batch}, counted the MFU way: 6 x encoder parameters x tokens,
+   * attention 12 x layers x hidden x sum(S^2) over the sequences, and the MLM head 6 x masked x (H^2 + H x V).
+   */
+  public static double trainingFlops(ModelConfig config, UnpaddedBatch batch) {
+    double squares = 0;
+    for (int b = 0; b < batch.numSequences(); b++) {
+      double length = batch.cuSeqlens()[b + 1] - batch.cuSeqlens()[b];
+      squares += length * length;
+    }
+    double h = config.hiddenSize();
+    return 6.0 * encoderParameters(config) * batch.nnz() + 12.0 * config.numLayers() * h * squares
+        + 6.0 * batch.maskedRows().length * (h * h + h * config.vocabSize());
+  }
+
+  /**
+   * What a step leaves out of {@link #trainingFlops}, said in one line: the last layer runs past its attention on
+   * the masked rows alone (6 x that part's parameters x the other rows). The MFU counts them all, as model FLOPs.
+   */
+  public static String skippedFlopsLine(ModelConfig config, UnpaddedBatch batch) {
+    String last = "bert.encoder.layer." + (config.numLayers() - 1) + ".";
+    long params = new ParameterLayout(config, ParameterLayout.Heads.MLM).tensors().stream()
+        .filter(t -> t.name().startsWith(last) && !t.name().contains(".Wqkv.")).mapToLong(ParameterLayout.Tensor::size)
+        .sum();
+    double skipped = 6.0 * params * (batch.nnz() - batch.maskedRows().length);
+    return String.format(java.util.Locale.ROOT, "of those, the step skips %.1f GFLOP (%.1f%%): the last layer runs "
+        + "past its attention on the masked rows alone; the MFU counts them, as model FLOPs", skipped / 1e9,
+        100 * skipped / trainingFlops(config, batch));
+  }
+
+  /** The encoder's parameters: all but the embedding tables and the MLM head's. */
+  private static long encoderParameters(ModelConfig c) {
     long h = c.hiddenSize();
-    return h * h + h + 2 * h + c.vocabSize();
+    return new ParameterLayout(c, ParameterLayout.Heads.MLM).nonEmbeddingSize() - (h * h + h + 2 * h + c.vocabSize());
   }
 
   /** Best of three square multiplies. */

@@ -51,7 +51,6 @@ public final class PrecisionBenchmark {
           models[p].setAllParameters(weights);
           // As MosaicBertModel scores: the GPU runs its own bf16 path (the engine's fp32 one).
           models[p].setPrecision(gpu ? Precision.FP32 : ALL[p]);
-          models[p].setLastLayerOnFirstRows(!gpu && ALL[p] != Precision.FP32);
         }
         double[][] seconds = new double[variants][rounds];
         for (int r = -1; r < rounds; r++) { // round -1 warms up (and quantizes)

@@ -77,9 +77,13 @@ public final class GoldenVectors {
       model.setAllParameters(ModelWeights.load(model.layout(), config, dir.resolve("model.safetensors"), 0, false)
           .values());
       out.printf("%-62s %12s %12s %12s%n", "tensor", "max abs err", "max rel err", "rel frob err");
+      // The hidden states of every row come from an encoder pass: a head's pass runs the last layer on its rows alone.
+      if (outputs.has("last_hidden_state_unpadded")) {
+        model.forward(batch, MosaicBert.Objective.ENCODE, null);
+        rows.add(output(out, "last_hidden_state_unpadded", model.lastHiddenState(), outputs, tol));
+      }
       if (mlmLabels != null && masked > 0) {
         MosaicBert.Loss loss = model.forward(batch, MosaicBert.Objective.MLM, null);
-        rows.add(output(out, "last_hidden_state_unpadded", model.lastHiddenState(), outputs, tol));
         rows.add(output(out, "mlm_logits", model.mlmLogits(), outputs, tol));
         rows.add(lossRow(out, "mlm_loss", loss.sum() / loss.count(), outputs, tol));
         model.zeroGradients();

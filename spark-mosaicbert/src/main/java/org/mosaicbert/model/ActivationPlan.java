@@ -48,6 +48,11 @@ final class ActivationPlan {
     long scratchRows() {
       return Math.max(tokens, Math.max(sequences, masked));
     }
+
+    /** The most rows a head reads: masked rows (MLM) or sequences (classification). */
+    long headRows() {
+      return Math.max(sequences, masked);
+    }
   }
 
   /** The table, in carving order within each region; names say what backward reads them for. */
@@ -56,6 +61,7 @@ final class ActivationPlan {
     EMBEDDINGS_LN_MEAN(Region.EMBEDDINGS_AND_HEADS, Dims::tokens),
     EMBEDDINGS_LN_RSTD(Region.EMBEDDINGS_AND_HEADS, Dims::tokens),
     EMBEDDINGS_OUT(Region.EMBEDDINGS_AND_HEADS, d -> d.tokens() * d.hidden()),
+    LAST_LAYER_CONTEXT_ROWS(Region.EMBEDDINGS_AND_HEADS, d -> d.headRows() * d.hidden()),
     MLM_MASKED_ROWS(Region.EMBEDDINGS_AND_HEADS, d -> d.masked() * d.hidden()),
     MLM_DENSE(Region.EMBEDDINGS_AND_HEADS, d -> d.masked() * d.hidden()),
     MLM_GELU(Region.EMBEDDINGS_AND_HEADS, d -> d.masked() * d.hidden()),

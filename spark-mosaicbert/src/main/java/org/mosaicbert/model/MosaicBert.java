@@ -23,6 +23,8 @@ import org.slf4j.LoggerFactory;
  * <p>What differs from BERT (docs/model.md §1): no position embeddings (ALiBi biases attention by −m_h·|i−j|),
  * attention per sequence over unpadded tokens, post-LN blocks with a GeGLU feed-forward (GELU on the first half,
  * dropout before {@code wo}), and an MLM head run only on the masked rows, its decoder tied to the word embeddings.
+ * As upstream, the last layer runs its attention for every row (every key and value) and the rest of the layer only
+ * on the rows its head reads: the masked rows (MLM) or each sequence's first row (classification).
  *
  * <p>Losses are sums; {@link #backward} divides by a divisor the caller chooses: the masked tokens (MLM) or
  * sequences (classification) of the whole global batch, so gradients do not depend on micro-batching or workers.
@@ -96,9 +98,10 @@ public final class MosaicBert implements AutoCloseable {
   private final float[] slopes;
   private boolean extrapolationLogged;
   private Precision precision = Precision.FP32;
-  private boolean lastLayerOnFirstRows;
-  // Whether the last forward pass ran its last layer on each sequence's first row alone.
-  private boolean firstRowsOnly;
+  private boolean lastLayerOnHeadRows = true;
+  // The rows the last forward pass ran its last layer on after attention (the head's rows), or null for every row;
+  // the last layer's output then holds those rows alone, in this order.
+  private int[] lastLayerRows;
   // The encoder's linear weights at a scoring precision other than FP32, per layer in the order of ENCODER_LINEARS;
   // made from the parameters at the first forward pass after they or the precision change.
   private ScoringWeight[][] scoringWeights;
@@ -109,11 +112,13 @@ public final class MosaicBert implements AutoCloseable {
   private LayerViews[] layers;
   private long[] rowKeys;
   private long[] sequenceKeys;
+  private long[] lastLayerRowKeys;
 
   // Activation views (named for what backward reads).
   private View embSum;
   private View embMean;
   private View embRstd;
+  private View lastContextRows;
   private View hm;
   private View t1;
   private View t2;
@@ -251,6 +256,7 @@ public final class MosaicBert implements AutoCloseable {
     bind(activations);
     rowKeys = new long[grown.maxTokens()];
     sequenceKeys = new long[grown.maxSequences()];
+    lastLayerRowKeys = new long[Math.max(grown.maxMasked(), grown.maxSequences())];
   }
 
   /** Takes the views of every tensor the passes use. */
@@ -260,6 +266,7 @@ public final class MosaicBert implements AutoCloseable {
     embRstd = acts.view(Tensor.EMBEDDINGS_LN_RSTD);
     xs = new View[config.numLayers() + 1];
     xs[0] = acts.view(Tensor.EMBEDDINGS_OUT);
+    lastContextRows = acts.view(Tensor.LAST_LAYER_CONTEXT_ROWS);
     hm = acts.view(Tensor.MLM_MASKED_ROWS);
     t1 = acts.view(Tensor.MLM_DENSE);
     t2 = acts.view(Tensor.MLM_GELU);
@@ -379,7 +386,16 @@ public final class MosaicBert implements AutoCloseable {
         param("bert.embeddings.LayerNorm.bias"), n, h, (float) config.layerNormEps());
     backend.dropout(xs[0], n, h, pHidden, rowKeys, SITE_EMBEDDINGS);
 
-    firstRowsOnly = lastLayerOnFirstRows && objective == Objective.CLASSIFICATION && !train;
+    lastLayerRows = !lastLayerOnHeadRows ? null : switch (objective) {
+      case MLM -> batch.maskedRows();
+      case CLASSIFICATION -> batch.firstRows();
+      case ENCODE -> null;
+    };
+    if (lastLayerRows != null && train) {
+      for (int i = 0; i < lastLayerRows.length; i++) {
+        lastLayerRowKeys[i] = rowKeys[lastLayerRows[i]]; // a row keeps its dropout masks wherever it sits
+      }
+    }
     for (int l = 0; l < config.numLayers(); l++) {
       LayerViews a = layers[l];
       View x = xs[l];
@@ -388,13 +404,15 @@ public final class MosaicBert implements AutoCloseable {
           config.numHeads(), config.headDim(), slopes);
       View ctx = a.ctx();
       int rows = n;
-      if (firstRowsOnly && l == config.numLayers() - 1) {
-        // From here on, each sequence's first row alone: its attention has read every key and value already. m and
-        // g hold the rows until the layer writes them, after reading these.
-        rows = batch.numSequences();
-        ctx = a.m();
-        backend.gatherRows(ctx, a.ctx(), batch.firstRows(), h);
-        backend.gatherRows(a.g(), x, batch.firstRows(), h);
+      long[] keys = rowKeys;
+      if (onHeadRows(l)) {
+        // From here on, the head's rows alone: their attention has read every key and value already. g holds their
+        // input until the layer writes g, after reading it.
+        rows = lastLayerRows.length;
+        keys = lastLayerRowKeys;
+        ctx = lastContextRows;
+        backend.gatherRows(ctx, a.ctx(), lastLayerRows, h);
+        backend.gatherRows(a.g(), x, lastLayerRows, h);
         x = a.g();
       }
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
@@ -402,22 +420,27 @@ public final class MosaicBert implements AutoCloseable {
       backend.dropoutResidualLayerNorm(a.a(), a.ln1Mean(), a.ln1Rstd(), a.ln1In(), x,
           param(layerName(l, "attention.output.LayerNorm.weight")),
           param(layerName(l, "attention.output.LayerNorm.bias")), rows, h, (float) config.layerNormEps(), pHidden,
-          rowKeys, siteAttention(l));
+          keys, siteAttention(l));
       // GeGLU: LN(a + wo(dropout(GELU(gate) ⊙ lin))).
       encoderLinear(l, 2, a.g(), a.a(), rows);
       backend.geglu(a.m(), a.g(), rows, inter);
-      backend.dropout(a.m(), rows, inter, pHidden, rowKeys, siteMlp(l));
+      backend.dropout(a.m(), rows, inter, pHidden, keys, siteMlp(l));
       encoderLinear(l, 3, a.ln2In(), a.m(), rows);
       // No dropout here: the MLP's is on m, before wo.
       backend.dropoutResidualLayerNorm(xs[l + 1], a.ln2Mean(), a.ln2Rstd(), a.ln2In(), a.a(),
           param(layerName(l, "mlp.layernorm.weight")), param(layerName(l, "mlp.layernorm.bias")), rows, h,
-          (float) config.layerNormEps(), 0f, rowKeys, siteMlp(l));
+          (float) config.layerNormEps(), 0f, keys, siteMlp(l));
     }
     return switch (objective) {
       case MLM -> mlmForward();
       case CLASSIFICATION -> classifierForward(train);
       case ENCODE -> new Loss(LossSum.of(0, 0), 0);
     };
+  }
+
+  /** Whether layer l runs, after its attention, on the head's rows alone (see {@link #setLastLayerOnHeadRows}). */
+  private boolean onHeadRows(int l) {
+    return lastLayerRows != null && l == config.numLayers() - 1;
   }
 
   /** An encoder layer's linear layers, in the order of its forward pass: weight and bias (or null) names. */
@@ -460,13 +483,14 @@ public final class MosaicBert implements AutoCloseable {
   }
 
   /**
-   * For scoring a classifier or regression head without the hidden states: with {@code true}, an inference pass with
-   * Objective.CLASSIFICATION runs the last layer's attention for every row (its keys and values) and the rest of that
-   * layer on each sequence's first row ([CLS]) alone, which is all the head reads (upstream runs its last layer on the
-   * masked rows alone in the same way). The logits are those of the whole pass.
+   * Whether a pass with a head (Objective.MLM or CLASSIFICATION) runs the last layer, after its attention for every
+   * row (every key and value), only on the rows the head reads: the masked rows or each sequence's first row ([CLS]).
+   * On by default: the losses, outputs and gradients are those of the whole pass up to float32 rounding (the linear
+   * layers' kernels sum in another order for another number of rows), at a fraction of the last layer's cost. Off,
+   * a pass also keeps the hidden states of every row ({@link #lastHiddenState}); Objective.ENCODE always does.
    */
-  public void setLastLayerOnFirstRows(boolean firstRowsOnly) {
-    this.lastLayerOnFirstRows = firstRowsOnly;
+  public void setLastLayerOnHeadRows(boolean headRowsOnly) {
+    this.lastLayerOnHeadRows = headRowsOnly;
   }
 
   private void prepareScoringWeights() {
@@ -569,11 +593,21 @@ public final class MosaicBert implements AutoCloseable {
     return xs[config.numLayers()];
   }
 
+  /**
+   * The head's input: the last layer's output at the head's rows, in their order. That output itself when the last
+   * layer ran on those rows alone, else {@code gathered} (hm or cls, gathered by the head's forward pass).
+   */
+  private View headInput(View gathered) {
+    return lastLayerRows != null ? last() : gathered;
+  }
+
   private Loss mlmForward() {
     int m = batch.maskedRows().length;
     int h = config.hiddenSize();
-    backend.gatherRows(hm, last(), batch.maskedRows(), h);
-    backend.linear(t1, hm, param("cls.predictions.transform.dense.weight"),
+    if (lastLayerRows == null) {
+      backend.gatherRows(hm, last(), batch.maskedRows(), h);
+    }
+    backend.linear(t1, headInput(hm), param("cls.predictions.transform.dense.weight"),
         param("cls.predictions.transform.dense.bias"), m, h, h);
     backend.gelu(t2, t1, (long) m * h);
     backend.layerNorm(t3, tMean, tRstd, t2, param("cls.predictions.transform.LayerNorm.weight"),
@@ -588,12 +622,10 @@ public final class MosaicBert implements AutoCloseable {
     int b = batch.numSequences();
     int h = config.hiddenSize();
     int c = config.numLabels();
-    if (firstRowsOnly) {
-      backend.copy(cls, last(), (long) b * h);
-    } else {
+    if (lastLayerRows == null) {
       backend.gatherRows(cls, last(), batch.firstRows(), h);
     }
-    backend.linear(pooledPre, cls, param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b, h, h);
+    backend.linear(pooledPre, headInput(cls), param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b, h, h);
     backend.tanh(pooled, pooledPre, (long) b * h);
     backend.copy(pooledDrop, pooled, (long) b * h);
     backend.dropout(pooledDrop, b, h, train ? (float) config.effectiveClassifierDropout() : 0f, sequenceKeys,
@@ -640,7 +672,6 @@ public final class MosaicBert implements AutoCloseable {
     int inter = config.intermediateSize();
     float scale = (float) (1.0 / divisor);
     float pHidden = randomness != null ? (float) config.hiddenDropout() : 0f;
-    backend.zero(dX, (long) n * h);
     if (objective == Objective.MLM) {
       mlmBackward(scale);
     } else {
@@ -648,25 +679,38 @@ public final class MosaicBert implements AutoCloseable {
     }
     for (int l = config.numLayers() - 1; l >= 0; l--) {
       LayerViews a = layers[l];
-      // dX holds d(output of layer l).
+      boolean headRows = onHeadRows(l);
+      int rows = headRows ? lastLayerRows.length : n;
+      long[] keys = headRows ? lastLayerRowKeys : rowKeys;
+      // dX holds d(output of layer l), of the head's rows alone where the layer ran on them alone.
       // dA: the residual around the MLP; dLn: into wo.
       backend.dropoutResidualLayerNormBackward(dA, dLn, grad(layerName(l, "mlp.layernorm.weight")),
           grad(layerName(l, "mlp.layernorm.bias")), dX, a.ln2In(), param(layerName(l, "mlp.layernorm.weight")),
-          a.ln2Mean(), a.ln2Rstd(), n, h, 0f, rowKeys, siteMlp(l));
+          a.ln2Mean(), a.ln2Rstd(), rows, h, 0f, keys, siteMlp(l));
       backend.linearBackward(dM, false, grad(layerName(l, "mlp.wo.weight")), grad(layerName(l, "mlp.wo.bias")), dLn,
-          a.m(), param(layerName(l, "mlp.wo.weight")), n, inter, h);
-      backend.dropout(dM, n, inter, pHidden, rowKeys, siteMlp(l));
-      backend.gegluBackward(dG, dM, a.g(), n, inter);
+          a.m(), param(layerName(l, "mlp.wo.weight")), rows, inter, h);
+      backend.dropout(dM, rows, inter, pHidden, keys, siteMlp(l));
+      backend.gegluBackward(dG, dM, a.g(), rows, inter);
       backend.linearBackward(dA, true, grad(layerName(l, "mlp.gated_layers.weight")), null, dG, a.a(),
-          param(layerName(l, "mlp.gated_layers.weight")), n, h, 2 * inter);
-      // dX: the residual around attention; dLn: into the attention output's dropout and dense layer.
-      backend.dropoutResidualLayerNormBackward(dX, dLn, grad(layerName(l, "attention.output.LayerNorm.weight")),
+          param(layerName(l, "mlp.gated_layers.weight")), rows, h, 2 * inter);
+      // The residual around attention (dX) and the gradient into the attention output's dropout and dense layer
+      // (dLn), then the context's (dCtx). Of the head's rows alone, these two land in dM and dG, free from here on,
+      // and are spread to every row: attention's backward pass takes every row, which the head's rows' keys and
+      // values came from.
+      View dResidual = headRows ? dM : dX;
+      View dContext = headRows ? dG : dCtx;
+      backend.dropoutResidualLayerNormBackward(dResidual, dLn,
+          grad(layerName(l, "attention.output.LayerNorm.weight")),
           grad(layerName(l, "attention.output.LayerNorm.bias")), dA, a.ln1In(),
-          param(layerName(l, "attention.output.LayerNorm.weight")), a.ln1Mean(), a.ln1Rstd(), n, h, pHidden,
-          rowKeys, siteAttention(l));
-      backend.linearBackward(dCtx, false, grad(layerName(l, "attention.output.dense.weight")),
-          grad(layerName(l, "attention.output.dense.bias")), dLn, a.ctx(),
-          param(layerName(l, "attention.output.dense.weight")), n, h, h);
+          param(layerName(l, "attention.output.LayerNorm.weight")), a.ln1Mean(), a.ln1Rstd(), rows, h, pHidden,
+          keys, siteAttention(l));
+      backend.linearBackward(dContext, false, grad(layerName(l, "attention.output.dense.weight")),
+          grad(layerName(l, "attention.output.dense.bias")), dLn, headRows ? lastContextRows : a.ctx(),
+          param(layerName(l, "attention.output.dense.weight")), rows, h, h);
+      if (headRows) {
+        spreadRows(dX, dResidual, lastLayerRows, n);
+        spreadRows(dCtx, dContext, lastLayerRows, n);
+      }
       backend.attentionBackward(dQkv, dCtx, a.ctx(), a.attentionState(), a.qkv(), batch.cuSeqlens(),
           batch.numSequences(), config.numHeads(), config.headDim(), slopes);
       backend.linearBackward(dX, true, grad(layerName(l, "attention.self.Wqkv.weight")),
@@ -695,9 +739,9 @@ public final class MosaicBert implements AutoCloseable {
         param("cls.predictions.transform.LayerNorm.weight"), tMean, tRstd, m, h);
     backend.geluBackward(dHead1, dHead2, t1, (long) m * h);
     backend.linearBackward(dHead2, false, grad("cls.predictions.transform.dense.weight"),
-        grad("cls.predictions.transform.dense.bias"), dHead1, hm, param("cls.predictions.transform.dense.weight"), m,
+        grad("cls.predictions.transform.dense.bias"), dHead1, headInput(hm), param("cls.predictions.transform.dense.weight"), m,
         h, h);
-    backend.scatterAddRows(dX, dHead2, batch.maskedRows(), h);
+    toLastLayer(dHead2, batch.maskedRows());
   }
 
   private void classifierBackward(float scale) {
@@ -719,15 +763,33 @@ public final class MosaicBert implements AutoCloseable {
         SITE_CLASSIFIER);
     backend.tanhBackward(dHead2, dHead1, pooled, (long) b * h);
     backend.linearBackward(dHead1, false, grad("bert.pooler.dense.weight"), grad("bert.pooler.dense.bias"), dHead2,
-        cls, param("bert.pooler.dense.weight"), b, h, h);
-    backend.scatterAddRows(dX, dHead1, batch.firstRows(), h);
+        headInput(cls), param("bert.pooler.dense.weight"), b, h, h);
+    toLastLayer(dHead1, batch.firstRows());
+  }
+
+  /**
+   * Puts the gradient of the head's input, of its {@code rows}, in dX as the last layer's backward pass takes it:
+   * as it is where the last layer ran on those rows alone, else spread to every row.
+   */
+  private void toLastLayer(View dHead, int[] rows) {
+    if (lastLayerRows != null) {
+      backend.copy(dX, dHead, (long) rows.length * config.hiddenSize());
+    } else {
+      spreadRows(dX, dHead, rows, batch.nnz());
+    }
+  }
+
+  /** out[n, H] ← zero but at {@code rows}, where out[rows[i]] = inp[i]. */
+  private void spreadRows(View out, View inp, int[] rows, int n) {
+    backend.zero(out, (long) n * config.hiddenSize());
+    backend.scatterAddRows(out, inp, rows, config.hiddenSize());
   }
 
   /** The encoder output of the last forward pass, [nnz, H]. */
   public float[] lastHiddenState() {
-    if (firstRowsOnly) {
-      throw new IllegalStateException("the last forward pass ran the last layer on each sequence's first row only "
-          + "(setLastLayerOnFirstRows): it has no hidden states for the other rows");
+    if (lastLayerRows != null) {
+      throw new IllegalStateException("the last forward pass ran the last layer on the rows its head reads alone "
+          + "(setLastLayerOnHeadRows): it has no hidden states for the other rows; run Objective.ENCODE for them");
     }
     float[] out = new float[batch.nnz() * config.hiddenSize()];
     backend.download(out, 0, last(), out.length);

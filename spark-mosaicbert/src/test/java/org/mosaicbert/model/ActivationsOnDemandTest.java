@@ -54,6 +54,8 @@ class ActivationsOnDemandTest {
       scoring.forward(b, MosaicBert.Objective.CLASSIFICATION, null);
       assertArrayEquals(training.classifierLogits(), scoring.classifierLogits());
       assertArrayEquals(training.pooledOutput(), scoring.pooledOutput());
+      training.forward(b, MosaicBert.Objective.ENCODE, null);
+      scoring.forward(b, MosaicBert.Objective.ENCODE, null);
       assertArrayEquals(training.lastHiddenState(), scoring.lastHiddenState());
       assertThrows(IllegalStateException.class, () -> scoring.backward(1));
     }

@@ -13,6 +13,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Test;
 import org.mosaicbert.backend.BufferKind;
+import org.mosaicbert.bench.EngineBenchmark;
 import org.mosaicbert.config.ModelConfig;
 import org.mosaicbert.io.ModelWeights;
 import org.mosaicbert.model.MosaicBert;
@@ -215,14 +216,10 @@ public final class GpuCheck {
     UnpaddedBatch batch = RandomBatches.of(lengths, config, rnd, 0.15, true);
     int tokens = batch.nnz();
     int masked = batch.maskedRows().length;
-    ParameterLayout encoderOnly = new ParameterLayout(config, ParameterLayout.Heads.MLM);
-    long h = config.hiddenSize();
-    long encoderParams = encoderOnly.nonEmbeddingSize() - (h * h + h + 2 * h + config.vocabSize());
-    double attention = 12.0 * config.numLayers() * h * (double) batchSize * seqLen * seqLen;
-    double head = 6.0 * masked * ((double) h * h + (double) h * config.vocabSize());
-    double trainFlops = 6.0 * encoderParams * tokens + attention + head;
+    double trainFlops = EngineBenchmark.trainingFlops(config, batch);
     out.printf("%s at %d x %d = %d tokens, %d masked; model FLOPs per training step %.1f GFLOP (EngineBenchmark's "
         + "count)%n", emulated ? "tiny" : "base", batchSize, seqLen, tokens, masked, trainFlops / 1e9);
+    out.println(EngineBenchmark.skippedFlopsLine(config, batch));
     ProfilingDevice device = new ProfilingDevice(emulated ? new EmulatedDevice() : new CudaDevice(0));
     CudaBackend backend = new CudaBackend(device, emulated ? 1L << 28 : 48L << 30);
     try (MosaicBert model = new MosaicBert(config, ParameterLayout.Heads.MLM, backend,
