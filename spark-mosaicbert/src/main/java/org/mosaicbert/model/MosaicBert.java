@@ -406,14 +406,14 @@ public final class MosaicBert implements AutoCloseable {
       int rows = n;
       long[] keys = rowKeys;
       if (onHeadRows(l)) {
-        // From here on, the head's rows alone: their attention has read every key and value already. g holds their
-        // input until the layer writes g, after reading it.
+        // From here on, the head's rows alone: their attention has read every key and value already. ln2In (n rows
+        // of H) holds their input until the layer writes ln2In, after reading it.
         rows = lastLayerRows.length;
         keys = lastLayerRowKeys;
         ctx = lastContextRows;
         backend.gatherRows(ctx, a.ctx(), lastLayerRows, h);
-        backend.gatherRows(a.g(), x, lastLayerRows, h);
-        x = a.g();
+        backend.gatherRows(a.ln2In(), x, lastLayerRows, h);
+        x = a.ln2In();
       }
       // Post-LN attention output: LN(x + dropout(dense(ctx))).
       encoderLinear(l, 1, a.ln1In(), ctx, rows);
@@ -694,11 +694,11 @@ public final class MosaicBert implements AutoCloseable {
       backend.linearBackward(dA, true, grad(layerName(l, "mlp.gated_layers.weight")), null, dG, a.a(),
           param(layerName(l, "mlp.gated_layers.weight")), rows, h, 2 * inter);
       // The residual around attention (dX) and the gradient into the attention output's dropout and dense layer
-      // (dLn), then the context's (dCtx). Of the head's rows alone, these two land in dM and dG, free from here on,
-      // and are spread to every row: attention's backward pass takes every row, which the head's rows' keys and
-      // values came from.
-      View dResidual = headRows ? dM : dX;
-      View dContext = headRows ? dG : dCtx;
+      // (dLn), then the context's (dCtx). Of the head's rows alone, these two land in dQkv (3 x n rows of H, free
+      // until attention's backward pass writes it) and are spread to every row: attention's backward pass takes
+      // every row, which the head's rows' keys and values came from.
+      View dResidual = headRows ? dQkv : dX;
+      View dContext = headRows ? dQkv.at((long) n * h) : dCtx;
       backend.dropoutResidualLayerNormBackward(dResidual, dLn,
           grad(layerName(l, "attention.output.LayerNorm.weight")),
           grad(layerName(l, "attention.output.LayerNorm.bias")), dA, a.ln1In(),

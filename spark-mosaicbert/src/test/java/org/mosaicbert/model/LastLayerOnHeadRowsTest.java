@@ -20,8 +20,12 @@ class LastLayerOnHeadRowsTest {
   private static final ModelConfig CONFIG = new ModelConfig(300, 64, 3, 4, 96, 2, 1e-12, 0.1, 0.0, -1, 0.05, 3, null,
       0, 64, 64, null);
 
-  private static MosaicBert model(boolean headRows) {
-    MosaicBert m = new MosaicBert(CONFIG, ParameterLayout.Heads.BOTH, new CpuBackend(2),
+  /** A feed-forward narrower than the hidden size, with nearly every row a head row: the scratch still fits. */
+  private static final ModelConfig NARROW_MLP = new ModelConfig(300, 64, 2, 4, 16, 2, 1e-12, 0.1, 0.0, -1, 0.05, 3,
+      null, 0, 64, 64, null);
+
+  private static MosaicBert model(ModelConfig config, boolean headRows) {
+    MosaicBert m = new MosaicBert(config, ParameterLayout.Heads.BOTH, new CpuBackend(2),
         new MosaicBert.Capacity(400, 8, 300, 400));
     m.setAllParameters(ModelWeights.initial(m.layout(), m.config(), 5));
     m.setLastLayerOnHeadRows(headRows);
@@ -30,12 +34,21 @@ class LastLayerOnHeadRowsTest {
 
   @Test
   void trainingOnTheHeadRowsGivesTheWholePassesLossAndGradients() {
-    UnpaddedBatch batch = RandomBatches.of(new int[] {17, 1, 200, 40, 64}, CONFIG, new SplittableRandom(8), 0.3,
-        true);
+    trainsAsTheWholePass(CONFIG, RandomBatches.of(new int[] {17, 1, 200, 40, 64}, CONFIG, new SplittableRandom(8), 0.3,
+        true));
+  }
+
+  @Test
+  void aFeedForwardNarrowerThanTheHiddenSizeWithNearlyEveryRowAHeadRow() {
+    trainsAsTheWholePass(NARROW_MLP, RandomBatches.of(new int[] {1, 2, 1, 3, 1, 1}, NARROW_MLP,
+        new SplittableRandom(4), 0.9, true));
+  }
+
+  private static void trainsAsTheWholePass(ModelConfig config, UnpaddedBatch batch) {
     MosaicBert.Randomness randomness = new MosaicBert.Randomness(11, 3);
     for (MosaicBert.Objective objective : new MosaicBert.Objective[] {MosaicBert.Objective.MLM,
         MosaicBert.Objective.CLASSIFICATION}) {
-      try (MosaicBert whole = model(false); MosaicBert headRows = model(true)) {
+      try (MosaicBert whole = model(config, false); MosaicBert headRows = model(config, true)) {
         MosaicBert.Loss expected = whole.forward(batch, objective, randomness);
         MosaicBert.Loss got = headRows.forward(batch, objective, randomness);
         assertEquals(expected.sum(), got.sum(), 1e-5 * Math.abs(expected.sum()), objective + " loss");
