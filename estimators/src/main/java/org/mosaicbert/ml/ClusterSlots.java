@@ -41,7 +41,8 @@ final class ClusterSlots {
       int executors = Math.max(0, sc.statusTracker().getExecutorInfos().length - (sc.isLocal() ? 0 : 1));
       throw new IllegalArgumentException("numWorkers " + workers + " is more than the " + slots + " task slots of "
           + "this cluster (" + (sc.isLocal() ? sc.master() : executors + " executor(s) registered after waiting "
-          + waitMillis / 1000 + " s") + ", spark.task.cpus " + conf.getInt("spark.task.cpus", 1) + gpuSlots(conf, profile)
+          + waitMillis / 1000 + " s") + ", spark.task.cpus " + conf.getInt("spark.task.cpus", 1)
+          + gpuSlots(conf, profile)
           + "): a barrier stage runs all its tasks at once; lower numWorkers or add executors");
     }
     if (!conf.contains("spark.barrier.sync.timeout")) {

@@ -625,7 +625,8 @@ public final class MosaicBert implements AutoCloseable {
     if (lastLayerRows == null) {
       backend.gatherRows(cls, last(), batch.firstRows(), h);
     }
-    backend.linear(pooledPre, headInput(cls), param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b, h, h);
+    backend.linear(pooledPre, headInput(cls), param("bert.pooler.dense.weight"), param("bert.pooler.dense.bias"), b,
+        h, h);
     backend.tanh(pooled, pooledPre, (long) b * h);
     backend.copy(pooledDrop, pooled, (long) b * h);
     backend.dropout(pooledDrop, b, h, train ? (float) config.effectiveClassifierDropout() : 0f, sequenceKeys,
@@ -739,8 +740,8 @@ public final class MosaicBert implements AutoCloseable {
         param("cls.predictions.transform.LayerNorm.weight"), tMean, tRstd, m, h);
     backend.geluBackward(dHead1, dHead2, t1, (long) m * h);
     backend.linearBackward(dHead2, false, grad("cls.predictions.transform.dense.weight"),
-        grad("cls.predictions.transform.dense.bias"), dHead1, headInput(hm), param("cls.predictions.transform.dense.weight"), m,
-        h, h);
+        grad("cls.predictions.transform.dense.bias"), dHead1, headInput(hm),
+        param("cls.predictions.transform.dense.weight"), m, h, h);
     toLastLayer(dHead2, batch.maskedRows());
   }
 
